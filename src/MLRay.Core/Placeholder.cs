@@ -1,0 +1,1 @@
+namespace MLRay; internal static class Placeholder {}

@@ -1,0 +1,1 @@
+namespace MLRay.Emulators; internal static class Placeholder {}
