@@ -1,0 +1,271 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using YamlDotNet.RepresentationModel;
+
+namespace MLRay.Configuration;
+
+/// <summary>A config problem, naming the key path (<c>ray_clusters[1].dashboard_address</c>) and what is wrong.</summary>
+public sealed class ConfigException(string path, string problem)
+    : Exception(path.Length == 0 ? problem : $"{path}: {problem}")
+{
+    public string KeyPath { get; } = path;
+    public string Problem { get; } = problem;
+}
+
+/// <summary>
+/// Loads <c>config.yml</c>. Walks the YAML tree itself (rather than deserialising into classes) so every error
+/// names its key path, unknown keys are refused, and nothing is contacted before the file is known to be valid.
+/// </summary>
+public static partial class ConfigLoader
+{
+    [GeneratedRegex(@"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")]
+    private static partial Regex EnvReference();
+
+    public static MLRayConfig LoadFile(string path, IEnvironment? environment = null)
+    {
+        if (!File.Exists(path))
+            throw new ConfigException("", $"config file '{path}' does not exist");
+        var env = environment ?? ProcessEnvironment.WithDotEnv(Path.GetDirectoryName(Path.GetFullPath(path)));
+        return Load(File.ReadAllText(path), env);
+    }
+
+    public static MLRayConfig Load(string yaml, IEnvironment env)
+    {
+        var root = ParseRoot(yaml);
+        var reader = new Node(root, "", env);
+        reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters");
+
+        var workingDir = reader.Child("mlray")?.Also(n => n.RefuseUnknownKeys("working_dir"))
+            .OptionalString("working_dir") ?? ".mlray";
+
+        var mlflowNode = reader.Child("mlflow");
+        mlflowNode?.RefuseUnknownKeys("tracking_uri", "model_name_suffix", "alias");
+        var trackingText = mlflowNode?.OptionalString("tracking_uri") ?? env.Get("MLFLOW_TRACKING_URI");
+        var clustersNode = reader.RequiredSequence("ray_clusters");
+        var clusters = new List<RayClusterConfig>();
+        for (var i = 0; i < clustersNode.Count; i++)
+            clusters.Add(ReadCluster(clustersNode[i], trackingText));
+
+        var duplicate = clusters.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+            throw new ConfigException("ray_clusters", $"cluster name '{duplicate.Key}' is used more than once");
+
+        var trackingUri = trackingText is null
+            ? throw new ConfigException("mlflow.tracking_uri",
+                "not set: give mlflow.tracking_uri, or MLFLOW_TRACKING_URI in the environment or a .env file")
+            : ParseHttpUri(trackingText, mlflowNode?.Has("tracking_uri") == true ? "mlflow.tracking_uri" : "MLFLOW_TRACKING_URI");
+
+        var suffix = mlflowNode?.OptionalString("model_name_suffix") ?? ".staging";
+        if (suffix.Length == 0) throw new ConfigException("mlflow.model_name_suffix", "must not be empty");
+        var alias = mlflowNode?.OptionalString("alias");
+        if (alias is not null && !AliasPattern().IsMatch(alias))
+            throw new ConfigException("mlflow.alias", $"'{alias}' is not a valid MLflow alias (letters, digits, '_' and '-')");
+
+        return new MLRayConfig
+        {
+            WorkingDir = workingDir,
+            Clusters = clusters,
+            Mlflow = new MlflowSettings
+            {
+                TrackingUri = trackingUri,
+                ModelNameSuffix = suffix,
+                Alias = alias,
+                Credentials = new MlflowCredentials(
+                    env.Get("MLFLOW_TRACKING_USERNAME"), env.Get("MLFLOW_TRACKING_PASSWORD"), env.Get("MLFLOW_TRACKING_TOKEN")),
+                S3 = new S3Settings
+                {
+                    EndpointUrl = env.Get("MLFLOW_S3_ENDPOINT_URL"),
+                    AccessKeyId = env.Get("AWS_ACCESS_KEY_ID"),
+                    SecretAccessKey = env.Get("AWS_SECRET_ACCESS_KEY"),
+                    Region = env.Get("AWS_REGION") ?? env.Get("AWS_DEFAULT_REGION") ?? "us-east-1",
+                    IgnoreTls = string.Equals(env.Get("MLFLOW_S3_IGNORE_TLS"), "true", StringComparison.OrdinalIgnoreCase),
+                },
+            },
+        };
+    }
+
+    [GeneratedRegex(@"^[\w\-]{1,255}$")]
+    private static partial Regex AliasPattern();
+
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    private static partial Regex ClusterNamePattern();
+
+    private static RayClusterConfig ReadCluster(Node node, string? defaultTrackingUri)
+    {
+        node.RefuseUnknownKeys("name", "python_version", "dashboard_address", "mlflow_tracking_uri",
+            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout");
+        var name = node.RequiredString("name");
+        if (!ClusterNamePattern().IsMatch(name))
+            throw new ConfigException(node.PathOf("name"), $"'{name}' is not a valid cluster name (letters, digits, '.', '_' and '-')");
+        var pythonText = node.RequiredString("python_version");
+        if (!PythonVersionSpec.TryParse(pythonText, out var python))
+            throw new ConfigException(node.PathOf("python_version"),
+                $"'{pythonText}' is not a Python version: write it quoted as '3.9' (any 3.9.x) or '3.9.22' (exact)");
+
+        var trackingText = node.OptionalString("mlflow_tracking_uri") ?? defaultTrackingUri
+            ?? throw new ConfigException(node.PathOf("mlflow_tracking_uri"),
+                "not set and no mlflow.tracking_uri / MLFLOW_TRACKING_URI to fall back on");
+
+        var envVars = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (node.Child("env_vars") is { } envNode)
+            foreach (var (key, value) in envNode.StringMap())
+                envVars[key] = value;
+
+        var extraPip = node.Child("extra_pip")?.StringList() ?? [];
+        foreach (var (pin, i) in extraPip.Select((p, i) => (p, i)))
+            if (RequirementsFile.PackageName(pin) is null)
+                throw new ConfigException($"{node.PathOf("extra_pip")}[{i}]", $"'{pin}' is not a pip requirement");
+
+        var tokenEnv = node.OptionalString("auth_token_env");
+        if (tokenEnv is not null && !Regex.IsMatch(tokenEnv, "^[A-Za-z_][A-Za-z0-9_]*$"))
+            throw new ConfigException(node.PathOf("auth_token_env"),
+                $"'{tokenEnv}' is not an environment variable name (name the variable that holds the token, not the token)");
+
+        var timeout = TimeSpan.FromMinutes(10);
+        if (node.OptionalString("deploy_timeout") is { } timeoutText)
+            timeout = ParseDuration(timeoutText)
+                ?? throw new ConfigException(node.PathOf("deploy_timeout"),
+                    $"'{timeoutText}' is not a duration (examples: 90s, 10m, 1h, or plain seconds)");
+
+        return new RayClusterConfig
+        {
+            Name = name,
+            PythonVersion = python,
+            DashboardAddress = ParseHttpUri(node.RequiredString("dashboard_address"), node.PathOf("dashboard_address")),
+            MlflowTrackingUri = ParseHttpUri(trackingText, node.Has("mlflow_tracking_uri") ? node.PathOf("mlflow_tracking_uri") : "mlflow.tracking_uri"),
+            EnvVars = envVars,
+            ExtraPip = extraPip,
+            AuthTokenEnv = tokenEnv,
+            DeployTimeout = timeout,
+        };
+    }
+
+    /// <summary>Durations: <c>90s</c>, <c>10m</c>, <c>1h</c>, <c>1h30m</c>, or a plain number of seconds.</summary>
+    public static TimeSpan? ParseDuration(string text)
+    {
+        text = text.Trim();
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
+            return seconds > 0 ? TimeSpan.FromSeconds(seconds) : null;
+        var matches = Regex.Matches(text, @"(\d+(?:\.\d+)?)(ms|s|m|h)");
+        if (matches.Count == 0 || string.Concat(matches.Select(m => m.Value)) != text) return null;
+        var total = TimeSpan.Zero;
+        foreach (Match m in matches)
+        {
+            var n = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+            total += m.Groups[2].Value switch
+            {
+                "ms" => TimeSpan.FromMilliseconds(n),
+                "s" => TimeSpan.FromSeconds(n),
+                "m" => TimeSpan.FromMinutes(n),
+                _ => TimeSpan.FromHours(n),
+            };
+        }
+        return total > TimeSpan.Zero ? total : null;
+    }
+
+    private static Uri ParseHttpUri(string text, string path)
+    {
+        if (!Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
+            throw new ConfigException(path, $"'{text}' is not an http(s) URL");
+        return uri;
+    }
+
+    private static YamlMappingNode ParseRoot(string yaml)
+    {
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(yaml));
+        }
+        catch (YamlDotNet.Core.YamlException e)
+        {
+            throw new ConfigException("", $"not valid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.InnerException?.Message ?? e.Message}");
+        }
+        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new ConfigException("", "the config must be a YAML mapping with at least 'ray_clusters'");
+        return root;
+    }
+
+    /// <summary>A position in the YAML tree that knows its key path and expands <c>${VAR}</c> in scalars.</summary>
+    private sealed class Node(YamlNode yaml, string path, IEnvironment env)
+    {
+        public string Path => path;
+        public string PathOf(string key) => path.Length == 0 ? key : $"{path}.{key}";
+
+        private YamlMappingNode Mapping => yaml as YamlMappingNode
+            ?? throw new ConfigException(path, "expected a mapping of keys to values");
+
+        public Node Also(Action<Node> check) { check(this); return this; }
+
+        public bool Has(string key) => Mapping.Children.ContainsKey(new YamlScalarNode(key));
+
+        public void RefuseUnknownKeys(params string[] known)
+        {
+            foreach (var key in Mapping.Children.Keys)
+            {
+                var name = (key as YamlScalarNode)?.Value ?? key.ToString();
+                if (!known.Contains(name))
+                    throw new ConfigException(PathOf(name), $"unknown key (known here: {string.Join(", ", known)})");
+            }
+        }
+
+        public Node? Child(string key)
+        {
+            if (!Mapping.Children.TryGetValue(new YamlScalarNode(key), out var child)) return null;
+            if (child is YamlScalarNode { Value: null or "" or "~" or "null" } s && s.Style == YamlDotNet.Core.ScalarStyle.Plain) return null;
+            return new Node(child, PathOf(key), env);
+        }
+
+        public string? OptionalString(string key) => Child(key)?.Scalar();
+
+        public string RequiredString(string key)
+        {
+            var value = OptionalString(key) ?? throw new ConfigException(PathOf(key), "required but missing");
+            if (value.Trim().Length == 0) throw new ConfigException(PathOf(key), "required but empty");
+            return value;
+        }
+
+        public List<Node> RequiredSequence(string key)
+        {
+            var child = Child(key) ?? throw new ConfigException(PathOf(key), "required but missing: list at least one Ray cluster");
+            if (child.yamlNode is not YamlSequenceNode seq)
+                throw new ConfigException(child.Path, "expected a list");
+            if (seq.Children.Count == 0)
+                throw new ConfigException(child.Path, "must list at least one Ray cluster");
+            return seq.Children.Select((n, i) => new Node(n, $"{child.Path}[{i}]", env)).ToList();
+        }
+
+        private YamlNode yamlNode => yaml;
+
+        public string Scalar()
+        {
+            if (yaml is not YamlScalarNode scalar)
+                throw new ConfigException(path, "expected a single value, not a list or mapping");
+            return Expand(scalar.Value ?? "");
+        }
+
+        public List<string> StringList()
+        {
+            if (yaml is not YamlSequenceNode seq)
+                throw new ConfigException(path, "expected a list of strings");
+            return seq.Children.Select((n, i) => new Node(n, $"{path}[{i}]", env).Scalar()).ToList();
+        }
+
+        public IEnumerable<(string Key, string Value)> StringMap()
+        {
+            foreach (var (key, value) in Mapping.Children)
+            {
+                var name = ((YamlScalarNode)key).Value ?? "";
+                yield return (name, new Node(value, PathOf(name), env).Scalar());
+            }
+        }
+
+        private string Expand(string value) => EnvReference().Replace(value, m =>
+        {
+            var name = m.Groups[1].Value;
+            return env.Get(name) ?? (m.Groups[2].Success
+                ? m.Groups[2].Value
+                : throw new ConfigException(path, $"refers to ${{{name}}}, which is not set in the environment or .env (write ${{{name}:-default}} for a default)"));
+        });
+    }
+}

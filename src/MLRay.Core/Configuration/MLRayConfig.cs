@@ -1,0 +1,59 @@
+namespace MLRay.Configuration;
+
+/// <summary>The whole of <c>config.yml</c>, validated. A superset of the seed's file.</summary>
+public sealed record MLRayConfig
+{
+    /// <summary>Where desired Serve configs are saved (<c>mlray.working_dir</c>), relative to the current directory.</summary>
+    public required string WorkingDir { get; init; }
+    public required MlflowSettings Mlflow { get; init; }
+    public required IReadOnlyList<RayClusterConfig> Clusters { get; init; }
+
+    public RayClusterConfig? FindCluster(string name) =>
+        Clusters.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.Ordinal));
+}
+
+public sealed record MlflowSettings
+{
+    /// <summary>The tracking URI MLRay itself talks to (<c>mlflow.tracking_uri</c>, else <c>MLFLOW_TRACKING_URI</c>).</summary>
+    public required Uri TrackingUri { get; init; }
+    /// <summary>Registered models whose name ends with this are selected (seed: <c>.staging</c>).</summary>
+    public string ModelNameSuffix { get; init; } = ".staging";
+    /// <summary>When set, the version this alias points to is deployed instead of the latest READY one.</summary>
+    public string? Alias { get; init; }
+    public MlflowCredentials Credentials { get; init; } = MlflowCredentials.None;
+    public S3Settings S3 { get; init; } = new();
+}
+
+/// <summary>Basic or bearer credentials for the tracking server, from the environment (never from the file).</summary>
+public sealed record MlflowCredentials(string? Username, string? Password, string? Token)
+{
+    public static readonly MlflowCredentials None = new(null, null, null);
+    public override string ToString() => "MlflowCredentials(***)";
+}
+
+/// <summary>S3 access for <c>s3://</c> artifact locations (MLflow's own variables).</summary>
+public sealed record S3Settings
+{
+    public string? EndpointUrl { get; init; }
+    public string? AccessKeyId { get; init; }
+    public string? SecretAccessKey { get; init; }
+    public string Region { get; init; } = "us-east-1";
+    public bool IgnoreTls { get; init; }
+    public override string ToString() => $"S3Settings(EndpointUrl={EndpointUrl}, Region={Region})";
+}
+
+public sealed record RayClusterConfig
+{
+    public required string Name { get; init; }
+    /// <summary>'3.9' matches any 3.9.x model; '3.9.22' matches exactly.</summary>
+    public required PythonVersionSpec PythonVersion { get; init; }
+    public required Uri DashboardAddress { get; init; }
+    /// <summary>The tracking URI the Ray replicas use to load models (may differ from MLRay's own).</summary>
+    public required Uri MlflowTrackingUri { get; init; }
+    public IReadOnlyDictionary<string, string> EnvVars { get; init; } = new Dictionary<string, string>();
+    /// <summary>Pins added to every model's pip list unless the model already names the package.</summary>
+    public IReadOnlyList<string> ExtraPip { get; init; } = [];
+    /// <summary>Name of the environment variable holding the Ray dashboard token (Ray ≥ 2.52 token auth).</summary>
+    public string? AuthTokenEnv { get; init; }
+    public TimeSpan DeployTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}

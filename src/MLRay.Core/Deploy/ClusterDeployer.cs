@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using MLRay.Serve;
+
+namespace MLRay.Deploy;
+
+public enum AppOutcome { Running, Failed, TimedOut, Pending, Removed }
+
+/// <summary>The last seen state of one app MLRay deployed.</summary>
+public sealed record AppResult(string App, string RegisteredModel, string RayStatus, AppOutcome Outcome, string Message);
+
+/// <summary>Everything a deploy did for one cluster: the model accounting, the plan, whether it PUT, and how apps ended.</summary>
+public sealed record DeployReport(
+    DesiredState Desired,
+    ServePlan Plan,
+    bool Applied,
+    IReadOnlyList<AppResult> Apps,
+    string? SavedConfigPath)
+{
+    /// <summary>Every model meant for this cluster is valid and its app runs.</summary>
+    public bool Succeeded =>
+        Desired.Models.All(m => m.Kind != ModelOutcomeKind.Invalid)
+        && Apps.Where(a => a.Outcome != AppOutcome.Removed).All(a => a.Outcome == AppOutcome.Running);
+}
+
+public sealed record DeployOptions
+{
+    public bool Wait { get; init; } = true;
+    public TimeSpan PollInterval { get; init; } = TimeSpan.FromSeconds(1);
+    /// <summary>Overrides the cluster's <c>deploy_timeout</c>.</summary>
+    public TimeSpan? Timeout { get; init; }
+    /// <summary>Where to save the desired config (<c>mlray.working_dir</c>); null saves nothing.</summary>
+    public string? WorkingDir { get; init; }
+}
+
+/// <summary>
+/// The deploy core shared by <c>mlray deploy</c> and the cluster worker: read what runs, compute the whole desired
+/// config, PUT only if it differs, then wait until every app MLRay deployed is RUNNING or DEPLOY_FAILED, bounded
+/// by the cluster's deadline (Ray itself never times out a DEPLOYING app).
+/// </summary>
+public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient ray, RayClusterConfig cluster)
+{
+    public async Task<(DesiredState Desired, ServePlan Plan)> PlanAsync(CancellationToken ct = default)
+    {
+        var candidates = await registry.ReadSelectedAsync(ct);
+        var current = await ray.GetApplicationsAsync(ct);
+        var desired = DesiredState.For(cluster, candidates, current);
+        return (desired, ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs));
+    }
+
+    public async Task<DeployReport> DeployAsync(DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress = null, CancellationToken ct = default)
+    {
+        var (desired, plan) = await PlanAsync(ct);
+        string? saved = null;
+        if (options.WorkingDir is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+            saved = Path.Combine(dir, $"{cluster.Name}.serve-config.json");
+            // JSON is YAML: `serve deploy` accepts this file as it is.
+            await File.WriteAllTextAsync(saved, plan.Config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), ct);
+        }
+
+        if (plan.NeedsPut)
+            await ray.PutApplicationsAsync(plan.Config, ct);
+
+        var expected = desired.Applications.ToDictionary(a => (string)a["name"]!, StringComparer.Ordinal);
+        var removed = plan.Changes.Where(c => c.Kind == AppChangeKind.Removed)
+            .Select(c => new AppResult(c.App, c.RegisteredModel!, AppStatus.Deleting, AppOutcome.Removed, "removed from the cluster"))
+            .ToList();
+
+        var deadline = Stopwatch.StartNew();
+        var timeout = options.Timeout ?? cluster.DeployTimeout;
+        while (true)
+        {
+            var current = await ray.GetApplicationsAsync(ct);
+            var results = expected.Select(e => Judge(e.Key, e.Value, current)).Concat(removed).ToList();
+            onProgress?.Invoke(results);
+            var pending = results.Any(r => r.Outcome == AppOutcome.Pending);
+            if (!pending || !options.Wait)
+                return new DeployReport(desired, plan, plan.NeedsPut, results, saved);
+            if (deadline.Elapsed >= timeout)
+            {
+                results = results.Select(r => r.Outcome != AppOutcome.Pending ? r : r with
+                {
+                    Outcome = AppOutcome.TimedOut,
+                    Message = $"still {r.RayStatus} after {timeout} (deploy_timeout). Ray's last message: {r.Message}".TrimEnd(' ', ':'),
+                }).ToList();
+                onProgress?.Invoke(results);
+                return new DeployReport(desired, plan, plan.NeedsPut, results, saved);
+            }
+            await Task.Delay(options.PollInterval, ct);
+        }
+    }
+
+    /// <summary>
+    /// An app counts as done only once Ray shows the config MLRay sent (so a status left over from the previous
+    /// config is never mistaken for the new one's) and a terminal status.
+    /// </summary>
+    internal static AppResult Judge(string name, JsonObject desired, ServeInstance current)
+    {
+        var model = (string)desired["args"]![ServeApp.ManagedModelArg]!;
+        if (!current.Applications.TryGetValue(name, out var app))
+            return new AppResult(name, model, AppStatus.NotStarted, AppOutcome.Pending, "");
+        if (!JsonCanon.Equal(app.DeployedAppConfig, desired))
+            return new AppResult(name, model, app.Status, AppOutcome.Pending, "waiting for Ray to pick up the new config");
+        return app.Status switch
+        {
+            AppStatus.Running => new AppResult(name, model, app.Status, AppOutcome.Running, app.Message),
+            AppStatus.DeployFailed or AppStatus.Unhealthy => new AppResult(name, model, app.Status, AppOutcome.Failed, app.FailureMessage),
+            _ => new AppResult(name, model, app.Status, AppOutcome.Pending, app.FailureMessage),
+        };
+    }
+}

@@ -1,1 +1,0 @@
-namespace MLRay; internal static class Placeholder {}

@@ -1,0 +1,184 @@
+using System.Net.Http.Headers;
+using Flurl.Http;
+using Flurl.Http.Configuration;
+using Polly;
+using Polly.Retry;
+
+namespace MLRay.Registry;
+
+/// <summary>
+/// The MLflow tracking server's registry and artifact REST API (contracts/mlflow.md §2–3). GET takes query
+/// parameters, POST/DELETE take JSON bodies; every list call follows <c>next_page_token</c>; MLflow error bodies
+/// become <see cref="MlflowException"/>; transient failures (5xx, 429, connection errors) are retried with backoff.
+/// </summary>
+public sealed class MlflowClient : IDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    private readonly IFlurlClient _http;
+    private readonly ResiliencePipeline _retry;
+
+    public MlflowClient(Uri trackingUri, MlflowCredentials? credentials = null, int retries = 3, TimeSpan? timeout = null)
+    {
+        TrackingUri = trackingUri;
+        _http = new FlurlClient(trackingUri.ToString().TrimEnd('/'))
+            .WithSettings(s => s.JsonSerializer = new DefaultJsonSerializer(Json))
+            .WithHeader("User-Agent", "mlray")
+            .WithTimeout(timeout ?? TimeSpan.FromSeconds(30))
+            .AllowAnyHttpStatus();
+        if (credentials?.Token is { Length: > 0 } token)
+            _http.WithOAuthBearerToken(token);
+        else if (credentials?.Username is { Length: > 0 } user)
+            _http.WithBasicAuth(user, credentials.Password ?? "");
+
+        _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        {
+            MaxRetryAttempts = retries,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(200),
+            ShouldHandle = new PredicateBuilder()
+                .Handle<MlflowException>(e => e.IsTransient)
+                .Handle<FlurlHttpException>(e => e.StatusCode is null) // connection refused, reset, timeout
+                .Handle<HttpRequestException>(),
+        }).Build();
+    }
+
+    public Uri TrackingUri { get; }
+
+    private const string Api = "api/2.0/mlflow";
+
+    public Task<RegisteredModel> GetRegisteredModelAsync(string name, CancellationToken ct = default) =>
+        GetAsync<RegisteredModelResponse>("registered-models/get", new { name }, ct).Then(r => r.RegisteredModel);
+
+    public Task<ModelVersion> GetModelVersionAsync(string name, string version, CancellationToken ct = default) =>
+        GetAsync<ModelVersionResponse>("model-versions/get", new { name, version }, ct).Then(r => r.ModelVersion);
+
+    /// <summary>Registered models whose name ends with <paramref name="suffix"/> (<c>name LIKE '%suffix'</c>), all pages.</summary>
+    public async Task<IReadOnlyList<RegisteredModel>> SearchRegisteredModelsBySuffixAsync(string suffix, CancellationToken ct = default)
+    {
+        // LIKE treats '_' and '%' as wildcards; MLflow has no escape, so filter exactly on our side afterwards.
+        var filter = $"name LIKE '%{suffix.Replace("'", "\\'")}'";
+        var all = new List<RegisteredModel>();
+        string? token = null;
+        do
+        {
+            var page = await GetAsync<SearchRegisteredModelsResponse>("registered-models/search",
+                new { filter, max_results = 1000, page_token = token }, ct);
+            all.AddRange(page.RegisteredModels ?? []);
+            token = page.NextPageToken;
+        } while (!string.IsNullOrEmpty(token));
+        return all.Where(m => m.Name.EndsWith(suffix, StringComparison.Ordinal)).ToList();
+    }
+
+    /// <summary>All versions of one registered model, all pages. Aliases may be missing here; use the alias endpoint.</summary>
+    public async Task<IReadOnlyList<ModelVersion>> SearchModelVersionsAsync(string name, CancellationToken ct = default)
+    {
+        var filter = $"name = '{name.Replace("'", "\\'")}'";
+        var all = new List<ModelVersion>();
+        string? token = null;
+        do
+        {
+            var page = await GetAsync<SearchModelVersionsResponse>("model-versions/search",
+                new { filter, max_results = 1000, page_token = token }, ct);
+            all.AddRange(page.ModelVersions ?? []);
+            token = page.NextPageToken;
+        } while (!string.IsNullOrEmpty(token));
+        return all;
+    }
+
+    /// <summary>The version an alias points to, or null when the alias does not exist (MLflow answers 400 for that).</summary>
+    public async Task<ModelVersion?> GetModelVersionByAliasAsync(string name, string alias, CancellationToken ct = default)
+    {
+        try
+        {
+            return (await GetAsync<ModelVersionResponse>("registered-models/alias", new { name, alias }, ct)).ModelVersion;
+        }
+        catch (MlflowException e) when (e.ErrorCode == "INVALID_PARAMETER_VALUE" || e.IsNotFound)
+        {
+            return null;
+        }
+    }
+
+    public Task<string> GetDownloadUriAsync(string name, string version, CancellationToken ct = default) =>
+        GetAsync<DownloadUriResponse>("model-versions/get-download-uri", new { name, version }, ct).Then(r => r.ArtifactUri);
+
+    public async Task<string> GetRunArtifactUriAsync(string runId, CancellationToken ct = default)
+    {
+        var doc = await GetAsync<JsonObject>("runs/get", new { run_id = runId }, ct);
+        return doc["run"]?["info"]?["artifact_uri"]?.GetValue<string>()
+            ?? throw new MlflowException(200, "INVALID_STATE", $"run {runId} has no artifact_uri", "runs/get");
+    }
+
+    public async Task<string> GetLoggedModelArtifactUriAsync(string modelId, CancellationToken ct = default)
+    {
+        var doc = await GetAsync<JsonObject>($"logged-models/{Uri.EscapeDataString(modelId)}", null, ct);
+        return doc["model"]?["info"]?["artifact_uri"]?.GetValue<string>()
+            ?? throw new MlflowException(200, "INVALID_STATE", $"logged model {modelId} has no artifact_uri", "logged-models");
+    }
+
+    public Task SetModelVersionTagAsync(string name, string version, string key, string value, CancellationToken ct = default) =>
+        SendAsync("model-versions/set-tag", HttpMethod.Post, new { name, version, key, value }, ct);
+
+    /// <summary>
+    /// One file through the tracking server's artifact proxy (<c>mlflow-artifacts:/</c>); null when it does not exist.
+    /// <paramref name="server"/> is the host from a <c>mlflow-artifacts://host:port/</c> URI, else the tracking server.
+    /// </summary>
+    public async Task<byte[]?> DownloadProxiedArtifactAsync(string path, Uri? server = null, CancellationToken ct = default)
+    {
+        var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.EscapeDataString);
+        var baseUrl = (server ?? TrackingUri).ToString().TrimEnd('/');
+        var url = $"{baseUrl}/api/2.0/mlflow-artifacts/artifacts/{string.Join('/', segments)}";
+        return await _retry.ExecuteAsync(async token =>
+        {
+            using var response = await _http.Request(url).GetAsync(cancellationToken: token);
+            if (response.StatusCode == 404) return null;
+            if (response.StatusCode != 200) throw await ToException(response, "mlflow-artifacts");
+            return await response.GetBytesAsync();
+        }, ct);
+    }
+
+    private async Task<T> GetAsync<T>(string endpoint, object? query, CancellationToken ct) =>
+        await _retry.ExecuteAsync(async token =>
+        {
+            var request = _http.Request(Api, endpoint);
+            if (query is not null) request.SetQueryParams(query, Flurl.NullValueHandling.Remove);
+            using var response = await request.GetAsync(cancellationToken: token);
+            if (response.StatusCode != 200) throw await ToException(response, endpoint);
+            return await response.GetJsonAsync<T>();
+        }, ct);
+
+    private async Task SendAsync(string endpoint, HttpMethod method, object body, CancellationToken ct) =>
+        await _retry.ExecuteAsync(async token =>
+        {
+            var content = new StringContent(JsonSerializer.Serialize(body, Json), System.Text.Encoding.UTF8);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            using var response = await _http.Request(Api, endpoint).SendAsync(method, content, cancellationToken: token);
+            if (response.StatusCode != 200) throw await ToException(response, endpoint);
+        }, ct);
+
+    private static async Task<MlflowException> ToException(IFlurlResponse response, string endpoint)
+    {
+        var text = await response.GetStringAsync();
+        try
+        {
+            // Proxies and auth layers may answer with HTML or plain text: keep the text then.
+            var error = JsonSerializer.Deserialize<ErrorResponse>(text, Json);
+            if (error?.ErrorCode is { } code)
+                return new MlflowException(response.StatusCode, code, error.Message ?? "", endpoint);
+        }
+        catch (JsonException) { }
+        return new MlflowException(response.StatusCode, $"HTTP_{response.StatusCode}", text.Length > 500 ? text[..500] : text, endpoint);
+    }
+
+    public void Dispose() => _http.Dispose();
+}
+
+internal static class TaskExtensions
+{
+    public static async Task<TOut> Then<TIn, TOut>(this Task<TIn> task, Func<TIn, TOut> map) => map(await task);
+}

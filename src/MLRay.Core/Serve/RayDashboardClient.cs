@@ -1,0 +1,67 @@
+using Flurl.Http;
+
+namespace MLRay.Serve;
+
+/// <summary>Ray rejected a config: the status and Ray's text body, verbatim (a pydantic ValidationError for 400).</summary>
+public sealed class RayRejectedException(int status, string body)
+    : Exception($"Ray dashboard answered {status}: {body}")
+{
+    public int Status { get; } = status;
+    public string Body { get; } = body;
+    /// <summary>400s are our config's fault and will not go away by retrying; 5xx and 503 may.</summary>
+    public bool IsTransient => Status >= 500 && Status != 500 || Status == 429;
+}
+
+/// <summary>
+/// The Ray dashboard's Serve REST API (Ray ≥ 2.8: <c>:8265/api/serve/applications/</c>, trailing slash included).
+/// Sends no browser-like headers (Ray answers 405 to those) and a bearer token when the cluster uses token auth.
+/// </summary>
+public sealed class RayDashboardClient : IDisposable
+{
+    private const string ApplicationsPath = "api/serve/applications/";
+    private readonly IFlurlClient _http;
+
+    public RayDashboardClient(Uri dashboardAddress, string? authToken = null, TimeSpan? timeout = null)
+    {
+        Address = dashboardAddress;
+        _http = new FlurlClient(dashboardAddress.ToString().TrimEnd('/'))
+            .WithHeader("User-Agent", $"mlray/{typeof(RayDashboardClient).Assembly.GetName().Version}")
+            .WithTimeout(timeout ?? TimeSpan.FromSeconds(30))
+            .AllowAnyHttpStatus();
+        if (!string.IsNullOrEmpty(authToken))
+            _http.WithOAuthBearerToken(authToken);
+    }
+
+    public static RayDashboardClient ForCluster(RayClusterConfig cluster, IEnvironment env)
+    {
+        string? token = null;
+        if (cluster.AuthTokenEnv is { } name)
+            token = env.Get(name) ?? throw new ConfigException($"ray_clusters[{cluster.Name}].auth_token_env",
+                $"names {name}, which is not set in the environment");
+        return new RayDashboardClient(cluster.DashboardAddress, token);
+    }
+
+    public Uri Address { get; }
+
+    public async Task<ServeInstance> GetApplicationsAsync(CancellationToken ct = default)
+    {
+        using var response = await _http.Request(ApplicationsPath).GetAsync(cancellationToken: ct);
+        var body = await response.GetStringAsync();
+        if (response.StatusCode != 200)
+            throw new RayRejectedException(response.StatusCode, body);
+        return JsonNode.Parse(body) is JsonObject doc
+            ? ServeInstance.Parse(doc)
+            : throw new RayRejectedException(response.StatusCode, "response is not a JSON object: " + body);
+    }
+
+    /// <summary>PUTs the full declarative config. Ray answers 200 once its controller accepted it, not once apps run.</summary>
+    public async Task PutApplicationsAsync(JsonObject config, CancellationToken ct = default)
+    {
+        using var content = new StringContent(config.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
+        using var response = await _http.Request(ApplicationsPath).PutAsync(content, cancellationToken: ct);
+        if (response.StatusCode != 200)
+            throw new RayRejectedException(response.StatusCode, await response.GetStringAsync());
+    }
+
+    public void Dispose() => _http.Dispose();
+}
