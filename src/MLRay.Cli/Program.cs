@@ -1,1 +1,3 @@
-return 0;
+using MLRay.Cli.Commands;
+
+return await MLRayCommandLine.Create().Parse(args).InvokeAsync();

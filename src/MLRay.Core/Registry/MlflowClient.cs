@@ -21,10 +21,12 @@ public sealed class MlflowClient : IDisposable
 
     private readonly IFlurlClient _http;
     private readonly ResiliencePipeline _retry;
+    private readonly int _pageSize;
 
-    public MlflowClient(Uri trackingUri, MlflowCredentials? credentials = null, int retries = 3, TimeSpan? timeout = null)
+    public MlflowClient(Uri trackingUri, MlflowCredentials? credentials = null, int retries = 3, TimeSpan? timeout = null, int pageSize = 1000)
     {
         TrackingUri = trackingUri;
+        _pageSize = pageSize;
         _http = new FlurlClient(trackingUri.ToString().TrimEnd('/'))
             .WithSettings(s => s.JsonSerializer = new DefaultJsonSerializer(Json))
             .WithHeader("User-Agent", "mlray")
@@ -68,7 +70,7 @@ public sealed class MlflowClient : IDisposable
         do
         {
             var page = await GetAsync<SearchRegisteredModelsResponse>("registered-models/search",
-                new { filter, max_results = 1000, page_token = token }, ct);
+                new { filter, max_results = _pageSize, page_token = token }, ct);
             all.AddRange(page.RegisteredModels ?? []);
             token = page.NextPageToken;
         } while (!string.IsNullOrEmpty(token));
@@ -84,7 +86,7 @@ public sealed class MlflowClient : IDisposable
         do
         {
             var page = await GetAsync<SearchModelVersionsResponse>("model-versions/search",
-                new { filter, max_results = 1000, page_token = token }, ct);
+                new { filter, max_results = _pageSize, page_token = token }, ct);
             all.AddRange(page.ModelVersions ?? []);
             token = page.NextPageToken;
         } while (!string.IsNullOrEmpty(token));

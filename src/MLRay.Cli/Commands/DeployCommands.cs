@@ -1,0 +1,130 @@
+using System.CommandLine;
+using MLRay.Cli.Rendering;
+using MLRay.Deploy;
+using MLRay.Registry;
+using MLRay.Serve;
+using Spectre.Console;
+
+namespace MLRay.Cli.Commands;
+
+/// <summary>Exit codes shared by every command.</summary>
+public static class ExitCodes
+{
+    public const int Success = 0;
+    /// <summary>Ran, but some selected model is invalid, failed or timed out.</summary>
+    public const int ModelsNotRunning = 1;
+    /// <summary>Bad config or arguments; nothing was contacted.</summary>
+    public const int ConfigError = 2;
+    /// <summary>MLflow or Ray could not be reached, or rejected the request.</summary>
+    public const int ServiceError = 3;
+}
+
+/// <summary><c>mlray deploy</c> and <c>mlray plan</c>: the seed's one-shot deploy and its dry run.</summary>
+public static class DeployCommands
+{
+    private static readonly Argument<FileInfo> ConfigArgument = new("config") { Description = "Path to config.yml" };
+    private static readonly Argument<string> ClusterArgument = new("cluster") { Description = "Name of a ray_clusters entry" };
+
+    internal static Option<string> OutputOption() => new Option<string>("--output", "-o")
+    {
+        Description = "text (default) or json",
+        DefaultValueFactory = _ => "text",
+    }.AcceptOnlyFromAmong("text", "json");
+
+    public static Command Deploy()
+    {
+        var noWait = new Option<bool>("--no-wait") { Description = "Apply and return without waiting for RUNNING / DEPLOY_FAILED" };
+        var timeout = new Option<string?>("--timeout") { Description = "Override the cluster's deploy_timeout (e.g. 90s, 10m)" };
+        var output = OutputOption();
+        var command = new Command("deploy", "Deploy every selected MLflow model whose Python matches the cluster, and wait until each runs")
+        {
+            ConfigArgument, ClusterArgument, noWait, timeout, output,
+        };
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(ClusterArgument)!, parse.GetValue(output) == "json",
+            async (services, cluster, console, json) =>
+            {
+                TimeSpan? limit = null;
+                if (parse.GetValue(timeout) is { } t)
+                    limit = ConfigLoader.ParseDuration(t) ?? throw new ConfigException("--timeout", $"'{t}' is not a duration");
+                var options = new DeployOptions
+                {
+                    Wait = !parse.GetValue(noWait),
+                    Timeout = limit,
+                    WorkingDir = Path.Combine(services.Config.WorkingDir),
+                };
+                var report = await DeployWithProgressAsync(services.Deployer(cluster), options, console, json, ct);
+                if (json) Console.Out.WriteLine(ReportRenderer.ToJson(report).ToJsonString(Indented));
+                else ReportRenderer.WriteReport(console, report);
+                return report.Succeeded ? ExitCodes.Success : ExitCodes.ModelsNotRunning;
+            }, ct));
+        return command;
+    }
+
+    public static Command Plan()
+    {
+        var output = OutputOption();
+        var command = new Command("plan", "Show what a deploy would change on the cluster, without applying it")
+        {
+            ConfigArgument, ClusterArgument, output,
+        };
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(ClusterArgument)!, parse.GetValue(output) == "json",
+            async (services, cluster, console, json) =>
+            {
+                var ray = services.RayClient(cluster);
+                var candidates = await services.Registry.ReadSelectedAsync(ct);
+                var current = await ray.GetApplicationsAsync(ct);
+                var desired = DesiredState.For(cluster, candidates, current);
+                var plan = ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs);
+                if (json) Console.Out.WriteLine(ReportRenderer.PlanToJson(desired, plan, current).ToJsonString(Indented));
+                else ReportRenderer.WritePlan(console, desired, plan, current);
+                return desired.Models.Any(m => m.Kind == ModelOutcomeKind.Invalid) ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
+            }, ct));
+        return command;
+    }
+
+    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
+    /// <summary>Runs the deploy, with a live table of app states on a terminal.</summary>
+    internal static async Task<DeployReport> DeployWithProgressAsync(ClusterDeployer deployer, DeployOptions options, IAnsiConsole console, bool json, CancellationToken ct)
+    {
+        if (json || !console.Profile.Capabilities.Interactive)
+            return await deployer.DeployAsync(options, ct: ct);
+        DeployReport? report = null;
+        await console.Live(new Markup("[grey]reading the registry…[/]")).StartAsync(async live =>
+        {
+            report = await deployer.DeployAsync(options, apps =>
+            {
+                live.UpdateTarget(ReportRenderer.AppsTable(apps));
+                live.Refresh();
+            }, ct);
+            live.UpdateTarget(new Text(""));
+        });
+        return report!;
+    }
+
+    /// <summary>Loads config (failing before any contact), builds the clients, maps known failures to exit codes.</summary>
+    internal static async Task<int> Run(FileInfo configFile, string clusterName, bool json,
+        Func<MLRayServices, RayClusterConfig, IAnsiConsole, bool, Task<int>> body, CancellationToken ct)
+    {
+        var console = json ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : AnsiConsole.Console;
+        try
+        {
+            var env = ProcessEnvironment.WithDotEnv(configFile.DirectoryName);
+            var config = ConfigLoader.LoadFile(configFile.FullName, env);
+            var cluster = config.FindCluster(clusterName)
+                ?? throw new ConfigException("ray_clusters", $"no cluster named '{clusterName}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
+            using var services = new MLRayServices(config, env);
+            return await body(services, cluster, console, json);
+        }
+        catch (ConfigException e)
+        {
+            Console.Error.WriteLine($"config error: {e.Message}");
+            return ExitCodes.ConfigError;
+        }
+        catch (Exception e) when (e is MlflowException or RayRejectedException or Flurl.Http.FlurlHttpException or HttpRequestException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return ExitCodes.ServiceError;
+        }
+    }
+}

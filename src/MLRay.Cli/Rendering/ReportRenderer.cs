@@ -1,0 +1,136 @@
+using MLRay.Deploy;
+using MLRay.Serve;
+using Spectre.Console;
+
+namespace MLRay.Cli.Rendering;
+
+/// <summary>Deploy and plan results for people (Spectre tables) and for scripts (<c>--output json</c>).</summary>
+public static class ReportRenderer
+{
+    public static JsonObject ToJson(DeployReport report) => new()
+    {
+        ["cluster"] = report.Desired.Cluster.Name,
+        ["succeeded"] = report.Succeeded,
+        ["applied"] = report.Applied,
+        ["saved_config"] = report.SavedConfigPath,
+        ["models"] = ModelsJson(report.Desired),
+        ["changes"] = ChangesJson(report.Plan, null),
+        ["apps"] = new JsonArray([.. report.Apps.Select(a => (JsonNode)new JsonObject
+        {
+            ["app"] = a.App,
+            ["registered_model"] = a.RegisteredModel,
+            ["ray_status"] = a.RayStatus,
+            ["outcome"] = Snake(a.Outcome.ToString()),
+            ["summary"] = RayMessage.Summarize(a.Message),
+            ["message"] = a.Message,
+        })]),
+    };
+
+    public static JsonObject PlanToJson(DesiredState desired, ServePlan plan, ServeInstance current) => new()
+    {
+        ["cluster"] = desired.Cluster.Name,
+        ["needs_put"] = plan.NeedsPut,
+        ["models"] = ModelsJson(desired),
+        ["changes"] = ChangesJson(plan, current),
+        ["config"] = plan.Config.DeepClone(),
+    };
+
+    private static JsonArray ModelsJson(DesiredState desired) => new([.. desired.Models.Select(m => (JsonNode)new JsonObject
+    {
+        ["registered_model"] = m.RegisteredModel,
+        ["version"] = m.Version,
+        ["outcome"] = Snake(m.Kind.ToString()),
+        ["app"] = m.AppName,
+        ["python"] = m.Python,
+        ["problems"] = new JsonArray([.. m.Problems.Select(p => (JsonNode)p)]),
+    })]);
+
+    private static JsonArray ChangesJson(ServePlan plan, ServeInstance? current) => new([.. plan.Changes.Select(c =>
+    {
+        var node = new JsonObject { ["app"] = c.App, ["change"] = Snake(c.Kind.ToString()), ["registered_model"] = c.RegisteredModel };
+        if (current is not null && c.Kind == AppChangeKind.Updated)
+            node["diff"] = new JsonArray([.. Diff(c.App, plan, current).Select(d => (JsonNode)d.ToString())]);
+        return (JsonNode)node;
+    })]);
+
+    private static IReadOnlyList<JsonDifference> Diff(string app, ServePlan plan, ServeInstance current)
+    {
+        var desired = plan.Config["applications"]!.AsArray().FirstOrDefault(a => (string?)a?["name"] == app);
+        return JsonDiff.Compare(current.Applications.GetValueOrDefault(app)?.DeployedAppConfig, desired);
+    }
+
+    private static string Snake(string pascal) =>
+        string.Concat(pascal.Select((ch, i) => char.IsUpper(ch) && i > 0 ? "_" + char.ToLowerInvariant(ch) : char.ToLowerInvariant(ch).ToString()));
+
+    public static void WriteModels(IAnsiConsole console, DesiredState desired)
+    {
+        var cluster = desired.Cluster;
+        console.MarkupLine($"[bold]{Markup.Escape(cluster.Name)}[/]  Python {cluster.PythonVersion}  {Markup.Escape(cluster.DashboardAddress.ToString())}");
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn("registered model").AddColumn("version").AddColumn("python").AddColumn("outcome").AddColumn("detail");
+        foreach (var m in desired.Models)
+        {
+            var (colour, label) = m.Kind switch
+            {
+                ModelOutcomeKind.Selected => ("green", $"app {m.AppName}"),
+                ModelOutcomeKind.OtherCluster => ("grey", "other cluster"),
+                ModelOutcomeKind.Disabled => ("grey", "disabled"),
+                ModelOutcomeKind.NothingToServe => ("grey", "nothing to serve"),
+                _ => ("red", "invalid"),
+            };
+            table.AddRow(Markup.Escape(m.RegisteredModel), m.Version ?? "-", m.Python ?? "-",
+                $"[{colour}]{Markup.Escape(label)}[/]", Markup.Escape(string.Join("\n", m.Problems)));
+        }
+        console.Write(table);
+    }
+
+    public static void WritePlan(IAnsiConsole console, DesiredState desired, ServePlan plan, ServeInstance current)
+    {
+        WriteModels(console, desired);
+        foreach (var c in plan.Changes)
+        {
+            var (sign, colour) = c.Kind switch
+            {
+                AppChangeKind.Added => ("+", "green"),
+                AppChangeKind.Removed => ("-", "red"),
+                AppChangeKind.Updated => ("~", "yellow"),
+                AppChangeKind.Foreign => ("=", "grey"),
+                _ => ("=", "grey"),
+            };
+            var note = c.Kind == AppChangeKind.Foreign ? " (not managed by MLRay; carried over unchanged)" : c.Kind == AppChangeKind.Unchanged ? " (unchanged)" : "";
+            console.MarkupLine($"[{colour}]{sign} {Markup.Escape(c.App)}[/]{Markup.Escape(note)}");
+            if (c.Kind == AppChangeKind.Updated)
+                foreach (var d in Diff(c.App, plan, current))
+                    console.MarkupLine($"    [yellow]{Markup.Escape(d.ToString())}[/]");
+        }
+        console.MarkupLine(plan.NeedsPut ? "[yellow]A deploy would PUT this config.[/]" : "[green]The cluster already matches: no PUT needed.[/]");
+    }
+
+    public static Table AppsTable(IReadOnlyList<AppResult> apps)
+    {
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("app").AddColumn("Ray status").AddColumn("detail");
+        foreach (var a in apps)
+        {
+            var colour = a.Outcome switch
+            {
+                AppOutcome.Running => "green",
+                AppOutcome.Failed or AppOutcome.TimedOut => "red",
+                AppOutcome.Removed => "grey",
+                _ => "yellow",
+            };
+            table.AddRow(Markup.Escape(a.App), $"[{colour}]{Markup.Escape(a.Outcome == AppOutcome.TimedOut ? "TIMED OUT" : a.RayStatus)}[/]",
+                Markup.Escape(a.Outcome is AppOutcome.Failed or AppOutcome.TimedOut ? RayMessage.Summarize(a.Message) : ""));
+        }
+        return table;
+    }
+
+    public static void WriteReport(IAnsiConsole console, DeployReport report)
+    {
+        if (report.Apps.Count > 0) console.Write(AppsTable(report.Apps));
+        var put = report.Applied
+            ? $"PUT the config ({string.Join(", ", report.Plan.Changes.Where(c => c.Kind is not (AppChangeKind.Unchanged or AppChangeKind.Foreign)).GroupBy(c => c.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))})"
+            : "no PUT: the cluster already matched";
+        console.MarkupLine(Markup.Escape($"{report.Desired.Cluster.Name}: {put}." + (report.SavedConfigPath is { } p ? $" Desired config saved to {p}." : "")));
+        console.MarkupLine(report.Succeeded ? "[green]Every selected model is running.[/]" : "[red]Not every selected model is running.[/]");
+    }
+}

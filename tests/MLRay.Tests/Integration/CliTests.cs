@@ -1,0 +1,115 @@
+using System.Diagnostics;
+
+namespace MLRay.Tests.Integration;
+
+/// <summary>The real <c>mlray</c> executable, as a separate process, against the emulators.</summary>
+public class CliTests
+{
+    internal static async Task<(int ExitCode, string Stdout, string Stderr)> RunMlray(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mlray.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.Environment.Remove("MLFLOW_TRACKING_URI");
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Deploy_exits_non_zero_with_rays_pip_message_for_the_arm_catboost_model()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        var config = world.WriteConfigFile();
+
+        var (code, stdout, stderr) = await RunMlray("deploy", config, "ray-cluster-py39", "--output", "json");
+
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        var report = JsonNode.Parse(stdout)!;
+        Assert.False((bool)report["succeeded"]!);
+        var failed = report["apps"]!.AsArray().Single(a => (string)a!["app"]! == "iris_classifier-py39-catboost11")!;
+        Assert.Equal("failed", (string)failed["outcome"]!);
+        Assert.Contains("No matching distribution found for catboost==1.1", (string)failed["summary"]!);
+        Assert.Equal("running", (string)report["apps"]!.AsArray().Single(a => (string)a!["app"]! == "iris_classifier-py39-catboost12")!["outcome"]!);
+    }
+
+    [Fact]
+    public async Task Deploy_exits_zero_when_every_model_runs_and_plan_then_shows_nothing_to_do()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        var config = world.WriteConfigFile();
+
+        var (code, stdout, stderr) = await RunMlray("deploy", config, "ray-cluster-py312");
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("iris_classifier-py312-catboost12", stdout);
+
+        var (planCode, planOut, _) = await RunMlray("plan", config, "ray-cluster-py312", "--output", "json");
+        Assert.Equal(0, planCode);
+        Assert.False((bool)JsonNode.Parse(planOut)!["needs_put"]!);
+        Assert.Equal(1, world.Ray312.PutCount);
+    }
+
+    [Fact]
+    public async Task Plan_shows_the_diff_without_applying()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        var config = world.WriteConfigFile();
+        await world.DeployAsync("ray-cluster-py312");
+        world.Mlflow.SetRegisteredModelTag("iris_classifier-py312-catboost12.staging", "ray.num_replicas", "2");
+
+        var (code, stdout, _) = await RunMlray("plan", config, "ray-cluster-py312");
+
+        Assert.Equal(0, code);
+        Assert.Contains("~ iris_classifier-py312-catboost12", stdout);
+        Assert.Contains("deployments[0].num_replicas: 1 → 2", stdout);
+        Assert.Equal(1, world.Ray312.PutCount);
+    }
+
+    [Fact]
+    public async Task A_config_error_names_the_key_and_contacts_nothing()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        var config = world.WriteConfigFile();
+        File.WriteAllText(config, File.ReadAllText(config).Replace("python_version: '3.9'", "python_version: 'three'"));
+
+        var (code, _, stderr) = await RunMlray("deploy", config, "ray-cluster-py39");
+
+        Assert.Equal(2, code);
+        Assert.Contains("ray_clusters[0].python_version", stderr);
+        Assert.Empty(world.Mlflow.Requests);
+        Assert.Empty(world.Ray39.Requests);
+    }
+
+    [Fact]
+    public async Task An_unknown_cluster_is_a_config_error()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        var (code, _, stderr) = await RunMlray("deploy", world.WriteConfigFile(), "ray-cluster-py311");
+        Assert.Equal(2, code);
+        Assert.Contains("no cluster named 'ray-cluster-py311'", stderr);
+    }
+
+    [Fact]
+    public async Task Demo_serves_two_models_and_explains_the_arm_failure()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "mlray-demo-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var (code, stdout, stderr) = await RunMlray("demo", "--working-dir", dir, "--build-seconds", "0.2");
+            Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+            Assert.Contains("No matching distribution found for catboost==1.1", stdout);
+            Assert.Contains("Demo finished as expected", stdout);
+            Assert.True(File.Exists(Path.Combine(dir, "ray-cluster-py39.serve-config.json")));
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+}

@@ -1,0 +1,168 @@
+namespace MLRay.Tests.Unit;
+
+public class ConfigLoaderTests
+{
+    private static readonly DictionaryEnvironment Env = new(new Dictionary<string, string>
+    {
+        ["MLFLOW_TRACKING_URI"] = "http://localhost:8080",
+        ["RAY_ADDR"] = "http://ray:8265",
+    });
+
+    private static string RepoFile(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "MLRay.sln"))) return Path.Combine(dir.FullName, name);
+        throw new FileNotFoundException(name);
+    }
+
+    [Fact]
+    public void The_seeds_config_loads_unchanged()
+    {
+        const string seed = """
+            mlray:
+              working_dir: .mlray
+
+            ray_clusters:
+            - name: ray-cluster-py39
+              python_version: '3.12'
+              dashboard_address: http://localhost:8265
+              mlflow_tracking_uri: http://mlflow-server:8080
+
+            - name: ray-cluster-py312
+              python_version: '3.12'
+              dashboard_address: http://localhost:8266
+              mlflow_tracking_uri: http://mlflow-server:8080
+            """;
+        var config = ConfigLoader.Load(seed, Env);
+        Assert.Equal(".mlray", config.WorkingDir);
+        Assert.Equal(new Uri("http://localhost:8080"), config.Mlflow.TrackingUri);
+        Assert.Equal(".staging", config.Mlflow.ModelNameSuffix);
+        Assert.Null(config.Mlflow.Alias);
+        var py39 = config.FindCluster("ray-cluster-py39")!;
+        Assert.Equal("3.12", py39.PythonVersion.ToString());
+        Assert.Equal(new Uri("http://localhost:8265"), py39.DashboardAddress);
+        Assert.Equal(new Uri("http://mlflow-server:8080"), py39.MlflowTrackingUri);
+        Assert.Equal(TimeSpan.FromMinutes(10), py39.DeployTimeout);
+    }
+
+    [Fact]
+    public void The_example_config_loads_and_sets_every_new_key()
+    {
+        var config = ConfigLoader.LoadFile(RepoFile("config.example.yml"), Env);
+        var py39 = config.FindCluster("ray-cluster-py39")!;
+        Assert.Equal("3.9", py39.PythonVersion.ToString());
+        Assert.Equal(["pyarrow==19.0.1"], py39.ExtraPip);
+        Assert.Equal("60", py39.EnvVars["MLFLOW_HTTP_REQUEST_TIMEOUT"]);
+        Assert.Equal(new Uri("http://localhost:8080"), config.Mlflow.TrackingUri);
+        Assert.Equal(2, config.Clusters.Count);
+    }
+
+    [Fact]
+    public void New_keys_are_read_and_variables_expanded()
+    {
+        var config = ConfigLoader.Load("""
+            mlflow:
+              tracking_uri: http://mlflow:5000
+              model_name_suffix: .prod
+              alias: champion
+            ray_clusters:
+            - name: c1
+              python_version: '3.9.22'
+              dashboard_address: ${RAY_ADDR}
+              env_vars: {A: '1', B: '${UNSET:-fallback}'}
+              auth_token_env: RAY_TOKEN_C1
+              deploy_timeout: 1h30m
+            """, Env);
+        Assert.Equal(new Uri("http://mlflow:5000"), config.Mlflow.TrackingUri);
+        Assert.Equal((".prod", "champion"), (config.Mlflow.ModelNameSuffix, config.Mlflow.Alias));
+        var c1 = config.Clusters.Single();
+        Assert.Equal(new Uri("http://ray:8265"), c1.DashboardAddress);
+        Assert.Equal(new Uri("http://mlflow:5000"), c1.MlflowTrackingUri);
+        Assert.Equal("fallback", c1.EnvVars["B"]);
+        Assert.Equal("RAY_TOKEN_C1", c1.AuthTokenEnv);
+        Assert.Equal(TimeSpan.FromMinutes(90), c1.DeployTimeout);
+        Assert.Equal(9, c1.PythonVersion.Minor);
+        Assert.Equal(22, c1.PythonVersion.Patch);
+    }
+
+    private const string Valid = "ray_clusters:\n- name: c1\n  python_version: '3.9'\n  dashboard_address: http://ray:8265\n";
+
+    public static TheoryData<string, string, string> Broken => new()
+    {
+        { "", "", "YAML mapping" },
+        { "mlray: {working_dir: x}\n", "ray_clusters", "required but missing" },
+        { "ray_clusters: []\n", "ray_clusters", "at least one" },
+        { Valid + "  python_versoin: '3.9'\n", "ray_clusters[0].python_versoin", "unknown key" },
+        { Valid.Replace("'3.9'", "three"), "ray_clusters[0].python_version", "not a Python version" },
+        { Valid.Replace("http://ray:8265", "ray:8265"), "ray_clusters[0].dashboard_address", "http(s) URL" },
+        { Valid.Replace("http://ray:8265", "${NOPE}"), "ray_clusters[0].dashboard_address", "${NOPE}" },
+        { Valid + "  deploy_timeout: soon\n", "ray_clusters[0].deploy_timeout", "not a duration" },
+        { Valid + "  extra_pip: ['==1']\n", "ray_clusters[0].extra_pip[0]", "not a pip requirement" },
+        { Valid + "  auth_token_env: 'abc def'\n", "ray_clusters[0].auth_token_env", "environment variable name" },
+        { Valid + "  env_vars: [a]\n", "ray_clusters[0].env_vars", "mapping" },
+        { Valid + Valid["ray_clusters:\n".Length..], "ray_clusters", "more than once" },
+        { Valid.Replace("name: c1", "name: ''"), "ray_clusters[0].name", "required but empty" },
+        { "mlflow: {alias: 'a b'}\n" + Valid, "mlflow.alias", "not a valid MLflow alias" },
+        { "mlflow: {tracking_uri: 'ftp://x'}\n" + Valid, "mlflow.tracking_uri", "http(s) URL" },
+        { "mlflow: {model_name_suffix: ''}\n" + Valid, "mlflow.model_name_suffix", "must not be empty" },
+        { "extra: 1\n" + Valid, "extra", "unknown key" },
+        { "ray_clusters: [\n", "", "not valid YAML" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Broken))]
+    public void Errors_name_the_key_path_and_the_problem(string yaml, string path, string problem)
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(yaml, Env));
+        Assert.Equal(path, e.KeyPath);
+        Assert.Contains(problem, e.Message);
+    }
+
+    [Fact]
+    public void Tracking_uri_is_required_from_somewhere()
+    {
+        var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(Valid, new DictionaryEnvironment(new Dictionary<string, string>())));
+        Assert.Equal("ray_clusters[0].mlflow_tracking_uri", e.KeyPath);
+    }
+
+    [Fact]
+    public void Credentials_come_from_the_environment_and_never_print()
+    {
+        var env = new DictionaryEnvironment(new Dictionary<string, string>
+        {
+            ["MLFLOW_TRACKING_URI"] = "http://m:1", ["MLFLOW_TRACKING_USERNAME"] = "u", ["MLFLOW_TRACKING_PASSWORD"] = "s3cret-pw",
+            ["AWS_SECRET_ACCESS_KEY"] = "aws-s3cret", ["MLFLOW_S3_ENDPOINT_URL"] = "http://minio:9000",
+        });
+        var config = ConfigLoader.Load(Valid, env);
+        Assert.Equal(("u", "s3cret-pw"), (config.Mlflow.Credentials.Username, config.Mlflow.Credentials.Password));
+        Assert.DoesNotContain("s3cret", config.ToString());
+        Assert.DoesNotContain("s3cret", config.Mlflow.ToString());
+    }
+
+    [Theory]
+    [InlineData("90s", 90)]
+    [InlineData("10m", 600)]
+    [InlineData("1h", 3600)]
+    [InlineData("1m30s", 90)]
+    [InlineData("45", 45)]
+    public void Durations_parse(string text, double seconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(seconds), ConfigLoader.ParseDuration(text));
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-5")]
+    [InlineData("10 minutes")]
+    [InlineData("m")]
+    public void Bad_durations_are_refused(string text) => Assert.Null(ConfigLoader.ParseDuration(text));
+
+    [Fact]
+    public void Dot_env_files_parse_like_the_seed_template()
+    {
+        var values = DotEnvFile.Parse("# comment\nMLFLOW_TRACKING_URI=http://localhost:8080\nexport A=\"quoted value\"\nB='x' \nC=plain # trailing\n\nbad line\n").ToDictionary();
+        Assert.Equal("http://localhost:8080", values["MLFLOW_TRACKING_URI"]);
+        Assert.Equal("quoted value", values["A"]);
+        Assert.Equal("x", values["B"]);
+        Assert.Equal("plain", values["C"]);
+        Assert.Equal(4, values.Count);
+    }
+}
