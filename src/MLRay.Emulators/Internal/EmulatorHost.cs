@@ -1,0 +1,124 @@
+using System.Net;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace MLRay.Emulators.Internal;
+
+/// <summary>
+/// Kestrel host shared by the emulators: binds 127.0.0.1 on a free port, logs at Warning and above only,
+/// reads every request body into <see cref="BodyKey"/> and records each request (with the status returned)
+/// before the response reaches the client.
+/// </summary>
+internal sealed class EmulatorHost : IAsyncDisposable
+{
+    public const string BodyKey = "mlray.emulator.body";
+    public const string BodyBytesKey = "mlray.emulator.body-bytes";
+
+    private readonly WebApplication _app;
+    private readonly object _gate = new();
+    private readonly List<RecordedRequest> _requests = new();
+    private int _disposed;
+
+    private EmulatorHost(WebApplication app) => _app = app;
+
+    public Uri BaseUri { get; private set; } = null!;
+
+    public IReadOnlyList<RecordedRequest> Requests
+    {
+        get { lock (_gate) return _requests.ToArray(); }
+    }
+
+    public static async Task<EmulatorHost> StartAsync(string name, Func<HttpContext, Task> handler, CancellationToken ct)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
+        {
+            ApplicationName = typeof(EmulatorHost).Assembly.GetName().Name,
+            ContentRootPath = AppContext.BaseDirectory,
+            EnvironmentName = "Production",
+        });
+        builder.Logging.ClearProviders();
+        builder.Logging.AddConsole();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(o =>
+        {
+            o.Listen(IPAddress.Loopback, 0);
+            o.AddServerHeader = false;
+            o.Limits.MaxRequestBodySize = 256L * 1024 * 1024;
+        });
+
+        var app = builder.Build();
+        var host = new EmulatorHost(app);
+        app.Use(next => ctx => host.RecordAsync(ctx, next));
+        app.Run(new RequestDelegate(handler));
+
+        await app.StartAsync(ct).ConfigureAwait(false);
+        var server = app.Services.GetRequiredService<IServer>();
+        var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
+            ?? throw new InvalidOperationException($"{name} emulator: Kestrel reported no bound address.");
+        host.BaseUri = new Uri(address.Replace("[::]", "127.0.0.1").Replace("localhost", "127.0.0.1").TrimEnd('/'));
+        return host;
+    }
+
+    private async Task RecordAsync(HttpContext ctx, RequestDelegate next)
+    {
+        var buffer = new MemoryStream();
+        await ctx.Request.Body.CopyToAsync(buffer, ctx.RequestAborted).ConfigureAwait(false);
+        var bytes = buffer.ToArray();
+        var body = Encoding.UTF8.GetString(bytes);
+        ctx.Items[BodyKey] = body;
+        ctx.Items[BodyBytesKey] = bytes;
+
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var h in ctx.Request.Headers) headers[h.Key] = h.Value.ToString();
+        var method = ctx.Request.Method.ToUpperInvariant();
+        var path = (ctx.Request.PathBase + ctx.Request.Path).ToString();
+        var query = ctx.Request.QueryString.HasValue ? ctx.Request.QueryString.Value!.TrimStart('?') : "";
+
+        var recorded = 0;
+        void Record(int status)
+        {
+            if (Interlocked.Exchange(ref recorded, 1) != 0) return;
+            lock (_gate) _requests.Add(new RecordedRequest(method, path, query, body, headers, status));
+        }
+
+        ctx.Response.OnStarting(() => { Record(ctx.Response.StatusCode); return Task.CompletedTask; });
+        try
+        {
+            await next(ctx).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
+        {
+            Record(0);
+            return;
+        }
+        catch (Exception ex) when (!ctx.Response.HasStarted)
+        {
+            ctx.Response.Clear();
+            ctx.Response.StatusCode = 500;
+            ctx.Response.ContentType = "text/plain; charset=utf-8";
+            await ctx.Response.WriteAsync("Internal emulator error: " + ex, ctx.RequestAborted).ConfigureAwait(false);
+        }
+        if (ctx.RequestAborted.IsCancellationRequested) Record(0);
+        else if (!ctx.Response.HasStarted) await ctx.Response.StartAsync(ctx.RequestAborted).ConfigureAwait(false);
+        Record(ctx.Response.StatusCode);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _app.StopAsync(cts.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) { }
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}

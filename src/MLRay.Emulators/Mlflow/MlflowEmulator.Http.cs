@@ -1,0 +1,970 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+using MLRay.Emulators.Internal;
+
+namespace MLRay.Emulators.Mlflow;
+
+public sealed partial class MlflowEmulator
+{
+    private const string FlaskMethodNotAllowed =
+        "<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested URL.</p>\n";
+
+    private async Task HandleAsync(HttpContext ctx)
+    {
+        var delay = Faults.Delay;
+        if (delay > TimeSpan.Zero) await Task.Delay(delay, ctx.RequestAborted).ConfigureAwait(false);
+
+        var path = ctx.Request.Path.Value ?? "/";
+        if (path is "/health")
+        {
+            await Json.WriteTextAsync(ctx, 200, "OK").ConfigureAwait(false);
+            return;
+        }
+        if (Faults.TryConsumeDrop())
+        {
+            ctx.Abort();
+            return;
+        }
+        if (Faults.TryConsumeFailure())
+        {
+            await WriteErrorAsync(ctx, 503, "TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable (injected fault).").ConfigureAwait(false);
+            return;
+        }
+        if (!IsAuthorized(ctx.Request))
+        {
+            if (_options.RequiredBasicUser is not null) ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"mlflow\"";
+            await WriteErrorAsync(ctx, 401, "UNAUTHENTICATED", "You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.").ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await RouteAsync(ctx, path).ConfigureAwait(false);
+        }
+        catch (MethodNotAllowed)
+        {
+            await Json.WriteTextAsync(ctx, 405, FlaskMethodNotAllowed, "text/html; charset=utf-8").ConfigureAwait(false);
+        }
+        catch (MlflowError e)
+        {
+            await WriteErrorAsync(ctx, e.Status, e.ErrorCode, e.Message).ConfigureAwait(false);
+        }
+    }
+
+    private bool IsAuthorized(HttpRequest request)
+    {
+        var bearer = _options.RequiredBearerToken;
+        var basicUser = _options.RequiredBasicUser;
+        if (bearer is null && basicUser is null) return true;
+        var header = request.Headers.Authorization.ToString();
+        if (bearer is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            && header[7..].Trim() == bearer) return true;
+        if (basicUser is not null && header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            try
+            {
+                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+                var colon = decoded.IndexOf(':');
+                if (colon >= 0 && decoded[..colon] == basicUser && decoded[(colon + 1)..] == (_options.RequiredBasicPassword ?? ""))
+                    return true;
+            }
+            catch (FormatException) { }
+        }
+        return false;
+    }
+
+    private static Task WriteErrorAsync(HttpContext ctx, int status, string code, string message) =>
+        Json.WriteAsync(ctx, status, new JsonObject { ["error_code"] = code, ["message"] = message });
+
+    private async Task RouteAsync(HttpContext ctx, string path)
+    {
+        foreach (var prefix in ApiPrefixes)
+        {
+            if (path.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                await ApiAsync(ctx, path[prefix.Length..].TrimEnd('/')).ConfigureAwait(false);
+                return;
+            }
+        }
+        foreach (var prefix in ArtifactPrefixes)
+        {
+            if (path == prefix || path == prefix + "/")
+            {
+                RequireMethod(ctx, "GET");
+                await ListArtifactsAsync(ctx, ctx.Request.Query["path"].ToString()).ConfigureAwait(false);
+                return;
+            }
+            if (path.StartsWith(prefix + "/", StringComparison.Ordinal))
+            {
+                var key = path[(prefix.Length + 1)..];
+                switch (ctx.Request.Method)
+                {
+                    case "GET":
+                        await DownloadArtifactAsync(ctx, key).ConfigureAwait(false);
+                        return;
+                    case "PUT":
+                        CheckArtifactPath(key);
+                        lock (_lock) _artifacts[key.Trim('/')] = (byte[])ctx.Items[EmulatorHost.BodyBytesKey]!;
+                        await Json.WriteAsync(ctx, 200, new JsonObject()).ConfigureAwait(false);
+                        return;
+                    case "DELETE":
+                        CheckArtifactPath(key);
+                        lock (_lock)
+                        {
+                            var k = key.Trim('/');
+                            foreach (var existing in _artifacts.Keys.Where(x => x == k || x.StartsWith(k + "/", StringComparison.Ordinal)).ToList())
+                                _artifacts.Remove(existing);
+                        }
+                        await Json.WriteAsync(ctx, 200, new JsonObject()).ConfigureAwait(false);
+                        return;
+                    default:
+                        await Json.WriteTextAsync(ctx, 405, FlaskMethodNotAllowed, "text/html; charset=utf-8").ConfigureAwait(false);
+                        return;
+                }
+            }
+        }
+        switch (path.TrimEnd('/'))
+        {
+            case "/version":
+                await Json.WriteTextAsync(ctx, 200, "3.4.0").ConfigureAwait(false);
+                return;
+            case "/model-versions/get-artifact":
+            {
+                RequireMethod(ctx, "GET");
+                var q = new Params(ctx.Request.Query);
+                var name = q.Required("name");
+                var version = q.Required("version");
+                var file = q.Required("path");
+                string uri;
+                lock (_lock)
+                {
+                    var mv = GetVersionOrThrow(name, version);
+                    uri = mv.StorageLocation ?? mv.Source;
+                }
+                await DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/')).ConfigureAwait(false);
+                return;
+            }
+            case "/get-artifact":
+            {
+                RequireMethod(ctx, "GET");
+                var q = new Params(ctx.Request.Query);
+                var runId = q.Required("run_id");
+                var file = q.Required("path");
+                string uri;
+                lock (_lock)
+                {
+                    if (!_runs.TryGetValue(runId, out uri!))
+                        throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
+                }
+                await DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/')).ConfigureAwait(false);
+                return;
+            }
+        }
+        await WriteErrorAsync(ctx, 404, "ENDPOINT_NOT_FOUND", $"No API endpoint found for '{path}' ({ctx.Request.Method}).").ConfigureAwait(false);
+    }
+
+    private static void RequireMethod(HttpContext ctx, params string[] methods)
+    {
+        if (!methods.Contains(ctx.Request.Method, StringComparer.OrdinalIgnoreCase))
+            throw new MethodNotAllowed();
+    }
+
+    private sealed class MethodNotAllowed() : MlflowError(405, "", "");
+
+    /// <summary>Turns an artifact location (mlflow-artifacts:, runs:/, models:/m-…) into a key of the artifact store.</summary>
+    private string ResolveArtifactKey(string uri, int depth = 0)
+    {
+        if (depth > 4) throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Cannot resolve artifact location '{uri}'.");
+        var key = ArtifactKeyFromUri(uri);
+        if (key is not null) return key;
+        if (uri.StartsWith("runs:/", StringComparison.Ordinal))
+        {
+            var rest = uri["runs:/".Length..].Trim('/');
+            var slash = rest.IndexOf('/');
+            var runId = slash < 0 ? rest : rest[..slash];
+            var sub = slash < 0 ? "" : rest[(slash + 1)..];
+            string runUri;
+            lock (_lock)
+            {
+                if (!_runs.TryGetValue(runId, out runUri!))
+                    throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
+            }
+            var baseKey = ResolveArtifactKey(runUri, depth + 1);
+            return sub.Length == 0 ? baseKey : baseKey + "/" + sub;
+        }
+        if (uri.StartsWith("models:/m-", StringComparison.Ordinal))
+        {
+            var id = uri["models:/".Length..].Trim('/');
+            string modelUri;
+            lock (_lock)
+            {
+                if (!_loggedModels.TryGetValue(id, out modelUri!))
+                    throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Logged model with ID '{id}' not found.");
+            }
+            return ResolveArtifactKey(modelUri, depth + 1);
+        }
+        throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"The artifact location '{uri}' is not served by this tracking server.");
+    }
+
+    private static void CheckArtifactPath(string key)
+    {
+        if (key.Split('/').Any(seg => seg == ".."))
+            throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Invalid path");
+    }
+
+    private async Task DownloadArtifactAsync(HttpContext ctx, string key)
+    {
+        CheckArtifactPath(key);
+        key = key.Trim('/');
+        byte[]? content;
+        lock (_lock) _artifacts.TryGetValue(key, out content);
+        if (content is null)
+        {
+            await WriteErrorAsync(ctx, 404, "RESOURCE_DOES_NOT_EXIST", $"File '{key}' does not exist.").ConfigureAwait(false);
+            return;
+        }
+        var fileName = key[(key.LastIndexOf('/') + 1)..];
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = "application/octet-stream";
+        ctx.Response.ContentLength = content.Length;
+        ctx.Response.Headers.ContentDisposition = $"attachment; filename={fileName}";
+        await ctx.Response.Body.WriteAsync(content, ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    private List<(string Name, bool IsDir, long Size)> ListChildren(string dir)
+    {
+        dir = dir.Trim('/');
+        var prefix = dir.Length == 0 ? "" : dir + "/";
+        var result = new SortedDictionary<string, (bool IsDir, long Size)>(StringComparer.Ordinal);
+        lock (_lock)
+        {
+            foreach (var (key, content) in _artifacts)
+            {
+                if (!key.StartsWith(prefix, StringComparison.Ordinal)) continue;
+                var rest = key[prefix.Length..];
+                var slash = rest.IndexOf('/');
+                if (slash < 0) result[rest] = (false, content.LongLength);
+                else result.TryAdd(rest[..slash], (true, 0));
+            }
+        }
+        return result.Select(kv => (kv.Key, kv.Value.IsDir, kv.Value.Size)).ToList();
+    }
+
+    private static JsonObject FileInfo(string path, bool isDir, long size)
+    {
+        var o = new JsonObject { ["path"] = path, ["is_dir"] = isDir };
+        if (!isDir) o["file_size"] = size;
+        return o;
+    }
+
+    private async Task ListArtifactsAsync(HttpContext ctx, string dir)
+    {
+        CheckArtifactPath(dir);
+        var files = new JsonArray();
+        foreach (var (name, isDir, size) in ListChildren(dir)) files.Add(FileInfo(name, isDir, size));
+        var body = new JsonObject();
+        if (files.Count > 0) body["files"] = files;
+        await Json.WriteAsync(ctx, 200, body).ConfigureAwait(false);
+    }
+
+    // ------------------------------------------------------------------ REST API
+
+    private async Task ApiAsync(HttpContext ctx, string endpoint)
+    {
+        var method = ctx.Request.Method.ToUpperInvariant();
+        Params p;
+        if (method == "GET")
+        {
+            p = new Params(ctx.Request.Query);
+        }
+        else
+        {
+            if (method == "POST" || method == "PUT")
+            {
+                var contentType = ctx.Request.ContentType;
+                if (string.IsNullOrEmpty(contentType))
+                    throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type header is missing.");
+                if (!contentType.Split(';')[0].Trim().Equals("application/json", StringComparison.OrdinalIgnoreCase))
+                    throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type must be one of ['application/json'].");
+            }
+            p = new Params(ParseBody(Json.Body(ctx)));
+        }
+
+        var segments = endpoint.Split('/');
+        if (segments.Length == 3 && segments[0] == "webhooks" && segments[2] == "test")
+        {
+            if (method != "POST") throw new MethodNotAllowed();
+            await Json.WriteAsync(ctx, 200, await TestWebhookRestAsync(segments[1], p).ConfigureAwait(false)).ConfigureAwait(false);
+            return;
+        }
+        var response = Dispatch(ctx, endpoint, method, p, out var handled);
+        if (!handled)
+        {
+            await WriteErrorAsync(ctx, 404, "ENDPOINT_NOT_FOUND", $"No API endpoint found for '{ctx.Request.Path}' ({method}).").ConfigureAwait(false);
+            return;
+        }
+        if (ctx.Items["mlray.download"] is string downloadKey)
+        {
+            await DownloadArtifactAsync(ctx, downloadKey).ConfigureAwait(false);
+            return;
+        }
+        await Json.WriteAsync(ctx, 200, response).ConfigureAwait(false);
+    }
+
+    private static JsonObject ParseBody(string body)
+    {
+        if (string.IsNullOrWhiteSpace(body)) return new JsonObject();
+        try
+        {
+            return JsonNode.Parse(body) as JsonObject
+                ?? throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Request body must be a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Malformed request body: {e.Message}");
+        }
+    }
+
+    private JsonNode Dispatch(HttpContext ctx, string endpoint, string method, Params p, out bool handled)
+    {
+        handled = true;
+        void Allow(params string[] methods)
+        {
+            if (!methods.Contains(method)) throw new MethodNotAllowed();
+        }
+
+        switch (endpoint)
+        {
+            case "registered-models/create": Allow("POST"); return CreateRegisteredModelRest(p);
+            case "registered-models/get": Allow("GET"); return GetRegisteredModelRest(p);
+            case "registered-models/search": Allow("GET"); return SearchRegisteredModelsRest(p);
+            case "registered-models/update": Allow("PATCH"); return UpdateRegisteredModelRest(p);
+            case "registered-models/delete": Allow("DELETE"); return DeleteRegisteredModelRest(p);
+            case "registered-models/get-latest-versions": Allow("POST", "GET"); return LatestVersionsRest(p);
+            case "registered-models/set-tag": Allow("POST"); return SetRegisteredModelTagRest(p);
+            case "registered-models/delete-tag": Allow("DELETE"); return DeleteRegisteredModelTagRest(p);
+            case "registered-models/alias":
+                Allow("GET", "POST", "DELETE");
+                return method switch
+                {
+                    "GET" => GetAliasRest(p),
+                    "POST" => SetAliasRest(p),
+                    _ => DeleteAliasRest(p),
+                };
+            case "model-versions/create": Allow("POST"); return CreateModelVersionRest(p);
+            case "model-versions/get": Allow("GET"); return GetModelVersionRest(p);
+            case "model-versions/update": Allow("PATCH"); return UpdateModelVersionRest(p);
+            case "model-versions/delete": Allow("DELETE"); return DeleteModelVersionRest(p);
+            case "model-versions/search": Allow("GET"); return SearchModelVersionsRest(p);
+            case "model-versions/get-download-uri": Allow("GET"); return DownloadUriRest(p);
+            case "model-versions/set-tag": Allow("POST"); return SetModelVersionTagRest(p);
+            case "model-versions/delete-tag": Allow("DELETE"); return DeleteModelVersionTagRest(p);
+            case "runs/get": Allow("GET"); return GetRunRest(p);
+            case "artifacts/list": Allow("GET"); return ListRunArtifactsRest(p);
+            case "webhooks":
+                Allow("GET", "POST");
+                return method == "GET" ? ListWebhooksRest(p) : CreateWebhookRest(p);
+        }
+
+        if (endpoint.StartsWith("logged-models/", StringComparison.Ordinal))
+        {
+            var parts = endpoint.Split('/');
+            if (parts.Length == 2)
+            {
+                Allow("GET");
+                return GetLoggedModelRest(parts[1]);
+            }
+            if (parts.Length == 4 && parts[2] == "artifacts" && parts[3] == "files")
+            {
+                Allow("GET");
+                var file = p.Required("artifact_file_path");
+                var key = ResolveArtifactKey("models:/" + parts[1]) + "/" + file.TrimStart('/');
+                ctx.Items["mlray.download"] = key;
+                return new JsonObject();
+            }
+        }
+        if (endpoint.StartsWith("webhooks/", StringComparison.Ordinal))
+        {
+            var parts = endpoint.Split('/');
+            if (parts.Length == 2)
+            {
+                Allow("GET", "PATCH", "DELETE");
+                return method switch
+                {
+                    "GET" => GetWebhookRest(parts[1]),
+                    "PATCH" => UpdateWebhookRest(parts[1], p),
+                    _ => DeleteWebhookRest(parts[1]),
+                };
+            }
+        }
+        handled = false;
+        return new JsonObject();
+    }
+
+    // ---- registered models
+
+    private JsonNode CreateRegisteredModelRest(Params p)
+    {
+        var name = p.Required("name");
+        var tags = p.Tags();
+        var description = p.Get("description");
+        lock (_lock)
+        {
+            if (_models.ContainsKey(name))
+                throw new MlflowError(400, "RESOURCE_ALREADY_EXISTS", $"Registered Model (name={name}) already exists.");
+            var rm = CreateRegisteredModelLocked(name, tags, description);
+            var json = new JsonObject { ["registered_model"] = ModelJson(rm) };
+            Fire("registered_model.created", new JsonObject { ["name"] = name, ["tags"] = TagsObject(tags), ["description"] = description });
+            return json;
+        }
+    }
+
+    private JsonNode GetRegisteredModelRest(Params p)
+    {
+        var name = p.Required("name");
+        lock (_lock) return new JsonObject { ["registered_model"] = ModelJson(GetModelOrThrow(name)) };
+    }
+
+    private JsonNode UpdateRegisteredModelRest(Params p)
+    {
+        var name = p.Required("name");
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            var description = p.Get("description");
+            if (description is not null) rm.Description = description;
+            rm.LastUpdatedTimestamp = Now();
+            return new JsonObject { ["registered_model"] = ModelJson(rm) };
+        }
+    }
+
+    private JsonNode DeleteRegisteredModelRest(Params p)
+    {
+        var name = p.Required("name");
+        lock (_lock)
+        {
+            GetModelOrThrow(name);
+            _models.Remove(name);
+        }
+        return new JsonObject();
+    }
+
+    private JsonNode LatestVersionsRest(Params p)
+    {
+        var name = p.Required("name");
+        var stages = p.GetAll("stages");
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            var a = new JsonArray();
+            foreach (var mv in LatestPerStage(rm, stages).Where(v => v.Status == "READY")) a.Add(VersionJson(rm, mv, includeAliases: false));
+            var o = new JsonObject();
+            if (a.Count > 0) o["model_versions"] = a;
+            return o;
+        }
+    }
+
+    private JsonNode SetRegisteredModelTagRest(Params p)
+    {
+        var name = p.Required("name");
+        var key = p.Required("key");
+        var value = p.Get("value") ?? throw Missing("value");
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            rm.Tags.Set(key, value);
+            rm.LastUpdatedTimestamp = Now();
+        }
+        return new JsonObject();
+    }
+
+    private JsonNode DeleteRegisteredModelTagRest(Params p)
+    {
+        var name = p.Required("name");
+        var key = p.Required("key");
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            if (rm.Tags.Remove(key)) rm.LastUpdatedTimestamp = Now();
+        }
+        return new JsonObject();
+    }
+
+    private JsonNode SearchRegisteredModelsRest(Params p)
+    {
+        var maxResults = p.MaxResults(defaultValue: 100, limit: 1000);
+        var offset = ParsePageToken(p.Get("page_token"));
+        var filter = SearchFilter.Parse(p.Get("filter"), RegisteredModelAttributes);
+        var orderBy = ParseOrderBy(p.GetAll("order_by"), new Dictionary<string, string>
+        {
+            ["name"] = "name",
+            ["timestamp"] = "last_updated_timestamp",
+            ["last_updated_timestamp"] = "last_updated_timestamp",
+            ["creation_timestamp"] = "creation_timestamp",
+        });
+        lock (_lock)
+        {
+            IEnumerable<RegisteredModel> query = _models.Values
+                .Where(rm => !IsPrompt(rm.Tags.ToDictionary()))
+                .Where(rm => filter.Matches(attr => attr == "name" ? rm.Name : null, rm.Tags.ToDictionary()));
+            var sorted = Sort(query, orderBy, (rm, key) => key switch
+            {
+                "name" => rm.Name,
+                "creation_timestamp" => rm.CreationTimestamp,
+                _ => (IComparable)rm.LastUpdatedTimestamp,
+            }, rm => rm.Name, null);
+            return Page(sorted, offset, maxResults, "registered_models", ModelJson);
+        }
+    }
+
+    private static bool IsPrompt(IReadOnlyDictionary<string, string> tags) =>
+        tags.TryGetValue("mlflow.prompt.is_prompt", out var v) && v.Equals("true", StringComparison.OrdinalIgnoreCase);
+
+    // ---- model versions
+
+    private JsonNode CreateModelVersionRest(Params p)
+    {
+        var name = p.Required("name");
+        var source = p.Required("source");
+        var runId = p.Get("run_id");
+        var tags = p.Tags();
+        var description = p.Get("description");
+        if (source.Length > 500)
+            throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"'source' exceeds the maximum length of 500 characters");
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            var mv = CreateVersionLocked(rm, source, runId, tags, "READY", null, description);
+            Fire("model_version.created", new JsonObject
+            {
+                ["name"] = name,
+                ["version"] = mv.Version.ToString(CultureInfo.InvariantCulture),
+                ["source"] = source,
+                ["run_id"] = string.IsNullOrEmpty(runId) ? null : runId,
+                ["tags"] = TagsObject(tags),
+                ["description"] = description,
+            });
+            return new JsonObject { ["model_version"] = VersionJson(rm, mv, includeAliases: true) };
+        }
+    }
+
+    private JsonNode GetModelVersionRest(Params p)
+    {
+        var name = p.Required("name");
+        var version = p.Required("version");
+        lock (_lock)
+        {
+            var mv = GetVersionOrThrow(name, version);
+            return new JsonObject { ["model_version"] = VersionJson(_models[name], mv, includeAliases: true) };
+        }
+    }
+
+    private JsonNode UpdateModelVersionRest(Params p)
+    {
+        var name = p.Required("name");
+        var version = p.Required("version");
+        lock (_lock)
+        {
+            var mv = GetVersionOrThrow(name, version);
+            var description = p.Get("description");
+            if (description is not null) mv.Description = description;
+            mv.LastUpdatedTimestamp = Now();
+            return new JsonObject { ["model_version"] = VersionJson(_models[name], mv, includeAliases: true) };
+        }
+    }
+
+    private JsonNode DeleteModelVersionRest(Params p)
+    {
+        var name = p.Required("name");
+        var version = p.Required("version");
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            var mv = GetVersionOrThrow(name, version);
+            rm.Versions.Remove(mv.Version);
+            rm.Aliases.RemoveAll(kv => kv.Value == mv.Version);
+            rm.LastUpdatedTimestamp = Now();
+        }
+        return new JsonObject();
+    }
+
+    private JsonNode SearchModelVersionsRest(Params p)
+    {
+        var maxResults = p.MaxResults(defaultValue: 10000, limit: 200000);
+        var offset = ParsePageToken(p.Get("page_token"));
+        var filter = SearchFilter.Parse(p.Get("filter"), ModelVersionAttributes);
+        var orderBy = ParseOrderBy(p.GetAll("order_by"), new Dictionary<string, string>
+        {
+            ["name"] = "name",
+            ["version_number"] = "version_number",
+            ["timestamp"] = "creation_timestamp",
+            ["creation_timestamp"] = "creation_timestamp",
+            ["last_updated_timestamp"] = "last_updated_timestamp",
+            ["run_id"] = "run_id",
+            ["source_path"] = "source_path",
+        });
+        lock (_lock)
+        {
+            var rows = _models.Values
+                .Where(rm => !IsPrompt(rm.Tags.ToDictionary()))
+                .SelectMany(rm => rm.Versions.Values.Select(mv => (rm, mv)))
+                .Where(x => filter.Matches(attr => attr switch
+                {
+                    "name" => x.mv.Name,
+                    "run_id" => x.mv.RunId,
+                    "source_path" => x.mv.Source,
+                    "version_number" => x.mv.Version.ToString(CultureInfo.InvariantCulture),
+                    _ => null,
+                }, x.mv.Tags.ToDictionary()));
+            if (orderBy.Count == 0)
+                orderBy = [("last_updated_timestamp", false), ("name", true), ("version_number", false)];
+            var sorted = Sort(rows, orderBy, (x, key) => key switch
+            {
+                "name" => x.mv.Name,
+                "version_number" => x.mv.Version,
+                "creation_timestamp" => x.mv.CreationTimestamp,
+                "run_id" => x.mv.RunId ?? "",
+                "source_path" => x.mv.Source,
+                _ => (IComparable)x.mv.LastUpdatedTimestamp,
+            }, x => x.mv.Name, x => x.mv.Version);
+            // Search results do not carry aliases (MLflow documents that they may be missing).
+            return Page(sorted, offset, maxResults, "model_versions", x => VersionJson(x.rm, x.mv, includeAliases: false));
+        }
+    }
+
+    private JsonNode DownloadUriRest(Params p)
+    {
+        var name = p.Required("name");
+        var version = p.Required("version");
+        lock (_lock)
+        {
+            var mv = GetVersionOrThrow(name, version);
+            return new JsonObject { ["artifact_uri"] = mv.StorageLocation ?? mv.Source };
+        }
+    }
+
+    private JsonNode SetModelVersionTagRest(Params p)
+    {
+        var name = p.Required("name");
+        var version = p.Required("version");
+        var key = p.Required("key");
+        var value = p.Get("value") ?? throw Missing("value");
+        if (key.Length > 250) throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "'key' exceeds the maximum length of 250 characters");
+        lock (_lock)
+        {
+            var mv = GetVersionOrThrow(name, version);
+            mv.Tags.Set(key, value);
+            mv.LastUpdatedTimestamp = Now();
+            Fire("model_version_tag.set", new JsonObject { ["name"] = name, ["version"] = version, ["key"] = key, ["value"] = value });
+        }
+        return new JsonObject();
+    }
+
+    private JsonNode DeleteModelVersionTagRest(Params p)
+    {
+        var name = p.Required("name");
+        var version = p.Required("version");
+        var key = p.Required("key");
+        lock (_lock)
+        {
+            var mv = GetVersionOrThrow(name, version);
+            if (mv.Tags.Remove(key)) mv.LastUpdatedTimestamp = Now();
+            Fire("model_version_tag.deleted", new JsonObject { ["name"] = name, ["version"] = version, ["key"] = key });
+        }
+        return new JsonObject();
+    }
+
+    // ---- aliases
+
+    private static void ValidateAlias(string alias)
+    {
+        if (alias.Length > 255)
+            throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"'alias' exceeds the maximum length of 255 characters");
+        if (!AliasPattern().IsMatch(alias))
+            throw new MlflowError(400, "INVALID_PARAMETER_VALUE",
+                $"Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), and slashes (/).");
+        if (alias.Equals("latest", StringComparison.OrdinalIgnoreCase) || ReservedVersionAlias().IsMatch(alias))
+            throw new MlflowError(400, "INVALID_PARAMETER_VALUE",
+                $"'{alias}' alias name (case insensitive) is reserved.");
+    }
+
+    private JsonNode GetAliasRest(Params p)
+    {
+        var name = p.Required("name");
+        var alias = p.Required("alias");
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            var version = rm.ResolveAlias(alias)
+                ?? throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Registered model alias {alias} not found.");
+            return new JsonObject { ["model_version"] = VersionJson(rm, rm.Versions[version], includeAliases: true) };
+        }
+    }
+
+    private JsonNode SetAliasRest(Params p)
+    {
+        var name = p.Required("name");
+        var alias = p.Required("alias");
+        var version = p.Required("version");
+        ValidateAlias(alias);
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            var mv = GetVersionOrThrow(name, version);
+            rm.SetAlias(alias, mv.Version);
+            rm.LastUpdatedTimestamp = Now();
+            Fire("model_version_alias.created", new JsonObject { ["name"] = name, ["alias"] = alias, ["version"] = version });
+        }
+        return new JsonObject();
+    }
+
+    private JsonNode DeleteAliasRest(Params p)
+    {
+        var name = p.Required("name");
+        var alias = p.Required("alias");
+        lock (_lock)
+        {
+            var rm = GetModelOrThrow(name);
+            if (rm.RemoveAlias(alias)) rm.LastUpdatedTimestamp = Now();
+            Fire("model_version_alias.deleted", new JsonObject { ["name"] = name, ["alias"] = alias });
+        }
+        return new JsonObject();
+    }
+
+    // ---- runs, logged models
+
+    private JsonNode GetRunRest(Params p)
+    {
+        var runId = p.Get("run_id") ?? p.Get("run_uuid") ?? throw Missing("run_id");
+        string uri;
+        lock (_lock)
+        {
+            if (!_runs.TryGetValue(runId, out uri!))
+                throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run '{runId}' not found");
+        }
+        var info = new JsonObject
+        {
+            ["run_uuid"] = runId,
+            ["experiment_id"] = ExperimentIdOf(uri),
+            ["status"] = "FINISHED",
+            ["artifact_uri"] = uri,
+            ["lifecycle_stage"] = "active",
+            ["run_id"] = runId,
+        };
+        return new JsonObject { ["run"] = new JsonObject { ["info"] = info, ["data"] = new JsonObject() } };
+    }
+
+    private static string ExperimentIdOf(string artifactUri)
+    {
+        var key = ArtifactKeyFromUri(artifactUri);
+        var first = key?.Split('/')[0];
+        return first is { Length: > 0 } && first.All(char.IsDigit) ? first : "0";
+    }
+
+    private JsonNode ListRunArtifactsRest(Params p)
+    {
+        var runId = p.Get("run_id") ?? p.Get("run_uuid") ?? throw Missing("run_id");
+        var sub = (p.Get("path") ?? "").Trim('/');
+        CheckArtifactPath(sub);
+        string uri;
+        lock (_lock)
+        {
+            if (!_runs.TryGetValue(runId, out uri!))
+                throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run '{runId}' not found");
+        }
+        var o = new JsonObject { ["root_uri"] = uri };
+        var key = ArtifactKeyFromUri(uri);
+        if (key is null) return o;
+        var files = new JsonArray();
+        var dir = sub.Length == 0 ? key : key + "/" + sub;
+        foreach (var (name, isDir, size) in ListChildren(dir))
+            files.Add(FileInfo(sub.Length == 0 ? name : sub + "/" + name, isDir, size));
+        if (files.Count > 0) o["files"] = files;
+        return o;
+    }
+
+    private JsonNode GetLoggedModelRest(string modelId)
+    {
+        string uri;
+        lock (_lock)
+        {
+            if (!_loggedModels.TryGetValue(modelId, out uri!))
+                throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Logged model with ID '{modelId}' not found.");
+        }
+        var info = new JsonObject
+        {
+            ["model_id"] = modelId,
+            ["experiment_id"] = ExperimentIdOf(uri),
+            ["artifact_uri"] = uri,
+            ["status"] = "LOGGED_MODEL_READY",
+            ["lifecycle_stage"] = "active",
+        };
+        return new JsonObject { ["model"] = new JsonObject { ["info"] = info, ["data"] = new JsonObject() } };
+    }
+
+    // ---- search helpers
+
+    private static MlflowError Missing(string name) =>
+        new(400, "INVALID_PARAMETER_VALUE", $"Missing value for required parameter '{name}'. See the API docs for more information about request parameters.");
+
+    internal static int ParsePageToken(string? token)
+    {
+        if (string.IsNullOrEmpty(token)) return 0;
+        byte[] decoded;
+        try { decoded = Convert.FromBase64String(token); }
+        catch (FormatException) { throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Invalid page token, could not base64-decode"); }
+        try
+        {
+            var parsed = JsonNode.Parse(decoded);
+            var offsetNode = parsed?["offset"];
+            if (offsetNode is null) throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid page token, parsed value={Encoding.UTF8.GetString(decoded)}");
+            var offset = offsetNode.GetValueKind() == JsonValueKind.String
+                ? int.Parse(offsetNode.GetValue<string>(), CultureInfo.InvariantCulture)
+                : offsetNode.GetValue<int>();
+            if (offset < 0) throw new FormatException();
+            return offset;
+        }
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
+        {
+            throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid page token, decoded value={Encoding.UTF8.GetString(decoded)}");
+        }
+    }
+
+    /// <summary>MLflow's token: base64 of <c>json.dumps({"offset": n})</c>.</summary>
+    internal static string CreatePageToken(int offset) =>
+        Convert.ToBase64String(Encoding.UTF8.GetBytes("{\"offset\": " + offset.ToString(CultureInfo.InvariantCulture) + "}"));
+
+    private static List<(string Key, bool Asc)> ParseOrderBy(IReadOnlyList<string> clauses, IReadOnlyDictionary<string, string> allowed)
+    {
+        var result = new List<(string, bool)>();
+        foreach (var raw in clauses)
+        {
+            if (string.IsNullOrWhiteSpace(raw)) continue;
+            var parts = raw.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            var key = parts[0].Trim('`');
+            if (key.StartsWith("attributes.", StringComparison.OrdinalIgnoreCase)) key = key["attributes.".Length..];
+            if (parts.Length > 2 || !allowed.TryGetValue(key, out var column))
+                throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid order_by clause '{raw}'. Only ordering by {string.Join(", ", allowed.Keys)} is supported.");
+            var asc = true;
+            if (parts.Length == 2)
+            {
+                if (parts[1].Equals("DESC", StringComparison.OrdinalIgnoreCase)) asc = false;
+                else if (!parts[1].Equals("ASC", StringComparison.OrdinalIgnoreCase))
+                    throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid order_by clause '{raw}'. Order must be ASC or DESC.");
+            }
+            result.Add((column, asc));
+        }
+        return result;
+    }
+
+    private static List<T> Sort<T>(IEnumerable<T> items, List<(string Key, bool Asc)> orderBy,
+        Func<T, string, IComparable> value, Func<T, string> name, Func<T, int>? version)
+    {
+        var list = items.ToList();
+        list.Sort((a, b) =>
+        {
+            foreach (var (key, asc) in orderBy)
+            {
+                var va = value(a, key);
+                var vb = value(b, key);
+                var c = va is string sa && vb is string sb ? string.CompareOrdinal(sa, sb) : va.CompareTo(vb);
+                if (c != 0) return asc ? c : -c;
+            }
+            var n = string.CompareOrdinal(name(a), name(b));
+            if (n != 0) return n;
+            return version is null ? 0 : version(b).CompareTo(version(a));
+        });
+        return list;
+    }
+
+    private static JsonObject Page<T>(List<T> sorted, int offset, int maxResults, string key, Func<T, JsonObject> toJson)
+    {
+        var o = new JsonObject();
+        var page = sorted.Skip(offset).Take(maxResults).ToList();
+        if (page.Count > 0)
+        {
+            var a = new JsonArray();
+            foreach (var item in page) a.Add(toJson(item));
+            o[key] = a;
+        }
+        if (offset + maxResults < sorted.Count) o["next_page_token"] = CreatePageToken(offset + maxResults);
+        return o;
+    }
+
+    /// <summary>Request parameters: query string for GET, JSON body otherwise.</summary>
+    private sealed class Params
+    {
+        private readonly IQueryCollection? _query;
+        private readonly JsonObject? _json;
+
+        public Params(IQueryCollection query) => _query = query;
+
+        public Params(JsonObject json) => _json = json;
+
+        public string? Get(string name)
+        {
+            if (_query is not null)
+                return _query.TryGetValue(name, out var v) && v.Count > 0 ? v[0] : null;
+            var node = _json![name];
+            return node switch
+            {
+                null => null,
+                JsonValue jv when jv.GetValueKind() == JsonValueKind.String => jv.GetValue<string>(),
+                JsonValue jv => jv.ToJsonString(),
+                _ => throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid value {node.ToJsonString()} for parameter '{name}' supplied."),
+            };
+        }
+
+        public JsonNode? Node(string name) => _json?[name];
+
+        public string Required(string name)
+        {
+            var v = Get(name);
+            if (string.IsNullOrEmpty(v)) throw Missing(name);
+            return v;
+        }
+
+        public IReadOnlyList<string> GetAll(string name)
+        {
+            if (_query is not null)
+                return _query.TryGetValue(name, out var v) ? v.Where(s => s is not null).Select(s => s!).ToList() : [];
+            return _json![name] switch
+            {
+                null => [],
+                JsonArray a => a.Select(n => n is JsonValue jv && jv.GetValueKind() == JsonValueKind.String ? jv.GetValue<string>() : n?.ToJsonString() ?? "").ToList(),
+                JsonValue jv when jv.GetValueKind() == JsonValueKind.String => [jv.GetValue<string>()],
+                var other => [other.ToJsonString()],
+            };
+        }
+
+        public int MaxResults(int defaultValue, int limit)
+        {
+            var raw = Get("max_results");
+            if (string.IsNullOrEmpty(raw)) return defaultValue;
+            if (!long.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+                throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid value \"{raw}\" for parameter 'max_results' supplied.");
+            if (value <= 0)
+                throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid value for max_results. It must be a positive integer, but got {value}");
+            if (value > limit)
+                throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid value for max_results. It must be at most {limit}, but got value {value}");
+            return (int)value;
+        }
+
+        /// <summary>The <c>tags</c> array of <c>{key, value}</c> objects (JSON body only).</summary>
+        public IReadOnlyDictionary<string, string>? Tags()
+        {
+            if (_json?["tags"] is not JsonArray a) return null;
+            var result = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var item in a)
+            {
+                var key = Json.AsString(item?["key"]);
+                if (string.IsNullOrEmpty(key)) throw Missing("key");
+                result[key] = Json.AsString(item?["value"]) ?? item?["value"]?.ToJsonString() ?? "";
+            }
+            return result;
+        }
+    }
+}

@@ -1,1 +1,0 @@
-namespace MLRay.Emulators; internal static class Placeholder {}

@@ -1,0 +1,683 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using MLRay.Emulators.Internal;
+
+namespace MLRay.Emulators.Ray;
+
+public sealed partial class RayDashboardEmulator
+{
+    private enum Phase { Building, Updating, Running, BuildFailed, DeployFailed, Pending, Deleting }
+
+    private sealed class AppState
+    {
+        public required string Name { get; init; }
+        public string Source { get; set; } = "declarative";
+        public JsonObject? Config { get; set; }
+        public string Canonical { get; set; } = "";
+        public string CodeVersion { get; set; } = "";
+        public double LastDeployed { get; set; }
+        public Phase Phase { get; set; }
+        public DateTime PhaseEnds { get; set; }
+        public string Message { get; set; } = "";
+        public bool HasBuilt { get; set; }
+        public string? RoutePrefix { get; set; }
+        public List<Deployment> Deployments { get; set; } = new();
+    }
+
+    private sealed class Deployment
+    {
+        public required string Name { get; init; }
+        public required JsonObject Config { get; init; }
+        public required string ReplicaVersion { get; init; }
+        public int Target { get; init; }
+        public double Cpus { get; init; }
+        public double Gpus { get; init; }
+        public required JsonObject Resources { get; init; }
+        public JsonNode? MergedRuntimeEnv { get; init; }
+        public string Status { get; set; } = "UPDATING";
+        public string Trigger { get; set; } = "CONFIG_UPDATE_STARTED";
+        public string Message { get; set; } = "";
+        public List<Replica> Replicas { get; } = new();
+    }
+
+    private sealed class Replica
+    {
+        public required string Id { get; init; }
+        public string State { get; set; } = "STARTING";
+        public int? Pid { get; set; }
+        public double StartTime { get; set; }
+        public required string ActorId { get; init; }
+        public required string WorkerId { get; init; }
+    }
+
+    private readonly List<AppState> _apps = new();
+    private readonly Dictionary<string, (string Message, DateTime Expires)> _badEnvCache = new(StringComparer.Ordinal);
+    private bool _started;
+    private string _proxyLocation = "EveryNode";
+    private JsonObject _httpOptions = new();
+    private JsonObject _grpcOptions = new();
+    private JsonNode? _targetCapacity;
+    private readonly string _nodeId;
+    private readonly string _controllerActorId;
+    private readonly string _controllerWorkerId;
+    private readonly int _controllerPid;
+    private readonly string _proxyActorId;
+    private readonly string _proxyWorkerId;
+    private readonly int _proxyPid;
+    private readonly string _rayCommit;
+    private readonly string _sessionName;
+
+    // ------------------------------------------------------------------ lifecycle
+
+    private void StartServe(JsonObject? body)
+    {
+        _started = true;
+        _proxyLocation = Json.AsString(body?["proxy_location"]) ?? "EveryNode";
+        _httpOptions = new JsonObject
+        {
+            ["host"] = "0.0.0.0",
+            ["port"] = 8000,
+            ["root_path"] = "",
+            ["request_timeout_s"] = null,
+            ["keep_alive_timeout_s"] = 90,
+        };
+        if (body?["http_options"] is JsonObject http)
+            foreach (var kv in http) _httpOptions[kv.Key] = kv.Value?.DeepClone();
+        _grpcOptions = new JsonObject { ["port"] = 9000, ["grpc_servicer_functions"] = new JsonArray(), ["request_timeout_s"] = null };
+        if (body?["grpc_options"] is JsonObject grpc)
+            foreach (var kv in grpc) _grpcOptions[kv.Key] = kv.Value?.DeepClone();
+    }
+
+    private void Shutdown()
+    {
+        _started = false;
+        _apps.Clear();
+        _targetCapacity = null;
+    }
+
+    private void Apply(JsonObject body, DateTime now)
+    {
+        Advance(now);
+        if (!_started) StartServe(body);
+        _targetCapacity = body["target_capacity"]?.DeepClone();
+        var nowS = UnixSeconds(now);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in (JsonArray)body["applications"]!)
+        {
+            var config = (JsonObject)node!.DeepClone();
+            var name = Json.AsString(config["name"]) ?? "default";
+            names.Add(name);
+            var canonical = Json.Canonical(config);
+            var code = CodeVersionOf(config);
+            var existing = _apps.FirstOrDefault(a => a.Name == name);
+            if (existing is null || existing.Phase == Phase.Deleting || existing.Source != "declarative")
+            {
+                if (existing is not null) _apps.Remove(existing);
+                var app = new AppState { Name = name, Config = config, Canonical = canonical, CodeVersion = code };
+                StartBuild(app, now);
+                app.LastDeployed = nowS;
+                _apps.Add(app);
+                continue;
+            }
+            existing.LastDeployed = nowS;
+            if (existing.Canonical == canonical)
+            {
+                // Unchanged config: nothing to do, except that a failed build is retried (its code version was cleared).
+                if (existing.Phase == Phase.BuildFailed) StartBuild(existing, now);
+                continue;
+            }
+            existing.Config = config;
+            existing.Canonical = canonical;
+            if (existing.CodeVersion != code || !existing.HasBuilt || existing.Phase is Phase.Building or Phase.BuildFailed)
+            {
+                existing.CodeVersion = code;
+                StartBuild(existing, now);
+            }
+            else
+            {
+                StartUpdate(existing, now);
+            }
+        }
+
+        var keepImperative = VersionAtLeast(2, 35);
+        foreach (var app in _apps)
+        {
+            if (names.Contains(app.Name) || app.Phase == Phase.Deleting) continue;
+            if (keepImperative && app.Source != "declarative") continue;
+            app.Phase = Phase.Deleting;
+            app.Message = "";
+            app.PhaseEnds = now + Options.BuildTime;
+            foreach (var dep in app.Deployments)
+            {
+                dep.Status = "UPDATING";
+                dep.Trigger = "DELETING";
+                dep.Message = "";
+                foreach (var r in dep.Replicas) r.State = "STOPPING";
+            }
+        }
+    }
+
+    private static string CodeVersionOf(JsonObject config) => Json.Canonical(new JsonObject
+    {
+        ["import_path"] = config["import_path"]?.DeepClone(),
+        ["runtime_env"] = config["runtime_env"]?.DeepClone(),
+        ["args"] = config["args"]?.DeepClone(),
+    });
+
+    private string BadEnvKey(AppState app) =>
+        NormaliseArch(Options.Architecture) + "|" + Json.Canonical(app.Config?["runtime_env"]);
+
+    private void StartBuild(AppState app, DateTime now)
+    {
+        app.Phase = Phase.Building;
+        app.Message = "";
+        var duration = Options.BuildTime;
+        if (_badEnvCache.TryGetValue(BadEnvKey(app), out var cached) && cached.Expires > now)
+        {
+            duration = TimeSpan.FromTicks(Options.BuildTime.Ticks / 4);
+        }
+        else
+        {
+            foreach (var req in PipRequirements(app.Config?["runtime_env"]))
+                if (Options.SlowPackages.TryGetValue(ParseRequirement(req).Name, out var extra)) duration += extra;
+        }
+        app.PhaseEnds = now + duration;
+    }
+
+    private void StartUpdate(AppState app, DateTime now)
+    {
+        var (deployments, error) = ComputeDeployments(app, duringBuild: false);
+        if (deployments is null)
+        {
+            FailBuild(app, error!);
+            app.CodeVersion = "";
+            return;
+        }
+        var old = app.Deployments;
+        foreach (var dep in deployments)
+        {
+            var previous = old.FirstOrDefault(d => d.Name == dep.Name);
+            if (previous is not null && previous.ReplicaVersion == dep.ReplicaVersion)
+            {
+                dep.Replicas.AddRange(previous.Replicas.Where(r => r.State == "RUNNING"));
+                dep.Status = dep.Target > previous.Target ? "UPSCALING" : dep.Target < previous.Target ? "DOWNSCALING" : "UPDATING";
+            }
+            else
+            {
+                dep.Status = "UPDATING";
+            }
+            dep.Trigger = "CONFIG_UPDATE_STARTED";
+        }
+        app.Deployments = deployments;
+        app.Phase = Phase.Updating;
+        app.Message = "";
+        app.PhaseEnds = now + Options.BuildTime;
+    }
+
+    private static void FailBuild(AppState app, string message)
+    {
+        app.Phase = Phase.BuildFailed;
+        app.Message = message;
+    }
+
+    /// <summary>Applies every transition whose time has come (called under the lock on each read and write).</summary>
+    private void Advance(DateTime now)
+    {
+        foreach (var expired in _badEnvCache.Where(kv => kv.Value.Expires <= now).Select(kv => kv.Key).ToList())
+            _badEnvCache.Remove(expired);
+        _apps.RemoveAll(a => a.Phase == Phase.Deleting && now >= a.PhaseEnds);
+        foreach (var app in _apps.OrderBy(a => a.LastDeployed).ToList())
+        {
+            if (app.Phase == Phase.Building && now >= app.PhaseEnds) FinishBuild(app, now);
+            else if (app.Phase == Phase.Updating && now >= app.PhaseEnds) Schedule(app, now);
+        }
+        foreach (var app in _apps.Where(a => a.Phase == Phase.Pending).OrderBy(a => a.LastDeployed).ToList())
+            Schedule(app, now);
+    }
+
+    private void FinishBuild(AppState app, DateTime now)
+    {
+        var envKey = BadEnvKey(app);
+        if (_badEnvCache.TryGetValue(envKey, out var cached) && cached.Expires > now)
+        {
+            FailBuild(app, cached.Message.Replace("{app}", app.Name, StringComparison.Ordinal));
+            return;
+        }
+        var requirements = PipRequirements(app.Config?["runtime_env"]);
+        if (MissingWheel(requirements) is { } failing)
+        {
+            var template = RayMessages.RuntimeEnvSetupFailed("{app}", Options.PythonVersion, _sessionName, requirements, failing, ParseRequirement(failing).Name);
+            _badEnvCache[envKey] = (template, now + TimeSpan.FromSeconds(600));
+            FailBuild(app, template.Replace("{app}", app.Name, StringComparison.Ordinal));
+            return;
+        }
+        var importPath = Json.AsString(app.Config?["import_path"]) ?? "";
+        var module = importPath.Split(':')[0].Split('.')[0];
+        if (!Options.ImportableModules.Contains(module))
+        {
+            FailBuild(app, RayMessages.ModuleNotFound(app.Name, Options.PythonVersion, module));
+            return;
+        }
+        var (deployments, error) = ComputeDeployments(app, duringBuild: true);
+        if (deployments is null)
+        {
+            FailBuild(app, error!);
+            return;
+        }
+        app.HasBuilt = true;
+        app.RoutePrefix = EffectiveRoutePrefix(app.Config!);
+        // A code update replaces every replica (new replica version); old replicas leave with the old target.
+        app.Deployments = deployments;
+        Schedule(app, now);
+    }
+
+    private static string? EffectiveRoutePrefix(JsonObject config) =>
+        config.TryGetPropertyValue("route_prefix", out var r) ? Json.AsString(r) : "/";
+
+    /// <summary>Decides what the app's deployments do once built/updated: fail on replica runtime_env, wait for resources, or run.</summary>
+    private void Schedule(AppState app, DateTime now)
+    {
+        app.RoutePrefix = app.Config is null ? app.RoutePrefix : EffectiveRoutePrefix(app.Config);
+        var failed = new List<string>();
+        foreach (var dep in app.Deployments)
+        {
+            var requirements = PipRequirements(dep.MergedRuntimeEnv);
+            if (MissingWheel(requirements) is { } failing)
+            {
+                dep.Status = "DEPLOY_FAILED";
+                dep.Trigger = "REPLICA_STARTUP_FAILED";
+                dep.Message = RayMessages.ReplicaStartupFailed(Math.Min(20, Math.Max(1, dep.Target) * 3),
+                    RayMessages.ReplicaRuntimeEnvError(failing, ParseRequirement(failing).Name));
+                dep.Replicas.Clear();
+                failed.Add(dep.Name);
+            }
+        }
+        var live = app.Deployments.Where(d => d.Status != "DEPLOY_FAILED").ToList();
+        var needCpu = live.Sum(d => d.Target * d.Cpus);
+        var needGpu = live.Sum(d => d.Target * d.Gpus);
+        var usedCpu = _apps.Where(a => a != app).Sum(AllocatedCpus);
+        var usedGpu = _apps.Where(a => a != app).Sum(AllocatedGpus);
+        var freeCpu = Math.Max(0, Options.TotalCpus - usedCpu);
+        var freeGpu = Math.Max(0, Options.TotalGpus - usedGpu);
+        if (needCpu > freeCpu + 1e-9 || needGpu > freeGpu + 1e-9)
+        {
+            foreach (var dep in live)
+            {
+                dep.Status = "UPDATING";
+                dep.Trigger = "CONFIG_UPDATE_STARTED";
+                var available = new JsonObject { ["CPU"] = freeCpu };
+                if (Options.TotalGpus > 0) available["GPU"] = freeGpu;
+                dep.Message = RayMessages.SlowScheduling(dep.Name, app.Name, dep.Target, PyDict(dep.Resources), PyDict(available));
+                dep.Replicas.RemoveAll(r => r.State != "STARTING");
+                while (dep.Replicas.Count < dep.Target) dep.Replicas.Add(NewReplica(now, running: false));
+                if (dep.Replicas.Count > dep.Target) dep.Replicas.RemoveRange(dep.Target, dep.Replicas.Count - dep.Target);
+            }
+            app.Phase = failed.Count > 0 ? Phase.DeployFailed : Phase.Pending;
+            app.Message = failed.Count > 0 ? $"Failed to update the deployments {PyList(failed)}." : "";
+            return;
+        }
+        foreach (var dep in live)
+        {
+            dep.Replicas.RemoveAll(r => r.State is not ("RUNNING" or "STARTING"));
+            if (dep.Replicas.Count > dep.Target) dep.Replicas.RemoveRange(dep.Target, dep.Replicas.Count - dep.Target);
+            foreach (var r in dep.Replicas.Where(r => r.State == "STARTING"))
+            {
+                r.State = "RUNNING";
+                r.Pid = Random.Shared.Next(1000, 60000);
+                r.StartTime = UnixSeconds(now);
+            }
+            while (dep.Replicas.Count < dep.Target) dep.Replicas.Add(NewReplica(now, running: true));
+            dep.Status = "HEALTHY";
+            dep.Trigger = "CONFIG_UPDATE_COMPLETED";
+            dep.Message = "";
+        }
+        if (failed.Count > 0)
+        {
+            app.Phase = Phase.DeployFailed;
+            app.Message = $"Failed to update the deployments {PyList(failed)}.";
+        }
+        else
+        {
+            app.Phase = Phase.Running;
+            app.Message = "";
+        }
+    }
+
+    private static double AllocatedCpus(AppState app) =>
+        app.Deployments.Sum(d => d.Replicas.Count(r => r.State is "RUNNING" or "STOPPING") * d.Cpus);
+
+    private static double AllocatedGpus(AppState app) =>
+        app.Deployments.Sum(d => d.Replicas.Count(r => r.State is "RUNNING" or "STOPPING") * d.Gpus);
+
+    private Replica NewReplica(DateTime now, bool running) => new()
+    {
+        Id = RandomReplicaId(),
+        State = running ? "RUNNING" : "STARTING",
+        Pid = running ? Random.Shared.Next(1000, 60000) : null,
+        StartTime = running ? UnixSeconds(now) : 0,
+        ActorId = RandomHex(32),
+        WorkerId = RandomHex(56),
+    };
+
+    // ------------------------------------------------------------------ deployments
+
+    private (List<Deployment>? Deployments, string? Error) ComputeDeployments(AppState app, bool duringBuild)
+    {
+        var config = app.Config!;
+        var available = Options.AvailableDeployments.OrderBy(d => d, StringComparer.Ordinal).ToList();
+        var overrides = (config["deployments"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
+        foreach (var o in overrides)
+        {
+            var name = Json.AsString(o["name"]) ?? "";
+            if (!available.Contains(name))
+                return (null, RayMessages.DeploymentDoesNotExist(Options.PythonVersion, name, available, duringBuild));
+        }
+        var result = new List<Deployment>();
+        foreach (var name in available)
+        {
+            var o = overrides.FirstOrDefault(x => Json.AsString(x["name"]) == name);
+            result.Add(BuildDeployment(app.Name, name, o, config["runtime_env"] as JsonObject, app.CodeVersion));
+        }
+        return (result, null);
+    }
+
+    private static Deployment BuildDeployment(string appName, string name, JsonObject? o, JsonObject? appEnv, string codeVersion)
+    {
+        o ??= new JsonObject();
+        var dc = new JsonObject { ["name"] = name };
+        JsonObject? autoscaling = null;
+        var numReplicas = o["num_replicas"];
+        if (Json.AsString(numReplicas) == "auto")
+        {
+            autoscaling = AutoscalingDefaults(auto: true);
+            if (o["autoscaling_config"] is JsonObject ac) foreach (var kv in ac) autoscaling[kv.Key] = kv.Value?.DeepClone();
+        }
+        else if (o["autoscaling_config"] is JsonObject ac)
+        {
+            autoscaling = AutoscalingDefaults(auto: false);
+            foreach (var kv in ac) autoscaling[kv.Key] = kv.Value?.DeepClone();
+        }
+        int target;
+        if (autoscaling is null)
+        {
+            target = Json.IsInteger(numReplicas, out var n) && n > 0 ? (int)n : 1;
+            dc["num_replicas"] = target;
+        }
+        else
+        {
+            var initial = Json.IsInteger(autoscaling["initial_replicas"], out var ini) ? (int?)ini : null;
+            var min = Json.IsInteger(autoscaling["min_replicas"], out var mn) ? (int)mn : 1;
+            target = Math.Max(1, initial ?? min);
+        }
+        dc["max_ongoing_requests"] = o["max_ongoing_requests"]?.DeepClone() ?? 5;
+        dc["max_queued_requests"] = o["max_queued_requests"]?.DeepClone() ?? -1;
+        dc["user_config"] = o["user_config"]?.DeepClone();
+        if (autoscaling is not null) dc["autoscaling_config"] = autoscaling;
+        dc["graceful_shutdown_wait_loop_s"] = o["graceful_shutdown_wait_loop_s"]?.DeepClone() ?? 2.0;
+        dc["graceful_shutdown_timeout_s"] = o["graceful_shutdown_timeout_s"]?.DeepClone() ?? 20.0;
+        dc["health_check_period_s"] = o["health_check_period_s"]?.DeepClone() ?? 10.0;
+        dc["health_check_timeout_s"] = o["health_check_timeout_s"]?.DeepClone() ?? 30.0;
+
+        var rao = o["ray_actor_options"] is JsonObject given ? (JsonObject)given.DeepClone() : new JsonObject();
+        if (rao["num_cpus"] is null) rao["num_cpus"] = 1.0;
+        var mergedEnv = MergeRuntimeEnv(appEnv, rao["runtime_env"] as JsonObject);
+        rao["runtime_env"] = mergedEnv.DeepClone();
+        dc["ray_actor_options"] = rao;
+        foreach (var key in new[] { "placement_group_bundles", "placement_group_strategy", "max_replicas_per_node", "logging_config", "request_router_config" })
+            if (o.TryGetPropertyValue(key, out var v)) dc[key] = v?.DeepClone();
+
+        Json.TryDouble(rao["num_cpus"], out var cpus);
+        Json.TryDouble(rao["num_gpus"], out var gpus);
+        var resources = new JsonObject { ["CPU"] = cpus };
+        if (gpus > 0) resources["GPU"] = gpus;
+        if (rao["memory"] is { } memory && Json.TryDouble(memory, out var mem) && mem > 0) resources["memory"] = memory.DeepClone();
+        if (rao["resources"] is JsonObject custom)
+            foreach (var kv in custom) resources[kv.Key] = kv.Value?.DeepClone();
+
+        var replicaVersion = Json.Canonical(new JsonObject
+        {
+            ["code"] = codeVersion,
+            ["ray_actor_options"] = rao.DeepClone(),
+            ["placement_group_bundles"] = o["placement_group_bundles"]?.DeepClone(),
+            ["placement_group_strategy"] = o["placement_group_strategy"]?.DeepClone(),
+            ["max_replicas_per_node"] = o["max_replicas_per_node"]?.DeepClone(),
+        });
+        return new Deployment
+        {
+            Name = name,
+            Config = dc,
+            ReplicaVersion = replicaVersion,
+            Target = target,
+            Cpus = cpus,
+            Gpus = gpus,
+            Resources = resources,
+            MergedRuntimeEnv = mergedEnv,
+        };
+    }
+
+    private static JsonObject AutoscalingDefaults(bool auto) => new()
+    {
+        ["min_replicas"] = 1,
+        ["initial_replicas"] = null,
+        ["max_replicas"] = auto ? 100 : 1,
+        ["target_ongoing_requests"] = 2.0,
+        ["metrics_interval_s"] = 10.0,
+        ["look_back_period_s"] = 30.0,
+        ["smoothing_factor"] = 1.0,
+        ["upscale_smoothing_factor"] = null,
+        ["downscale_smoothing_factor"] = null,
+        ["upscaling_factor"] = null,
+        ["downscaling_factor"] = null,
+        ["downscale_delay_s"] = 600.0,
+        ["upscale_delay_s"] = 30.0,
+    };
+
+    /// <summary>Deployment runtime_env overrides the app's key by key, except env_vars which are merged (deployment wins).</summary>
+    private static JsonObject MergeRuntimeEnv(JsonObject? app, JsonObject? dep)
+    {
+        var result = app is null ? new JsonObject() : (JsonObject)app.DeepClone();
+        if (dep is null) return result;
+        foreach (var kv in dep)
+        {
+            if (kv.Key == "env_vars" && result["env_vars"] is JsonObject appVars && kv.Value is JsonObject depVars)
+            {
+                var merged = (JsonObject)appVars.DeepClone();
+                foreach (var v in depVars) merged[v.Key] = v.Value?.DeepClone();
+                result["env_vars"] = merged;
+            }
+            else
+            {
+                result[kv.Key] = kv.Value?.DeepClone();
+            }
+        }
+        return result;
+    }
+
+    // ------------------------------------------------------------------ pip
+
+    private static List<string> PipRequirements(JsonNode? runtimeEnv)
+    {
+        var pip = runtimeEnv?["pip"];
+        var list = pip switch
+        {
+            JsonArray a => a,
+            JsonObject o => o["packages"] as JsonArray,
+            _ => null,
+        };
+        return list?.Select(Json.AsString).Where(s => !string.IsNullOrWhiteSpace(s)).Select(s => s!.Trim()).ToList() ?? [];
+    }
+
+    internal static (string Name, string? Version) ParseRequirement(string requirement)
+    {
+        var spec = requirement.Split(';')[0].Trim();
+        var m = RequirementPattern().Match(spec);
+        if (!m.Success) return (spec.ToLowerInvariant(), null);
+        var name = Regex.Replace(m.Groups["name"].Value, "[-_.]+", "-").ToLowerInvariant();
+        var version = m.Groups["op"].Value is "==" or "===" ? m.Groups["ver"].Value.Trim() : null;
+        return (name, m.Groups["op"].Success && m.Groups["op"].Value.Length > 0 && version is null ? "?" + m.Groups["op"].Value + m.Groups["ver"].Value : version);
+    }
+
+    [GeneratedRegex(@"^(?<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(?:(?<op>===|==|~=|!=|<=|>=|<|>)\s*(?<ver>[^\s,;]+))?")]
+    private static partial Regex RequirementPattern();
+
+    private static string NormaliseArch(string arch) => arch.Trim().ToLowerInvariant() switch
+    {
+        "arm64" => "aarch64",
+        "amd64" or "x64" => "x86_64",
+        var a => a,
+    };
+
+    /// <summary>The first requirement (as written) that has no wheel on the current architecture, if any.</summary>
+    private string? MissingWheel(IReadOnlyList<string> requirements)
+    {
+        var arch = NormaliseArch(Options.Architecture);
+        foreach (var req in requirements)
+        {
+            var (name, version) = ParseRequirement(req);
+            foreach (var (missing, missingArch) in Options.MissingWheels)
+            {
+                if (NormaliseArch(missingArch) != arch) continue;
+                var (mName, mVersion) = ParseRequirement(missing);
+                if (mName != name) continue;
+                if (mVersion is null || mVersion == version) return req;
+            }
+        }
+        return null;
+    }
+
+    // ------------------------------------------------------------------ rendering
+
+    private static string PyList(IEnumerable<string> items) => "[" + string.Join(", ", items.Select(Py.Repr)) + "]";
+
+    private static string PyDict(JsonObject o) =>
+        "{" + string.Join(", ", o.Select(kv => "\"" + kv.Key + "\": " + (Json.TryDouble(kv.Value, out var d) && kv.Value!.ToJsonString().Contains('.') || kv.Key is "CPU" or "GPU" ? RayMessages.PyFloat(d) : kv.Value?.ToJsonString() ?? "null"))) + "}";
+
+    private JsonObject RenderInstance(string? apiType)
+    {
+        if (!_started)
+        {
+            return new JsonObject
+            {
+                ["deploy_mode"] = "MULTI_APP",
+                ["controller_info"] = new JsonObject(),
+                ["proxies"] = new JsonObject(),
+                ["applications"] = new JsonObject(),
+                ["target_capacity"] = null,
+            };
+        }
+        var applications = new JsonObject();
+        foreach (var app in _apps)
+        {
+            if (apiType is not null && app.Source != apiType) continue;
+            applications[app.Name] = RenderApp(app);
+        }
+        return new JsonObject
+        {
+            ["controller_info"] = new JsonObject
+            {
+                ["node_id"] = _nodeId,
+                ["node_ip"] = "127.0.0.1",
+                ["node_instance_id"] = "",
+                ["actor_id"] = _controllerActorId,
+                ["actor_name"] = "SERVE_CONTROLLER_ACTOR",
+                ["worker_id"] = _controllerWorkerId,
+                ["log_file_path"] = $"/serve/controller_{_controllerPid}.log",
+            },
+            ["proxy_location"] = _proxyLocation,
+            ["http_options"] = _httpOptions.DeepClone(),
+            ["grpc_options"] = _grpcOptions.DeepClone(),
+            ["proxies"] = _proxyLocation == "Disabled" ? new JsonObject() : new JsonObject
+            {
+                [_nodeId] = new JsonObject
+                {
+                    ["node_id"] = _nodeId,
+                    ["node_ip"] = "127.0.0.1",
+                    ["node_instance_id"] = "",
+                    ["actor_id"] = _proxyActorId,
+                    ["actor_name"] = "SERVE_PROXY_ACTOR-" + _nodeId,
+                    ["worker_id"] = _proxyWorkerId,
+                    ["log_file_path"] = $"/serve/proxy_127.0.0.1_{_proxyPid}.log",
+                    ["status"] = "HEALTHY",
+                },
+            },
+            ["deploy_mode"] = "MULTI_APP",
+            ["applications"] = applications,
+            ["target_capacity"] = _targetCapacity?.DeepClone(),
+        };
+    }
+
+    private JsonObject RenderApp(AppState app)
+    {
+        var status = app.Phase switch
+        {
+            Phase.Building or Phase.Updating or Phase.Pending => "DEPLOYING",
+            Phase.Running => "RUNNING",
+            Phase.BuildFailed or Phase.DeployFailed => "DEPLOY_FAILED",
+            _ => "DELETING",
+        };
+        var o = new JsonObject
+        {
+            ["name"] = app.Name,
+            ["route_prefix"] = app.HasBuilt ? app.RoutePrefix : null,
+            ["docs_path"] = null,
+            ["status"] = status,
+            ["message"] = app.Message,
+            ["last_deployed_time_s"] = app.LastDeployed,
+            ["deployed_app_config"] = app.Config?.DeepClone(),
+        };
+        if (VersionAtLeast(2, 35)) o["source"] = app.Source;
+        var deployments = new JsonObject();
+        if (app.Phase is not (Phase.Building or Phase.BuildFailed))
+            foreach (var dep in app.Deployments) deployments[dep.Name] = RenderDeployment(app, dep);
+        o["deployments"] = deployments;
+        if (VersionAtLeast(2, 51)) o["external_scaler_enabled"] = app.Config?["external_scaler_enabled"]?.DeepClone() ?? false;
+        return o;
+    }
+
+    private JsonObject RenderDeployment(AppState app, Deployment dep)
+    {
+        var replicas = new JsonArray();
+        foreach (var r in dep.Replicas)
+        {
+            var actorName = $"SERVE_REPLICA::{app.Name}#{dep.Name}#{r.Id}";
+            if (r.State == "STARTING" && r.Pid is null)
+            {
+                replicas.Add(new JsonObject
+                {
+                    ["replica_id"] = r.Id,
+                    ["state"] = r.State,
+                    ["actor_name"] = actorName,
+                    ["start_time_s"] = r.StartTime,
+                });
+                continue;
+            }
+            replicas.Add(new JsonObject
+            {
+                ["node_id"] = _nodeId,
+                ["node_ip"] = "127.0.0.1",
+                ["node_instance_id"] = "",
+                ["actor_id"] = r.ActorId,
+                ["actor_name"] = actorName,
+                ["worker_id"] = r.WorkerId,
+                ["log_file_path"] = $"/serve/replica_{app.Name}_{dep.Name}_{r.Id}.log",
+                ["replica_id"] = r.Id,
+                ["state"] = r.State,
+                ["pid"] = r.Pid,
+                ["start_time_s"] = r.StartTime,
+            });
+        }
+        return new JsonObject
+        {
+            ["name"] = dep.Name,
+            ["status"] = dep.Status,
+            ["status_trigger"] = dep.Trigger,
+            ["message"] = dep.Message,
+            ["deployment_config"] = dep.Config.DeepClone(),
+            ["target_num_replicas"] = dep.Target,
+            ["required_resources"] = dep.Resources.DeepClone(),
+            ["replicas"] = replicas,
+        };
+    }
+}

@@ -1,0 +1,54 @@
+namespace MLRay.Emulators.Ray;
+
+/// <summary>
+/// Behaviour knobs of <see cref="RayDashboardEmulator"/>. Mutable at runtime; changes apply to requests and
+/// status evaluations that happen afterwards.
+/// </summary>
+public sealed class RayEmulatorOptions
+{
+    /// <summary>Node architecture: <c>x86_64</c> or <c>aarch64</c> (<c>amd64</c>/<c>arm64</c> are accepted as aliases).</summary>
+    public string Architecture { get; set; } = "x86_64";
+
+    /// <summary>Reported by <c>/api/ray/version</c>; also selects version-dependent behaviour
+    /// (<c>source</c> field and imperative-app survival from 2.35, <c>api_type</c> filter from 2.50).</summary>
+    public string RayVersion { get; set; } = "2.47.1";
+
+    /// <summary>Cluster interpreter; informational (used in traceback paths).</summary>
+    public string PythonVersion { get; set; } = "3.12.11";
+
+    /// <summary>Pip requirement specs (<c>pkg==ver</c>, or just <c>pkg</c> for every version) that have no wheel on an architecture.</summary>
+    public List<(string Requirement, string Architecture)> MissingWheels { get; } = new() { ("catboost==1.1", "aarch64") };
+
+    /// <summary>Top-level modules importable on the cluster image.</summary>
+    public HashSet<string> ImportableModules { get; } = new() { "mlray_serve" };
+
+    /// <summary>Deployment names the application builder creates.</summary>
+    public HashSet<string> AvailableDeployments { get; } = new() { "MLflowModel" };
+
+    /// <summary>Time an app spends DEPLOYING (build, or a deployment-only update) before its outcome shows; DELETING lasts as long.</summary>
+    public TimeSpan BuildTime { get; set; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Extra install time per pip package name (normalised), added to <see cref="BuildTime"/> when an app's pip list names it ("slow installs").</summary>
+    public Dictionary<string, TimeSpan> SlowPackages { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>When set, token auth mode: 401/403 text/plain without a valid <c>Authorization</c> or <c>X-Ray-Authorization: Bearer &lt;t&gt;</c>.</summary>
+    public string? AuthToken { get; set; }
+
+    /// <summary>The next N PUTs of <c>/api/serve/applications/</c> get 500 text (nothing applied).</summary>
+    public int FailNextPuts { get; set; }
+
+    /// <summary>The next N GETs of <c>/api/serve/applications/</c> get 503 "Failed to get a response from the controller...".</summary>
+    public int FailNextGets { get; set; }
+
+    /// <summary>The next N requests (any route) have their connection aborted without a response.</summary>
+    public int DropNextRequests { get; set; }
+
+    /// <summary>Added to every request.</summary>
+    public TimeSpan ResponseDelay { get; set; }
+
+    /// <summary>Cluster CPUs. Apps whose replicas do not fit stay DEPLOYING ("taken more than 30s to be scheduled").</summary>
+    public double TotalCpus { get; set; } = 8;
+
+    /// <summary>Cluster GPUs (default none): replicas asking for <c>num_gpus</c> beyond this never get scheduled.</summary>
+    public double TotalGpus { get; set; }
+}
