@@ -185,7 +185,7 @@ public static partial class DeploymentTags
     private static int? OptionalInt(Dictionary<string, string> tags, string key, int minimum, List<TagError> errors)
     {
         if (!tags.TryGetValue(key, out var text)) return null;
-        if (!int.TryParse(text.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+        if (!int.TryParse(text.Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
         {
             errors.Add(new TagError(key, text, "must be a whole number"));
             return null;

@@ -46,6 +46,8 @@ internal sealed class EmulatorHost : IAsyncDisposable
         builder.Logging.AddConsole();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        // "Overriding address(es)" when ASPNETCORE_URLS/HTTP_PORTS is set (e.g. in containers) is expected here.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
         builder.WebHost.ConfigureKestrel(o =>
         {
             o.Listen(IPAddress.Loopback, 0);

@@ -25,7 +25,7 @@ internal static class RayMessages
         var lib = PyLib(pythonVersion);
         var ray = lib + "/site-packages/ray";
         var hash = Convert.ToHexString(SHA1.HashData(Encoding.UTF8.GetBytes(string.Join("\n", requirements)))).ToLowerInvariant();
-        var dir = $"/tmp/ray/session_{sessionName}/runtime_resources/pip/{hash}";
+        var dir = $"/tmp/ray/{sessionName}/runtime_resources/pip/{hash}";
         var versions = KnownVersions.TryGetValue(failingName, out var v) ? v : "none";
         var sb = new StringBuilder();
         sb.Append($"Runtime env setup for app '{app}' failed:\n");

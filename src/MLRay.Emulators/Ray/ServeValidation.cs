@@ -93,10 +93,10 @@ internal static class ServeValidation
         }
 
         // Root validator nested_host_and_port (pydantic v1 runs it even after field errors).
-        if (!appsValid && errors.Count > 0)
+        if (!appsValid)
         {
-            if (appsNode is not JsonArray)
-                errors.Add(new(["__root__"], "'NoneType' object is not iterable", "type_error"));
+            // 'applications' failed, so the root validator iterates None; pydantic v1 reports that TypeError too.
+            errors.Add(new(["__root__"], "'NoneType' object is not iterable", "type_error"));
         }
         else if (appsNode is JsonArray list)
         {
