@@ -68,7 +68,7 @@ public sealed record DesiredState(RayClusterConfig Cluster, IReadOnlyList<ModelO
             if (!cluster.PythonVersion.Accepts(python))
             {
                 outcomes.Add(new ModelOutcome(c.RegisteredModel, version, ModelOutcomeKind.OtherCluster, null, python.ToString(),
-                    [$"Python {python} does not match cluster {cluster.Name} (python_version {cluster.PythonVersion})"]));
+                    [$"Python {python}; this cluster serves {cluster.PythonVersion}"]));
                 continue;
             }
             if (c.Tags is not { Spec: { } spec })

@@ -140,18 +140,20 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
 
         if (Options.AuthToken is { } token)
         {
-            var header = ctx.Request.Headers.Authorization.ToString();
-            if (string.IsNullOrEmpty(header)) header = ctx.Request.Headers["X-Ray-Authorization"].ToString();
-            var cookie = ctx.Request.Cookies["ray-authentication-token"];
-            if (string.IsNullOrEmpty(header) && string.IsNullOrEmpty(cookie))
+            // Authorization, then the X-Ray-Authorization fallback (KubeRay / proxies), then the web UI cookie.
+            var presented = new List<string>();
+            foreach (var header in new[] { ctx.Request.Headers.Authorization.ToString(), ctx.Request.Headers["X-Ray-Authorization"].ToString() })
+            {
+                if (string.IsNullOrWhiteSpace(header)) continue;
+                presented.Add(header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : "");
+            }
+            if (ctx.Request.Cookies["ray-authentication-token"] is { Length: > 0 } cookie) presented.Add(cookie);
+            if (presented.Count == 0)
             {
                 await Json.WriteTextAsync(ctx, 401, "Unauthorized: Missing authentication token").ConfigureAwait(false);
                 return;
             }
-            var presented = !string.IsNullOrEmpty(header)
-                ? (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null)
-                : cookie;
-            if (presented != token)
+            if (!presented.Contains(token, StringComparer.Ordinal))
             {
                 await Json.WriteTextAsync(ctx, 403, "Forbidden: Invalid authentication token").ConfigureAwait(false);
                 return;
