@@ -33,7 +33,7 @@ public static partial class ConfigLoader
     {
         var root = ParseRoot(yaml);
         var reader = new Node(root, "", env);
-        reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters");
+        reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver");
 
         var workingDir = reader.Child("mlray")?.Also(n => n.RefuseUnknownKeys("working_dir"))
             .OptionalString("working_dir") ?? ".mlray";
@@ -65,6 +65,7 @@ public static partial class ConfigLoader
         {
             WorkingDir = workingDir,
             Clusters = clusters,
+            Pipeline = ReadPipeline(reader, env),
             Mlflow = new MlflowSettings
             {
                 TrackingUri = trackingUri,
@@ -81,6 +82,37 @@ public static partial class ConfigLoader
                     IgnoreTls = string.Equals(env.Get("MLFLOW_S3_IGNORE_TLS"), "true", StringComparison.OrdinalIgnoreCase),
                 },
             },
+        };
+    }
+
+    private static PipelineSettings ReadPipeline(Node root, IEnvironment env)
+    {
+        var rabbit = root.Child("rabbitmq");
+        rabbit?.RefuseUnknownKeys("uri");
+        var uriText = rabbit?.OptionalString("uri") ?? env.Get("RABBITMQ_URI") ?? "amqp://guest:guest@localhost:5672/";
+        if (!Uri.TryCreate(uriText, UriKind.Absolute, out var uri) || (uri.Scheme != "amqp" && uri.Scheme != "amqps"))
+            throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : "RABBITMQ_URI", "not an amqp:// or amqps:// URI");
+
+        var receiver = root.Child("receiver");
+        receiver?.RefuseUnknownKeys("webhook_secret_env", "webhook_secret_file", "resync_interval", "dedup_window");
+        string? secret = null;
+        if (receiver?.OptionalString("webhook_secret_env") is { } secretEnv)
+            secret = env.Get(secretEnv) ?? throw new ConfigException("receiver.webhook_secret_env", $"names {secretEnv}, which is not set");
+        else if (receiver?.OptionalString("webhook_secret_file") is { } secretFile)
+        {
+            if (!File.Exists(secretFile)) throw new ConfigException("receiver.webhook_secret_file", $"'{secretFile}' does not exist");
+            secret = File.ReadAllText(secretFile).Trim();
+            if (secret.Length == 0) throw new ConfigException("receiver.webhook_secret_file", $"'{secretFile}' is empty");
+        }
+        TimeSpan Duration(string key, TimeSpan fallback) => receiver?.OptionalString(key) is { } text
+            ? ParseDuration(text) ?? throw new ConfigException($"receiver.{key}", $"'{text}' is not a duration (examples: 90s, 10m, 1h)")
+            : fallback;
+        return new PipelineSettings
+        {
+            RabbitMqUri = uri,
+            WebhookSecret = secret,
+            ResyncInterval = Duration("resync_interval", TimeSpan.FromMinutes(5)),
+            DedupWindow = Duration("dedup_window", TimeSpan.FromMinutes(10)),
         };
     }
 

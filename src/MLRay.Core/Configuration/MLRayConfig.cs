@@ -7,6 +7,7 @@ public sealed record MLRayConfig
     public required string WorkingDir { get; init; }
     public required MlflowSettings Mlflow { get; init; }
     public required IReadOnlyList<RayClusterConfig> Clusters { get; init; }
+    public PipelineSettings Pipeline { get; init; } = new();
 
     public RayClusterConfig? FindCluster(string name) =>
         Clusters.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.Ordinal));
@@ -56,4 +57,22 @@ public sealed record RayClusterConfig
     /// <summary>Name of the environment variable holding the Ray dashboard token (Ray ≥ 2.52 token auth).</summary>
     public string? AuthTokenEnv { get; init; }
     public TimeSpan DeployTimeout { get; init; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>The event pipeline: broker, webhook secret source, resync period (sections <c>rabbitmq</c> and <c>receiver</c>).</summary>
+public sealed record PipelineSettings
+{
+    /// <summary><c>rabbitmq.uri</c>, default <c>RABBITMQ_URI</c> or amqp://guest:guest@localhost:5672/.</summary>
+    public Uri RabbitMqUri { get; init; } = new("amqp://guest:guest@localhost:5672/");
+    /// <summary>The webhook secret (from <c>receiver.webhook_secret_env</c> or <c>receiver.webhook_secret_file</c>); null = unsigned webhooks accepted.</summary>
+    public string? WebhookSecret { get; init; }
+    /// <summary>How often every selected model is re-announced (<c>receiver.resync_interval</c>), catching lost webhooks.</summary>
+    public TimeSpan ResyncInterval { get; init; } = TimeSpan.FromMinutes(5);
+    /// <summary>How long a delivery id is remembered (<c>receiver.dedup_window</c>).</summary>
+    public TimeSpan DedupWindow { get; init; } = TimeSpan.FromMinutes(10);
+
+    public override string ToString() => $"PipelineSettings(RabbitMqUri={RedactedRabbitMqUri}, WebhookSecret={(WebhookSecret is null ? "none" : "***")}, ResyncInterval={ResyncInterval})";
+
+    /// <summary>The broker URI without its password, for logs.</summary>
+    public string RedactedRabbitMqUri => new UriBuilder(RabbitMqUri) { Password = RabbitMqUri.UserInfo.Contains(':') ? "***" : "" }.Uri.ToString();
 }

@@ -255,4 +255,21 @@ public sealed class MlflowEmulatorTests
         Assert.StartsWith("{\"entity\": \"model_version\", \"action\": \"created\", \"timestamp\": \"", body);
         Assert.Contains("\"data\": {\"name\": \"fraud\", \"version\": \"1\", \"source\": \"models:/m-0123456789abcdef0123456789abcdef\", \"run_id\": null, \"tags\": {}, \"description\": null}}", body);
     }
+
+    [Fact]
+    public async Task DeletingAVersion_RemovesItsAliases()
+    {
+        await using var mlflow = await MlflowEmulator.StartAsync();
+        var v1 = mlflow.CreateModelVersion("m", "s3://bucket/m/1");
+        var v2 = mlflow.CreateModelVersion("m", "s3://bucket/m/2", runId: "abc", tags: new Dictionary<string, string> { ["deploy.target"] = "ray" });
+        Assert.Equal(("1", "2"), (v1, v2));
+        mlflow.SetAlias("m", "champion", "2");
+        mlflow.SetModelVersionTag("m", "2", "deploy.status", "ok");
+        Assert.Equal("ok", mlflow.GetModelVersionTags("m", "2")["deploy.status"]);
+        mlflow.DeleteModelVersion("m", "2");
+        using var http = new HttpClient { BaseAddress = mlflow.BaseUri };
+        using var response = await http.GetAsync("/api/2.0/mlflow/registered-models/alias?name=m&alias=champion");
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("3", mlflow.CreateModelVersion("m", "s3://bucket/m/3")); // version numbers are never reused
+    }
 }

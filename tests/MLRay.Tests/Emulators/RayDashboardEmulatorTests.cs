@@ -10,7 +10,7 @@ public sealed class RayDashboardEmulatorTests
 {
     private const string Route = "/api/serve/applications/";
 
-    private static RayEmulatorOptions Fast(string arch = "x86_64") => new() { Architecture = arch, BuildTime = TimeSpan.FromMilliseconds(60) };
+    private static RayEmulatorOptions Fast(string arch = "x86_64", int buildMs = 60) => new() { Architecture = arch, BuildTime = TimeSpan.FromMilliseconds(buildMs) };
 
     private static JsonObject App(string name, string? pip = null, string importPath = "mlray_serve.app:build", string? deploymentName = null, double? cpus = null)
     {
@@ -76,7 +76,8 @@ public sealed class RayDashboardEmulatorTests
     [Fact]
     public async Task Put_IsFullReplace_ImperativeAppSurvives_UnchangedAppKeepsReplicas()
     {
-        await using var ray = await RayDashboardEmulator.StartAsync(Fast());
+        // Long enough that the intermediate DEPLOYING / DELETING states are observable on a slow machine.
+        await using var ray = await RayDashboardEmulator.StartAsync(Fast(buildMs: 500));
         using var http = new HttpClient { BaseAddress = ray.BaseUri };
         ray.DeployImperativeApp("imp", "/imp");
 
@@ -142,9 +143,12 @@ public sealed class RayDashboardEmulatorTests
         Assert.Equal("HEALTHY", ok["applications"]!["cb"]!["deployments"]!["MLflowModel"]!["status"]!.GetValue<string>());
 
         // Identical re-PUT on aarch64: rebuilt and failed again (bad-env cache).
+        var firstDeploy = app["last_deployed_time_s"]!.GetValue<double>();
+        await Task.Delay(20);
         using (var p3 = await PutAppsAsync(armHttp, App("cb", pip: "catboost==1.1"))) Assert.Equal(HttpStatusCode.OK, p3.StatusCode);
-        Assert.Equal("DEPLOYING", Status(await GetInstanceAsync(armHttp), "cb"));
-        await WaitForAsync(armHttp, i => Status(i, "cb") == "DEPLOY_FAILED", "cb DEPLOY_FAILED again");
+        var again = await WaitForAsync(armHttp, i => Status(i, "cb") == "DEPLOY_FAILED"
+            && i["applications"]!["cb"]!["last_deployed_time_s"]!.GetValue<double>() > firstDeploy, "cb DEPLOY_FAILED again");
+        Assert.Contains("No matching distribution found for catboost==1.1", again["applications"]!["cb"]!["message"]!.GetValue<string>());
     }
 
     [Fact]
@@ -254,5 +258,62 @@ public sealed class RayDashboardEmulatorTests
         using (var health = await http.GetAsync("/api/healthz"))
             Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Single(ray.PutBodies);
+    }
+
+    [Fact]
+    public async Task Put_SchemaViolations_Each400_StateUnchanged()
+    {
+        await using var ray = await RayDashboardEmulator.StartAsync(Fast());
+        using var http = new HttpClient { BaseAddress = ray.BaseUri };
+        var cases = new Dictionary<string, string>
+        {
+            ["num_replicas 0"] = """{"applications":[{"name":"a","import_path":"m.app","deployments":[{"name":"MLflowModel","num_replicas":0}]}]}""",
+            ["num_replicas + autoscaling"] = """{"applications":[{"name":"a","import_path":"m.app","deployments":[{"name":"MLflowModel","num_replicas":2,"autoscaling_config":{"min_replicas":1}}]}]}""",
+            ["local working_dir"] = """{"applications":[{"name":"a","import_path":"m.app","runtime_env":{"working_dir":"./src"}}]}""",
+            ["no dot"] = """{"applications":[{"name":"a","import_path":"nodot"}]}""",
+            ["two colons"] = """{"applications":[{"name":"a","import_path":"a:b:c"}]}""",
+            ["app port"] = """{"applications":[{"name":"a","import_path":"m.app","port":8001}]}""",
+            ["route x"] = """{"applications":[{"name":"a","import_path":"m.app","route_prefix":"x"}]}""",
+            ["duplicate default route"] = """{"applications":[{"name":"a","import_path":"m.app"},{"name":"b","import_path":"m.app"}]}""",
+            ["negative memory"] = """{"applications":[{"name":"a","import_path":"m.app","deployments":[{"name":"MLflowModel","ray_actor_options":{"memory":-1}}]}]}""",
+        };
+        foreach (var (label, body) in cases)
+        {
+            using var response = await PutAsync(http, body);
+            Assert.True(response.StatusCode == HttpStatusCode.BadRequest, $"{label}: {(int)response.StatusCode}");
+            Assert.Contains("ValidationError", await response.Content.ReadAsStringAsync());
+        }
+        using (var envVars = await PutAsync(http, """{"applications":[{"name":"a","import_path":"m.app","runtime_env":{"env_vars":{"X":1}}}]}"""))
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, envVars.StatusCode);
+            Assert.Contains("env_vars", await envVars.Content.ReadAsStringAsync());
+        }
+        Assert.Empty(ray.PutBodies);
+        Assert.Empty((await GetInstanceAsync(http))["applications"]!.AsObject());
+    }
+
+    [Fact]
+    public async Task InjectedFaults_FailNextPutsAndGets()
+    {
+        var options = Fast(buildMs: 5000);
+        options.FailNextPuts = 1;
+        options.FailNextGets = 1;
+        await using var ray = await RayDashboardEmulator.StartAsync(options);
+        using var http = new HttpClient { BaseAddress = ray.BaseUri };
+
+        using (var get = await http.GetAsync(Route))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, get.StatusCode);
+            Assert.StartsWith("Failed to get a response from the controller", await get.Content.ReadAsStringAsync());
+        }
+        using (var put = await PutAppsAsync(http, App("a"))) Assert.Equal(HttpStatusCode.InternalServerError, put.StatusCode);
+        Assert.Empty((await GetInstanceAsync(http))["applications"]!.AsObject());
+        using (var put = await PutAppsAsync(http, App("a"))) Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        Assert.Equal(2, ray.PutCount);
+        Assert.Single(ray.PutBodies);
+        Assert.Equal("DEPLOYING", ray.GetApplication("a")!["status"]!.GetValue<string>());
+
+        using (var delete = await http.DeleteAsync(Route)) Assert.Equal(HttpStatusCode.OK, delete.StatusCode);
+        Assert.Empty((await GetInstanceAsync(http))["controller_info"]!.AsObject());
     }
 }

@@ -1,0 +1,28 @@
+namespace MLRay.Pipeline;
+
+/// <summary>The broker names MLRay uses; documented in the README.</summary>
+public static class PipelineTopology
+{
+    /// <summary>Fanout exchange the receiver and resync publish <c>RegistryChanged</c> to.</summary>
+    public const string RegistryChangedExchange = "mlray.registry-changed";
+    /// <summary>The router's queue (competing consumers).</summary>
+    public const string RegistryChangesQueue = "mlray.registry-changes";
+    /// <summary>Topic exchange: routing key = Python version, or <see cref="BroadcastKey"/>.</summary>
+    public const string DeployExchange = "mlray.deploy";
+    public const string BroadcastKey = "all";
+    /// <summary>Fanout exchange and queue where models no cluster can serve are parked.</summary>
+    public const string UnroutableExchange = "mlray.unroutable";
+    public const string UnroutableQueue = "mlray.unroutable";
+    /// <summary>Header carrying the reason on parked messages.</summary>
+    public const string ReasonHeader = "mlray-reason";
+
+    /// <summary>One queue per Ray cluster (single active consumer: one writer per cluster).</summary>
+    public static string ClusterQueue(string cluster) => $"mlray.cluster.{cluster}";
+
+    /// <summary>'3.9' → <c>3.9.#</c> (any patch, or none); '3.9.22' → <c>3.9.22</c> (exact).</summary>
+    public static string BindingKey(PythonVersionSpec cluster) =>
+        cluster.Patch is null ? $"{cluster.Major}.{cluster.Minor}.#" : cluster.ToString();
+
+    /// <summary>The routing key of a model's Python version: <c>3.9.22</c>.</summary>
+    public static string RoutingKey(PythonVersionSpec model) => model.ToString();
+}
