@@ -57,6 +57,10 @@ public sealed record RayClusterConfig
     /// <summary>Name of the environment variable holding the Ray dashboard token (Ray ≥ 2.52 token auth).</summary>
     public string? AuthTokenEnv { get; init; }
     public TimeSpan DeployTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Where clients reach the cluster's Serve HTTP proxy (<c>serve_address</c>; default: dashboard host, port 8000).</summary>
+    public Uri? ServeAddress { get; init; }
+
+    public Uri EffectiveServeAddress => ServeAddress ?? new UriBuilder(DashboardAddress) { Port = 8000, Path = "/" }.Uri;
 }
 
 /// <summary>The event pipeline: broker, webhook secret source, resync period (sections <c>rabbitmq</c> and <c>receiver</c>).</summary>

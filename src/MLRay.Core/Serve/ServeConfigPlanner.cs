@@ -11,7 +11,8 @@ public sealed record ModelDeployment(string RegisteredModel, string Version, Dep
 public enum AppChangeKind { Unchanged, Added, Updated, Removed, Foreign }
 
 /// <summary>What a PUT would do to one application.</summary>
-public sealed record AppChange(string App, AppChangeKind Kind, string? RegisteredModel);
+/// <summary>What a PUT would do to one application. <paramref name="Version"/> is the model version the app serves now (removals) or will serve.</summary>
+public sealed record AppChange(string App, AppChangeKind Kind, string? RegisteredModel, string? Version = null, string? PreviousVersion = null);
 
 /// <summary>The complete config to PUT and what it changes. No PUT is needed when nothing differs.</summary>
 public sealed record ServePlan(JsonObject Config, IReadOnlyList<AppChange> Changes)
@@ -100,7 +101,7 @@ public static class ServeConfigPlanner
                     apps.Add(app.DeployedAppConfig.DeepClone());
                     changes.Add(new AppChange(app.Name, AppChangeKind.Unchanged, owner));
                 }
-                else changes.Add(new AppChange(app.Name, AppChangeKind.Removed, owner));
+                else changes.Add(new AppChange(app.Name, AppChangeKind.Removed, owner, app.ManagedVersion));
             }
         }
 
@@ -108,11 +109,12 @@ public static class ServeConfigPlanner
         {
             var name = (string)desired["name"]!;
             var model = (string)desired["args"]![ServeApp.ManagedModelArg]!;
+            var version = (string?)desired["args"]![ServeApp.ManagedVersionArg];
             apps.Add(desired.DeepClone());
             var kind = !current.Applications.TryGetValue(name, out var running) ? AppChangeKind.Added
                 : JsonCanon.Equal(running.DeployedAppConfig, desired) ? AppChangeKind.Unchanged
                 : AppChangeKind.Updated;
-            changes.Add(new AppChange(name, kind, model));
+            changes.Add(new AppChange(name, kind, model, version, running?.ManagedVersion));
         }
 
         var config = new JsonObject { ["applications"] = apps };

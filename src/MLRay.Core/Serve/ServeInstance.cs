@@ -31,6 +31,10 @@ public sealed record ServeApp(
         DeployedAppConfig?["args"] is JsonObject args && args[ManagedModelArg] is JsonValue v && v.GetValueKind() == JsonValueKind.String
             ? v.GetValue<string>() : null;
 
+    public string? ManagedVersion =>
+        DeployedAppConfig?["args"] is JsonObject args && args[ManagedVersionArg] is JsonValue v && v.GetValueKind() == JsonValueKind.String
+            ? v.GetValue<string>() : null;
+
     /// <summary>Ray's message for a failed app, with failing deployments' messages when the app message alone says little.</summary>
     public string FailureMessage =>
         string.Join("\n", new[] { Message }.Concat(Deployments.Where(d => d.Status != "HEALTHY" && d.Message.Length > 0)

@@ -1,0 +1,71 @@
+using MassTransit;
+using Microsoft.Extensions.Logging;
+using MLRay.Deploy;
+using MLRay.Pipeline.Messages;
+
+namespace MLRay.Pipeline.Routing;
+
+/// <summary>
+/// The router: stateless, competing consumers. Re-reads the registry (the message is only a hint), resolves the
+/// version and its Python (cached per name+version by <see cref="RegistryReader"/>), and sends a deploy request
+/// keyed by that Python version. No cluster for the Python, or an unreadable environment → parked with the reason.
+/// Nothing to serve any more (model gone, alias removed, disabled) → every cluster is told to look.
+/// </summary>
+public sealed class RegistryChangedConsumer(RegistryReader registry, IClusterDispatcher dispatcher, MLRayConfig config,
+    ILogger<RegistryChangedConsumer> log) : IConsumer<RegistryChanged>
+{
+    public async Task Consume(ConsumeContext<RegistryChanged> context)
+    {
+        var hint = context.Message;
+        var ct = context.CancellationToken;
+        using var scope = log.BeginScope(new Dictionary<string, object?> { ["DeliveryId"] = hint.DeliveryId, ["RegisteredModel"] = hint.RegisteredModel });
+
+        var candidate = await registry.ReadAsync(hint.RegisteredModel, ct);
+        var decision = Route(candidate, config);
+        log.LogInformation("Routing {Model} ({Reason}): {Decision}", hint.RegisteredModel, hint.Reason, decision);
+        switch (decision)
+        {
+            case RouteDecision.ToClusters to:
+                await dispatcher.DispatchAsync(new ClusterDeployRequested
+                {
+                    RoutingKey = to.RoutingKey,
+                    RegisteredModel = hint.RegisteredModel,
+                    Version = candidate.Version?.Version,
+                    Reason = hint.Reason,
+                    DeliveryId = hint.DeliveryId,
+                }, ct);
+                break;
+            case RouteDecision.Unroutable parked:
+                await dispatcher.ParkAsync(new ModelUnroutable
+                {
+                    RegisteredModel = hint.RegisteredModel,
+                    Version = candidate.Version?.Version,
+                    Python = candidate.Environment?.Python.ToString(),
+                    Reason = parked.Reason,
+                    DeliveryId = hint.DeliveryId,
+                }, ct);
+                break;
+        }
+    }
+
+    /// <summary>Pure routing rule, shared with tests.</summary>
+    public static RouteDecision Route(ModelCandidate candidate, MLRayConfig config)
+    {
+        if (candidate.NothingToServe || candidate.Tags is { Disabled: true })
+            return new RouteDecision.ToClusters(PipelineTopology.BroadcastKey, "nothing to serve: every cluster removes its app");
+        if (candidate.Problem is not null || candidate.Environment is null)
+            return new RouteDecision.Unroutable(candidate.Problem ?? "the model's environment could not be read");
+        var python = candidate.Environment.Python;
+        if (!config.Clusters.Any(c => c.PythonVersion.Accepts(python)))
+            return new RouteDecision.Unroutable(
+                $"no Ray cluster for Python {python} (model '{candidate.RegisteredModel}' version {candidate.Version?.Version}); " +
+                $"clusters: {string.Join(", ", config.Clusters.Select(c => $"{c.Name}={c.PythonVersion}"))}");
+        return new RouteDecision.ToClusters(PipelineTopology.RoutingKey(python), $"Python {python}");
+    }
+}
+
+public abstract record RouteDecision
+{
+    public sealed record ToClusters(string RoutingKey, string Why) : RouteDecision;
+    public sealed record Unroutable(string Reason) : RouteDecision;
+}

@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+
+namespace MLRay.Pipeline.Topology;
+
+/// <summary>
+/// Declares MLRay's exchanges, queues and bindings before anything publishes, so no message is dropped for want
+/// of a queue: the receiver may start before any router, and the router before any worker. Queue arguments match
+/// what MassTransit declares for the same endpoints (quorum; single active consumer on cluster queues).
+/// </summary>
+public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclarer> log) : IHostedService
+{
+    public static IDictionary<string, object?> QuorumArguments(bool singleActiveConsumer)
+    {
+        var args = new Dictionary<string, object?> { ["x-queue-type"] = "quorum" };
+        if (singleActiveConsumer) args["x-single-active-consumer"] = true;
+        return args;
+    }
+
+    public async Task StartAsync(CancellationToken ct)
+    {
+        var endpoint = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
+        var factory = new ConnectionFactory
+        {
+            HostName = endpoint.Host, Port = endpoint.Port, VirtualHost = endpoint.VirtualHost,
+            UserName = endpoint.Username, Password = endpoint.Password,
+        };
+        if (endpoint.Tls) factory.Ssl = new SslOption { Enabled = true, ServerName = endpoint.Host };
+
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await using var connection = await factory.CreateConnectionAsync("mlray-topology", ct);
+                await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
+                await DeclareAsync(channel, ct);
+                log.LogInformation("Declared MLRay topology on {Broker}", endpoint);
+                return;
+            }
+            catch (Exception e) when (e is not OperationCanceledException && attempt < 30)
+            {
+                log.LogWarning("Broker {Broker} not ready ({Error}); retrying", endpoint, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), ct);
+            }
+        }
+    }
+
+    private async Task DeclareAsync(IChannel channel, CancellationToken ct)
+    {
+        await channel.ExchangeDeclareAsync(PipelineTopology.RegistryChangedExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
+        await channel.QueueDeclareAsync(PipelineTopology.RegistryChangesQueue, durable: true, exclusive: false, autoDelete: false,
+            arguments: QuorumArguments(false), cancellationToken: ct);
+        await channel.QueueBindAsync(PipelineTopology.RegistryChangesQueue, PipelineTopology.RegistryChangedExchange, "", cancellationToken: ct);
+
+        await channel.ExchangeDeclareAsync(PipelineTopology.UnroutableExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
+        await channel.QueueDeclareAsync(PipelineTopology.UnroutableQueue, durable: true, exclusive: false, autoDelete: false,
+            arguments: QuorumArguments(false), cancellationToken: ct);
+        await channel.QueueBindAsync(PipelineTopology.UnroutableQueue, PipelineTopology.UnroutableExchange, "", cancellationToken: ct);
+
+        await channel.ExchangeDeclareAsync(PipelineTopology.DeployExchange, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: ct);
+        foreach (var cluster in config.Clusters)
+        {
+            var queue = PipelineTopology.ClusterQueue(cluster.Name);
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
+                arguments: QuorumArguments(true), cancellationToken: ct);
+            await channel.QueueBindAsync(queue, PipelineTopology.DeployExchange, PipelineTopology.BindingKey(cluster.PythonVersion), cancellationToken: ct);
+            await channel.QueueBindAsync(queue, PipelineTopology.DeployExchange, PipelineTopology.BroadcastKey, cancellationToken: ct);
+        }
+    }
+
+    public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+}
