@@ -73,7 +73,7 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
     {
         lock (_lock)
         {
-            var now = DateTime.UtcNow;
+            var now = Now();
             Advance(now);
             if (!_started) StartServe(null);
             _apps.RemoveAll(a => a.Name == name);
@@ -101,7 +101,7 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
     {
         lock (_lock)
         {
-            Advance(DateTime.UtcNow);
+            Advance(Now());
             var app = _apps.FirstOrDefault(a => a.Name == name);
             return app is null ? null : RenderApp(app);
         }
@@ -242,7 +242,7 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
         JsonObject body;
         lock (_lock)
         {
-            Advance(DateTime.UtcNow);
+            Advance(Now());
             body = RenderInstance(apiType);
         }
         await Json.WriteAsync(ctx, 200, body).ConfigureAwait(false);
@@ -287,7 +287,7 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
         }
         lock (_lock)
         {
-            Apply(root, DateTime.UtcNow);
+            Apply(root, Now());
             _putBodies.Add(raw);
         }
         await Json.WriteTextAsync(ctx, 200, "", "application/octet-stream").ConfigureAwait(false);
@@ -299,6 +299,8 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
         if (parts.Length < 2 || !int.TryParse(parts[0], out var ma) || !int.TryParse(parts[1], out var mi)) return true;
         return ma > major || (ma == major && mi >= minor);
     }
+
+    private DateTime Now() => (Options.TimeProvider ?? TimeProvider.System).GetUtcNow().UtcDateTime;
 
     private static double UnixSeconds(DateTime utc) => (utc - DateTime.UnixEpoch).TotalMilliseconds / 1000.0;
 

@@ -49,6 +49,12 @@ public sealed class RayEmulatorOptions
     /// <summary>Cluster CPUs. Apps whose replicas do not fit stay DEPLOYING ("taken more than 30s to be scheduled").</summary>
     public double TotalCpus { get; set; } = 8;
 
+    /// <summary>
+    /// Clock behind every status transition and timestamp (transitions are evaluated lazily on each request
+    /// against this clock). Swap in a manual <see cref="System.TimeProvider"/> for deterministic tests.
+    /// </summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>Cluster GPUs (default none): replicas asking for <c>num_gpus</c> beyond this never get scheduled.</summary>
     public double TotalGpus { get; set; }
 }

@@ -76,8 +76,10 @@ public sealed class RayDashboardEmulatorTests
     [Fact]
     public async Task Put_IsFullReplace_ImperativeAppSurvives_UnchangedAppKeepsReplicas()
     {
-        // Long enough that the intermediate DEPLOYING / DELETING states are observable on a slow machine.
-        await using var ray = await RayDashboardEmulator.StartAsync(Fast(buildMs: 500));
+        var clock = new ManualClock();
+        var options = Fast(buildMs: 1000);
+        options.TimeProvider = clock;
+        await using var ray = await RayDashboardEmulator.StartAsync(options);
         using var http = new HttpClient { BaseAddress = ray.BaseUri };
         ray.DeployImperativeApp("imp", "/imp");
 
@@ -92,7 +94,10 @@ public sealed class RayDashboardEmulatorTests
         Assert.Empty(first["applications"]!["a"]!["deployments"]!.AsObject());
         Assert.NotEmpty(first["controller_info"]!.AsObject());
 
-        var running = await WaitForAsync(http, i => Status(i, "a") == "RUNNING" && Status(i, "b") == "RUNNING", "a and b RUNNING");
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var running = await GetInstanceAsync(http);
+        Assert.Equal("RUNNING", Status(running, "a"));
+        Assert.Equal("RUNNING", Status(running, "b"));
         var a = running["applications"]!["a"]!;
         Assert.Equal("/a", a["route_prefix"]!.GetValue<string>());
         Assert.Equal("declarative", a["source"]!.GetValue<string>());
@@ -103,19 +108,36 @@ public sealed class RayDashboardEmulatorTests
         Assert.Equal($"SERVE_REPLICA::a#MLflowModel#{replicaId}", dep["replicas"]![0]!["actor_name"]!.GetValue<string>());
         var deployedAt = a["last_deployed_time_s"]!.GetValue<double>();
 
-        await Task.Delay(20);
+        clock.Advance(TimeSpan.FromSeconds(5));
         using (var put = await PutAppsAsync(http, App("a")))
             Assert.Equal(HttpStatusCode.OK, put.StatusCode);
         var afterSecond = await GetInstanceAsync(http);
         Assert.Equal("DELETING", Status(afterSecond, "b"));
         Assert.Equal("RUNNING", Status(afterSecond, "a"));
-        Assert.True(afterSecond["applications"]!["a"]!["last_deployed_time_s"]!.GetValue<double>() > deployedAt);
+        Assert.Equal(deployedAt + 6, afterSecond["applications"]!["a"]!["last_deployed_time_s"]!.GetValue<double>(), 3);
 
-        var final = await WaitForAsync(http, i => i["applications"]!["b"] is null, "b removed");
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var final = await GetInstanceAsync(http);
+        Assert.Null(final["applications"]!["b"]);
         Assert.Equal(replicaId, final["applications"]!["a"]!["deployments"]!["MLflowModel"]!["replicas"]![0]!["replica_id"]!.GetValue<string>());
         Assert.Equal("imperative", final["applications"]!["imp"]!["source"]!.GetValue<string>());
         Assert.Null(final["applications"]!["imp"]!["deployed_app_config"]);
         Assert.Equal(2, ray.PutBodies.Count);
+
+        // A changed config goes back through DEPLOYING; "applications": [] removes the declarative app but keeps Serve.
+        var changed = App("a");
+        changed["args"] = new JsonObject { ["model_uri"] = "models:/a/2" };
+        using (var put = await PutAppsAsync(http, changed)) Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        Assert.Equal("DEPLOYING", Status(await GetInstanceAsync(http), "a"));
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var rebuilt = await GetInstanceAsync(http);
+        Assert.Equal("RUNNING", Status(rebuilt, "a"));
+        Assert.NotEqual(replicaId, rebuilt["applications"]!["a"]!["deployments"]!["MLflowModel"]!["replicas"]![0]!["replica_id"]!.GetValue<string>());
+        using (var put = await PutAsync(http, "{\"applications\": []}")) Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        clock.Advance(TimeSpan.FromSeconds(1));
+        var emptied = await GetInstanceAsync(http);
+        Assert.Equal(["imp"], emptied["applications"]!.AsObject().Select(kv => kv.Key));
+        Assert.NotEmpty(emptied["controller_info"]!.AsObject());
     }
 
     [Fact]
@@ -295,7 +317,8 @@ public sealed class RayDashboardEmulatorTests
     [Fact]
     public async Task InjectedFaults_FailNextPutsAndGets()
     {
-        var options = Fast(buildMs: 5000);
+        var options = Fast();
+        options.TimeProvider = new ManualClock();
         options.FailNextPuts = 1;
         options.FailNextGets = 1;
         await using var ray = await RayDashboardEmulator.StartAsync(options);
