@@ -1,4 +1,4 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.Run();
+// The MLflow webhook receiver: verifies, dedups and queues registry events (see Hosting/ReceiverApp.cs).
+return await MLRay.Receiver.Hosting.ReceiverApp.RunAsync(args);
+
 public partial class Program;

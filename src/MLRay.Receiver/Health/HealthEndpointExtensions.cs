@@ -1,0 +1,28 @@
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using MLRay.Receiver.Webhooks;
+using Prometheus;
+
+namespace MLRay.Receiver.Health;
+
+public static class HealthEndpointExtensions
+{
+    /// <summary>The health-check service; MassTransit adds its bus check (tagged <c>ready</c>) to it.</summary>
+    public static IServiceCollection AddReceiverHealth(this IServiceCollection services)
+    {
+        services.AddHealthChecks();
+        return services;
+    }
+
+    /// <summary>
+    /// <c>GET /healthz</c>: 200 while the process serves HTTP (liveness; runs no checks).
+    /// <c>GET /readyz</c>: 200 only when every check tagged <c>ready</c> (the bus) is healthy, else 503.
+    /// <c>GET /metrics</c>: Prometheus text, from the registry <see cref="WebhookMetrics"/> uses.
+    /// </summary>
+    public static IEndpointRouteBuilder MapReceiverHealth(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        endpoints.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+        endpoints.MapMetrics("/metrics", endpoints.ServiceProvider.GetRequiredService<WebhookMetrics>().Registry);
+        return endpoints;
+    }
+}

@@ -1,0 +1,120 @@
+using MassTransit;
+using MLRay.Pipeline;
+using MLRay.Receiver.Health;
+using MLRay.Receiver.Webhooks;
+using Serilog;
+using Serilog.Events;
+
+namespace MLRay.Receiver.Hosting;
+
+/// <summary>Composes the receiver: config → logging → bus → webhook endpoint, health, metrics.</summary>
+public static class ReceiverApp
+{
+    /// <summary>
+    /// Builds the app from the command line: the config file comes from <c>--config</c> / <c>MLRAY_CONFIG</c> /
+    /// <c>config.yml</c>, the bus from <see cref="PipelineServiceCollectionExtensions.AddMLRayPipeline"/>.
+    /// <paramref name="overrideServices"/> runs last, so it can replace any registration.
+    /// Throws <see cref="ConfigException"/> for an invalid file.
+    /// </summary>
+    public static WebApplication Build(string[] args, Action<IServiceCollection>? overrideServices = null)
+    {
+        var path = ReceiverCommandLine.ResolveConfigPath(args, System.Environment.GetEnvironmentVariable);
+        var environment = ProcessEnvironment.WithDotEnv(Path.GetDirectoryName(Path.GetFullPath(path)));
+        var config = ConfigLoader.LoadFile(path, environment);
+        return Build(args, config, environment, composeBus: null, overrideServices);
+    }
+
+    /// <summary>
+    /// Builds the app from an already loaded config. <paramref name="composeBus"/> registers the message bus
+    /// (default: <c>AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true })</c>); tests pass
+    /// <c>s =&gt; s.AddMassTransitTestHarness()</c>. Fails if no <see cref="IPublishEndpoint"/> ends up registered.
+    /// </summary>
+    public static WebApplication Build(string[] args, MLRayConfig config, IEnvironment environment,
+        Action<IServiceCollection>? composeBus = null, Action<IServiceCollection>? overrideServices = null)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            ApplicationName = typeof(ReceiverApp).Assembly.GetName().Name,
+        });
+        if (string.IsNullOrEmpty(builder.Configuration["urls"]))
+            builder.WebHost.UseUrls(ReceiverCommandLine.DefaultUrls);
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+
+        builder.Services.AddSerilog(ReceiverLogging.Configure(new LoggerConfiguration(), builder.Configuration).CreateLogger(), dispose: true);
+        builder.Services.AddReceiverHealth();
+        builder.Services.AddMLflowWebhooks(config);
+        if (composeBus is null)
+            builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });
+        else
+            composeBus(builder.Services);
+        overrideServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        if (app.Services.GetService<IServiceProviderIsService>()?.IsService(typeof(IPublishEndpoint)) != true)
+            throw new InvalidOperationException("No message bus is registered (IPublishEndpoint): the receiver cannot queue webhooks.");
+
+        app.UseSerilogRequestLogging(o =>
+        {
+            o.GetLevel = (http, _, error) =>
+                error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Warning
+                : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route) ? LogEventLevel.Information
+                : LogEventLevel.Verbose;   // probes and scrapes
+        });
+        app.MapReceiverHealth();
+        app.MapMLflowWebhooks();
+
+        var log = app.Services.GetRequiredService<ILogger<WebApplication>>();
+        app.Lifetime.ApplicationStarted.Register(() => log.LogInformation(
+            "Receiver listening on {Urls}; broker {RabbitMq}; models ending with {Suffix}; signature {SignatureMode}; dedup window {DedupWindow}",
+            string.Join(", ", app.Urls), config.Pipeline.RedactedRabbitMqUri, config.Mlflow.ModelNameSuffix,
+            config.Pipeline.WebhookSecret is null ? "not required (no secret configured)" : "required", config.Pipeline.DedupWindow));
+        return app;
+    }
+
+    /// <summary>The process entry point: 0 after a clean shutdown, 2 for invalid configuration, 1 for any other start-up failure.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        using var startupLog = ReceiverLogging.CreateStartupLogger();
+        WebApplication app;
+        try
+        {
+            app = Build(args);
+        }
+        catch (ConfigException e)
+        {
+            startupLog.Fatal("Invalid configuration at {KeyPath}: {Problem}", e.KeyPath, e.Problem);
+            return 2;
+        }
+        catch (Exception e)
+        {
+            startupLog.Fatal(e, "Receiver failed to start");
+            return 1;
+        }
+
+        try
+        {
+            await app.RunAsync();
+            return 0;
+        }
+        catch (Microsoft.Extensions.Options.OptionsValidationException e)
+        {
+            startupLog.Fatal("Invalid configuration: {Problems}", string.Join("; ", e.Failures));
+            return 2;
+        }
+        catch (ConfigException e)
+        {
+            startupLog.Fatal("Invalid configuration at {KeyPath}: {Problem}", e.KeyPath, e.Problem);
+            return 2;
+        }
+        catch (Exception e)
+        {
+            startupLog.Fatal(e, "Receiver stopped with an error");
+            return 1;
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+    }
+}
