@@ -34,6 +34,7 @@ public sealed partial class MlflowEmulator
     /// <summary>Queues deliveries of one event to every ACTIVE webhook subscribed to it (fire-and-forget, like MLflow).</summary>
     private void Fire(string evt, JsonObject data)
     {
+        if (Volatile.Read(ref _disposed) != 0) return;
         var dot = evt.IndexOf('.');
         var key = (evt[..dot].ToUpperInvariant(), evt[(dot + 1)..].ToUpperInvariant());
         List<(string Id, string Url, string? Secret)> targets;

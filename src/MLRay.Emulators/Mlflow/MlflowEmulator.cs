@@ -37,6 +37,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     private readonly MlflowEmulatorOptions _options;
     private EmulatorHost? _host;
     private long _lastTimestamp;
+    private int _disposed;
 
     private MlflowEmulator(MlflowEmulatorOptions options) => _options = options;
 
@@ -264,6 +265,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _shutdown.Cancel();
         try { await Task.WhenAll(_pendingDeliveries.Keys).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
         catch (Exception) { /* delivery failures are recorded, shutdown is best-effort */ }
