@@ -21,17 +21,16 @@ public static class ReceiverApp
         var path = ReceiverCommandLine.ResolveConfigPath(args, System.Environment.GetEnvironmentVariable);
         var environment = ProcessEnvironment.WithDotEnv(Path.GetDirectoryName(Path.GetFullPath(path)));
         var config = ConfigLoader.LoadFile(path, environment);
-        return Build(args, config, environment, composeBus: null, overrideServices);
+        return Build(args, config, environment, new ReceiverHostOptions { OverrideServices = overrideServices });
     }
 
     /// <summary>
-    /// Builds the app from an already loaded config. <paramref name="composeBus"/> registers the message bus
-    /// (default: <c>AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true })</c>); tests pass
-    /// <c>s =&gt; s.AddMassTransitTestHarness()</c>. Fails if no <see cref="IPublishEndpoint"/> ends up registered.
+    /// Builds the app from an already loaded config (see <see cref="ReceiverHostOptions"/> for the bus, service
+    /// overrides and log output). Fails if no <see cref="IPublishEndpoint"/> ends up registered.
     /// </summary>
-    public static WebApplication Build(string[] args, MLRayConfig config, IEnvironment environment,
-        Action<IServiceCollection>? composeBus = null, Action<IServiceCollection>? overrideServices = null)
+    public static WebApplication Build(string[] args, MLRayConfig config, IEnvironment environment, ReceiverHostOptions? options = null)
     {
+        options ??= new ReceiverHostOptions();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
@@ -41,14 +40,15 @@ public static class ReceiverApp
             builder.WebHost.UseUrls(ReceiverCommandLine.DefaultUrls);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
-        builder.Services.AddSerilog(ReceiverLogging.Configure(new LoggerConfiguration(), builder.Configuration).CreateLogger(), dispose: true);
+        var logger = ReceiverLogging.Configure(new LoggerConfiguration(), builder.Configuration, options.LogOutput).CreateLogger();
+        builder.Services.AddSerilog(logger, dispose: true);
         builder.Services.AddReceiverHealth();
         builder.Services.AddMLflowWebhooks(config);
-        if (composeBus is null)
+        if (options.ComposeBus is null)
             builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });
         else
-            composeBus(builder.Services);
-        overrideServices?.Invoke(builder.Services);
+            options.ComposeBus(builder.Services);
+        options.OverrideServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         if (app.Services.GetService<IServiceProviderIsService>()?.IsService(typeof(IPublishEndpoint)) != true)
@@ -56,6 +56,7 @@ public static class ReceiverApp
 
         app.UseSerilogRequestLogging(o =>
         {
+            o.Logger = logger;
             o.GetLevel = (http, _, error) =>
                 error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Warning
                 : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route) ? LogEventLevel.Information
@@ -117,4 +118,18 @@ public static class ReceiverApp
             await app.DisposeAsync();
         }
     }
+}
+
+/// <summary>How <see cref="ReceiverApp.Build(string[], MLRayConfig, IEnvironment, ReceiverHostOptions?)"/> composes the app.</summary>
+public sealed record ReceiverHostOptions
+{
+    /// <summary>
+    /// Registers the message bus. Default: <c>AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true })</c>
+    /// (RabbitMQ, topology, resync). Tests pass <c>s =&gt; s.AddMassTransitTestHarness()</c>.
+    /// </summary>
+    public Action<IServiceCollection>? ComposeBus { get; init; }
+    /// <summary>Runs after every other registration, so it can replace any service (TimeProvider, IPublishEndpoint, metrics…).</summary>
+    public Action<IServiceCollection>? OverrideServices { get; init; }
+    /// <summary>Where the compact-JSON log goes instead of stdout.</summary>
+    public TextWriter? LogOutput { get; init; }
 }

@@ -8,21 +8,37 @@ public static class ReceiverLogging
 {
     /// <summary>
     /// Compact JSON (CLEF) on stdout, one event a line. Levels can be changed through configuration
-    /// (<c>Serilog__MinimumLevel__Default=Debug</c>).
+    /// (<c>Serilog__MinimumLevel__Default=Debug</c>). <paramref name="output"/> replaces stdout (tests).
     /// </summary>
-    public static LoggerConfiguration Configure(LoggerConfiguration logger, IConfiguration? configuration = null)
+    public static LoggerConfiguration Configure(LoggerConfiguration logger, IConfiguration? configuration = null, TextWriter? output = null)
     {
         logger
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", LogEventLevel.Warning)
             .Enrich.FromLogContext()
-            .Enrich.WithProperty("Application", "mlray-receiver")
-            .WriteTo.Console(new CompactJsonFormatter());
+            .Enrich.WithProperty("Application", "mlray-receiver");
+        if (output is null) logger.WriteTo.Console(new CompactJsonFormatter());
+        else logger.WriteTo.Sink(new TextWriterSink(new CompactJsonFormatter(), output));
         if (configuration is not null) logger.ReadFrom.Configuration(configuration);
         return logger;
     }
 
     /// <summary>A logger for start-up failures, before the host exists.</summary>
     public static Serilog.Core.Logger CreateStartupLogger() => Configure(new LoggerConfiguration()).CreateLogger();
+}
+
+/// <summary>Writes formatted events to a <see cref="TextWriter"/>, one at a time.</summary>
+internal sealed class TextWriterSink(Serilog.Formatting.ITextFormatter formatter, TextWriter output) : Serilog.Core.ILogEventSink
+{
+    private readonly Lock _lock = new();
+
+    public void Emit(LogEvent logEvent)
+    {
+        lock (_lock)
+        {
+            formatter.Format(logEvent, output);
+            output.Flush();
+        }
+    }
 }
