@@ -10,3 +10,6 @@ if [ ! -x tools/s3rver/node_modules/.bin/s3rver ]; then
   npm install --silent --no-audit --no-fund --prefix tools/s3rver s3rver@3.7.1 >/dev/null
 fi
 echo "setup: s3rver at tools/s3rver/node_modules/.bin/s3rver"
+
+# RabbitMQ: a loopback broker with the management API for the broker/pipeline tests (installs it on first run).
+scripts/rabbitmq.sh start

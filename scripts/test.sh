@@ -3,6 +3,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh || exit 1
+export RABBITMQ_URI="${RABBITMQ_URI:-amqp://guest:guest@127.0.0.1:5672/}"  # the broker scripts/rabbitmq.sh starts
 
 log=$(mktemp)
 dotnet test MLRay.sln -c Release 2>&1 | tee "$log"
