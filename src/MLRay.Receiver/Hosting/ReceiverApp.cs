@@ -65,7 +65,7 @@ public static class ReceiverApp
         app.MapReceiverHealth();
         app.MapMLflowWebhooks();
 
-        var log = app.Services.GetRequiredService<ILogger<WebApplication>>();
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
         app.Lifetime.ApplicationStarted.Register(() => log.LogInformation(
             "Receiver listening on {Urls}; broker {RabbitMq}; models ending with {Suffix}; signature {SignatureMode}; dedup window {DedupWindow}",
             string.Join(", ", app.Urls), config.Pipeline.RedactedRabbitMqUri, config.Mlflow.ModelNameSuffix,

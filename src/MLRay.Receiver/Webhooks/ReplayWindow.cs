@@ -14,8 +14,7 @@ public static class ReplayWindow
     public static TimestampCheck Check(string? header, DateTimeOffset now, TimeSpan maxAge, TimeSpan maxFutureSkew)
     {
         if (string.IsNullOrEmpty(header)) return TimestampCheck.Missing;
-        if (!long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)
-            || seconds > DateTimeOffset.MaxValue.ToUnixTimeSeconds())
+        if (!long.TryParse(header, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds))
             return TimestampCheck.NotInteger;
         var age = now.ToUnixTimeSeconds() - seconds;
         if (age > (long)maxAge.TotalSeconds) return TimestampCheck.TooOld;

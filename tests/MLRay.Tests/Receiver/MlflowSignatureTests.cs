@@ -65,7 +65,7 @@ public sealed class MlflowSignatureTests
         // Secret not base64-decoded, no whsec_ handling; body bytes signed as received (raw UTF-8 é here).
         var body = Encoding.UTF8.GetBytes("""{"entity": "registered_model", "action": "created", "timestamp": "t", "data": {"name": "caf\u00e9.staging", "description": "é"}}""");
         var expected = "v1," + Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(
-            Encoding.UTF8.GetBytes("clé"), [.. Encoding.UTF8.GetBytes("id.1."), .. body]));
+            Encoding.UTF8.GetBytes("clé"), Encoding.UTF8.GetBytes("id.1.").Concat(body).ToArray()));
         Assert.Equal(expected, MlflowSignature.Compute("clé", "id", "1", body));
     }
 }

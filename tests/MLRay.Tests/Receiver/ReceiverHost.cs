@@ -53,7 +53,8 @@ internal sealed class ReceiverHost : IAsyncDisposable
         var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], config, new DictionaryEnvironment(new Dictionary<string, string>()),
             new ReceiverHostOptions
             {
-                ComposeBus = services => services.AddMassTransitTestHarness(),
+                // Publishes complete before the receiver answers, so a short inactivity wait is enough for "nothing published".
+                ComposeBus = services => services.AddMassTransitTestHarness(x => x.SetTestTimeouts(testInactivityTimeout: TimeSpan.FromMilliseconds(100))),
                 LogOutput = logs,
                 OverrideServices = services =>
                 {
@@ -64,9 +65,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
                 },
             });
         await app.StartAsync();
-        var host = new ReceiverHost(app, time, logs);
-        host.Harness.TestInactivityTimeout = TimeSpan.FromMilliseconds(300);
-        return host;
+        return new ReceiverHost(app, time, logs);
     }
 
     public string NowSeconds => Time.Now.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -109,7 +108,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
 }
 
 /// <summary>Delegates to the real bus, unless told to fail: throw, or never complete (until cancelled).</summary>
-internal sealed class FlakyPublishEndpoint(IPublishEndpoint inner, FlakyPublishEndpoint.Switch state) : IPublishEndpoint
+public sealed class FlakyPublishEndpoint(IPublishEndpoint inner, FlakyPublishEndpoint.Switch state) : IPublishEndpoint
 {
     public enum Mode { Pass, Throw, Hang }
 

@@ -208,7 +208,7 @@ public sealed class WebhookEndpointTests
         await using var host = await ReceiverHost.StartAsync();
         var padded = Body[..^1] + new string(' ', (int)MLflowWebhookOptions.OneMiB - Body.Length) + "}";
         Assert.Equal(MLflowWebhookOptions.OneMiB, Encoding.UTF8.GetByteCount(padded));
-        await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(padded, chunked: true));
+        await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(Encoding.UTF8.GetBytes(padded), chunked: true));
     }
 
     [Theory]
@@ -291,6 +291,7 @@ public sealed class WebhookEndpointTests
         Assert.Contains(lines, l => l.Contains("queued", StringComparison.Ordinal) && JsonNode.Parse(l)!["DeliveryId"]?.GetValue<string>() == deliveryId);
         Assert.DoesNotContain(ReceiverHost.Secret, logs);
         Assert.DoesNotContain(signature[3..], logs);
+        Assert.Contains(lines, l => l.Contains("Receiver listening", StringComparison.Ordinal) && l.Contains("amqp://mlray:***@127.0.0.1", StringComparison.Ordinal));
         Assert.DoesNotContain("rabbit-password", logs);
         Assert.DoesNotContain("deploy.target", logs);          // only in the body
         Assert.DoesNotContain("models:/m-0123", logs);

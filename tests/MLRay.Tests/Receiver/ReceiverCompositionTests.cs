@@ -1,0 +1,68 @@
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
+using MLRay.Receiver.Hosting;
+using MLRay.Receiver.Webhooks;
+
+namespace MLRay.Tests.Receiver;
+
+public sealed class ReceiverCompositionTests
+{
+    private static MLRayConfig Config(string? secret = "s3cret") => new()
+    {
+        WorkingDir = ".mlray",
+        Mlflow = new MlflowSettings { TrackingUri = new Uri("http://127.0.0.1:9/"), ModelNameSuffix = ".prod" },
+        Clusters = [],
+        Pipeline = new PipelineSettings { WebhookSecret = secret, DedupWindow = TimeSpan.FromMinutes(3) },
+    };
+
+    private static readonly IEnvironment NoEnv = new DictionaryEnvironment(new Dictionary<string, string>());
+
+    [Fact]
+    public async Task TheRealPipelineComposition_RegistersTheBus_AndAReadyTaggedHealthCheck()
+    {
+        // Built, not started: no broker needed.
+        await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv, new ReceiverHostOptions { LogOutput = new StringWriter() });
+        Assert.True(app.Services.GetRequiredService<IServiceProviderIsService>().IsService(typeof(IPublishEndpoint)));
+        var checks = app.Services.GetRequiredService<IOptions<HealthCheckServiceOptions>>().Value.Registrations;
+        Assert.Contains(checks, c => c.Tags.Contains("ready"));
+    }
+
+    [Fact]
+    public async Task OptionsComeFromTheConfig()
+    {
+        await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv, new ReceiverHostOptions
+        {
+            ComposeBus = s => s.AddMassTransitTestHarness(),
+            LogOutput = new StringWriter(),
+        });
+        var options = app.Services.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value;
+        Assert.Equal((".prod", "s3cret", TimeSpan.FromMinutes(3), MLflowWebhookOptions.OneMiB, TimeSpan.FromSeconds(5)),
+            (options.ModelNameSuffix, options.Secret, options.DedupWindow, options.MaxBodyBytes, options.PublishTimeout));
+        Assert.DoesNotContain("s3cret", options.ToString());
+    }
+
+    [Fact]
+    public async Task WithoutABus_BuildFails()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv,
+            new ReceiverHostOptions { ComposeBus = _ => { }, LogOutput = new StringWriter() }));
+        Assert.Contains("IPublishEndpoint", e.Message);
+        await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task InvalidOptions_FailAtStartUp()
+    {
+        await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(secret: ""), NoEnv, new ReceiverHostOptions
+        {
+            ComposeBus = s => s.AddMassTransitTestHarness(),
+            LogOutput = new StringWriter(),
+            OverrideServices = s => s.Configure<MLflowWebhookOptions>(o => o.PublishTimeout = TimeSpan.Zero),
+        });
+        var e = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync());
+        Assert.Contains(e.Failures, f => f.Contains("publish timeout"));
+        Assert.Contains(e.Failures, f => f.Contains("secret is empty"));
+    }
+}
