@@ -103,18 +103,27 @@ public static class DeployCommands
     }
 
     /// <summary>Loads config (failing before any contact), builds the clients, maps known failures to exit codes.</summary>
-    internal static async Task<int> Run(FileInfo configFile, string clusterName, bool json,
-        Func<MLRayServices, RayClusterConfig, IAnsiConsole, bool, Task<int>> body, CancellationToken ct)
+    internal static Task<int> Run(FileInfo configFile, string clusterName, bool json,
+        Func<MLRayServices, RayClusterConfig, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
+        Run(configFile, json, (services, console, isJson) =>
+        {
+            var config = services.Config;
+            var cluster = config.FindCluster(clusterName)
+                ?? throw new ConfigException("ray_clusters", $"no cluster named '{clusterName}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
+            return body(services, cluster, console, isJson);
+        }, ct);
+
+    /// <summary>The same for commands that are not about one cluster (<c>webhook</c>, <c>status</c>).</summary>
+    internal static async Task<int> Run(FileInfo configFile, bool json,
+        Func<MLRayServices, IAnsiConsole, bool, Task<int>> body, CancellationToken ct)
     {
         var console = json ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : AnsiConsole.Console;
         try
         {
             var env = ProcessEnvironment.WithDotEnv(configFile.DirectoryName);
             var config = ConfigLoader.LoadFile(configFile.FullName, env);
-            var cluster = config.FindCluster(clusterName)
-                ?? throw new ConfigException("ray_clusters", $"no cluster named '{clusterName}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
             using var services = new MLRayServices(config, env);
-            return await body(services, cluster, console, json);
+            return await body(services, console, json);
         }
         catch (ConfigException e)
         {

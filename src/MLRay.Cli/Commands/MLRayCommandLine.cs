@@ -9,5 +9,7 @@ public static class MLRayCommandLine
         DeployCommands.Deploy(),
         DeployCommands.Plan(),
         DemoCommand.Create(),
+        StatusCommand.Create(),
+        WebhookCommands.Create(),
     };
 }

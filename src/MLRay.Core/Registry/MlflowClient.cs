@@ -178,6 +178,89 @@ public sealed class MlflowClient : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+
+    // ------------------------------------------------------------------ webhooks (contracts/mlflow.md §1.8)
+
+    /// <summary>One webhook event, UPPERCASE as MLflow's REST API requires (lowercase is a 500 there).</summary>
+    public sealed record WebhookEvent(string Entity, string Action)
+    {
+        public override string ToString() => $"{Entity}/{Action}";
+    }
+
+    /// <summary>A webhook as MLflow returns it (never with its secret).</summary>
+    public sealed record Webhook
+    {
+        public required string WebhookId { get; init; }
+        public required string Name { get; init; }
+        public string? Description { get; init; }
+        public string? Url { get; init; }
+        public List<WebhookEvent>? Events { get; init; }
+        public string? Status { get; init; }
+        public long? CreationTimestamp { get; init; }
+        public long? LastUpdatedTimestamp { get; init; }
+    }
+
+    /// <summary>Create or update fields. In an update, null (omitted) and empty strings leave a field unchanged.</summary>
+    public sealed record WebhookFields
+    {
+        public string? Name { get; init; }
+        public string? Url { get; init; }
+        public IReadOnlyList<WebhookEvent>? Events { get; init; }
+        public string? Secret { get; init; }
+        public string? Description { get; init; }
+        public string? Status { get; init; }
+        public override string ToString() => $"WebhookFields(Name={Name}, Url={Url}, Secret={(Secret is null ? "none" : "***")})";
+    }
+
+    public sealed record WebhookTestResult
+    {
+        public bool Success { get; init; }
+        public int? ResponseStatus { get; init; }
+        public string? ResponseBody { get; init; }
+        public string? ErrorMessage { get; init; }
+    }
+
+    private sealed record WebhookResponse(Webhook Webhook);
+    private sealed record ListWebhooksResponse(List<Webhook>? Webhooks, string? NextPageToken);
+    private sealed record TestWebhookResponse(WebhookTestResult Result);
+
+    /// <summary><c>POST /webhooks</c>: name, url and events are required.</summary>
+    public Task<Webhook> CreateWebhookAsync(WebhookFields fields, CancellationToken ct = default) =>
+        SendForJsonAsync<WebhookResponse>("webhooks", HttpMethod.Post, fields, ct).Then(r => r.Webhook);
+
+    /// <summary><c>GET /webhooks</c>, all pages.</summary>
+    public async Task<IReadOnlyList<Webhook>> ListWebhooksAsync(CancellationToken ct = default)
+    {
+        var all = new List<Webhook>();
+        string? token = null;
+        do
+        {
+            var page = await GetAsync<ListWebhooksResponse>("webhooks", new { max_results = 100, page_token = token }, ct);
+            all.AddRange(page.Webhooks ?? []);
+            token = page.NextPageToken;
+        } while (!string.IsNullOrEmpty(token));
+        return all;
+    }
+
+    /// <summary><c>PATCH /webhooks/{id}</c>: a non-empty <see cref="WebhookFields.Events"/> replaces the whole list.</summary>
+    public Task<Webhook> UpdateWebhookAsync(string webhookId, WebhookFields fields, CancellationToken ct = default) =>
+        SendForJsonAsync<WebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}", HttpMethod.Patch, fields, ct).Then(r => r.Webhook);
+
+    /// <summary><c>POST /webhooks/{id}/test</c>: MLflow delivers a canned payload synchronously and reports the receiver's answer.</summary>
+    public Task<WebhookTestResult> TestWebhookAsync(string webhookId, WebhookEvent? evt = null, CancellationToken ct = default) =>
+        SendForJsonAsync<TestWebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}/test", HttpMethod.Post,
+            evt is null ? new { } : new { @event = evt }, ct).Then(r => r.Result);
+
+    /// <summary>Like <see cref="SendAsync"/>, returning the parsed response body.</summary>
+    private async Task<T> SendForJsonAsync<T>(string endpoint, HttpMethod method, object body, CancellationToken ct) =>
+        await _retry.ExecuteAsync(async token =>
+        {
+            var content = new StringContent(JsonSerializer.Serialize(body, body.GetType(), Json), System.Text.Encoding.UTF8);
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            using var response = await _http.Request(Api, endpoint).SendAsync(method, content, cancellationToken: token);
+            if (response.StatusCode != 200) throw await ToException(response, endpoint);
+            return await response.GetJsonAsync<T>();
+        }, ct);
 }
 
 internal static class TaskExtensions
