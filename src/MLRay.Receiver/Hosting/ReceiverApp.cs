@@ -24,6 +24,10 @@ public static class ReceiverApp
         return Build(args, config, environment, new ReceiverHostOptions { OverrideServices = overrideServices });
     }
 
+    /// <summary>Builds the app from an already loaded config with the real bus (<c>AddMLRayPipeline</c>), then <paramref name="overrideServices"/>.</summary>
+    public static WebApplication Build(string[] args, MLRayConfig config, IEnvironment environment, Action<IServiceCollection> overrideServices) =>
+        Build(args, config, environment, new ReceiverHostOptions { OverrideServices = overrideServices });
+
     /// <summary>
     /// Builds the app from an already loaded config (see <see cref="ReceiverHostOptions"/> for the bus, service
     /// overrides and log output). Fails if no <see cref="IPublishEndpoint"/> ends up registered.

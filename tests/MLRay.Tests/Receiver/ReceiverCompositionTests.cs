@@ -30,6 +30,16 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
+    public async Task OverrideServices_RunsAfterThePipeline()
+    {
+        var marker = new WebhookMetrics(Prometheus.Metrics.NewCustomRegistry());
+        await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv,
+            overrideServices: s => s.AddSingleton(marker));
+        Assert.Same(marker, app.Services.GetRequiredService<WebhookMetrics>());
+        Assert.True(app.Services.GetRequiredService<IServiceProviderIsService>().IsService(typeof(IPublishEndpoint)));
+    }
+
+    [Fact]
     public async Task OptionsComeFromTheConfig()
     {
         await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv, new ReceiverHostOptions
