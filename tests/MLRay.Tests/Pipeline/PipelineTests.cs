@@ -1,0 +1,204 @@
+using System.Net;
+using MLRay.Cli.Demo;
+using MLRay.Pipeline;
+using MLRay.Pipeline.Messages;
+using MLRay.Serve;
+using MLRay.Tests.Broker;
+using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace MLRay.Tests.Pipeline;
+
+/// <summary>Webhook → receiver → RabbitMQ → router → cluster worker → Ray, and the status tags back on MLflow.</summary>
+[Collection("broker")]
+public class PipelineTests(RabbitMqBroker broker)
+{
+    private static readonly string[] BothClusters = ["ray-cluster-py39", "ray-cluster-py312"];
+
+    private static Dictionary<string, string> Tags(PipelineWorld world, string model, string version = "1") =>
+        world.Emulators.Mlflow.GetModelVersionTags(model, version).ToDictionary();
+
+    [Fact]
+    public async Task Registering_the_seed_models_ends_with_them_served_and_tagged()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartReceiverAsync();
+        await world.StartWorkerAsync(BothClusters);
+
+        world.Emulators.RegisterSeed();
+
+        const string py312 = "iris_classifier-py312-catboost12.staging", py39 = "iris_classifier-py39-catboost12.staging", arm = "iris_classifier-py39-catboost11.staging";
+        await PipelineWorld.WaitUntil(() =>
+            Tags(world, py312).GetValueOrDefault("mlray.ray-cluster-py312.status") == "RUNNING"
+            && Tags(world, py39).GetValueOrDefault("mlray.ray-cluster-py39.status") == "RUNNING"
+            && Tags(world, arm).GetValueOrDefault("mlray.ray-cluster-py39.status") == "FAILED", what: "status tags");
+
+        Assert.Contains("No matching distribution found for catboost==1.1", Tags(world, arm)["mlray.ray-cluster-py39.message"]);
+        Assert.EndsWith("/iris_classifier-py312-catboost12", Tags(world, py312)["mlray.ray-cluster-py312.endpoint"]);
+        Assert.True(DateTimeOffset.TryParse(Tags(world, py312)["mlray.ray-cluster-py312.updated_at"], out _));
+        Assert.DoesNotContain(Tags(world, py312).Keys, k => k.StartsWith("mlray.ray-cluster-py39."));
+        Assert.Equal(["iris_classifier-py312-catboost12"],
+            (await new RayDashboardClient(world.Emulators.Ray312.BaseUri).GetApplicationsAsync()).Applications.Keys);
+        // MLRay's own tag writes came back as webhooks and were ignored: they caused no further deploys.
+        Assert.Contains(world.Emulators.Mlflow.WebhookDeliveries, d => d.Event == "model_version_tag.set");
+    }
+
+    [Fact]
+    public async Task A_py39_model_never_reaches_the_py312_queue()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        var worker = await world.StartWorkerAsync(BothClusters);
+        await world.StartReceiverAsync();
+        world.Emulators.RegisterSeed();
+        await PipelineWorld.WaitUntil(() => world.Emulators.Ray39.PutCount > 0 && world.Emulators.Ray312.PutCount > 0, what: "both clusters deployed");
+        await Task.Delay(1000);
+
+        var journal = PipelineWorld.Journal(worker).Entries;
+        var toPy312 = journal.Where(e => e.Cluster == "ray-cluster-py312").SelectMany(e => e.Requests).Select(r => r.RegisteredModel).OfType<string>().ToList();
+        var toPy39 = journal.Where(e => e.Cluster == "ray-cluster-py39").SelectMany(e => e.Requests).Select(r => r.RegisteredModel).OfType<string>().ToList();
+        Assert.Contains("iris_classifier-py312-catboost12.staging", toPy312);
+        Assert.DoesNotContain(toPy312, m => m.Contains("py39"));
+        Assert.Contains("iris_classifier-py39-catboost12.staging", toPy39);
+        Assert.DoesNotContain(toPy39, m => m.Contains("py312"));
+    }
+
+    [Fact]
+    public async Task A_python_with_no_cluster_is_parked_as_unroutable_with_its_reason()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartWorkerAsync(BothClusters);
+        await world.StartReceiverAsync();
+
+        var py310 = SeedModels.All[0] with { AppName = "iris-py310", PythonVersion = "3.10.4" };
+        SeedModels.Register(world.Emulators.Mlflow, py310, SeedModels.Tags("iris-py310"), "catboost==1.2.8\n");
+
+        IReadOnlyList<(string Body, IReadOnlyDictionary<string, string> Headers)> parked = [];
+        await PipelineWorld.WaitUntil(() =>
+        {
+            parked = broker.PeekMessagesAsync(world.BrokerUri.ToString(), PipelineTopology.UnroutableQueue, 10).GetAwaiter().GetResult();
+            return parked.Any(p => p.Body.Contains("iris-py310.staging"));
+        }, what: "unroutable message");
+        var message = parked.First(p => p.Body.Contains("iris-py310.staging"));
+        Assert.Contains("no Ray cluster for Python 3.10.4", message.Headers[PipelineTopology.ReasonHeader]);
+        Assert.Equal(0, world.Emulators.Ray39.PutCount + world.Emulators.Ray312.PutCount);
+    }
+
+    [Fact]
+    public async Task A_duplicate_delivery_makes_no_second_put()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartWorkerAsync(BothClusters);
+        await world.StartReceiverAsync(registerWebhook: false);
+        SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0]);
+        using var http = new HttpClient();
+        var body = PipelineWorld.ModelVersionCreated("iris_classifier-py312-catboost12.staging", "1");
+        var id = Guid.NewGuid().ToString();
+
+        var first = await http.SendAsync(PipelineWorld.SignedWebhook(world.ReceiverUri!, body, id));
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        await PipelineWorld.WaitUntil(() => world.Emulators.Ray312.PutCount == 1, what: "first PUT");
+        var second = await http.SendAsync(PipelineWorld.SignedWebhook(world.ReceiverUri!, body, id));
+        Assert.True(second.IsSuccessStatusCode);
+        // A different delivery of the same change is processed, and still makes no PUT: the cluster already matches.
+        Assert.Equal(HttpStatusCode.Accepted, (await http.SendAsync(PipelineWorld.SignedWebhook(world.ReceiverUri!, body))).StatusCode);
+        await Task.Delay(2000);
+        Assert.Equal(1, world.Emulators.Ray312.PutCount);
+    }
+
+    [Fact]
+    public async Task A_tampered_body_is_refused_and_nothing_is_queued_and_a_stale_one_is_a_400()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartReceiverAsync(registerWebhook: false);
+        await Task.Delay(500); // the start-up resync has run on the empty registry
+        var queued = await broker.QueueMessageCountAsync(world.BrokerUri.ToString(), PipelineTopology.RegistryChangesQueue);
+        using var http = new HttpClient();
+        var body = PipelineWorld.ModelVersionCreated("x.staging", "1");
+        var request = PipelineWorld.SignedWebhook(world.ReceiverUri!, body);
+        request.Content = new StringContent(body.Replace("\"1\"", "\"2\""), System.Text.Encoding.UTF8, "application/json");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, (await http.SendAsync(request)).StatusCode);
+        var stale = PipelineWorld.SignedWebhook(world.ReceiverUri!, body, timestamp: DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 301);
+        Assert.Equal(HttpStatusCode.BadRequest, (await http.SendAsync(stale)).StatusCode);
+        await Task.Delay(1000);
+        Assert.Equal(queued, await broker.QueueMessageCountAsync(world.BrokerUri.ToString(), PipelineTopology.RegistryChangesQueue));
+    }
+
+    [Fact]
+    public async Task With_the_broker_stopped_webhooks_get_503_and_the_resync_deploys_what_was_missed()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartReceiverAsync(registerWebhook: false);
+        using var http = new HttpClient();
+        try
+        {
+            await broker.StopAppAsync();
+            SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0]);
+            var response = await http.SendAsync(PipelineWorld.SignedWebhook(world.ReceiverUri!,
+                PipelineWorld.ModelVersionCreated("iris_classifier-py312-catboost12.staging", "1")));
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        }
+        finally
+        {
+            await broker.StartAppAsync();
+        }
+        await world.StartWorkerAsync(BothClusters);
+        await PipelineWorld.WaitUntil(() =>
+        {
+            try { world.Resync.RunOnceAsync(CancellationToken.None).GetAwaiter().GetResult(); return true; }
+            catch (Exception) { return false; } // the bus is still reconnecting
+        }, seconds: 60, what: "resync after restart");
+        await PipelineWorld.WaitUntil(() => Tags(world, "iris_classifier-py312-catboost12.staging")
+            .GetValueOrDefault("mlray.ray-cluster-py312.status") == "RUNNING", seconds: 60, what: "deployed by resync");
+    }
+
+    [Fact]
+    public async Task Two_workers_for_one_cluster_one_active_and_the_other_takes_over()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartWorkerAsync([], router: true);
+        var a = await world.StartWorkerAsync(["ray-cluster-py312"], router: false);
+        var b = await world.StartWorkerAsync(["ray-cluster-py312"], router: false);
+        await world.StartReceiverAsync();
+
+        SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0]);
+        await PipelineWorld.WaitUntil(() => world.Emulators.Ray312.PutCount == 1, what: "first deploy");
+        var ja = PipelineWorld.Journal(a);
+        var jb = PipelineWorld.Journal(b);
+        Assert.True(ja.Entries.Count == 0 || jb.Entries.Count == 0, "both instances consumed: not single-active");
+        var (active, standby, standbyJournal) = ja.Entries.Count > 0 ? (a, b, jb) : (b, a, ja);
+
+        await world.StopAsync(active);
+        SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0]);
+        await PipelineWorld.WaitUntil(() => world.Emulators.Ray312.PutCount == 2, seconds: 60, what: "standby took over");
+        Assert.NotEmpty(standbyJournal.Entries);
+    }
+
+    [Fact]
+    public async Task Three_workers_and_thirty_models_at_once_never_drop_an_app_from_a_put()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        world.Emulators.Ray312.Options.TotalCpus = 64; // 30 replicas × 0.5 CPU must fit, or Ray keeps them DEPLOYING
+        for (var i = 0; i < 3; i++) await world.StartWorkerAsync(["ray-cluster-py312"]);
+        await world.StartReceiverAsync();
+
+        var names = Enumerable.Range(0, 30).Select(i => $"load-{i:00}").ToList();
+        await Parallel.ForEachAsync(names, async (name, _) =>
+        {
+            SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0] with { AppName = name }, SeedModels.Tags(name), "catboost==1.2.8\n");
+            await Task.Yield();
+        });
+
+        await PipelineWorld.WaitUntil(() =>
+            names.All(n => world.Emulators.Mlflow.GetModelVersionTags(n + ".staging", "1").GetValueOrDefault("mlray.ray-cluster-py312.status") == "RUNNING"),
+            seconds: 90, what: "all 30 running");
+        var previous = new HashSet<string>();
+        foreach (var body in world.Emulators.Ray312.PutBodies)
+        {
+            var apps = JsonNode.Parse(body)!["applications"]!.AsArray().Select(a => (string)a!["name"]!).ToHashSet();
+            Assert.True(previous.IsSubsetOf(apps), $"a PUT dropped {string.Join(", ", previous.Except(apps))}");
+            previous = apps;
+        }
+        Assert.Equal(30, previous.Count);
+    }
+}

@@ -1,0 +1,141 @@
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MLRay.Pipeline;
+using MLRay.Pipeline.Resync;
+using MLRay.Pipeline.Workers;
+using MLRay.Receiver.Hosting;
+using MLRay.Tests.Broker;
+using MLRay.Tests.Integration;
+
+namespace MLRay.Tests.Pipeline;
+
+/// <summary>
+/// The event pipeline on a real RabbitMQ (a throw-away vhost) and the emulators: a receiver over HTTP, and worker
+/// hosts started per test, each with its own service provider (as separate processes would have).
+/// </summary>
+public sealed class PipelineWorld : IAsyncDisposable
+{
+    public const string Secret = "whsec-test-please-change";
+    private readonly List<IHost> _hosts = [];
+    private WebApplication? _receiver;
+
+    public required DeployWorld Emulators { get; init; }
+    public required Uri BrokerUri { get; init; }
+    public required string ConfigPath { get; init; }
+    public required MLRayConfig Config { get; init; }
+    public Uri? ReceiverUri { get; private set; }
+
+    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h")
+    {
+        var emulators = await DeployWorld.StartAsync();
+        var vhost = await broker.CreateVhostAsync();
+        Directory.CreateDirectory(emulators.WorkingDir);
+        var secretFile = Path.Combine(emulators.WorkingDir, "webhook-secret");
+        await File.WriteAllTextAsync(secretFile, Secret + "\n");
+        var yaml = emulators.ConfigYaml() + $"""
+
+            rabbitmq:
+              uri: {vhost}
+            receiver:
+              webhook_secret_file: {secretFile}
+              resync_interval: {resyncInterval}
+            """;
+        var path = Path.Combine(emulators.WorkingDir, "config.yml");
+        await File.WriteAllTextAsync(path, yaml);
+        return new PipelineWorld
+        {
+            Emulators = emulators,
+            BrokerUri = vhost,
+            ConfigPath = path,
+            Config = ConfigLoader.LoadFile(path, DeployWorld.NoEnv),
+        };
+    }
+
+    /// <summary>Starts the receiver on a free loopback port and registers it as the emulated MLflow's webhook.</summary>
+    public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true)
+    {
+        _receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, DeployWorld.NoEnv,
+            new ReceiverHostOptions { LogOutput = TextWriter.Null });
+        await _receiver.StartAsync();
+        ReceiverUri = new Uri(_receiver.Urls.First());
+        if (registerWebhook)
+            Emulators.Mlflow.CreateWebhook("mlray", new Uri(ReceiverUri, "/webhooks/mlflow").ToString(),
+                ["model_version.created", "model_version_alias.created", "model_version_alias.deleted",
+                 "model_version_tag.set", "model_version_tag.deleted", "registered_model.created"], Secret);
+        return _receiver;
+    }
+
+    public ResyncService Resync => _receiver!.Services.GetRequiredService<ResyncService>();
+
+    /// <summary>A worker process: the named clusters' queues, plus the router unless told otherwise.</summary>
+    public async Task<IHost> StartWorkerAsync(string[] clusters, bool router = true)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddMLRayPipeline(Config, DeployWorld.NoEnv, new PipelineRoles { Router = router, Clusters = clusters });
+        var host = builder.Build();
+        await host.StartAsync();
+        _hosts.Add(host);
+        return host;
+    }
+
+    public static WorkerJournal Journal(IHost host) => host.Services.GetRequiredService<WorkerJournal>();
+
+    public async Task StopAsync(IHost host)
+    {
+        await host.StopAsync();
+        _hosts.Remove(host);
+        host.Dispose();
+    }
+
+    /// <summary>Signs a webhook body exactly as MLflow does (contracts/mlflow.md §1.4).</summary>
+    public static HttpRequestMessage SignedWebhook(Uri receiver, string body, string? deliveryId = null, long? timestamp = null, string secret = Secret)
+    {
+        deliveryId ??= Guid.NewGuid().ToString();
+        var ts = (timestamp ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds()).ToString();
+        var mac = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{deliveryId}.{ts}.{body}"));
+        var request = new HttpRequestMessage(HttpMethod.Post, new Uri(receiver, "/webhooks/mlflow"))
+        {
+            Content = new StringContent(body, Encoding.UTF8, "application/json"),
+        };
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        request.Headers.Add("X-MLflow-Delivery-Id", deliveryId);
+        request.Headers.Add("X-MLflow-Timestamp", ts);
+        request.Headers.Add("X-MLflow-Signature", "v1," + Convert.ToBase64String(mac));
+        return request;
+    }
+
+    public static string ModelVersionCreated(string name, string version) =>
+        "{\"entity\": \"model_version\", \"action\": \"created\", \"timestamp\": \"" + DateTime.UtcNow.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff") + "+00:00\", " +
+        "\"data\": {\"name\": \"" + name + "\", \"version\": \"" + version + "\", \"source\": \"models:/m-0123456789abcdef0123456789abcdef\", " +
+        "\"run_id\": null, \"tags\": {}, \"description\": null}}";
+
+    public static async Task WaitUntil(Func<bool> condition, int seconds = 30, string? what = null)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (!condition())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"not met within {seconds}s: {what}");
+            await Task.Delay(100);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var host in _hosts)
+        {
+            try { await host.StopAsync(TimeSpan.FromSeconds(10)); } catch { /* best effort */ }
+            host.Dispose();
+        }
+        if (_receiver is not null)
+        {
+            try { await _receiver.StopAsync(); } catch { /* best effort */ }
+            await _receiver.DisposeAsync();
+        }
+        await Emulators.DisposeAsync();
+    }
+}
