@@ -4,22 +4,23 @@ using Spectre.Console;
 
 namespace MLRay.Cli.Commands;
 
-/// <summary><c>mlray demo</c>: the seed's scenario end to end on the built-in MLflow and Ray emulators.</summary>
+/// <summary><c>mlray demo</c>: the seed's scenario end to end — webhooks, broker, workers — on the built-in emulators.</summary>
 public static class DemoCommand
 {
     public static Command Create()
     {
-        var workingDir = new Option<string>("--working-dir") { Description = "Where the demo writes its config and Serve configs", DefaultValueFactory = _ => Path.Combine(".mlray", "demo") };
+        var workingDir = new Option<string>("--working-dir") { Description = "Where the demo writes its config, secret and logs", DefaultValueFactory = _ => Path.Combine(".mlray", "demo") };
         var buildTime = new Option<double>("--build-seconds") { Description = "How long the emulated Ray takes to build an app", DefaultValueFactory = _ => 2.0 };
-        var command = new Command("demo", "Run the seed's three catboost models through MLRay on emulated MLflow and Ray clusters (py39 on ARM, py312)")
+        var rabbit = new Option<string>("--rabbitmq") { Description = "Broker to use when reachable (else in-memory)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RABBITMQ_URI") ?? "amqp://guest:guest@127.0.0.1:5672/" };
+        var command = new Command("demo", "Register the seed's three catboost models in an emulated MLflow and watch MLRay serve them on emulated Ray clusters (py39 on ARM, py312)")
         {
-            workingDir, buildTime,
+            workingDir, buildTime, rabbit,
         };
         command.SetAction(async (parse, ct) =>
         {
-            var runner = new DemoRunner(AnsiConsole.Console, parse.GetValue(workingDir)!, TimeSpan.FromSeconds(parse.GetValue(buildTime)));
-            var reports = await runner.RunAsync(ct);
-            var ok = DemoRunner.WentAsExpected(reports);
+            var runner = new DemoRunner(AnsiConsole.Console, parse.GetValue(workingDir)!, TimeSpan.FromSeconds(parse.GetValue(buildTime)), new Uri(parse.GetValue(rabbit)!));
+            var outcome = await runner.RunAsync(ct);
+            var ok = DemoRunner.WentAsExpected(outcome);
             AnsiConsole.MarkupLine(ok ? "[green]Demo finished as expected.[/]" : "[red]Demo did not end as expected (see above).[/]");
             return ok ? ExitCodes.Success : ExitCodes.ModelsNotRunning;
         });

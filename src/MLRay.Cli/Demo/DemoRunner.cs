@@ -1,40 +1,66 @@
-using MLRay.Cli.Rendering;
+using System.Security.Cryptography;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
 using MLRay.Emulators.Ray;
+using MLRay.Pipeline;
+using MLRay.Pipeline.Topology;
+using MLRay.Receiver.Hosting;
+using MLRay.Registry;
 using MLRay.Serve;
 using Spectre.Console;
 
 namespace MLRay.Cli.Demo;
 
+/// <summary>What the demo ended with: each seed model's status tag on its cluster, and each cluster's apps.</summary>
+public sealed record DemoOutcome(
+    IReadOnlyDictionary<string, (string Cluster, string Status, string Message)> Models,
+    IReadOnlyDictionary<string, ServeInstance> Clusters,
+    string Transport);
+
 /// <summary>
-/// <c>mlray demo</c>: the seed's scenario on emulators over real HTTP. An emulated MLflow holds the three catboost
-/// models; two emulated Ray clusters (py39 on aarch64, py312 on x86_64) receive them through the same deploy
-/// core as <c>mlray deploy</c>. catboost 1.1 has no aarch64 wheel, so Ray fails that one app with pip's message.
+/// <c>mlray demo</c>: the seed's scenario, event-driven, on emulators over real HTTP. An emulated MLflow sends
+/// signed webhooks to a real receiver; the router and one worker per cluster (py39 on aarch64, py312 on x86_64)
+/// deploy through RabbitMQ when one is reachable, else MassTransit's in-memory transport. Nobody runs a deploy
+/// command: registering the three catboost models ends with two served and the ARM catboost 1.1 one failed with
+/// pip's message — all visible in the models' <c>mlray.*</c> tags.
 /// </summary>
-public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan buildTime)
+public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan buildTime, Uri rabbitMqUri)
 {
-    public async Task<IReadOnlyList<DeployReport>> RunAsync(CancellationToken ct = default)
+    private static readonly Dictionary<string, string> ClusterOf = new()
     {
-        console.Write(new Rule("[bold]MLRay demo[/]: MLflow registry → Ray Serve, one cluster per Python version"));
+        ["iris_classifier-py312-catboost12.staging"] = "ray-cluster-py312",
+        ["iris_classifier-py39-catboost12.staging"] = "ray-cluster-py39",
+        ["iris_classifier-py39-catboost11.staging"] = "ray-cluster-py39",
+    };
+
+    public async Task<DemoOutcome> RunAsync(CancellationToken ct = default)
+    {
+        console.Write(new Rule("[bold]MLRay demo[/]: register models in MLflow, and Ray Serve follows"));
         await using var mlflow = await MlflowEmulator.StartAsync(ct: ct);
-        var py39 = new RayEmulatorOptions { Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = buildTime };
-        var py312 = new RayEmulatorOptions { Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = buildTime };
-        await using var ray39 = await RayDashboardEmulator.StartAsync(py39, ct);
-        await using var ray312 = await RayDashboardEmulator.StartAsync(py312, ct);
+        await using var ray39 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = buildTime }, ct);
+        await using var ray312 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = buildTime }, ct);
         console.MarkupLine($"Emulated MLflow at [blue]{mlflow.BaseUri}[/]; Ray py39 (aarch64) at [blue]{ray39.BaseUri}[/]; Ray py312 (x86_64) at [blue]{ray312.BaseUri}[/]");
 
-        SeedModels.RegisterAll(mlflow);
-        foreach (var m in SeedModels.All)
-            console.MarkupLine($"Registered [bold]{m.RegisteredName}[/] (Python {m.PythonVersion}, catboost {m.CatboostVersion}) with tags ray.name, ray.num_replicas=1, num_cpus=0.5, memory=1 GiB");
+        var rabbit = await BrokerProbe.IsReachableAsync(rabbitMqUri, TimeSpan.FromSeconds(2), ct);
+        var transport = rabbit
+            ? $"RabbitMQ at {RabbitMqEndpoint.Parse(rabbitMqUri)}"
+            : $"MassTransit's in-memory transport (no RabbitMQ reachable at {RabbitMqEndpoint.Parse(rabbitMqUri)}; run scripts/rabbitmq.sh start for the real one)";
+        console.MarkupLine($"Broker: [bold]{Markup.Escape(transport)}[/]");
 
         Directory.CreateDirectory(workingDir);
+        var secretFile = Path.Combine(workingDir, "webhook-secret");
+        await File.WriteAllTextAsync(secretFile, Convert.ToHexString(RandomNumberGenerator.GetBytes(24)), ct);
         var configPath = Path.Combine(workingDir, "config.yml");
         await File.WriteAllTextAsync(configPath, $"""
             mlray:
               working_dir: {workingDir}
             mlflow:
               tracking_uri: {mlflow.BaseUri}
+            rabbitmq:
+              uri: {rabbitMqUri}
+            receiver:
+              webhook_secret_file: {secretFile}
+              resync_interval: 1h
             ray_clusters:
             - name: ray-cluster-py39
               python_version: '3.9'
@@ -47,54 +73,146 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 60s
             """, ct);
-        console.MarkupLine($"Config written to [blue]{Markup.Escape(configPath)}[/]");
-
         var env = new DictionaryEnvironment(new Dictionary<string, string>());
         var config = ConfigLoader.LoadFile(configPath, env);
-        using var services = new MLRayServices(config, env);
-        var reports = new List<DeployReport>();
-        foreach (var cluster in config.Clusters)
-        {
-            console.WriteLine();
-            console.Write(new Rule($"mlray deploy {Markup.Escape(configPath)} {cluster.Name}").LeftJustified());
-            var options = new DeployOptions { WorkingDir = workingDir, PollInterval = TimeSpan.FromMilliseconds(250) };
-            var report = await Commands.DeployCommands.DeployWithProgressAsync(services.Deployer(cluster), options, console, false, ct);
-            ReportRenderer.WriteModels(console, report.Desired);
-            ReportRenderer.WriteReport(console, report);
-            reports.Add(report);
-        }
+        var logPath = Path.Combine(workingDir, "pipeline.log");
+        await using var log = new StreamWriter(logPath) { AutoFlush = true };
 
-        WriteSummary(reports);
-        return reports;
+        // One process plays every role here; in production they are mlray-receiver and mlray-worker processes.
+        await using var receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], config, env, new ReceiverHostOptions
+        {
+            LogOutput = TextWriter.Synchronized(log),
+            ComposeBus = s => s.AddMLRayPipeline(config, env, new PipelineRoles
+            {
+                Receiver = true, Router = true, Clusters = [.. config.Clusters.Select(c => c.Name)], InMemory = !rabbit,
+            }),
+        });
+        await receiver.StartAsync(ct);
+        var hookUrl = new Uri(new Uri(receiver.Urls.First()), "/webhooks/mlflow");
+        using (var client = new MlflowClient(config.Mlflow.TrackingUri))
+            await client.CreateWebhookAsync(new MlflowClient.WebhookFields
+            {
+                Name = "mlray", Url = hookUrl.ToString(), Events = Commands.WebhookCommands.Events,
+                Secret = config.Pipeline.WebhookSecret, Description = Commands.WebhookCommands.Description,
+            }, ct);
+        console.MarkupLine($"Receiver at [blue]{hookUrl}[/], registered as MLflow's webhook (signed); config [blue]{Markup.Escape(configPath)}[/], logs [blue]{Markup.Escape(logPath)}[/]");
+
+        console.MarkupLine("A data scientist now registers the seed's three models ([bold].staging[/], tags ray.name, ray.num_replicas=1, num_cpus=0.5, memory=1 GiB)…");
+        SeedModels.RegisterAll(mlflow);
+
+        var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), ct);
+        var clusters = new Dictionary<string, ServeInstance>();
+        foreach (var (name, ray) in new[] { ("ray-cluster-py39", ray39), ("ray-cluster-py312", ray312) })
+        {
+            using var client = new RayDashboardClient(ray.BaseUri);
+            clusters[name] = await client.GetApplicationsAsync(ct);
+        }
+        await receiver.StopAsync(ct);
+
+        var outcome = new DemoOutcome(statuses, clusters, transport);
+        WriteSummary(outcome);
+        return outcome;
     }
 
-    private void WriteSummary(IReadOnlyList<DeployReport> reports)
+    /// <summary>Shows each model's <c>mlray.&lt;cluster&gt;.status</c> tag live until all are RUNNING or FAILED.</summary>
+    private async Task<IReadOnlyDictionary<string, (string Cluster, string Status, string Message)>> FollowTagsAsync(
+        MlflowEmulator mlflow, TimeSpan timeout, CancellationToken ct)
     {
-        console.WriteLine();
-        console.Write(new Rule("[bold]What is served[/]").LeftJustified());
-        var table = new Table().Border(TableBorder.Rounded).AddColumn("cluster").AddColumn("app").AddColumn("route").AddColumn("status");
-        foreach (var report in reports)
-            foreach (var app in report.Apps)
-                table.AddRow(report.Desired.Cluster.Name, Markup.Escape(app.App), "/" + Markup.Escape(app.App),
-                    app.Outcome == AppOutcome.Running ? "[green]RUNNING[/]" : $"[red]{Markup.Escape(app.RayStatus)}[/]");
+        Dictionary<string, (string, string, string)> Read() => ClusterOf.ToDictionary(m => m.Key, m =>
+        {
+            var tags = mlflow.GetModelVersionTags(m.Key, "1");
+            return (m.Value,
+                tags.GetValueOrDefault($"mlray.{m.Value}.status") ?? "waiting",
+                tags.GetValueOrDefault($"mlray.{m.Value}.message") ?? "");
+        });
+        bool Done(Dictionary<string, (string, string Status, string)> s) => s.Values.All(v => v.Status is "RUNNING" or "FAILED");
+
+        var deadline = DateTime.UtcNow + timeout;
+        var state = Read();
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            while (!Done(state) && DateTime.UtcNow < deadline) { await Task.Delay(250, ct); state = Read(); }
+            return state;
+        }
+        await console.Live(TagTable(state)).StartAsync(async live =>
+        {
+            while (!Done(state) && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250, ct);
+                state = Read();
+                live.UpdateTarget(TagTable(state));
+                live.Refresh();
+            }
+            live.UpdateTarget(new Text(""));
+        });
+        return state;
+    }
+
+    private static Table TagTable(IReadOnlyDictionary<string, (string Cluster, string Status, string Message)> state)
+    {
+        var table = new Table().Border(TableBorder.Rounded).Title("mlray.* tags on each model version (MLflow UI)")
+            .AddColumn("model version").AddColumn("cluster").AddColumn("status");
+        foreach (var (model, (cluster, status, _)) in state)
+            table.AddRow(Markup.Escape(model + " v1"), cluster, Colour(status));
+        return table;
+    }
+
+    private static string Colour(string status) => status switch
+    {
+        "RUNNING" => "[green]RUNNING[/]",
+        "FAILED" or "DEPLOY_FAILED" => $"[red]{status}[/]",
+        _ => $"[yellow]{Markup.Escape(status)}[/]",
+    };
+
+    private void WriteSummary(DemoOutcome outcome)
+    {
+        console.Write(TagTable(outcome.Models));
+        console.Write(new Rule("[bold]What each Ray cluster serves[/]").LeftJustified());
+        var table = new Table().Border(TableBorder.Rounded).AddColumn("cluster").AddColumn("app").AddColumn("route").AddColumn("Ray status");
+        foreach (var (cluster, instance) in outcome.Clusters)
+            foreach (var app in instance.Applications.Values.OrderBy(a => a.Name))
+                table.AddRow(cluster, Markup.Escape(app.Name), Markup.Escape(app.RoutePrefix ?? "-"), Colour(app.Status));
         console.Write(table);
-        foreach (var failed in reports.SelectMany(r => r.Apps).Where(a => a.Outcome == AppOutcome.Failed))
+        foreach (var (model, (cluster, status, message)) in outcome.Models.Where(m => m.Value.Status == "FAILED"))
         {
-            console.MarkupLine($"[red]Why {Markup.Escape(failed.App)} is not served[/] (Ray's own words):");
-            console.WriteLine(RayMessage.Summarize(failed.Message));
+            console.MarkupLine($"[red]Why {Markup.Escape(model)} is not served on {cluster}[/] (its mlray.{cluster}.message tag, in Ray's words):");
+            console.WriteLine(message);
         }
-        console.MarkupLine("catboost 1.1 publishes no Linux aarch64 wheel, so pip on the ARM py39 cluster cannot install it; the other apps on that cluster are unaffected.");
+        console.MarkupLine("catboost 1.1 publishes no Linux aarch64 wheel, so pip on the ARM py39 cluster cannot install it; the other app on that cluster is unaffected.");
     }
 
-    /// <summary>The demo went as the seed's story says: two apps running, the ARM catboost 1.1 app failed with pip's message.</summary>
-    public static bool WentAsExpected(IReadOnlyList<DeployReport> reports)
+    /// <summary>The seed's story: two models running, the ARM catboost 1.1 model failed with pip's message.</summary>
+    public static bool WentAsExpected(DemoOutcome outcome) =>
+        outcome.Models.GetValueOrDefault("iris_classifier-py312-catboost12.staging").Status == "RUNNING"
+        && outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost12.staging").Status == "RUNNING"
+        && outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost11.staging") is ("ray-cluster-py39", "FAILED", var message)
+        && message.Contains("No matching distribution found for catboost==1.1")
+        && outcome.Clusters["ray-cluster-py312"].Applications.Keys.SequenceEqual(["iris_classifier-py312-catboost12"])
+        && outcome.Clusters["ray-cluster-py39"].Applications.ContainsKey("iris_classifier-py39-catboost12");
+}
+
+/// <summary>Is a RabbitMQ broker answering at this URI? (A short connection attempt, nothing declared.)</summary>
+public static class BrokerProbe
+{
+    public static async Task<bool> IsReachableAsync(Uri uri, TimeSpan timeout, CancellationToken ct)
     {
-        var apps = reports.SelectMany(r => r.Apps.Select(a => (Cluster: r.Desired.Cluster.Name, App: a))).ToList();
-        bool Has(string cluster, string app, AppOutcome outcome) => apps.Any(a => a.Cluster == cluster && a.App.App == app && a.App.Outcome == outcome);
-        return apps.Count == 3
-            && Has("ray-cluster-py312", "iris_classifier-py312-catboost12", AppOutcome.Running)
-            && Has("ray-cluster-py39", "iris_classifier-py39-catboost12", AppOutcome.Running)
-            && apps.Any(a => a.App.App == "iris_classifier-py39-catboost11" && a.App.Outcome == AppOutcome.Failed
-                             && a.App.Message.Contains("No matching distribution found for catboost==1.1"));
+        var endpoint = RabbitMqEndpoint.Parse(uri);
+        var factory = new RabbitMQ.Client.ConnectionFactory
+        {
+            HostName = endpoint.Host, Port = endpoint.Port, VirtualHost = endpoint.VirtualHost,
+            UserName = endpoint.Username, Password = endpoint.Password,
+            RequestedConnectionTimeout = timeout,
+        };
+        try
+        {
+            using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            cts.CancelAfter(timeout);
+            await using var connection = await factory.CreateConnectionAsync("mlray-demo-probe", cts.Token);
+            return connection.IsOpen;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 }

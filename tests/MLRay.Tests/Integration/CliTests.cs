@@ -94,18 +94,31 @@ public class CliTests
         Assert.Equal(2, code);
         Assert.Contains("no cluster named 'ray-cluster-py311'", stderr);
     }
+}
 
-    [Fact]
-    public async Task Demo_serves_two_models_and_explains_the_arm_failure()
+/// <summary>The demo uses the broker's default vhost: kept apart from tests that stop the broker.</summary>
+[Collection("broker")]
+public class DemoTests
+{
+    private static Task<(int ExitCode, string Stdout, string Stderr)> RunMlray(params string[] args) => CliTests.RunMlray(args);
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Demo_serves_two_models_through_webhooks_and_explains_the_arm_failure(bool rabbitMq)
     {
         var dir = Path.Combine(Path.GetTempPath(), "mlray-demo-" + Guid.NewGuid().ToString("N"));
+        var broker = rabbitMq
+            ? Environment.GetEnvironmentVariable("RABBITMQ_URI") ?? throw new InvalidOperationException("RABBITMQ_URI is not set: run scripts/rabbitmq.sh start")
+            : "amqp://guest:guest@127.0.0.1:1/";
         try
         {
-            var (code, stdout, stderr) = await RunMlray("demo", "--working-dir", dir, "--build-seconds", "0.2");
+            var (code, stdout, stderr) = await RunMlray("demo", "--working-dir", dir, "--build-seconds", "0.2", "--rabbitmq", broker);
             Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+            Assert.Contains(rabbitMq ? "Broker: RabbitMQ at" : "in-memory transport", stdout);
             Assert.Contains("No matching distribution found for catboost==1.1", stdout);
             Assert.Contains("Demo finished as expected", stdout);
-            Assert.True(File.Exists(Path.Combine(dir, "ray-cluster-py39.serve-config.json")));
+            Assert.Contains("\"DeliveryId\"", File.ReadAllText(Path.Combine(dir, "pipeline.log")));
         }
         finally
         {
