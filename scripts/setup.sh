@@ -13,3 +13,10 @@ echo "setup: s3rver at tools/s3rver/node_modules/.bin/s3rver"
 
 # RabbitMQ: a loopback broker with the management API for the broker/pipeline tests (installs it on first run).
 scripts/rabbitmq.sh start
+
+# docker-compose (v1, client only; no engine runs here) validates compose/docker-compose.yml in the tests.
+if ! command -v docker-compose >/dev/null; then
+  apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+fi
+echo "setup: $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /')"
