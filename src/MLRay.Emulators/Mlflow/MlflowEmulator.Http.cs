@@ -443,12 +443,7 @@ public sealed partial class MlflowEmulator
 
     private JsonNode DeleteRegisteredModelRest(Params p)
     {
-        var name = p.Required("name");
-        lock (_lock)
-        {
-            GetModelOrThrow(name);
-            _models.Remove(name);
-        }
+        DeleteRegisteredModel(p.Required("name"));
         return new JsonObject();
     }
 
@@ -471,13 +466,7 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var key = p.Required("key");
-        var value = p.Get("value") ?? throw Missing("value");
-        lock (_lock)
-        {
-            var rm = GetModelOrThrow(name);
-            rm.Tags.Set(key, value);
-            rm.LastUpdatedTimestamp = Now();
-        }
+        SetRegisteredModelTag(name, key, p.Get("value") ?? throw Missing("value"));
         return new JsonObject();
     }
 
@@ -578,16 +567,7 @@ public sealed partial class MlflowEmulator
 
     private JsonNode DeleteModelVersionRest(Params p)
     {
-        var name = p.Required("name");
-        var version = p.Required("version");
-        lock (_lock)
-        {
-            var rm = GetModelOrThrow(name);
-            var mv = GetVersionOrThrow(name, version);
-            rm.Versions.Remove(mv.Version);
-            rm.Aliases.RemoveAll(kv => kv.Value == mv.Version);
-            rm.LastUpdatedTimestamp = Now();
-        }
+        DeleteModelVersion(p.Required("name"), p.Required("version"));
         return new JsonObject();
     }
 
@@ -653,13 +633,7 @@ public sealed partial class MlflowEmulator
         var key = p.Required("key");
         var value = p.Get("value") ?? throw Missing("value");
         if (key.Length > 250) throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "'key' exceeds the maximum length of 250 characters");
-        lock (_lock)
-        {
-            var mv = GetVersionOrThrow(name, version);
-            mv.Tags.Set(key, value);
-            mv.LastUpdatedTimestamp = Now();
-            Fire("model_version_tag.set", new JsonObject { ["name"] = name, ["version"] = version, ["key"] = key, ["value"] = value });
-        }
+        SetModelVersionTag(name, version, key, value);
         return new JsonObject();
     }
 
@@ -710,27 +684,13 @@ public sealed partial class MlflowEmulator
         var alias = p.Required("alias");
         var version = p.Required("version");
         ValidateAlias(alias);
-        lock (_lock)
-        {
-            var rm = GetModelOrThrow(name);
-            var mv = GetVersionOrThrow(name, version);
-            rm.SetAlias(alias, mv.Version);
-            rm.LastUpdatedTimestamp = Now();
-            Fire("model_version_alias.created", new JsonObject { ["name"] = name, ["alias"] = alias, ["version"] = version });
-        }
+        SetAlias(name, alias, version);
         return new JsonObject();
     }
 
     private JsonNode DeleteAliasRest(Params p)
     {
-        var name = p.Required("name");
-        var alias = p.Required("alias");
-        lock (_lock)
-        {
-            var rm = GetModelOrThrow(name);
-            if (rm.RemoveAlias(alias)) rm.LastUpdatedTimestamp = Now();
-            Fire("model_version_alias.deleted", new JsonObject { ["name"] = name, ["alias"] = alias });
-        }
+        DeleteAlias(p.Required("name"), p.Required("alias"));
         return new JsonObject();
     }
 

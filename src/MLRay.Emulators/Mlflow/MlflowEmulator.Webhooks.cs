@@ -179,6 +179,13 @@ public sealed partial class MlflowEmulator
         var status = p.Get("status") ?? "ACTIVE";
         if (status is not ("ACTIVE" or "DISABLED"))
             throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid webhook status '{status}'.");
+        var hook = AddWebhook(name, url, events, string.IsNullOrEmpty(p.Get("secret")) ? null : p.Get("secret"), p.Get("description"), status);
+        return new JsonObject { ["webhook"] = hook.ToJson() };
+    }
+
+    /// <summary>Stores a new webhook; shared by the REST handler and the in-process <see cref="CreateWebhook"/>.</summary>
+    private Webhook AddWebhook(string name, string url, List<(string Entity, string Action)> events, string? secret, string? description, string status)
+    {
         lock (_lock)
         {
             var now = Now();
@@ -188,14 +195,14 @@ public sealed partial class MlflowEmulator
                 Name = name,
                 Url = url,
                 Events = events,
-                Description = p.Get("description"),
-                Secret = string.IsNullOrEmpty(p.Get("secret")) ? null : p.Get("secret"),
+                Description = description,
+                Secret = secret,
                 Status = status,
                 CreationTimestamp = now,
                 LastUpdatedTimestamp = now,
             };
             _webhooks.Add(hook);
-            return new JsonObject { ["webhook"] = hook.ToJson() };
+            return hook;
         }
     }
 

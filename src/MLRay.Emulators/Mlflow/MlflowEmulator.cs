@@ -158,8 +158,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
         lock (_lock)
         {
             var rm = GetModelOrThrow(name);
-            rm.RemoveAlias(alias);
-            rm.LastUpdatedTimestamp = Now();
+            if (rm.RemoveAlias(alias)) rm.LastUpdatedTimestamp = Now();
         }
         Fire("model_version_alias.deleted", new JsonObject { ["name"] = name, ["alias"] = alias });
     }
@@ -229,23 +228,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
             if (!ValidEvents.Contains(pair)) throw new ArgumentException($"Invalid event '{e}'.", nameof(events));
             return pair;
         }).ToList();
-        lock (_lock)
-        {
-            var now = Now();
-            var hook = new Webhook
-            {
-                Id = Guid.NewGuid().ToString("N"),
-                Name = name,
-                Url = url,
-                Events = parsed,
-                Secret = secret,
-                Description = description,
-                CreationTimestamp = now,
-                LastUpdatedTimestamp = now,
-            };
-            _webhooks.Add(hook);
-            return hook.Id;
-        }
+        return AddWebhook(name, url, parsed, secret, description, "ACTIVE").Id;
     }
 
     // ------------------------------------------------------------------ inspection
