@@ -13,6 +13,8 @@ public static class PipelineTopology
     /// <summary>Fanout exchange and queue where models no cluster can serve are parked.</summary>
     public const string UnroutableExchange = "mlray.unroutable";
     public const string UnroutableQueue = "mlray.unroutable";
+    /// <summary>Header carrying MLflow's <c>X-MLflow-Delivery-Id</c> from the receiver through router and worker.</summary>
+    public const string DeliveryIdHeader = "mlray-delivery-id";
     /// <summary>Header carrying the reason on parked messages.</summary>
     public const string ReasonHeader = "mlray-reason";
 

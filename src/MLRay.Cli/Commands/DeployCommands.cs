@@ -50,7 +50,7 @@ public static class DeployCommands
                 {
                     Wait = !parse.GetValue(noWait),
                     Timeout = limit,
-                    WorkingDir = Path.Combine(services.Config.WorkingDir),
+                    WorkingDir = services.Config.WorkingDir,
                 };
                 var report = await DeployWithProgressAsync(services.Deployer(cluster), options, console, json, ct);
                 if (json) Console.Out.WriteLine(ReportRenderer.ToJson(report).ToJsonString(Indented));
@@ -70,11 +70,7 @@ public static class DeployCommands
         command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(ClusterArgument)!, parse.GetValue(output) == "json",
             async (services, cluster, console, json) =>
             {
-                var ray = services.RayClient(cluster);
-                var candidates = await services.Registry.ReadSelectedAsync(ct);
-                var current = await ray.GetApplicationsAsync(ct);
-                var desired = DesiredState.For(cluster, candidates, current);
-                var plan = ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs);
+                var (desired, plan, current) = await services.Deployer(cluster).PlanAsync(ct);
                 if (json) Console.Out.WriteLine(ReportRenderer.PlanToJson(desired, plan, current).ToJsonString(Indented));
                 else ReportRenderer.WritePlan(console, desired, plan, current);
                 return desired.Models.Any(m => m.Kind == ModelOutcomeKind.Invalid) ? ExitCodes.ModelsNotRunning : ExitCodes.Success;

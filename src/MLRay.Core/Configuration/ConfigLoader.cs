@@ -261,14 +261,14 @@ public static partial class ConfigLoader
         public List<Node> RequiredSequence(string key)
         {
             var child = Child(key) ?? throw new ConfigException(PathOf(key), "required but missing: list at least one Ray cluster");
-            if (child.yamlNode is not YamlSequenceNode seq)
+            if (child.Yaml is not YamlSequenceNode seq)
                 throw new ConfigException(child.Path, "expected a list");
             if (seq.Children.Count == 0)
                 throw new ConfigException(child.Path, "must list at least one Ray cluster");
             return seq.Children.Select((n, i) => new Node(n, $"{child.Path}[{i}]", env)).ToList();
         }
 
-        private YamlNode yamlNode => yaml;
+        private YamlNode Yaml => yaml;
 
         public string Scalar()
         {

@@ -22,6 +22,9 @@ public sealed record DeployReport(
         && Apps.Where(a => a.Outcome != AppOutcome.Removed).All(a => a.Outcome == AppOutcome.Running);
 }
 
+/// <summary>The desired state, the config to PUT, and the cluster as it was read (for diffs).</summary>
+public sealed record DeployPlan(DesiredState Desired, ServePlan Plan, ServeInstance Current);
+
 public sealed record DeployOptions
 {
     public bool Wait { get; init; } = true;
@@ -41,17 +44,18 @@ public sealed record DeployOptions
 /// </summary>
 public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient ray, RayClusterConfig cluster)
 {
-    public async Task<(DesiredState Desired, ServePlan Plan)> PlanAsync(CancellationToken ct = default)
+    /// <summary>What a deploy would do, computed from a fresh registry read and a fresh read of the cluster.</summary>
+    public async Task<DeployPlan> PlanAsync(CancellationToken ct = default)
     {
         var candidates = await registry.ReadSelectedAsync(ct);
         var current = await ray.GetApplicationsAsync(ct);
         var desired = DesiredState.For(cluster, candidates, current);
-        return (desired, ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs));
+        return new DeployPlan(desired, ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs), current);
     }
 
     public async Task<DeployReport> DeployAsync(DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress = null, CancellationToken ct = default)
     {
-        var (desired, plan) = await PlanAsync(ct);
+        var (desired, plan, _) = await PlanAsync(ct);
         string? saved = null;
         if (options.WorkingDir is { } dir)
         {

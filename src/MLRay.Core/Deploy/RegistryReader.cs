@@ -44,9 +44,12 @@ public sealed class RegistryReader(MlflowClient mlflow, ArtifactReader artifacts
         }
         catch (MlflowException e) when (e.IsNotFound)
         {
-            return new ModelCandidate { RegisteredModel = name, Problem = "registered model does not exist", NothingToServe = true };
+            return Gone(name);
         }
     }
+
+    private static ModelCandidate Gone(string name) =>
+        new() { RegisteredModel = name, Problem = "registered model does not exist", NothingToServe = true };
 
     public async Task<ModelCandidate> ReadAsync(RegisteredModel model, CancellationToken ct = default)
     {
@@ -58,7 +61,7 @@ public sealed class RegistryReader(MlflowClient mlflow, ArtifactReader artifacts
         }
         catch (MlflowException e) when (e.IsNotFound)
         {
-            return new ModelCandidate { RegisteredModel = name, Problem = "registered model does not exist", NothingToServe = true };
+            return Gone(name); // deleted between the search and this read
         }
         if (version is null)
             return new ModelCandidate
@@ -96,7 +99,7 @@ public sealed class RegistryReader(MlflowClient mlflow, ArtifactReader artifacts
         if (settings.Alias is { } alias)
         {
             var aliased = await mlflow.GetModelVersionByAliasAsync(name, alias, ct);
-            // Re-read the version itself: tags on alias responses are complete, but be explicit about READY.
+            // The alias endpoint returns the full version (tags included); only a READY one can be served.
             return aliased is { IsReady: true } ? aliased : null;
         }
         var versions = await mlflow.SearchModelVersionsAsync(name, ct);

@@ -8,8 +8,6 @@ public sealed class RayRejectedException(int status, string body)
 {
     public int Status { get; } = status;
     public string Body { get; } = body;
-    /// <summary>400s are our config's fault and will not go away by retrying; 5xx and 503 may.</summary>
-    public bool IsTransient => Status >= 500 && Status != 500 || Status == 429;
 }
 
 /// <summary>

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace MLRay.Serve;
 
 /// <summary>A model version chosen for a cluster, with everything needed to build its Serve application.</summary>
@@ -122,7 +120,4 @@ public static class ServeConfigPlanner
             config["target_capacity"] = capacity.DeepClone();
         return new ServePlan(config, changes);
     }
-
-    /// <summary>Human-readable memory for reports: bytes → GiB.</summary>
-    public static string FormatGiB(long bytes) => (bytes / (1024.0 * 1024 * 1024)).ToString("0.##", CultureInfo.InvariantCulture) + " GiB";
 }

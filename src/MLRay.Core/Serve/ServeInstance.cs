@@ -27,12 +27,13 @@ public sealed record ServeApp(
     public const string ManagedVersionArg = "mlray_version";
 
     /// <summary>The registered model this app serves, when MLRay created it; null for apps MLRay does not own.</summary>
-    public string? ManagedModel =>
-        DeployedAppConfig?["args"] is JsonObject args && args[ManagedModelArg] is JsonValue v && v.GetValueKind() == JsonValueKind.String
-            ? v.GetValue<string>() : null;
+    public string? ManagedModel => StringArg(ManagedModelArg);
 
-    public string? ManagedVersion =>
-        DeployedAppConfig?["args"] is JsonObject args && args[ManagedVersionArg] is JsonValue v && v.GetValueKind() == JsonValueKind.String
+    /// <summary>The model version this MLRay app serves.</summary>
+    public string? ManagedVersion => StringArg(ManagedVersionArg);
+
+    private string? StringArg(string key) =>
+        DeployedAppConfig?["args"] is JsonObject args && args[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String
             ? v.GetValue<string>() : null;
 
     /// <summary>Ray's message for a failed app, with failing deployments' messages when the app message alone says little.</summary>

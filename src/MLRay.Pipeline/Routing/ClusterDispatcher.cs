@@ -28,7 +28,7 @@ public sealed class TopicClusterDispatcher(IPublishEndpoint publish) : IClusterD
 
     internal static void CopyDeliveryId(SendContext ctx, string? deliveryId)
     {
-        if (deliveryId is not null) ctx.Headers.Set("mlray-delivery-id", deliveryId);
+        if (deliveryId is not null) ctx.Headers.Set(PipelineTopology.DeliveryIdHeader, deliveryId);
     }
 }
 

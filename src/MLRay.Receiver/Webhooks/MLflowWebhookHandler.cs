@@ -22,7 +22,7 @@ public sealed class MLflowWebhookHandler(
     public const string TimestampHeader = "X-MLflow-Timestamp";
     public const string SignatureHeader = "X-MLflow-Signature";
     /// <summary>The message header carrying the delivery id through the pipeline.</summary>
-    public const string DeliveryIdMessageHeader = "mlray-delivery-id";
+    public const string DeliveryIdMessageHeader = MLRay.Pipeline.PipelineTopology.DeliveryIdHeader;
     private const int MaxDeliveryIdLength = 128;
 
     private readonly MLflowWebhookOptions _options = options.Value;
