@@ -5,7 +5,7 @@ namespace MLRay.Tests.Integration;
 /// <summary>The compose stack and its config are the real deployment: keep them valid although no engine runs here.</summary>
 public class DeploymentFilesTests
 {
-    private static readonly string Root = S3rver.RepoRoot();
+    private static readonly string Root = TestPaths.RepoRoot;
 
     private static (int Code, string Out, string Err) Run(string file, params string[] args)
     {

@@ -20,7 +20,7 @@ public sealed class S3rver : IAsyncDisposable
 
     public static async Task<S3rver> StartAsync()
     {
-        var bin = Environment.GetEnvironmentVariable("S3RVER_BIN") ?? Path.Combine(RepoRoot(), "tools", "s3rver", "node_modules", ".bin", "s3rver");
+        var bin = Environment.GetEnvironmentVariable("S3RVER_BIN") ?? Path.Combine(TestPaths.RepoRoot, "tools", "s3rver", "node_modules", ".bin", "s3rver");
         if (!File.Exists(bin))
             throw new InvalidOperationException($"s3rver not found at {bin}: run scripts/setup.sh (it installs s3rver@3.7.1 from npm)");
         var port = FreePort();
@@ -46,13 +46,6 @@ public sealed class S3rver : IAsyncDisposable
         RequestChecksumCalculation = RequestChecksumCalculation.WHEN_REQUIRED,
         ResponseChecksumValidation = ResponseChecksumValidation.WHEN_REQUIRED,
     });
-
-    internal static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "MLRay.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("repository root (MLRay.sln) not found");
-    }
 
     private static int FreePort()
     {

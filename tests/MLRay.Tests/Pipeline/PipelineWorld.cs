@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -8,6 +7,7 @@ using MLRay.Pipeline;
 using MLRay.Pipeline.Resync;
 using MLRay.Pipeline.Workers;
 using MLRay.Receiver.Hosting;
+using MLRay.Receiver.Webhooks;
 using MLRay.Tests.Broker;
 using MLRay.Tests.Integration;
 
@@ -97,7 +97,6 @@ public sealed class PipelineWorld : IAsyncDisposable
     {
         deliveryId ??= Guid.NewGuid().ToString();
         var ts = (timestamp ?? DateTimeOffset.UtcNow.ToUnixTimeSeconds()).ToString();
-        var mac = HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{deliveryId}.{ts}.{body}"));
         var request = new HttpRequestMessage(HttpMethod.Post, new Uri(receiver, "/webhooks/mlflow"))
         {
             Content = new StringContent(body, Encoding.UTF8, "application/json"),
@@ -105,7 +104,8 @@ public sealed class PipelineWorld : IAsyncDisposable
         request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
         request.Headers.Add("X-MLflow-Delivery-Id", deliveryId);
         request.Headers.Add("X-MLflow-Timestamp", ts);
-        request.Headers.Add("X-MLflow-Signature", "v1," + Convert.ToBase64String(mac));
+        // The receiver's signer is pinned to the contract's test vector in MlflowSignatureTests.
+        request.Headers.Add("X-MLflow-Signature", MlflowSignature.Compute(secret, deliveryId, ts, Encoding.UTF8.GetBytes(body)));
         return request;
     }
 

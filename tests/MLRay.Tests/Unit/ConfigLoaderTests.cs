@@ -8,13 +8,6 @@ public class ConfigLoaderTests
         ["RAY_ADDR"] = "http://ray:8265",
     });
 
-    private static string RepoFile(string name)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "MLRay.sln"))) return Path.Combine(dir.FullName, name);
-        throw new FileNotFoundException(name);
-    }
-
     [Fact]
     public void The_seeds_config_loads_unchanged()
     {
@@ -48,7 +41,7 @@ public class ConfigLoaderTests
     [Fact]
     public void The_example_config_loads_and_sets_every_new_key()
     {
-        var config = ConfigLoader.LoadFile(RepoFile("config.example.yml"), Env);
+        var config = ConfigLoader.LoadFile(TestPaths.RepoFile("config.example.yml"), Env);
         var py39 = config.FindCluster("ray-cluster-py39")!;
         Assert.Equal("3.9", py39.PythonVersion.ToString());
         Assert.Equal(["pyarrow==19.0.1"], py39.ExtraPip);
