@@ -14,12 +14,17 @@ public sealed record DeployReport(
     ServePlan Plan,
     bool Applied,
     IReadOnlyList<AppResult> Apps,
-    string? SavedConfigPath)
+    string? SavedConfigPath,
+    bool Waited = true)
 {
-    /// <summary>Every model meant for this cluster is valid and its app runs.</summary>
+    /// <summary>
+    /// Every model meant for this cluster is valid and its app runs — or, without waiting (<c>--no-wait</c>),
+    /// is still on its way and nothing has failed yet.
+    /// </summary>
     public bool Succeeded =>
         Desired.Models.All(m => m.Kind != ModelOutcomeKind.Invalid)
-        && Apps.Where(a => a.Outcome != AppOutcome.Removed).All(a => a.Outcome == AppOutcome.Running);
+        && Apps.Where(a => a.Outcome != AppOutcome.Removed)
+            .All(a => a.Outcome == AppOutcome.Running || (!Waited && a.Outcome == AppOutcome.Pending));
 }
 
 /// <summary>The desired state, the config to PUT, and the cluster as it was read (for diffs).</summary>
@@ -85,7 +90,7 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
             onProgress?.Invoke(results);
             var pending = results.Any(r => r.Outcome == AppOutcome.Pending);
             if (!pending || !options.Wait)
-                return new DeployReport(desired, plan, plan.NeedsPut, results, saved);
+                return new DeployReport(desired, plan, plan.NeedsPut, results, saved, options.Wait);
             if (deadline.Elapsed >= timeout)
             {
                 results = results.Select(r => r.Outcome != AppOutcome.Pending ? r : r with

@@ -72,6 +72,34 @@ public class CliTests
     }
 
     [Fact]
+    public async Task No_wait_returns_after_the_put_without_waiting_for_ray()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.Ray312.Options.BuildTime = TimeSpan.FromMinutes(5); // Ray would take far longer than this test
+        world.RegisterSeed();
+
+        var (code, stdout, stderr) = await RunMlray("deploy", world.WriteConfigFile(), "ray-cluster-py312", "--no-wait", "--output", "json");
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Equal(1, world.Ray312.PutCount);
+        Assert.Equal("pending", (string)JsonNode.Parse(stdout)!["apps"]![0]!["outcome"]!);
+    }
+
+    [Fact]
+    public async Task Rays_error_text_is_printed_verbatim_with_exit_code_3()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        world.Ray312.Options.FailNextPuts = 1;
+
+        var (code, _, stderr) = await RunMlray("deploy", world.WriteConfigFile(), "ray-cluster-py312");
+
+        Assert.Equal(3, code);
+        Assert.Contains("Ray dashboard answered 500", stderr);
+        Assert.Contains("Traceback", stderr);
+    }
+
+    [Fact]
     public async Task A_config_error_names_the_key_and_contacts_nothing()
     {
         await using var world = await DeployWorld.StartAsync();
