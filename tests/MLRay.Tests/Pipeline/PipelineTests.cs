@@ -179,8 +179,9 @@ public class PipelineTests(RabbitMqBroker broker)
 
         await world.StopAsync(active);
         SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0]);
-        await PipelineWorld.WaitUntil(() => world.Emulators.Ray312.PutCount == 2, seconds: 60, what: "standby took over");
-        Assert.NotEmpty(standbyJournal.Entries);
+        // The journal is written once the deploy has finished (after Ray reports RUNNING and tags are set).
+        await PipelineWorld.WaitUntil(() => standbyJournal.Entries.Any(e => e.Applied), seconds: 60, what: "standby took over");
+        Assert.Equal(2, world.Emulators.Ray312.PutCount);
     }
 
     [Fact]
