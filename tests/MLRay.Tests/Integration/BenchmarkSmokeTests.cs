@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace MLRay.Tests.Integration;
 
 /// <summary>
@@ -8,18 +6,8 @@ namespace MLRay.Tests.Integration;
 /// </summary>
 public class BenchmarkSmokeTests
 {
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunBench(params string[] args)
-    {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mlray-bench.dll"));
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int ExitCode, string Stdout, string Stderr)> RunBench(params string[] args) =>
+        CliTests.RunProgram("mlray-bench.dll", args);
 
     [Fact]
     public async Task Reconcile_scenario_prints_a_row_per_run_with_the_request_counts()
