@@ -125,7 +125,7 @@ public static partial class ConfigLoader
     private static RayClusterConfig ReadCluster(Node node, string? defaultTrackingUri)
     {
         node.RefuseUnknownKeys("name", "python_version", "dashboard_address", "mlflow_tracking_uri",
-            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address");
+            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address", "kuberay");
         var name = node.RequiredString("name");
         if (!ClusterNamePattern().IsMatch(name))
             throw new ConfigException(node.PathOf("name"), $"'{name}' is not a valid cluster name (letters, digits, '.', '_' and '-')");
@@ -170,6 +170,7 @@ public static partial class ConfigLoader
             AuthTokenEnv = tokenEnv,
             DeployTimeout = timeout,
             ServeAddress = node.OptionalString("serve_address") is { } serve ? ParseHttpUri(serve, node.PathOf("serve_address")) : null,
+            KubeRay = node.Child("kuberay") is { } kuberay ? ReadKubeRay(kuberay) : new KubeRaySettings(),
         };
     }
 
