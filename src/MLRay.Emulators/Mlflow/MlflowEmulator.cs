@@ -57,6 +57,21 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
 
     public MlflowFaults Faults { get; } = new();
 
+    /// <summary>
+    /// Requests per endpoint since request number <paramref name="since"/> (an earlier <c>Requests.Count</c>), for request
+    /// budgets: <c>registered-models/search</c>, <c>model-versions/get</c>…, and <c>mlflow-artifacts</c> for every file download.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> RequestCounts(int since = 0) =>
+        Requests.Skip(since).GroupBy(r => EndpointOf(r.Path)).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+
+    /// <summary><c>/api/2.0/mlflow/model-versions/search</c> → <c>model-versions/search</c>; artifact downloads → <c>mlflow-artifacts</c>.</summary>
+    public static string EndpointOf(string path)
+    {
+        foreach (var prefix in new[] { "/api/2.0/mlflow/", "/api/2.0/preview/mlflow/", "/ajax-api/2.0/mlflow/" })
+            if (path.StartsWith(prefix, StringComparison.Ordinal)) return path[prefix.Length..];
+        return path.StartsWith("/api/2.0/mlflow-artifacts/", StringComparison.Ordinal) ? "mlflow-artifacts" : path.TrimStart('/');
+    }
+
     /// <summary>Completed webhook deliveries (one entry per event × webhook, after its retries).</summary>
     public IReadOnlyList<WebhookDelivery> WebhookDeliveries
     {

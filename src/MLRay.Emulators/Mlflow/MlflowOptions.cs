@@ -42,6 +42,12 @@ public sealed class MlflowFaults
         set => Volatile.Write(ref _dropNext, value);
     }
 
+    /// <summary>
+    /// <c>model-versions/search</c> refuses <c>LIKE</c>/<c>ILIKE</c> on <c>name</c> with 400, as stores that accept only
+    /// <c>=</c> and <c>IN</c> there do.
+    /// </summary>
+    public bool RefuseVersionNameLike { get; set; }
+
     /// <summary>Added to every request before it is handled.</summary>
     public TimeSpan Delay
     {

@@ -86,6 +86,24 @@ public class CliTests
     }
 
     [Fact]
+    public async Task Deploys_text_output_names_every_invalid_model_with_its_problems()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        world.Mlflow.SetRegisteredModelTag("iris_classifier-py312-catboost12.staging", "ray.num_replicas", "two");
+        world.Mlflow.SetRegisteredModelTag("iris_classifier-py312-catboost12.staging", "ray.ray_actor_options.num_cpus", "-1");
+
+        var (code, stdout, stderr) = await RunMlray("deploy", world.WriteConfigFile(), "ray-cluster-py312");
+
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("invalid iris_classifier-py312-catboost12.staging version 1", stdout);
+        Assert.Contains("ray.num_replicas", stdout);
+        Assert.Contains("'two'", stdout);
+        Assert.Contains("ray.ray_actor_options.num_cpus", stdout);
+        Assert.Contains("Not every selected model is running.", stdout);
+    }
+
+    [Fact]
     public async Task Rays_error_text_is_printed_verbatim_with_exit_code_3()
     {
         await using var world = await DeployWorld.StartAsync();
