@@ -65,17 +65,16 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
     public async Task<DeployReport> DeployAsync(DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress = null, CancellationToken ct = default)
     {
         var planned = await PlanAsync(ct);
-        var (desired, plan, _, snapshot) = planned;
         string? saved = null;
         if (options.WorkingDir is { } dir)
         {
             Directory.CreateDirectory(dir);
             saved = Path.Combine(dir, $"{cluster.Name}.serve-config.json");
             // JSON is YAML: `serve deploy` accepts this file as it is.
-            await File.WriteAllTextAsync(saved, plan.Config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), ct);
+            await File.WriteAllTextAsync(saved, planned.Plan.Config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), ct);
         }
         // A deploy reports removed apps at once: what it waits for is its models' apps running.
-        return await ApplyAndWaitAsync(desired, plan, saved, waitForRemovals: false, options, onProgress, ct);
+        return await ApplyAndWaitAsync(planned, saved, waitForRemovals: false, options, onProgress, ct);
     }
 
     /// <summary>
@@ -92,20 +91,20 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
             .Select(a => a.ManagedModel!)
             .ToHashSet(StringComparer.Ordinal);
         var desired = new DesiredState(cluster, [], []);
-        return new DeployPlan(desired, ServeConfigPlanner.Plan([], current, staying), current);
+        return new DeployPlan(desired, ServeConfigPlanner.Plan([], current, staying), current, RegistrySnapshot.Empty);
     }
 
     /// <summary>Removes MLRay's apps (see <see cref="PlanUndeployAsync"/>) with one PUT — never Ray's DELETE, which
     /// removes all of Serve — and waits until Ray no longer lists them, bounded by the deadline.</summary>
     public async Task<DeployReport> UndeployAsync(string? model, DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress = null, CancellationToken ct = default)
     {
-        var (desired, plan, _) = await PlanUndeployAsync(model, ct);
-        return await ApplyAndWaitAsync(desired, plan, null, waitForRemovals: true, options, onProgress, ct);
+        return await ApplyAndWaitAsync(await PlanUndeployAsync(model, ct), null, waitForRemovals: true, options, onProgress, ct);
     }
 
-    private async Task<DeployReport> ApplyAndWaitAsync(DesiredState desired, ServePlan plan, string? saved, bool waitForRemovals,
+    private async Task<DeployReport> ApplyAndWaitAsync(DeployPlan planned, string? saved, bool waitForRemovals,
         DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress, CancellationToken ct)
     {
+        var (desired, plan, _, snapshot) = planned;
         if (plan.NeedsPut)
         {
             await ray.PutApplicationsAsync(plan.Config, ct);
