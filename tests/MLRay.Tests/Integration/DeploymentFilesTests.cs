@@ -266,16 +266,36 @@ public class DeploymentFilesTests
         Assert.StartsWith($"POST http://localhost:{PublishedPort(services["mlflow"], 8080)}/api/2.0/mlflow/webhooks", text.Split("\n").First(l => l.StartsWith("POST")));
     }
 
+    /// <summary>The runtimeconfig.json a project's build wrote (the test build also builds the worker, unreferenced).</summary>
+    private static string RuntimeConfig(string project, string assembly)
+    {
+        var copied = Path.Combine(AppContext.BaseDirectory, $"{assembly}.runtimeconfig.json");
+        if (File.Exists(copied)) return copied;
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory).Parent!.Name; // bin/<Configuration>/net10.0
+        return Path.Combine(Root, project, "bin", configuration, "net10.0", $"{assembly}.runtimeconfig.json");
+    }
+
     [Theory]
-    [InlineData("docker/receiver.Dockerfile", "src/MLRay.Receiver")]
-    [InlineData("docker/worker.Dockerfile", "src/MLRay.Worker")]
-    [InlineData("docker/mlray.Dockerfile", "src/MLRay.Cli")]
-    public void Each_image_publishes_its_project_in_a_multi_stage_build(string dockerfile, string project)
+    [InlineData("docker/receiver.Dockerfile", "src/MLRay.Receiver", "mlray-receiver")]
+    [InlineData("docker/worker.Dockerfile", "src/MLRay.Worker", "mlray-worker")]
+    [InlineData("docker/mlray.Dockerfile", "src/MLRay.Cli", "mlray")]
+    public void Each_image_publishes_its_project_in_a_multi_stage_build_onto_the_runtime_it_needs(string dockerfile, string project, string assembly)
     {
         var text = File.ReadAllText(Path.Combine(Root, dockerfile));
         Assert.Contains($"dotnet publish {project}", text);
         Assert.Contains("FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build", text);
         Assert.Contains("COPY --from=build /app /app", text);
-        Assert.True(Directory.Exists(Path.Combine(Root, project)));
+        Assert.Contains($"\"/app/{assembly}.dll\"", text);
+        // Files outside src/ that the project embeds must be in the build context's stage too.
+        foreach (Match include in Regex.Matches(File.ReadAllText(Directory.GetFiles(Path.Combine(Root, project), "*.csproj").Single()), @"Include=""\.\./\.\./([^""]+)"""))
+            Assert.Contains($"COPY {include.Groups[1].Value} ", text);
+
+        // The final stage must carry every shared framework the app was built against (the worker and the CLI use
+        // ASP.NET Core too: Serilog.AspNetCore, the demo's receiver), or `dotnet` refuses to start it.
+        var frameworks = JsonNode.Parse(File.ReadAllText(RuntimeConfig(project, assembly)))!["runtimeOptions"]!["frameworks"]!.AsArray()
+            .Select(f => (string)f!["name"]!).ToList();
+        var runtime = Regex.Matches(text, @"^FROM (\S+)", RegexOptions.Multiline).Last().Groups[1].Value;
+        var expected = frameworks.Contains("Microsoft.AspNetCore.App") ? "mcr.microsoft.com/dotnet/aspnet:10.0" : "mcr.microsoft.com/dotnet/runtime:10.0";
+        Assert.Equal(expected, runtime);
     }
 }
