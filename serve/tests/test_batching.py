@@ -64,11 +64,12 @@ def test_a_late_item_within_the_wait_joins_the_open_batch():
     recorder = Recorder()
 
     async def scenario():
-        batcher = AsyncBatcher(recorder, max_batch_size=8, batch_wait_timeout_s=0.3)
+        # A long wait, and the late item fills the batch: it leaves as soon as the second item arrives.
+        batcher = AsyncBatcher(recorder, max_batch_size=2, batch_wait_timeout_s=10)
         first = asyncio.ensure_future(batcher.submit(1))
         await asyncio.sleep(0.05)
         second = asyncio.ensure_future(batcher.submit(2))
-        return await asyncio.gather(first, second)
+        return await asyncio.wait_for(asyncio.gather(first, second), timeout=5)
 
     assert run(scenario()) == [10, 20]
     assert recorder.batches == [[1, 2]]
