@@ -21,7 +21,8 @@ public static class RenderCommands
             DeployCommands.ConfigArgument, DeployCommands.ClusterArgument,
         };
         command.SetAction((parse, ct) => DeployCommands.Run(parse.GetValue(DeployCommands.ConfigArgument)!,
-            parse.GetValue(DeployCommands.ClusterArgument)!, json: false,
+            // stdout carries only the YAML (for kubectl apply -f -): as for --output json, the console is stderr.
+            parse.GetValue(DeployCommands.ClusterArgument)!, json: true,
             async (services, cluster, console, _) =>
             {
                 if (cluster.KubeRay.Image is null)

@@ -188,6 +188,24 @@ public class UndeployAndRenderTests
     }
 
     [Fact]
+    public async Task Render_kuberay_with_an_invalid_model_exits_1_and_keeps_stdout_pure_yaml()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        world.Mlflow.SetRegisteredModelTag("iris_classifier-py312-catboost12.staging", "ray.ray_actor_options.memory", "lots");
+        Directory.CreateDirectory(world.WorkingDir);
+        var config = Path.Combine(world.WorkingDir, "config.yml");
+        File.WriteAllText(config, WithKubeRay(world));
+
+        var (code, stdout, stderr) = await RunMlray("render", "kuberay", config, "ray-cluster-py312");
+
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("invalid", stderr); // the models table (its detail column wraps at the console width)
+        var serveConfig = JsonNode.Parse(Scalar(ParseYaml(stdout), "spec", "serveConfigV2"))!;
+        Assert.Empty(serveConfig["applications"]!.AsArray()); // a broken model that never ran has no app to keep
+    }
+
+    [Fact]
     public async Task Render_kuberay_without_an_image_is_a_config_error_and_contacts_nothing()
     {
         await using var world = await DeployWorld.StartAsync();
