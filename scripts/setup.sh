@@ -18,6 +18,13 @@ if [ ! -x tools/s3rver/node_modules/.bin/s3rver ]; then
 fi
 echo "setup: s3rver at tools/s3rver/node_modules/.bin/s3rver"
 
+# dockerfilelint: no engine builds the images here, so the tests lint docker/*.Dockerfile instead.
+if [ ! -x tools/dockerfilelint/node_modules/.bin/dockerfilelint ]; then
+  mkdir -p tools/dockerfilelint
+  npm install --silent --no-audit --no-fund --prefix tools/dockerfilelint dockerfilelint@1.8.0 >/dev/null
+fi
+echo "setup: dockerfilelint at tools/dockerfilelint/node_modules/.bin/dockerfilelint"
+
 # RabbitMQ: a loopback broker with the management API for the broker/pipeline tests (installs it on first run).
 scripts/rabbitmq.sh start
 

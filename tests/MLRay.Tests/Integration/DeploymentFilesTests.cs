@@ -266,6 +266,19 @@ public class DeploymentFilesTests
         Assert.StartsWith($"POST http://localhost:{PublishedPort(services["mlflow"], 8080)}/api/2.0/mlflow/webhooks", text.Split("\n").First(l => l.StartsWith("POST")));
     }
 
+    [Fact]
+    public void Every_dockerfile_passes_dockerfilelint()
+    {
+        var lint = Path.Combine(Root, "tools", "dockerfilelint", "node_modules", ".bin", "dockerfilelint");
+        var files = Directory.GetFiles(Path.Combine(Root, "docker"), "*.Dockerfile").Order().ToArray();
+        Assert.Equal(5, files.Length);
+        var (code, output, err) = Run(lint, Root, ["-o", "json", .. files]); // exit code = number of issues
+        Assert.True(output.Length > 0, $"dockerfilelint printed nothing (exit {code}): {err}");
+        var report = JsonNode.Parse(output)!;
+        Assert.Equal(files.Length, report["files"]!.AsArray().Count);
+        Assert.True((int)report["totalIssues"]! == 0 && code == 0, output);
+    }
+
     /// <summary>The runtimeconfig.json a project's build wrote (the test build also builds the worker, unreferenced).</summary>
     private static string RuntimeConfig(string project, string assembly)
     {
