@@ -116,9 +116,12 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
 
         var deadline = Stopwatch.StartNew();
         var timeout = options.Timeout ?? cluster.DeployTimeout;
+        // Without a PUT, what the plan read is still what runs: judge it without reading the cluster again.
+        var unchanged = plan.NeedsPut ? null : planned.Current;
         while (true)
         {
-            var current = await ray.GetApplicationsAsync(ct);
+            var current = unchanged ?? await ray.GetApplicationsAsync(ct);
+            unchanged = null;
             var results = expected.Select(e => Judge(e.Key, e.Value, current))
                 .Concat(removed.Select(c => JudgeRemoval(c, current, waitForRemovals)))
                 .ToList();

@@ -32,6 +32,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     private readonly List<Webhook> _webhooks = new();
     private readonly List<WebhookDelivery> _deliveries = new();
     private readonly ConcurrentDictionary<Task, byte> _pendingDeliveries = new();
+    private readonly SemaphoreSlim _deliveryWorkers;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly HttpClient _webhookClient = new(new SocketsHttpHandler { AllowAutoRedirect = true }) { Timeout = Timeout.InfiniteTimeSpan };
     private readonly MlflowEmulatorOptions _options;
@@ -39,7 +40,11 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     private long _lastTimestamp;
     private int _disposed;
 
-    private MlflowEmulator(MlflowEmulatorOptions options) => _options = options;
+    private MlflowEmulator(MlflowEmulatorOptions options)
+    {
+        _options = options;
+        _deliveryWorkers = new SemaphoreSlim(Math.Max(1, options.WebhookDeliveryWorkers));
+    }
 
     /// <summary>Starts an emulator on 127.0.0.1 with a free port.</summary>
     public static async Task<MlflowEmulator> StartAsync(MlflowEmulatorOptions? options = null, CancellationToken ct = default)

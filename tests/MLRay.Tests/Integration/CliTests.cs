@@ -5,16 +5,19 @@ namespace MLRay.Tests.Integration;
 /// <summary>The real <c>mlray</c> executable, as a separate process, against the emulators.</summary>
 public class CliTests
 {
-    internal static async Task<(int ExitCode, string Stdout, string Stderr)> RunMlray(params string[] args)
+    internal static Task<(int ExitCode, string Stdout, string Stderr)> RunMlray(params string[] args) => RunProgram("mlray.dll", args);
+
+    /// <summary>One of the repo's programs (built next to the tests) as a separate process.</summary>
+    internal static async Task<(int ExitCode, string Stdout, string Stderr)> RunProgram(string dll, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mlray.dll"));
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment.Remove("MLFLOW_TRACKING_URI");
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         await process.WaitForExitAsync(timeout.Token);
         return (process.ExitCode, await stdout, await stderr);
     }
