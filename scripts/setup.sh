@@ -20,6 +20,7 @@ echo "setup: s3rver at tools/s3rver/node_modules/.bin/s3rver"
 
 # dockerfilelint: no engine builds the images here, so the tests lint docker/*.Dockerfile instead.
 if [ ! -x tools/dockerfilelint/node_modules/.bin/dockerfilelint ]; then
+  command -v npm >/dev/null || apt_install nodejs npm
   mkdir -p tools/dockerfilelint
   npm install --silent --no-audit --no-fund --prefix tools/dockerfilelint dockerfilelint@1.8.0 >/dev/null
 fi
