@@ -3,20 +3,41 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# apt-get install, refreshing the package lists only when the cached ones do not have the packages; waits for a
+# concurrent apt run instead of failing on its lock.
+apt_install() {
+  local apt=(apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends)
+  "${apt[@]}" "$@" >/dev/null 2>&1 || { apt-get -o DPkg::Lock::Timeout=300 update -qq && "${apt[@]}" "$@" >/dev/null; }
+}
+
 # s3rver: a loopback S3 server for the s3:// artifact tests (MinIO is not packaged for Debian).
 if [ ! -x tools/s3rver/node_modules/.bin/s3rver ]; then
-  command -v npm >/dev/null || { apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm; }
+  command -v npm >/dev/null || apt_install nodejs npm
   mkdir -p tools/s3rver
   npm install --silent --no-audit --no-fund --prefix tools/s3rver s3rver@3.7.1 >/dev/null
 fi
 echo "setup: s3rver at tools/s3rver/node_modules/.bin/s3rver"
 
+# dockerfilelint: no engine builds the images here, so the tests lint docker/*.Dockerfile instead.
+if [ ! -x tools/dockerfilelint/node_modules/.bin/dockerfilelint ]; then
+  command -v npm >/dev/null || apt_install nodejs npm
+  mkdir -p tools/dockerfilelint
+  npm install --silent --no-audit --no-fund --prefix tools/dockerfilelint dockerfilelint@1.8.0 >/dev/null
+fi
+echo "setup: dockerfilelint at tools/dockerfilelint/node_modules/.bin/dockerfilelint"
+
 # RabbitMQ: a loopback broker with the management API for the broker/pipeline tests (installs it on first run).
 scripts/rabbitmq.sh start
 
+# Debian's python3 with pandas and pytest runs serve/'s tests (there is no Python package index here; Ray and MLflow
+# cannot be installed, so the tests use stand-ins for them).
+if ! /usr/bin/python3 -c 'import pandas, pytest' >/dev/null 2>&1; then
+  apt_install python3 python3-pandas python3-pytest
+fi
+echo "setup: $(/usr/bin/python3 --version) with pandas $(/usr/bin/python3 -c 'import pandas; print(pandas.__version__)')"
+
 # docker-compose (v1, client only; no engine runs here) validates compose/docker-compose.yml in the tests.
 if ! command -v docker-compose >/dev/null; then
-  apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1 \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; }
+  apt_install docker-compose
 fi
 echo "setup: $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /')"

@@ -22,8 +22,8 @@ public static class ExitCodes
 /// <summary><c>mlray deploy</c> and <c>mlray plan</c>: the seed's one-shot deploy and its dry run.</summary>
 public static class DeployCommands
 {
-    private static readonly Argument<FileInfo> ConfigArgument = new("config") { Description = "Path to config.yml" };
-    private static readonly Argument<string> ClusterArgument = new("cluster") { Description = "Name of a ray_clusters entry" };
+    internal static readonly Argument<FileInfo> ConfigArgument = new("config") { Description = "Path to config.yml" };
+    internal static readonly Argument<string> ClusterArgument = new("cluster") { Description = "Name of a ray_clusters entry" };
 
     internal static Option<string> OutputOption() => new Option<string>("--output", "-o")
     {
@@ -43,16 +43,14 @@ public static class DeployCommands
         command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(ClusterArgument)!, parse.GetValue(output) == "json",
             async (services, cluster, console, json) =>
             {
-                TimeSpan? limit = null;
-                if (parse.GetValue(timeout) is { } t)
-                    limit = ConfigLoader.ParseDuration(t) ?? throw new ConfigException("--timeout", $"'{t}' is not a duration");
                 var options = new DeployOptions
                 {
                     Wait = !parse.GetValue(noWait),
-                    Timeout = limit,
+                    Timeout = ParseTimeoutOption(parse.GetValue(timeout)),
                     WorkingDir = services.Config.WorkingDir,
                 };
-                var report = await DeployWithProgressAsync(services.Deployer(cluster), options, console, json, ct);
+                var deployer = services.Deployer(cluster);
+                var report = await WithProgressAsync(progress => deployer.DeployAsync(options, progress, ct), console, json);
                 if (json) Console.Out.WriteLine(ReportRenderer.ToJson(report).ToJsonString(Indented));
                 else ReportRenderer.WriteReport(console, report);
                 return report.Succeeded ? ExitCodes.Success : ExitCodes.ModelsNotRunning;
@@ -78,21 +76,25 @@ public static class DeployCommands
         return command;
     }
 
+    /// <summary>The <c>--timeout</c> option's value (null: the cluster's deploy_timeout).</summary>
+    internal static TimeSpan? ParseTimeoutOption(string? text) => text is null ? null
+        : ConfigLoader.ParseDuration(text) ?? throw new ConfigException("--timeout", $"'{text}' is not a duration");
+
     internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 
-    /// <summary>Runs the deploy, with a live table of app states on a terminal.</summary>
-    internal static async Task<DeployReport> DeployWithProgressAsync(ClusterDeployer deployer, DeployOptions options, IAnsiConsole console, bool json, CancellationToken ct)
+    /// <summary>Runs a deploy or undeploy, with a live table of app states on a terminal.</summary>
+    internal static async Task<DeployReport> WithProgressAsync(Func<Action<IReadOnlyList<AppResult>>?, Task<DeployReport>> run, IAnsiConsole console, bool json)
     {
         if (json || !console.Profile.Capabilities.Interactive)
-            return await deployer.DeployAsync(options, ct: ct);
+            return await run(null);
         DeployReport? report = null;
-        await console.Live(new Markup("[grey]reading the registry…[/]")).StartAsync(async live =>
+        await console.Live(new Markup("[grey]reading the cluster…[/]")).StartAsync(async live =>
         {
-            report = await deployer.DeployAsync(options, apps =>
+            report = await run(apps =>
             {
                 live.UpdateTarget(ReportRenderer.AppsTable(apps));
                 live.Refresh();
-            }, ct);
+            });
             live.UpdateTarget(new Text(""));
         });
         return report!;

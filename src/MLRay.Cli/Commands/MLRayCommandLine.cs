@@ -8,6 +8,8 @@ public static class MLRayCommandLine
     {
         DeployCommands.Deploy(),
         DeployCommands.Plan(),
+        UndeployCommand.Create(),
+        RenderCommands.Create(),
         DemoCommand.Create(),
         StatusCommand.Create(),
         WebhookCommands.Create(),

@@ -147,7 +147,7 @@ public static partial class ConfigLoader
     private static RayClusterConfig ReadCluster(Node node, string? defaultTrackingUri, RetrySettings retry)
     {
         node.RefuseUnknownKeys("name", "python_version", "dashboard_address", "mlflow_tracking_uri",
-            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address", "retry");
+            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address", "retry", "kuberay");
         var name = node.RequiredString("name");
         if (!ClusterNamePattern().IsMatch(name))
             throw new ConfigException(node.PathOf("name"), $"'{name}' is not a valid cluster name (letters, digits, '.', '_' and '-')");
@@ -193,6 +193,7 @@ public static partial class ConfigLoader
             DeployTimeout = timeout,
             Retry = ReadRetry(node.Child("retry"), retry),
             ServeAddress = node.OptionalString("serve_address") is { } serve ? ParseHttpUri(serve, node.PathOf("serve_address")) : null,
+            KubeRay = node.Child("kuberay") is { } kuberay ? ReadKubeRay(kuberay) : new KubeRaySettings(),
         };
     }
 

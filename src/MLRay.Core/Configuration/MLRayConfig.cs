@@ -65,6 +65,9 @@ public sealed record RayClusterConfig
     /// <summary>Where clients reach the cluster's Serve HTTP proxy (<c>serve_address</c>; default: dashboard host, port 8000).</summary>
     public Uri? ServeAddress { get; init; }
 
+    /// <summary>What <c>mlray render kuberay</c> puts around the Serve config (<c>kuberay</c>).</summary>
+    public KubeRaySettings KubeRay { get; init; } = new();
+
     public Uri EffectiveServeAddress => ServeAddress ?? new UriBuilder(DashboardAddress) { Port = 8000, Path = "/" }.Uri;
 }
 
@@ -97,4 +100,30 @@ public sealed record RetrySettings
     public IReadOnlyList<TimeSpan> Delays { get; init; } = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)];
 
     public TimeSpan DelayAfter(int failedAttempts) => Delays[Math.Clamp(failedAttempts - 1, 0, Delays.Count - 1)];
+}
+
+/// <summary>
+/// Per-cluster settings of the KubeRay <c>RayService</c> that <c>mlray render kuberay</c> writes (<c>kuberay</c>).
+/// Resources are Kubernetes quantities; requests equal limits, as Ray advises for its pods.
+/// </summary>
+public sealed record KubeRaySettings
+{
+    /// <summary>The Ray version MLRay's images pin (docker/ray-serve-py*.Dockerfile); a RayService's rayVersion must match its image.</summary>
+    public const string DefaultRayVersion = "2.47.1";
+
+    /// <summary>The head and worker image (<c>kuberay.image</c>); required to render, since it must carry mlray_serve and the cluster's exact Python.</summary>
+    public string? Image { get; init; }
+    public string RayVersion { get; init; } = DefaultRayVersion;
+    public PodResources Head { get; init; } = new("2", "4Gi");
+    public WorkerGroup Workers { get; init; } = new();
+}
+
+public sealed record PodResources(string Cpu, string Memory);
+
+public sealed record WorkerGroup
+{
+    public int Replicas { get; init; } = 1;
+    public int MinReplicas { get; init; } = 1;
+    public int MaxReplicas { get; init; } = 1;
+    public PodResources Resources { get; init; } = new("2", "4Gi");
 }

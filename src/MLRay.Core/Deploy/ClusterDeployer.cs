@@ -75,16 +75,46 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
     public async Task<DeployReport> DeployAsync(DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress = null, CancellationToken ct = default)
     {
         var planned = await PlanAsync(ct);
-        var (desired, plan, _, snapshot) = planned;
         string? saved = null;
         if (options.WorkingDir is { } dir)
         {
             Directory.CreateDirectory(dir);
             saved = Path.Combine(dir, $"{cluster.Name}.serve-config.json");
             // JSON is YAML: `serve deploy` accepts this file as it is.
-            await File.WriteAllTextAsync(saved, plan.Config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), ct);
+            await File.WriteAllTextAsync(saved, planned.Plan.Config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), ct);
         }
+        // A deploy reports removed apps at once: what it waits for is its models' apps running.
+        return await ApplyAndWaitAsync(planned, saved, waitForRemovals: false, options, onProgress, ct);
+    }
 
+    /// <summary>
+    /// What <c>mlray undeploy</c> would PUT: the running config without MLRay's apps — all of them, or only those of
+    /// <paramref name="model"/> (a registered model name or an app name) — and with every other app exactly as Ray
+    /// reports it. The registry is not read: undeploying needs only the cluster.
+    /// </summary>
+    public async Task<DeployPlan> PlanUndeployAsync(string? model, CancellationToken ct = default)
+    {
+        var current = await ray.GetApplicationsAsync(ct);
+        // MLRay apps that stay are "kept as is": the planner then carries them over unchanged, like a foreign app.
+        var staying = current.Applications.Values
+            .Where(a => a.ManagedModel is not null && model is not null && a.ManagedModel != model && a.Name != model)
+            .Select(a => a.ManagedModel!)
+            .ToHashSet(StringComparer.Ordinal);
+        var desired = new DesiredState(cluster, [], []);
+        return new DeployPlan(desired, ServeConfigPlanner.Plan([], current, staying), current, RegistrySnapshot.Empty);
+    }
+
+    /// <summary>Removes MLRay's apps (see <see cref="PlanUndeployAsync"/>) with one PUT — never Ray's DELETE, which
+    /// removes all of Serve — and waits until Ray no longer lists them, bounded by the deadline.</summary>
+    public async Task<DeployReport> UndeployAsync(string? model, DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress = null, CancellationToken ct = default)
+    {
+        return await ApplyAndWaitAsync(await PlanUndeployAsync(model, ct), null, waitForRemovals: true, options, onProgress, ct);
+    }
+
+    private async Task<DeployReport> ApplyAndWaitAsync(DeployPlan planned, string? saved, bool waitForRemovals,
+        DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress, CancellationToken ct)
+    {
+        var (desired, plan, _, snapshot) = planned;
         if (plan.NeedsPut)
         {
             await ray.PutApplicationsAsync(plan.Config, ct);
@@ -92,9 +122,7 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
         }
 
         var expected = desired.Applications.ToDictionary(a => (string)a["name"]!, StringComparer.Ordinal);
-        var removed = plan.Changes.Where(c => c.Kind == AppChangeKind.Removed)
-            .Select(c => new AppResult(c.App, c.RegisteredModel!, AppStatus.Deleting, AppOutcome.Removed, "removed from the cluster"))
-            .ToList();
+        var removed = plan.Changes.Where(c => c.Kind == AppChangeKind.Removed).ToList();
 
         var deadline = Stopwatch.StartNew();
         var timeout = options.Timeout ?? cluster.DeployTimeout;
@@ -104,7 +132,9 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
         {
             var current = unchanged ?? await ray.GetApplicationsAsync(ct);
             unchanged = null;
-            var results = expected.Select(e => Judge(e.Key, e.Value, current)).Concat(removed).ToList();
+            var results = expected.Select(e => Judge(e.Key, e.Value, current))
+                .Concat(removed.Select(c => JudgeRemoval(c, current, waitForRemovals)))
+                .ToList();
             onProgress?.Invoke(results);
             var pending = results.Any(r => r.Outcome == AppOutcome.Pending);
             if (!pending || !options.Wait)
@@ -122,6 +152,12 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
             await Task.Delay(options.PollInterval, ct);
         }
     }
+
+    /// <summary>A removed app is done once Ray no longer lists it (it shows DELETING until then).</summary>
+    private static AppResult JudgeRemoval(AppChange removal, ServeInstance current, bool waitUntilGone) =>
+        waitUntilGone && current.Applications.TryGetValue(removal.App, out var app)
+            ? new AppResult(removal.App, removal.RegisteredModel!, app.Status, AppOutcome.Pending, app.FailureMessage)
+            : new AppResult(removal.App, removal.RegisteredModel!, AppStatus.Deleting, AppOutcome.Removed, "removed from the cluster");
 
     /// <summary>
     /// An app counts as done only once Ray shows the config MLRay sent (so a status left over from the previous

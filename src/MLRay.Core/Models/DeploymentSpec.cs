@@ -19,6 +19,8 @@ public sealed record DeploymentSpec
     public double? TargetOngoingRequests { get; init; }
     public int? MaxOngoingRequests { get; init; }
     public int? MaxBatchSize { get; init; }
+    /// <summary>Seconds mlray_serve's batch queue waits for a batch to fill (only with <see cref="MaxBatchSize"/>).</summary>
+    public double? BatchWaitTimeoutS { get; init; }
 
     public bool HasAutoscaling => MinReplicas is not null || MaxReplicas is not null || TargetOngoingRequests is not null;
 }
@@ -52,11 +54,12 @@ public static partial class DeploymentTags
     public const string TargetOngoingRequests = "ray.autoscaling_config.target_ongoing_requests";
     public const string MaxOngoingRequests = "ray.max_ongoing_requests";
     public const string MaxBatchSize = "ray.user_config.max_batch_size";
+    public const string BatchWaitTimeoutS = "ray.user_config.batch_wait_timeout_s";
 
     public static readonly IReadOnlyList<string> Known =
     [
         Name, RoutePrefix, Enabled, NumReplicas, NumCpus, Memory, NumGpus, EnvVars,
-        MinReplicas, MaxReplicas, TargetOngoingRequests, MaxOngoingRequests, MaxBatchSize,
+        MinReplicas, MaxReplicas, TargetOngoingRequests, MaxOngoingRequests, MaxBatchSize, BatchWaitTimeoutS,
     ];
 
     private const long BytesPerGiB = 1024L * 1024 * 1024;
@@ -131,6 +134,9 @@ public static partial class DeploymentTags
         var gpus = OptionalNumber(ray, NumGpus, errors, positive: false);
         var maxOngoing = OptionalInt(ray, MaxOngoingRequests, 1, errors);
         var batch = OptionalInt(ray, MaxBatchSize, 1, errors);
+        var batchWait = OptionalNumber(ray, BatchWaitTimeoutS, errors, positive: false);
+        if (batchWait is not null && !ray.ContainsKey(MaxBatchSize))
+            errors.Add(new TagError(BatchWaitTimeoutS, ray[BatchWaitTimeoutS], $"has no effect without {MaxBatchSize} (requests are not batched)"));
         var envVars = ParseEnvVars(ray, errors);
 
         if (errors.Count > 0)
@@ -150,6 +156,7 @@ public static partial class DeploymentTags
             TargetOngoingRequests = target,
             MaxOngoingRequests = maxOngoing,
             MaxBatchSize = batch,
+            BatchWaitTimeoutS = batchWait,
         }, false, errors);
     }
 

@@ -48,7 +48,13 @@ public static class ServeConfigPlanner
             deployment["autoscaling_config"] = autoscaling;
         }
         if (spec.MaxOngoingRequests is { } ongoing) deployment["max_ongoing_requests"] = ongoing;
-        if (spec.MaxBatchSize is { } batch) deployment["user_config"] = new JsonObject { ["max_batch_size"] = batch };
+        if (spec.MaxBatchSize is { } batch)
+        {
+            // mlray_serve's reconfigure reads these and resizes its batch queue in place (no replica restart).
+            var userConfig = new JsonObject { ["max_batch_size"] = batch };
+            if (spec.BatchWaitTimeoutS is { } wait) userConfig["batch_wait_timeout_s"] = wait;
+            deployment["user_config"] = userConfig;
+        }
         deployment["ray_actor_options"] = actorOptions;
 
         var pip = RequirementsFile.WithExtraPins(model.Environment.Pip, cluster.ExtraPip);

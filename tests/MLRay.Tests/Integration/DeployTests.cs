@@ -9,7 +9,7 @@ namespace MLRay.Tests.Integration;
 /// <summary>The deploy core against the MLflow and Ray emulators over real HTTP.</summary>
 public class DeployTests
 {
-    private static ServeInstance Apps(MLRay.Emulators.Ray.RayDashboardEmulator ray)
+    internal static ServeInstance Apps(MLRay.Emulators.Ray.RayDashboardEmulator ray)
     {
         using var client = new RayDashboardClient(ray.BaseUri);
         return client.GetApplicationsAsync().GetAwaiter().GetResult();

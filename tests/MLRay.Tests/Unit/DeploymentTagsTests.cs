@@ -52,6 +52,8 @@ public class DeploymentTagsTests
         { "ray.ray_actor_options.runtime_env.env_vars", "{\"A\": 1}", "must be a string" },
         { "ray.max_ongoing_requests", "0", "at least 1" },
         { "ray.user_config.max_batch_size", "big", "whole number" },
+        { "ray.user_config.batch_wait_timeout_s", "-0.5", "must not be negative" },
+        { "ray.user_config.batch_wait_timeout_s", "0.1", "no effect without ray.user_config.max_batch_size" },
         { "ray.route_prefix", "no-slash", "must start with '/'" },
         { "ray.route_prefix", "/trailing/", "not end with '/'" },
         { "ray.enabled", "maybe", "'true' or 'false'" },

@@ -81,6 +81,7 @@ public class ServePlanningTests
         {
             ["ray.num_replicas"] = "", ["ray.autoscaling_config.min_replicas"] = "1", ["ray.autoscaling_config.max_replicas"] = "3",
             ["ray.max_ongoing_requests"] = "4", ["ray.user_config.max_batch_size"] = "8", ["ray.ray_actor_options.num_gpus"] = "1",
+            ["ray.user_config.batch_wait_timeout_s"] = "0.05",
         })]);
         var deployment = desired.Applications.Single()["deployments"]![0]!;
         Assert.Null(deployment["num_replicas"]);
@@ -88,6 +89,7 @@ public class ServePlanningTests
         Assert.Equal(3, (int)deployment["autoscaling_config"]!["max_replicas"]!);
         Assert.Equal(4, (int)deployment["max_ongoing_requests"]!);
         Assert.Equal(8, (int)deployment["user_config"]!["max_batch_size"]!);
+        Assert.Equal(0.05, (double)deployment["user_config"]!["batch_wait_timeout_s"]!);
         Assert.Equal(1.0, (double)deployment["ray_actor_options"]!["num_gpus"]!);
     }
 

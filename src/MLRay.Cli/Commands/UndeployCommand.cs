@@ -1,0 +1,60 @@
+using System.CommandLine;
+using MLRay.Cli.Rendering;
+using MLRay.Deploy;
+using MLRay.Serve;
+using Spectre.Console;
+
+namespace MLRay.Cli.Commands;
+
+/// <summary>
+/// <c>mlray undeploy</c>: takes MLRay's apps off a cluster with one PUT of the running config minus those apps. Ray's
+/// DELETE is never used: it shuts down all of Serve, foreign apps included.
+/// </summary>
+public static class UndeployCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string?>("--model")
+        {
+            Description = "Only this model's app: its registered model name (e.g. iris.staging) or its app name (ray.name)",
+        };
+        var timeout = new Option<string?>("--timeout") { Description = "Override the cluster's deploy_timeout (e.g. 90s, 10m)" };
+        var output = DeployCommands.OutputOption();
+        var command = new Command("undeploy", "Remove MLRay's apps (all, or one model's) from the cluster, keeping every app MLRay did not create")
+        {
+            DeployCommands.ConfigArgument, DeployCommands.ClusterArgument, model, timeout, output,
+        };
+        command.SetAction((parse, ct) => DeployCommands.Run(parse.GetValue(DeployCommands.ConfigArgument)!,
+            parse.GetValue(DeployCommands.ClusterArgument)!, parse.GetValue(output) == "json",
+            async (services, cluster, console, json) =>
+            {
+                var options = new DeployOptions { Timeout = DeployCommands.ParseTimeoutOption(parse.GetValue(timeout)) };
+                var deployer = services.Deployer(cluster);
+                var only = parse.GetValue(model);
+                var report = await DeployCommands.WithProgressAsync(progress => deployer.UndeployAsync(only, options, progress, ct), console, json);
+                if (json) Console.Out.WriteLine(ReportRenderer.ToJson(report).ToJsonString(DeployCommands.Indented));
+                else WriteReport(console, report, only);
+                return report.Succeeded ? ExitCodes.Success : ExitCodes.ModelsNotRunning;
+            }, ct));
+        return command;
+    }
+
+    private static void WriteReport(IAnsiConsole console, DeployReport report, string? model)
+    {
+        var cluster = report.Desired.Cluster.Name;
+        var removed = report.Plan.Changes.Where(c => c.Kind == AppChangeKind.Removed).Select(c => c.App).ToList();
+        var kept = report.Plan.Changes.Count(c => c.Kind is AppChangeKind.Foreign or AppChangeKind.Unchanged);
+        if (removed.Count == 0)
+        {
+            console.MarkupLine(Markup.Escape(model is null
+                ? $"{cluster}: no MLRay app to remove; nothing was PUT."
+                : $"{cluster}: no MLRay app of '{model}' to remove; nothing was PUT."));
+            return;
+        }
+        console.Write(ReportRenderer.AppsTable(report.Apps));
+        console.MarkupLine(Markup.Escape($"{cluster}: PUT the config without {string.Join(", ", removed)}; {kept} other app(s) kept as they were."));
+        console.MarkupLine(report.Succeeded
+            ? "[green]Removed.[/] [grey]The registry still selects these models: a running MLRay worker or resync deploys them again unless their ray.enabled tag is false.[/]"
+            : "[red]Ray still lists some of them (see above).[/]");
+    }
+}
