@@ -21,6 +21,9 @@ public static class PipelineTopology
     /// <summary>One queue per Ray cluster (single active consumer: one writer per cluster).</summary>
     public static string ClusterQueue(string cluster) => $"mlray.cluster.{cluster}";
 
+    /// <summary>Where MassTransit moves a queue's messages that still fail after the in-process retries.</summary>
+    public static string ErrorQueue(string queue) => $"{queue}_error";
+
     /// <summary>'3.9' → <c>3.9.#</c> (any patch, or none); '3.9.22' → <c>3.9.22</c> (exact).</summary>
     public static string BindingKey(PythonVersionSpec cluster) =>
         cluster.Patch is null ? $"{cluster.Major}.{cluster.Minor}.#" : cluster.ToString();

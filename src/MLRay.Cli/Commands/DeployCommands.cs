@@ -45,7 +45,7 @@ public static class DeployCommands
             {
                 TimeSpan? limit = null;
                 if (parse.GetValue(timeout) is { } t)
-                    limit = ConfigLoader.ParseDuration(t) ?? throw new ConfigException("--timeout", $"'{t}' is not a duration");
+                    limit = ConfigLoader.ParseDuration(t) ?? throw new ConfigException("--timeout", $"'{t}' is not a duration of at most 30 days (examples: 90s, 10m, 1h)");
                 var options = new DeployOptions
                 {
                     Wait = !parse.GetValue(noWait),

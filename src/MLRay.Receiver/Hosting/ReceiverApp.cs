@@ -1,4 +1,5 @@
 using MassTransit;
+using Microsoft.Extensions.Options;
 using MLRay.Pipeline;
 using MLRay.Receiver.Health;
 using MLRay.Receiver.Webhooks;
@@ -70,10 +71,16 @@ public static class ReceiverApp
         app.MapMLflowWebhooks();
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
-        app.Lifetime.ApplicationStarted.Register(() => log.LogInformation(
-            "Receiver listening on {Urls}; broker {RabbitMq}; models ending with {Suffix}; signature {SignatureMode}; dedup window {DedupWindow}",
-            string.Join(", ", app.Urls), config.Pipeline.RedactedRabbitMqUri, config.Mlflow.ModelNameSuffix,
-            config.Pipeline.WebhookSecret is null ? "not required (no secret configured)" : "required", config.Pipeline.DedupWindow));
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var webhooks = app.Services.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value;
+            log.LogInformation(
+                "Receiver listening on {Urls}; broker {RabbitMq}; models ending with {Suffix}; signature {SignatureMode}; dedup window {DedupWindow}",
+                string.Join(", ", app.Urls), config.Pipeline.RedactedRabbitMqUri, config.Mlflow.ModelNameSuffix, webhooks.SignatureMode, config.Pipeline.DedupWindow);
+            if (webhooks.Secret is null)
+                log.LogWarning("Webhook signatures are not checked (receiver.allow_unsigned: true): anyone who can reach {Route} can trigger deploys",
+                    WebhookEndpointExtensions.Route);
+        });
         return app;
     }
 

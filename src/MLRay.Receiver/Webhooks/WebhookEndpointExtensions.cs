@@ -19,6 +19,7 @@ public static class WebhookEndpointExtensions
             {
                 o.ModelNameSuffix = config.Mlflow.ModelNameSuffix;
                 o.Secret = config.Pipeline.WebhookSecret;
+                o.AllowUnsigned = config.Pipeline.AllowUnsignedWebhooks;
                 o.DedupWindow = config.Pipeline.DedupWindow;
             })
             .ValidateOnStart();

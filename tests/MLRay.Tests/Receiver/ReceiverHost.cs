@@ -44,6 +44,8 @@ internal sealed class ReceiverHost : IAsyncDisposable
             Pipeline = new PipelineSettings
             {
                 WebhookSecret = secret,
+                // A host without a secret opts in to unsigned webhooks, as receiver.allow_unsigned: true does.
+                AllowUnsignedWebhooks = secret is null,
                 DedupWindow = TimeSpan.FromMinutes(10),
                 RabbitMqUri = new Uri("amqp://mlray:rabbit-password@127.0.0.1:5672/"),
             },
