@@ -27,7 +27,11 @@ public static class MLRayCommandLine
         var words = new List<string> { "mlray" };
         for (var result = parse.CommandResult; result is { Command: not RootCommand }; result = result.Parent as System.CommandLine.Parsing.CommandResult)
             words.Insert(1, result.Command.Name);
-        Console.Error.WriteLine($"Run '{string.Join(' ', words)} --help' for usage.");
+        // System.CommandLine's "Required argument missing" does not say which one: the usage line does.
+        var command = parse.CommandResult.Command;
+        var usage = words.Concat(command.Arguments.Select(a => $"<{a.Name}>"))
+            .Concat(command.Subcommands.Count > 0 ? ["<command>"] : Array.Empty<string>()).Append("[options]");
+        Console.Error.WriteLine($"usage: {string.Join(' ', usage)}  (run '{string.Join(' ', words)} --help' for more)");
         return Task.FromResult(ExitCodes.ConfigError);
     }
 }
