@@ -19,7 +19,15 @@ public class CliTests
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true); // e.g. a server that was expected to refuse to start
+            throw new TimeoutException($"{dll} {string.Join(' ', args)} still ran after 60 s");
+        }
         return (process.ExitCode, await stdout, await stderr);
     }
 
