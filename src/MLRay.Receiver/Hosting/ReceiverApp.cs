@@ -31,11 +31,15 @@ public static class ReceiverApp
 
     /// <summary>
     /// Builds the app from an already loaded config (see <see cref="ReceiverHostOptions"/> for the bus, service
-    /// overrides and log output). Fails if no <see cref="IPublishEndpoint"/> ends up registered.
+    /// overrides and log output). Throws <see cref="ConfigException"/> without a webhook secret unless
+    /// <c>receiver.allow_unsigned</c> is true; fails if no <see cref="IPublishEndpoint"/> ends up registered.
     /// </summary>
     public static WebApplication Build(string[] args, MLRayConfig config, IEnvironment environment, ReceiverHostOptions? options = null)
     {
         options ??= new ReceiverHostOptions();
+        if (config.Pipeline.WebhookSecret is null && !config.Pipeline.AllowUnsignedWebhooks)
+            throw new ConfigException("receiver", "no webhook secret: set receiver.webhook_secret_env or receiver.webhook_secret_file, " +
+                                                  "or receiver.allow_unsigned: true to accept anyone's unsigned webhooks on purpose");
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,

@@ -9,10 +9,8 @@ public sealed class MLflowWebhookOptions
 
     /// <summary>Only registered models whose name ends with this are announced (<c>mlflow.model_name_suffix</c>).</summary>
     public string ModelNameSuffix { get; set; } = ".staging";
-    /// <summary>The webhook secret; null = unsigned deliveries accepted, which needs <see cref="AllowUnsigned"/>. Never logged.</summary>
+    /// <summary>The webhook secret; null = unsigned deliveries accepted (the receiver starts so only with <c>receiver.allow_unsigned</c>). Never logged.</summary>
     public string? Secret { get; set; }
-    /// <summary><c>receiver.allow_unsigned</c>: accepting unsigned deliveries was chosen on purpose.</summary>
-    public bool AllowUnsigned { get; set; }
     /// <summary>Which signature mode runs, for the start-up log and <c>/readyz</c>.</summary>
     public string SignatureMode => Secret is null ? "not checked (receiver.allow_unsigned: true)" : "required";
     /// <summary>How long a published delivery id is remembered (<c>receiver.dedup_window</c>).</summary>
@@ -28,7 +26,7 @@ public sealed class MLflowWebhookOptions
     public int MaxRememberedDeliveries { get; set; } = 1_000_000;
 
     public override string ToString() =>
-        $"MLflowWebhookOptions(ModelNameSuffix={ModelNameSuffix}, Secret={(Secret is null ? "none" : "***")}, AllowUnsigned={AllowUnsigned}, DedupWindow={DedupWindow}, PublishTimeout={PublishTimeout})";
+        $"MLflowWebhookOptions(ModelNameSuffix={ModelNameSuffix}, Secret={(Secret is null ? "none" : "***")}, DedupWindow={DedupWindow}, PublishTimeout={PublishTimeout})";
 }
 
 internal sealed class MLflowWebhookOptionsValidator : IValidateOptions<MLflowWebhookOptions>
@@ -38,9 +36,6 @@ internal sealed class MLflowWebhookOptionsValidator : IValidateOptions<MLflowWeb
         var problems = new List<string>();
         if (string.IsNullOrEmpty(o.ModelNameSuffix)) problems.Add("mlflow.model_name_suffix must not be empty");
         if (o.Secret is { Length: 0 }) problems.Add("the webhook secret is empty");
-        if (o.Secret is null && !o.AllowUnsigned)
-            problems.Add("no webhook secret: set receiver.webhook_secret_env or receiver.webhook_secret_file, " +
-                         "or receiver.allow_unsigned: true to accept anyone's unsigned webhooks on purpose");
         if (o.DedupWindow <= TimeSpan.Zero) problems.Add("receiver.dedup_window must be positive");
         if (o.PublishTimeout <= TimeSpan.Zero) problems.Add("the publish timeout must be positive");
         if (o.MaxBodyBytes <= 0) problems.Add("the body size limit must be positive");

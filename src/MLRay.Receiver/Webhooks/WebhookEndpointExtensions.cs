@@ -19,7 +19,6 @@ public static class WebhookEndpointExtensions
             {
                 o.ModelNameSuffix = config.Mlflow.ModelNameSuffix;
                 o.Secret = config.Pipeline.WebhookSecret;
-                o.AllowUnsigned = config.Pipeline.AllowUnsignedWebhooks;
                 o.DedupWindow = config.Pipeline.DedupWindow;
             })
             .ValidateOnStart();
