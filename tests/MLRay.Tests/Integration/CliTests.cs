@@ -196,6 +196,8 @@ public class CliTests
         { ["webhook", "register", "CONFIG", "--url"], "--url" },
         { ["deploy", "CONFIG", "ray-cluster-py39", "--no-such-option"], "--no-such-option" },
         { ["undeploy"], "undeploy" },
+        { ["demo", "--rabbitmq", "not a uri"], "--rabbitmq must be an amqp://" },
+        { ["demo", "--build-seconds", "NaN"], "--build-seconds must be between 0 and 3600" },
     };
 
     [Theory]
@@ -212,6 +214,21 @@ public class CliTests
         Assert.Contains(named, stderr);
         Assert.Contains("--help' for more", stderr);
         Assert.Empty(world.Mlflow.Requests);
+    }
+
+    [Fact]
+    public async Task A_dashboard_answering_200_with_a_non_json_page_is_exit_3_with_its_text()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        using var proxy = new WebhookAndStatusCliTests.TinyReceiver(200, "<html><body>Sign in to continue</body></html>");
+        var config = world.WriteConfigFile();
+        File.WriteAllText(config, File.ReadAllText(config).Replace(world.Ray39.BaseUri.ToString(), new Uri(proxy.Url).GetLeftPart(UriPartial.Authority)));
+
+        var (code, stdout, stderr) = await RunMlray("plan", config, "ray-cluster-py39");
+
+        Assert.True(code == 3, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("response is not Serve's JSON", stderr);
+        Assert.Contains("Sign in to continue", stderr);
     }
 
     [Fact]
