@@ -84,31 +84,45 @@ public sealed class MalformedInputFuzzTests
     public void Mutated_model_files_are_read_or_rejected_naming_the_file(string file)
     {
         var files = ModelFiles();
-        var random = new Random(Seed + file.Length);
-        var clock = Stopwatch.StartNew();
-        var (accepted, rejected) = (0, 0);
-        foreach (var (kind, bytes) in Mutants(Encoding.UTF8.GetBytes(files[file]), random, MutantsPerInput, json: false))
-        {
-            // Artifacts arrive as text (undecodable bytes become U+FFFD), as ArtifactReader reads them.
-            var text = Encoding.UTF8.GetString(bytes);
-            try
-            {
-                ModelEnvironmentReader.Read(With(files, file, text));
-                accepted++;
-            }
-            catch (ModelEnvironmentException e)
+        // Artifacts arrive as text (undecodable bytes become U+FFFD), as ArtifactReader reads them.
+        AcceptedOrRejected<ModelEnvironmentException>(file, Mutants(Encoding.UTF8.GetBytes(files[file]), new Random(Seed + file.Length), MutantsPerInput, json: false),
+            text => ModelEnvironmentReader.Read(With(files, file, text)),
+            (e, kind) =>
             {
                 Assert.True(e.File is "python_env.yaml" or "conda.yaml" or "MLmodel" or "requirements.txt", $"{kind}: {e.Message}");
                 Assert.False(string.IsNullOrWhiteSpace(e.Problem), kind);
+            });
+    }
+
+    /// <summary>
+    /// Parses each mutant's text: it must be accepted or throw <typeparamref name="TError"/> (then checked), never
+    /// anything else; both outcomes must occur, within the time budget.
+    /// </summary>
+    private static void AcceptedOrRejected<TError>(string what, IEnumerable<(string Kind, byte[] Bytes)> mutants, Action<string> parse,
+        Action<TError, string> checkError) where TError : Exception
+    {
+        var clock = Stopwatch.StartNew();
+        var (accepted, rejected) = (0, 0);
+        foreach (var (kind, bytes) in mutants)
+        {
+            var text = Encoding.UTF8.GetString(bytes);
+            try
+            {
+                parse(text);
+                accepted++;
+            }
+            catch (TError e)
+            {
+                checkError(e, kind);
                 rejected++;
             }
             catch (Exception e)
             {
-                Assert.Fail($"{file}, {kind} mutant ({bytes.Length} bytes): {e.GetType().Name}: {e.Message}\n{Preview(text)}");
+                Assert.Fail($"{what}, {kind} mutant ({bytes.Length} bytes): {e.GetType().Name}: {e.Message}\n{Preview(text)}");
             }
         }
         Assert.True(clock.Elapsed < Budget, $"took {clock.Elapsed}");
-        Assert.True(accepted > 0 && rejected > 0, $"accepted {accepted}, rejected {rejected}: the mutants do not reach both outcomes");
+        Assert.True(accepted > 0 && rejected > 0, $"{what}: accepted {accepted}, rejected {rejected}: the mutants do not reach both outcomes");
     }
 
     private const string Config = """
@@ -140,29 +154,9 @@ public sealed class MalformedInputFuzzTests
     public void Mutated_config_files_load_or_are_config_errors()
     {
         var env = new DictionaryEnvironment(new Dictionary<string, string>());
-        var random = new Random(Seed);
-        var clock = Stopwatch.StartNew();
-        var (accepted, rejected) = (0, 0);
-        foreach (var (kind, bytes) in Mutants(Encoding.UTF8.GetBytes(Config), random, 3 * MutantsPerInput, json: false))
-        {
-            var text = Encoding.UTF8.GetString(bytes);
-            try
-            {
-                ConfigLoader.Load(text, env);
-                accepted++;
-            }
-            catch (ConfigException e)
-            {
-                Assert.False(string.IsNullOrWhiteSpace(e.Problem), kind);
-                rejected++;
-            }
-            catch (Exception e)
-            {
-                Assert.Fail($"config.yml, {kind} mutant ({bytes.Length} bytes): {e.GetType().Name}: {e.Message}\n{Preview(text)}");
-            }
-        }
-        Assert.True(clock.Elapsed < Budget, $"took {clock.Elapsed}");
-        Assert.True(accepted > 0 && rejected > 0, $"accepted {accepted}, rejected {rejected}");
+        AcceptedOrRejected<ConfigException>("config.yml", Mutants(Encoding.UTF8.GetBytes(Config), new Random(Seed), 3 * MutantsPerInput, json: false),
+            text => ConfigLoader.Load(text, env),
+            (e, kind) => Assert.False(string.IsNullOrWhiteSpace(e.Problem), kind));
     }
 
     [Fact]
