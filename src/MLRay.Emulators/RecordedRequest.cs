@@ -13,4 +13,8 @@ public sealed record RecordedRequest(
     string Query,
     string Body,
     IReadOnlyDictionary<string, string> Headers,
-    int Status);
+    int Status)
+{
+    /// <summary>When the request arrived.</summary>
+    public DateTimeOffset At { get; init; }
+}

@@ -28,7 +28,7 @@ public static class PipelineServiceCollectionExtensions
         services.AddSingleton(config);
         services.AddSingleton(env);
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(_ => new MLRayServices(config, env));
+        services.AddSingleton(sp => new MLRayServices(config, env, sp.GetService<ILoggerFactory>()));
         services.AddSingleton(sp => sp.GetRequiredService<MLRayServices>().Mlflow);
         services.AddSingleton(sp => sp.GetRequiredService<MLRayServices>().Registry);
         services.AddSingleton<StatusTagWriter>();

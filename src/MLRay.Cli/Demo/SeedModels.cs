@@ -60,6 +60,10 @@ public static class SeedModels
         return mlflow.CreateModelVersion(model.RegisteredName, $"models:/{modelId}", storageLocation: location);
     }
 
+    /// <summary>A model like <paramref name="like"/> (same Python, pins and tags) under another name: registries of any size.</summary>
+    public static string RegisterCopy(MlflowEmulator mlflow, SeedModel like, string appName) =>
+        Register(mlflow, like with { AppName = appName }, Tags(appName), like.Requirements);
+
     public static IEnumerable<(string File, string Text)> Files(SeedModel model, string location, string modelId, string requirements)
     {
         var pins = requirements.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

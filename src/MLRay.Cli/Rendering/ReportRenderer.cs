@@ -106,6 +106,16 @@ public static class ReportRenderer
         console.MarkupLine(plan.NeedsPut ? "[yellow]A deploy would PUT this config.[/]" : "[green]The cluster already matches: no PUT needed.[/]");
     }
 
+    /// <summary>Every invalid model with each of its problems: they get no app, so the apps table cannot show them.</summary>
+    public static void WriteInvalidModels(IAnsiConsole console, DesiredState desired)
+    {
+        foreach (var m in desired.Models.Where(m => m.Kind == ModelOutcomeKind.Invalid))
+        {
+            console.MarkupLine($"[red]invalid[/] {Markup.Escape(m.RegisteredModel)} version {Markup.Escape(m.Version ?? "-")} (left out; an app it already runs is kept):");
+            foreach (var problem in m.Problems) console.MarkupLine($"    {Markup.Escape(problem)}");
+        }
+    }
+
     public static Table AppsTable(IReadOnlyList<AppResult> apps)
     {
         var table = new Table().Border(TableBorder.Rounded).AddColumn("app").AddColumn("Ray status").AddColumn("detail");
@@ -127,6 +137,7 @@ public static class ReportRenderer
     public static void WriteReport(IAnsiConsole console, DeployReport report)
     {
         if (report.Apps.Count > 0) console.Write(AppsTable(report.Apps));
+        WriteInvalidModels(console, report.Desired);
         var put = report.Applied
             ? $"PUT the config ({string.Join(", ", report.Plan.Changes.Where(c => c.Kind is not (AppChangeKind.Unchanged or AppChangeKind.Foreign)).GroupBy(c => c.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))})"
             : "no PUT: the cluster already matched";

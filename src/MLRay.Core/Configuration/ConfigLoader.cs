@@ -46,8 +46,9 @@ public static partial class ConfigLoader
         var reader = new Node(root, "", env);
         reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver");
 
-        var workingDir = reader.Child("mlray")?.Also(n => n.RefuseUnknownKeys("working_dir"))
-            .OptionalString("working_dir") ?? ".mlray";
+        var mlrayNode = reader.Child("mlray")?.Also(n => n.RefuseUnknownKeys("working_dir", "artifact_cache"));
+        var workingDir = mlrayNode?.OptionalString("working_dir") ?? ".mlray";
+        var artifactCache = mlrayNode?.OptionalBool("artifact_cache") ?? true;
 
         var mlflowNode = reader.Child("mlflow");
         mlflowNode?.RefuseUnknownKeys("tracking_uri", "model_name_suffix", "alias");
@@ -75,6 +76,7 @@ public static partial class ConfigLoader
         return new MLRayConfig
         {
             WorkingDir = workingDir,
+            ArtifactCache = artifactCache,
             Clusters = clusters,
             Pipeline = ReadPipeline(reader, env),
             Mlflow = new MlflowSettings
@@ -271,6 +273,14 @@ public static partial class ConfigLoader
         }
 
         public string? OptionalString(string key) => Child(key)?.Scalar();
+
+        public bool? OptionalBool(string key) => OptionalString(key)?.Trim().ToLowerInvariant() switch
+        {
+            null => null,
+            "true" or "yes" or "on" => true,
+            "false" or "no" or "off" => false,
+            var other => throw new ConfigException(PathOf(key), $"'{other}' is not true or false"),
+        };
 
         public string RequiredString(string key)
         {

@@ -5,6 +5,9 @@ public sealed record MLRayConfig
 {
     /// <summary>Where desired Serve configs are saved (<c>mlray.working_dir</c>), relative to the current directory.</summary>
     public required string WorkingDir { get; init; }
+    /// <summary><c>mlray.artifact_cache</c>: keep model versions' environment files under <c>&lt;working_dir&gt;/artifact-cache</c>.</summary>
+    public bool ArtifactCache { get; init; } = true;
+    public string? ArtifactCacheDir => ArtifactCache ? Path.Combine(WorkingDir, "artifact-cache") : null;
     public required MlflowSettings Mlflow { get; init; }
     public required IReadOnlyList<RayClusterConfig> Clusters { get; init; }
     public PipelineSettings Pipeline { get; init; } = new();

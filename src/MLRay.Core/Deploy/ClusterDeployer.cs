@@ -17,6 +17,9 @@ public sealed record DeployReport(
     string? SavedConfigPath,
     bool Waited = true)
 {
+    /// <summary>The registry as this deploy read it (status tags are written from it without reading again).</summary>
+    public RegistrySnapshot Registry { get; init; } = RegistrySnapshot.Empty;
+
     /// <summary>
     /// Every model meant for this cluster is valid and its app runs — or, without waiting (<c>--no-wait</c>),
     /// is still on its way and nothing has failed yet.
@@ -27,8 +30,8 @@ public sealed record DeployReport(
             .All(a => a.Outcome == AppOutcome.Running || (!Waited && a.Outcome == AppOutcome.Pending));
 }
 
-/// <summary>The desired state, the config to PUT, and the cluster as it was read (for diffs).</summary>
-public sealed record DeployPlan(DesiredState Desired, ServePlan Plan, ServeInstance Current);
+/// <summary>The desired state, the config to PUT, the cluster as it was read (for diffs) and the registry read it came from.</summary>
+public sealed record DeployPlan(DesiredState Desired, ServePlan Plan, ServeInstance Current, RegistrySnapshot Registry);
 
 public sealed record DeployOptions
 {
@@ -39,7 +42,7 @@ public sealed record DeployOptions
     /// <summary>Where to save the desired config (<c>mlray.working_dir</c>); null saves nothing.</summary>
     public string? WorkingDir { get; init; }
     /// <summary>Called once a PUT was accepted, before waiting (the worker marks changed models DEPLOYING).</summary>
-    public Func<DesiredState, ServePlan, CancellationToken, Task>? OnApplied { get; init; }
+    public Func<DeployPlan, CancellationToken, Task>? OnApplied { get; init; }
 }
 
 /// <summary>
@@ -52,15 +55,17 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
     /// <summary>What a deploy would do, computed from a fresh registry read and a fresh read of the cluster.</summary>
     public async Task<DeployPlan> PlanAsync(CancellationToken ct = default)
     {
-        var candidates = await registry.ReadSelectedAsync(ct);
+        var snapshotTask = registry.ReadSnapshotAsync(ct);
         var current = await ray.GetApplicationsAsync(ct);
-        var desired = DesiredState.For(cluster, candidates, current);
-        return new DeployPlan(desired, ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs), current);
+        var snapshot = await snapshotTask;
+        var desired = DesiredState.For(cluster, snapshot.Models, current);
+        return new DeployPlan(desired, ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs), current, snapshot);
     }
 
     public async Task<DeployReport> DeployAsync(DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress = null, CancellationToken ct = default)
     {
-        var (desired, plan, _) = await PlanAsync(ct);
+        var planned = await PlanAsync(ct);
+        var (desired, plan, _, snapshot) = planned;
         string? saved = null;
         if (options.WorkingDir is { } dir)
         {
@@ -73,7 +78,7 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
         if (plan.NeedsPut)
         {
             await ray.PutApplicationsAsync(plan.Config, ct);
-            if (options.OnApplied is { } applied) await applied(desired, plan, ct);
+            if (options.OnApplied is { } applied) await applied(planned, ct);
         }
 
         var expected = desired.Applications.ToDictionary(a => (string)a["name"]!, StringComparer.Ordinal);
@@ -83,14 +88,17 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
 
         var deadline = Stopwatch.StartNew();
         var timeout = options.Timeout ?? cluster.DeployTimeout;
+        // Without a PUT, what the plan read is still what runs: judge it without reading the cluster again.
+        var unchanged = plan.NeedsPut ? null : planned.Current;
         while (true)
         {
-            var current = await ray.GetApplicationsAsync(ct);
+            var current = unchanged ?? await ray.GetApplicationsAsync(ct);
+            unchanged = null;
             var results = expected.Select(e => Judge(e.Key, e.Value, current)).Concat(removed).ToList();
             onProgress?.Invoke(results);
             var pending = results.Any(r => r.Outcome == AppOutcome.Pending);
             if (!pending || !options.Wait)
-                return new DeployReport(desired, plan, plan.NeedsPut, results, saved, options.Wait);
+                return new DeployReport(desired, plan, plan.NeedsPut, results, saved, options.Wait) { Registry = snapshot };
             if (deadline.Elapsed >= timeout)
             {
                 results = results.Select(r => r.Outcome != AppOutcome.Pending ? r : r with
@@ -99,7 +107,7 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
                     Message = $"still {r.RayStatus} after {timeout} (deploy_timeout). Ray's last message: {r.Message}".TrimEnd(' ', ':'),
                 }).ToList();
                 onProgress?.Invoke(results);
-                return new DeployReport(desired, plan, plan.NeedsPut, results, saved);
+                return new DeployReport(desired, plan, plan.NeedsPut, results, saved) { Registry = snapshot };
             }
             await Task.Delay(options.PollInterval, ct);
         }

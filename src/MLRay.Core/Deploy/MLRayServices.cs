@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using MLRay.Registry;
 using MLRay.Serve;
 
@@ -9,18 +10,21 @@ public sealed class MLRayServices : IDisposable
     private readonly List<IDisposable> _owned = [];
     private readonly IEnvironment _env;
 
-    public MLRayServices(MLRayConfig config, IEnvironment env)
+    public MLRayServices(MLRayConfig config, IEnvironment env, ILoggerFactory? logs = null)
     {
         Config = config;
         _env = env;
         Mlflow = Own(new MlflowClient(config.Mlflow.TrackingUri, config.Mlflow.Credentials));
         Artifacts = Own(new ArtifactReader(Mlflow, config.Mlflow.S3));
-        Registry = new RegistryReader(Mlflow, Artifacts, config.Mlflow);
+        Environments = new ModelEnvironmentCache(Artifacts, config.Mlflow.TrackingUri, config.ArtifactCacheDir);
+        Registry = new RegistryReader(Mlflow, Environments, config.Mlflow, logs?.CreateLogger<RegistryReader>());
     }
 
     public MLRayConfig Config { get; }
     public MlflowClient Mlflow { get; }
     public ArtifactReader Artifacts { get; }
+    /// <summary>Environment files per model version, shared by every reader in this process.</summary>
+    public ModelEnvironmentCache Environments { get; }
     public RegistryReader Registry { get; }
 
     public RayDashboardClient RayClient(RayClusterConfig cluster) => Own(RayDashboardClient.ForCluster(cluster, _env));

@@ -1,4 +1,5 @@
-using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using MLRay.Registry;
 
 namespace MLRay.Deploy;
@@ -18,100 +19,92 @@ public sealed record ModelCandidate
 
 /// <summary>
 /// Reads the registry for MLRay: which models are selected, which version of each (latest READY, or the configured
-/// alias), their effective tags and their environment. Environments are cached per name+version: a model
-/// version's artifacts never change.
+/// alias), their effective tags and their environment. The whole registry costs one paged <c>registered-models/search</c>
+/// and one paged <c>model-versions/search</c> (contracts/mlflow.md §2.7); one model costs a <c>registered-models/get</c>
+/// and a <c>model-versions/search name = …</c>. Environments come from <see cref="ModelEnvironmentCache"/>.
 /// </summary>
-public sealed class RegistryReader(MlflowClient mlflow, ArtifactReader artifacts, MlflowSettings settings)
+public sealed class RegistryReader(MlflowClient mlflow, ModelEnvironmentCache environments, MlflowSettings settings, ILogger? log = null)
 {
-    private readonly ConcurrentDictionary<(string, string), Task<ModelEnvironment>> _environments = new();
+    private readonly ILogger _log = log ?? NullLogger.Instance;
 
-    public async Task<IReadOnlyList<ModelCandidate>> ReadSelectedAsync(CancellationToken ct = default)
+    /// <summary>Every selected model (prompts skipped), with the versions the read saw.</summary>
+    public async Task<RegistrySnapshot> ReadSnapshotAsync(CancellationToken ct = default)
     {
-        var models = await mlflow.SearchRegisteredModelsBySuffixAsync(settings.ModelNameSuffix, ct);
-        var results = new ModelCandidate[models.Count];
+        var modelsTask = mlflow.SearchRegisteredModelsBySuffixAsync(settings.ModelNameSuffix, ct);
+        var versionsTask = mlflow.SearchModelVersionsBySuffixAsync(settings.ModelNameSuffix, ct);
+        var models = (await modelsTask).Where(m => !m.IsPrompt).ToList();
+        IReadOnlyList<ModelVersion> versions;
+        try
+        {
+            versions = await versionsTask;
+        }
+        catch (MlflowException e) when (e.Status == 400)
+        {
+            // Older or non-SQL stores accept only `name = '…'` on versions: one search per model then.
+            _log.LogWarning("MLflow refused model-versions/search with name LIKE ({Error}); reading the versions of {Count} model(s) one model at a time",
+                e.MlflowMessage, models.Count);
+            versions = await ReadVersionsPerModelAsync(models, ct);
+        }
+
+        var byModel = versions.ToLookup(v => v.Name, StringComparer.Ordinal);
+        var candidates = new ModelCandidate[models.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, models.Count),
-            new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
-            async (i, token) => results[i] = await ReadAsync(models[i], token));
-        return results.Where(r => r is not null).OrderBy(r => r.RegisteredModel, StringComparer.Ordinal).ToList();
+            new ParallelOptions { MaxDegreeOfParallelism = ModelEnvironmentCache.MaxParallelReads, CancellationToken = ct },
+            async (i, token) => candidates[i] = await CandidateAsync(models[i], byModel[models[i].Name], token));
+        return new RegistrySnapshot(
+            candidates.OrderBy(c => c.RegisteredModel, StringComparer.Ordinal).ToList(),
+            versions.GroupBy(v => (v.Name, v.Version)).ToDictionary(g => g.Key, g => g.First()));
     }
 
-    /// <summary>Reads one registered model by name; a model that no longer exists has nothing to serve.</summary>
+    private async Task<IReadOnlyList<ModelVersion>> ReadVersionsPerModelAsync(IReadOnlyList<RegisteredModel> models, CancellationToken ct)
+    {
+        var perModel = new IReadOnlyList<ModelVersion>[models.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, models.Count),
+            new ParallelOptions { MaxDegreeOfParallelism = ModelEnvironmentCache.MaxParallelReads, CancellationToken = ct },
+            async (i, token) => perModel[i] = await mlflow.SearchModelVersionsAsync(models[i].Name, token));
+        return perModel.SelectMany(v => v).ToList();
+    }
+
+    /// <summary>Reads one registered model by name (the router's question); a model that no longer exists has nothing to serve.</summary>
     public async Task<ModelCandidate> ReadAsync(string name, CancellationToken ct = default)
     {
         try
         {
-            return await ReadAsync(await mlflow.GetRegisteredModelAsync(name, ct), ct);
+            var model = mlflow.GetRegisteredModelAsync(name, ct);
+            var versions = mlflow.SearchModelVersionsAsync(name, ct);
+            return await CandidateAsync(await model, await versions, ct);
         }
         catch (MlflowException e) when (e.IsNotFound)
         {
-            return Gone(name);
+            return new ModelCandidate { RegisteredModel = name, Problem = "registered model does not exist", NothingToServe = true };
         }
     }
 
-    private static ModelCandidate Gone(string name) =>
-        new() { RegisteredModel = name, Problem = "registered model does not exist", NothingToServe = true };
-
-    public async Task<ModelCandidate> ReadAsync(RegisteredModel model, CancellationToken ct = default)
+    private async Task<ModelCandidate> CandidateAsync(RegisteredModel model, IEnumerable<ModelVersion> versions, CancellationToken ct)
     {
         var name = model.Name;
-        ModelVersion? version;
-        try
-        {
-            version = await SelectVersionAsync(name, ct);
-        }
-        catch (MlflowException e) when (e.IsNotFound)
-        {
-            return Gone(name); // deleted between the search and this read
-        }
+        var (version, reason) = VersionSelection.Choose(model, versions, settings.Alias);
         if (version is null)
-            return new ModelCandidate
-            {
-                RegisteredModel = name,
-                NothingToServe = true,
-                Problem = settings.Alias is { } alias ? $"alias '{alias}' is not set" : "no READY version",
-            };
+            return new ModelCandidate { RegisteredModel = name, NothingToServe = true, Problem = reason };
 
         var tags = DeploymentTags.Parse(DeploymentTags.Effective(model.TagMap, version.TagMap));
         try
         {
-            var environment = await _environments.GetOrAdd((name, version.Version), key => LoadEnvironmentAsync(key.Item1, key.Item2, ct));
+            var environment = ModelEnvironmentReader.Read(await environments.GetAsync(version, ct));
             return new ModelCandidate { RegisteredModel = name, Version = version, Tags = tags, Environment = environment };
+        }
+        catch (MlflowException e) when (e.IsNotFound)
+        {
+            return new ModelCandidate { RegisteredModel = name, Problem = "model version was deleted while it was read", NothingToServe = true };
         }
         catch (Exception e) when (e is ModelEnvironmentException or UnsupportedArtifactSchemeException
                                       || e is MlflowException { IsTransient: false })
         {
-            _environments.TryRemove((name, version.Version), out _);
             return new ModelCandidate
             {
                 RegisteredModel = name, Version = version, Tags = tags,
                 Problem = $"model '{name}' version {version.Version}: {e.Message}",
             };
         }
-        catch
-        {
-            _environments.TryRemove((name, version.Version), out _); // transient: try again next time
-            throw;
-        }
-    }
-
-    private async Task<ModelVersion?> SelectVersionAsync(string name, CancellationToken ct)
-    {
-        if (settings.Alias is { } alias)
-        {
-            var aliased = await mlflow.GetModelVersionByAliasAsync(name, alias, ct);
-            // The alias endpoint returns the full version (tags included); only a READY one can be served.
-            return aliased is { IsReady: true } ? aliased : null;
-        }
-        var versions = await mlflow.SearchModelVersionsAsync(name, ct);
-        var latest = versions.Where(v => v.IsReady).MaxBy(v => v.Number);
-        // Search results may omit fields; the version's own record is authoritative for tags.
-        return latest is null ? null : await mlflow.GetModelVersionAsync(name, latest.Version, ct);
-    }
-
-    private async Task<ModelEnvironment> LoadEnvironmentAsync(string name, string version, CancellationToken ct)
-    {
-        var location = await artifacts.ResolveModelVersionAsync(name, version, ct);
-        var files = await artifacts.ReadEnvironmentFilesAsync(location, ct);
-        return ModelEnvironmentReader.Read(files);
     }
 }

@@ -63,32 +63,47 @@ public sealed class MlflowClient : IDisposable
     /// <summary>Registered models whose name ends with <paramref name="suffix"/> (<c>name LIKE '%suffix'</c>), all pages.</summary>
     public async Task<IReadOnlyList<RegisteredModel>> SearchRegisteredModelsBySuffixAsync(string suffix, CancellationToken ct = default)
     {
-        // LIKE treats '_' and '%' as wildcards; MLflow has no escape, so filter exactly on our side afterwards.
-        var filter = $"name LIKE '%{suffix.Replace("'", "\\'")}'";
-        var all = new List<RegisteredModel>();
-        string? token = null;
-        do
-        {
-            var page = await GetAsync<SearchRegisteredModelsResponse>("registered-models/search",
-                new { filter, max_results = _pageSize, page_token = token }, ct);
-            all.AddRange(page.RegisteredModels ?? []);
-            token = page.NextPageToken;
-        } while (!string.IsNullOrEmpty(token));
+        var all = await SearchAllAsync<SearchRegisteredModelsResponse, RegisteredModel>("registered-models/search", SuffixFilter(suffix),
+            _pageSize, page => (page.RegisteredModels, page.NextPageToken), ct);
         return all.Where(m => m.Name.EndsWith(suffix, StringComparison.Ordinal)).ToList();
     }
 
-    /// <summary>All versions of one registered model, all pages. Aliases may be missing here; use the alias endpoint.</summary>
-    public async Task<IReadOnlyList<ModelVersion>> SearchModelVersionsAsync(string name, CancellationToken ct = default)
+    /// <summary>
+    /// Every version of every registered model whose name ends with <paramref name="suffix"/>, all pages, each with its
+    /// status and tags but no aliases (contracts/mlflow.md §2.7). A server that refuses <c>LIKE</c> on versions answers
+    /// 400 <c>INVALID_PARAMETER_VALUE</c>.
+    /// </summary>
+    public async Task<IReadOnlyList<ModelVersion>> SearchModelVersionsBySuffixAsync(string suffix, CancellationToken ct = default)
     {
-        var filter = $"name = '{name.Replace("'", "\\'")}'";
-        var all = new List<ModelVersion>();
+        var all = await SearchAllAsync<SearchModelVersionsResponse, ModelVersion>("model-versions/search", SuffixFilter(suffix),
+            VersionPageSize, page => (page.ModelVersions, page.NextPageToken), ct);
+        return all.Where(v => v.Name.EndsWith(suffix, StringComparison.Ordinal)).ToList();
+    }
+
+    /// <summary>All versions of one registered model, all pages. Aliases may be missing here; use the registered model's.</summary>
+    public Task<IReadOnlyList<ModelVersion>> SearchModelVersionsAsync(string name, CancellationToken ct = default) =>
+        SearchAllAsync<SearchModelVersionsResponse, ModelVersion>("model-versions/search", $"name = '{Quote(name)}'",
+            VersionPageSize, page => (page.ModelVersions, page.NextPageToken), ct);
+
+    /// <summary>MLflow takes up to 200000 versions a page; 10000 keeps one page of a large registry under a few MB.</summary>
+    private const int VersionPageSize = 10_000;
+
+    // LIKE treats '_' and '%' as wildcards and MLflow has no escape, so callers filter exactly on their side afterwards.
+    private static string SuffixFilter(string suffix) => $"name LIKE '%{Quote(suffix)}'";
+
+    private static string Quote(string value) => value.Replace("'", "\\'");
+
+    /// <summary>Follows <c>next_page_token</c> until the last page.</summary>
+    private async Task<IReadOnlyList<TItem>> SearchAllAsync<TPage, TItem>(string endpoint, string filter, int pageSize,
+        Func<TPage, (List<TItem>? Items, string? NextPageToken)> read, CancellationToken ct)
+    {
+        var all = new List<TItem>();
         string? token = null;
         do
         {
-            var page = await GetAsync<SearchModelVersionsResponse>("model-versions/search",
-                new { filter, max_results = _pageSize, page_token = token }, ct);
-            all.AddRange(page.ModelVersions ?? []);
-            token = page.NextPageToken;
+            var (items, next) = read(await GetAsync<TPage>(endpoint, new { filter, max_results = pageSize, page_token = token }, ct));
+            all.AddRange(items ?? []);
+            token = next;
         } while (!string.IsNullOrEmpty(token));
         return all;
     }

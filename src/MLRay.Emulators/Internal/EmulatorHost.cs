@@ -83,11 +83,12 @@ internal sealed class EmulatorHost : IAsyncDisposable
         var path = (ctx.Request.PathBase + ctx.Request.Path).ToString();
         var query = ctx.Request.QueryString.HasValue ? ctx.Request.QueryString.Value!.TrimStart('?') : "";
 
+        var at = DateTimeOffset.UtcNow;
         var recorded = 0;
         void Record(int status)
         {
             if (Interlocked.Exchange(ref recorded, 1) != 0) return;
-            lock (_gate) _requests.Add(new RecordedRequest(method, path, query, body, headers, status));
+            lock (_gate) _requests.Add(new RecordedRequest(method, path, query, body, headers, status) { At = at });
         }
 
         ctx.Response.OnStarting(() => { Record(ctx.Response.StatusCode); return Task.CompletedTask; });

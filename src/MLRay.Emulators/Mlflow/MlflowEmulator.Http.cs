@@ -576,6 +576,8 @@ public sealed partial class MlflowEmulator
         var maxResults = p.MaxResults(defaultValue: 10000, limit: 200000);
         var offset = ParsePageToken(p.Get("page_token"));
         var filter = SearchFilter.Parse(p.Get("filter"), ModelVersionAttributes);
+        if (Faults.RefuseVersionNameLike && filter.Conditions.FirstOrDefault(c => !c.IsTag && c.Key == "name" && c.Op is "LIKE" or "ILIKE") is { } like)
+            throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid comparator '{like.Op}' not one of '['=', 'IN']'");
         var orderBy = ParseOrderBy(p.GetAll("order_by"), new Dictionary<string, string>
         {
             ["name"] = "name",

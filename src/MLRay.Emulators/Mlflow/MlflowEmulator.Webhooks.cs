@@ -48,7 +48,13 @@ public sealed partial class MlflowEmulator
         foreach (var target in targets)
         {
             var payload = (JsonObject)data.DeepClone();
-            var task = Task.Run(() => DeliverAsync(target.Id, target.Url, target.Secret, evt, payload, isTest: false));
+            var task = Task.Run(async () =>
+            {
+                // MLflow delivers on a thread pool of MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS (10) senders.
+                await _deliveryWorkers.WaitAsync(_shutdown.Token).ConfigureAwait(false);
+                try { return await DeliverAsync(target.Id, target.Url, target.Secret, evt, payload, isTest: false).ConfigureAwait(false); }
+                finally { _deliveryWorkers.Release(); }
+            });
             _pendingDeliveries.TryAdd(task, 0);
             task.ContinueWith(t => _pendingDeliveries.TryRemove(t, out _), TaskScheduler.Default);
         }
@@ -65,6 +71,7 @@ public sealed partial class MlflowEmulator
             ["data"] = data,
         };
         var body = Py.JsonDumps(envelope);
+        var startedAt = DateTimeOffset.UtcNow;
         var deliveryId = Guid.NewGuid().ToString();
         var timestamp = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture);
         var signature = secret is null ? null : Sign(secret, deliveryId, timestamp, body);
@@ -110,7 +117,11 @@ public sealed partial class MlflowEmulator
             catch (OperationCanceledException) { break; }
         }
 
-        var delivery = new WebhookDelivery(webhookId, url, evt, deliveryId, timestamp, body, signature, status, error, attempts, isTest);
+        var delivery = new WebhookDelivery(webhookId, url, evt, deliveryId, timestamp, body, signature, status, error, attempts, isTest)
+        {
+            StartedAt = startedAt,
+            AnsweredAt = DateTimeOffset.UtcNow,
+        };
         lock (_lock) _deliveries.Add(delivery);
         return (delivery, responseBody);
     }

@@ -32,6 +32,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     private readonly List<Webhook> _webhooks = new();
     private readonly List<WebhookDelivery> _deliveries = new();
     private readonly ConcurrentDictionary<Task, byte> _pendingDeliveries = new();
+    private readonly SemaphoreSlim _deliveryWorkers;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly HttpClient _webhookClient = new(new SocketsHttpHandler { AllowAutoRedirect = true }) { Timeout = Timeout.InfiniteTimeSpan };
     private readonly MlflowEmulatorOptions _options;
@@ -39,7 +40,11 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     private long _lastTimestamp;
     private int _disposed;
 
-    private MlflowEmulator(MlflowEmulatorOptions options) => _options = options;
+    private MlflowEmulator(MlflowEmulatorOptions options)
+    {
+        _options = options;
+        _deliveryWorkers = new SemaphoreSlim(Math.Max(1, options.WebhookDeliveryWorkers));
+    }
 
     /// <summary>Starts an emulator on 127.0.0.1 with a free port.</summary>
     public static async Task<MlflowEmulator> StartAsync(MlflowEmulatorOptions? options = null, CancellationToken ct = default)
@@ -56,6 +61,21 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     public IReadOnlyList<RecordedRequest> Requests => _host!.Requests;
 
     public MlflowFaults Faults { get; } = new();
+
+    /// <summary>
+    /// Requests per endpoint since request number <paramref name="since"/> (an earlier <c>Requests.Count</c>), for request
+    /// budgets: <c>registered-models/search</c>, <c>model-versions/get</c>…, and <c>mlflow-artifacts</c> for every file download.
+    /// </summary>
+    public IReadOnlyDictionary<string, int> RequestCounts(int since = 0) =>
+        Requests.Skip(since).GroupBy(r => EndpointOf(r.Path)).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+
+    /// <summary><c>/api/2.0/mlflow/model-versions/search</c> → <c>model-versions/search</c>; artifact downloads → <c>mlflow-artifacts</c>.</summary>
+    public static string EndpointOf(string path)
+    {
+        foreach (var prefix in new[] { "/api/2.0/mlflow/", "/api/2.0/preview/mlflow/", "/ajax-api/2.0/mlflow/" })
+            if (path.StartsWith(prefix, StringComparison.Ordinal)) return path[prefix.Length..];
+        return path.StartsWith("/api/2.0/mlflow-artifacts/", StringComparison.Ordinal) ? "mlflow-artifacts" : path.TrimStart('/');
+    }
 
     /// <summary>Completed webhook deliveries (one entry per event × webhook, after its retries).</summary>
     public IReadOnlyList<WebhookDelivery> WebhookDeliveries

@@ -14,6 +14,9 @@ public sealed record MlflowEmulatorOptions
     /// <summary>Webhook delivery: retries after the first attempt on 429/500/502/503/504 or connection errors (MLflow default 3).</summary>
     public int WebhookMaxRetries { get; init; } = 3;
 
+    /// <summary>Webhook deliveries in flight at once (MLflow's <c>MLFLOW_WEBHOOK_DELIVERY_MAX_WORKERS</c>, 10).</summary>
+    public int WebhookDeliveryWorkers { get; init; } = 10;
+
     /// <summary>Webhook delivery: backoff factor; waits are factor × 1, 2, 4… (MLflow/urllib3 factor 1 s).</summary>
     public TimeSpan WebhookBackoff { get; init; } = TimeSpan.FromSeconds(1);
 
@@ -41,6 +44,12 @@ public sealed class MlflowFaults
         get => Volatile.Read(ref _dropNext);
         set => Volatile.Write(ref _dropNext, value);
     }
+
+    /// <summary>
+    /// <c>model-versions/search</c> refuses <c>LIKE</c>/<c>ILIKE</c> on <c>name</c> with 400, as stores that accept only
+    /// <c>=</c> and <c>IN</c> there do.
+    /// </summary>
+    public bool RefuseVersionNameLike { get; set; }
 
     /// <summary>Added to every request before it is handled.</summary>
     public TimeSpan Delay
@@ -87,7 +96,13 @@ public sealed record WebhookDelivery(
     int? ResponseStatus,
     string? Error,
     int Attempts,
-    bool IsTest);
+    bool IsTest)
+{
+    /// <summary>When the first attempt started.</summary>
+    public DateTimeOffset StartedAt { get; init; }
+    /// <summary>When the last attempt ended (answered, failed or gave up).</summary>
+    public DateTimeOffset AnsweredAt { get; init; }
+}
 
 internal class MlflowError(int status, string errorCode, string message) : Exception(message)
 {

@@ -1,30 +1,54 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
+using MLRay.Deploy;
 using MLRay.Registry;
 
 namespace MLRay.Pipeline.Status;
 
 /// <summary>
+/// The status tags of the model versions one reconcile deals with: what its registry read saw, updated with what it
+/// wrote since. Status writes compare against it instead of reading each version again.
+/// </summary>
+public sealed class KnownStatusTags(RegistrySnapshot snapshot)
+{
+    private readonly ConcurrentDictionary<(string, string, string), string> _written = new();
+
+    /// <summary>The current value of one tag; <c>Known = false</c> when the read did not see that version at all.</summary>
+    public (bool Known, string? Value) Get(string model, string version, string key)
+    {
+        if (_written.TryGetValue((model, version, key), out var written)) return (true, written);
+        if (snapshot.TagsOf(model, version) is not { } tags) return (false, null);
+        return (true, tags.TryGetValue(key, out var v) ? v : null);
+    }
+
+    public void Wrote(string model, string version, string key, string value) => _written[(model, version, key)] = value;
+}
+
+/// <summary>
 /// Writes status tags onto model versions, only when status, message or endpoint changed: every tag write
 /// fires an MLflow webhook (which the receiver ignores for <c>mlray.*</c> keys), so unchanged writes are noise.
+/// What the tags are now comes from the reconcile's own registry read; only a version that read did not see
+/// (a model that left the selection) is read first.
 /// </summary>
 public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILogger<StatusTagWriter> log)
 {
-    public async Task WriteAsync(string cluster, IEnumerable<StatusTag> tags, CancellationToken ct)
+    private static readonly string[] Fields = ["status", "message", "endpoint"];
+
+    public async Task WriteAsync(string cluster, IEnumerable<StatusTag> tags, KnownStatusTags known, CancellationToken ct)
     {
         foreach (var tag in tags)
         {
             try
             {
-                var current = (await mlflow.GetModelVersionAsync(tag.RegisteredModel, tag.Version, ct)).TagMap;
-                string? Current(string field) => current.TryGetValue(StatusTags.Key(cluster, field), out var v) ? v : null;
-                if (Current("status") == tag.Status && (Current("message") ?? "") == tag.Message && (Current("endpoint") ?? "") == tag.Endpoint)
+                var current = await CurrentAsync(cluster, tag, known, ct);
+                if (current["status"] == tag.Status && (current["message"] ?? "") == tag.Message && (current["endpoint"] ?? "") == tag.Endpoint)
                     continue;
-                await mlflow.SetModelVersionTagAsync(tag.RegisteredModel, tag.Version, StatusTags.Key(cluster, "status"), tag.Status, ct);
-                await mlflow.SetModelVersionTagAsync(tag.RegisteredModel, tag.Version, StatusTags.Key(cluster, "message"), tag.Message, ct);
-                await mlflow.SetModelVersionTagAsync(tag.RegisteredModel, tag.Version, StatusTags.Key(cluster, "endpoint"), tag.Endpoint, ct);
-                await mlflow.SetModelVersionTagAsync(tag.RegisteredModel, tag.Version, StatusTags.Key(cluster, "updated_at"),
-                    time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), ct);
+                await SetAsync(tag, StatusTags.Key(cluster, "status"), tag.Status, known, ct);
+                await SetAsync(tag, StatusTags.Key(cluster, "message"), tag.Message, known, ct);
+                await SetAsync(tag, StatusTags.Key(cluster, "endpoint"), tag.Endpoint, known, ct);
+                await SetAsync(tag, StatusTags.Key(cluster, "updated_at"),
+                    time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), known, ct);
                 log.LogInformation("Model {Model} version {Version} on {Cluster}: {Status}", tag.RegisteredModel, tag.Version, cluster, tag.Status);
             }
             catch (MlflowException e) when (e.IsNotFound)
@@ -32,5 +56,29 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
                 log.LogInformation("Model {Model} version {Version} is gone; no status written", tag.RegisteredModel, tag.Version);
             }
         }
+    }
+
+    private async Task<Dictionary<string, string?>> CurrentAsync(string cluster, StatusTag tag, KnownStatusTags known, CancellationToken ct)
+    {
+        var current = new Dictionary<string, string?>(StringComparer.Ordinal);
+        IReadOnlyDictionary<string, string>? read = null;
+        foreach (var field in Fields)
+        {
+            var key = StatusTags.Key(cluster, field);
+            var (isKnown, value) = known.Get(tag.RegisteredModel, tag.Version, key);
+            if (!isKnown)
+            {
+                read ??= (await mlflow.GetModelVersionAsync(tag.RegisteredModel, tag.Version, ct)).TagMap;
+                value = read.TryGetValue(key, out var v) ? v : null;
+            }
+            current[field] = value;
+        }
+        return current;
+    }
+
+    private async Task SetAsync(StatusTag tag, string key, string value, KnownStatusTags known, CancellationToken ct)
+    {
+        await mlflow.SetModelVersionTagAsync(tag.RegisteredModel, tag.Version, key, value, ct);
+        known.Wrote(tag.RegisteredModel, tag.Version, key, value);
     }
 }

@@ -33,12 +33,14 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
             });
             log.LogInformation("Reconciling {Cluster} for {Count} request(s): {Models}", cluster.Name, requests.Count,
                 string.Join(", ", requests.Select(r => r.RegisteredModel ?? r.Reason).Distinct()));
+            KnownStatusTags? known = null; // from this reconcile's own registry read: no re-read per tag
             var report = await deployer.DeployAsync(new DeployOptions
             {
                 Wait = true,
-                OnApplied = (desired, plan, token) => tags.WriteAsync(cluster.Name, StatusTags.Deploying(desired, plan), token),
+                OnApplied = (planned, token) => tags.WriteAsync(cluster.Name, StatusTags.Deploying(planned.Desired, planned.Plan),
+                    known = new KnownStatusTags(planned.Registry), token),
             }, ct: ct);
-            await tags.WriteAsync(cluster.Name, StatusTags.FromReport(report), ct);
+            await tags.WriteAsync(cluster.Name, StatusTags.FromReport(report), known ?? new KnownStatusTags(report.Registry), ct);
             journal.Record(new WorkerActivity(cluster.Name, requests, report.Applied, report.Succeeded, time.GetUtcNow()));
             log.LogInformation("Reconciled {Cluster}: applied={Applied}, apps={Apps}", cluster.Name, report.Applied,
                 string.Join(", ", report.Apps.Select(a => $"{a.App}={a.RayStatus}")));

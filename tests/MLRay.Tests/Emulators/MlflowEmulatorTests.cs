@@ -72,6 +72,60 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
+    public async Task SearchModelVersions_TakesStringComparatorsOnName_PagesWithTags_ButNoAliases_AndCountsRequests()
+    {
+        await using var mlflow = await MlflowEmulator.StartAsync();
+        foreach (var name in new[] { "a.staging", "b.staging", "c.prod" })
+        {
+            mlflow.CreateRegisteredModel(name);
+            mlflow.CreateModelVersion(name, "s3://bucket/" + name);
+            mlflow.CreateModelVersion(name, "s3://bucket/" + name);
+        }
+        mlflow.SetModelVersionTag("a.staging", "2", "ray.num_replicas", "3");
+        mlflow.SetAlias("a.staging", "champion", "2");
+        using var http = new HttpClient { BaseAddress = mlflow.BaseUri };
+        string Search(string filter, int max) => $"/api/2.0/mlflow/model-versions/search?max_results={max}&filter={Uri.EscapeDataString(filter)}";
+
+        var seen = new List<JsonObject>();
+        string? token = null;
+        var pages = 0;
+        do
+        {
+            var (status, json, text) = await GetAsync(http, Search("name LIKE '%.staging'", 3) + (token is null ? "" : "&page_token=" + Uri.EscapeDataString(token)));
+            Assert.True(status == HttpStatusCode.OK, text);
+            seen.AddRange(json!["model_versions"]!.AsArray().Select(v => v!.AsObject()));
+            token = json["next_page_token"]?.GetValue<string>();
+            pages++;
+        } while (token is not null && pages < 10);
+
+        Assert.Equal(2, pages);
+        Assert.Equal(["a.staging/1", "a.staging/2", "b.staging/1", "b.staging/2"],
+            seen.Select(v => $"{v["name"]}/{v["version"]}").Order());
+        var tagged = seen.Single(v => (string)v["name"]! == "a.staging" && (string)v["version"]! == "2");
+        Assert.Equal("3", (string)tagged["tags"]![0]!["value"]!);
+        Assert.Equal("READY", (string)tagged["status"]!);
+        Assert.Null(tagged["aliases"]); // MLflow's SQL store passes no aliases on searched versions
+
+        foreach (var (filter, count) in new[] { ("name != 'c.prod'", 4), ("name IN ('a.staging', 'c.prod')", 4), ("name ILIKE '%.STAGING'", 4), ("name = 'b.staging'", 2) })
+        {
+            var (_, json, text) = await GetAsync(http, Search(filter, 100));
+            Assert.True(json?["model_versions"]?.AsArray().Count == count, $"{filter}: {text}");
+        }
+        var (tooMany, _, _) = await GetAsync(http, Search("name = 'a.staging'", 200001));
+        Assert.Equal(HttpStatusCode.BadRequest, tooMany);
+
+        mlflow.Faults.RefuseVersionNameLike = true;
+        var (refused, error, _) = await GetAsync(http, Search("name LIKE '%.staging'", 100));
+        Assert.Equal(HttpStatusCode.BadRequest, refused);
+        Assert.Equal("INVALID_PARAMETER_VALUE", (string)error!["error_code"]!);
+        Assert.Equal(HttpStatusCode.OK, (await GetAsync(http, Search("name = 'a.staging'", 100))).Status);
+
+        var counts = mlflow.RequestCounts();
+        Assert.Equal(2 + 4 + 1 + 2, counts["model-versions/search"]);
+        Assert.Equal(1, mlflow.RequestCounts(since: mlflow.Requests.Count - 1)["model-versions/search"]);
+    }
+
+    [Fact]
     public async Task UnknownAlias_Is400InvalidParameterValue_UnknownModelIs404()
     {
         await using var mlflow = await MlflowEmulator.StartAsync();

@@ -18,7 +18,7 @@ public class CliTests
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         try
         {
             await process.WaitForExitAsync(timeout.Token);
@@ -26,7 +26,7 @@ public class CliTests
         catch (OperationCanceledException)
         {
             process.Kill(entireProcessTree: true); // e.g. a server that was expected to refuse to start
-            throw new TimeoutException($"{dll} {string.Join(' ', args)} still ran after 60 s");
+            throw new TimeoutException($"{dll} {string.Join(' ', args)} still ran after 120 s");
         }
         return (process.ExitCode, await stdout, await stderr);
     }
@@ -95,6 +95,24 @@ public class CliTests
         Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
         Assert.Equal(1, world.Ray312.PutCount);
         Assert.Equal("pending", (string)JsonNode.Parse(stdout)!["apps"]![0]!["outcome"]!);
+    }
+
+    [Fact]
+    public async Task Deploys_text_output_names_every_invalid_model_with_its_problems()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        world.Mlflow.SetRegisteredModelTag("iris_classifier-py312-catboost12.staging", "ray.num_replicas", "two");
+        world.Mlflow.SetRegisteredModelTag("iris_classifier-py312-catboost12.staging", "ray.ray_actor_options.num_cpus", "-1");
+
+        var (code, stdout, stderr) = await RunMlray("deploy", world.WriteConfigFile(), "ray-cluster-py312");
+
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("invalid iris_classifier-py312-catboost12.staging version 1", stdout);
+        Assert.Contains("ray.num_replicas", stdout);
+        Assert.Contains("'two'", stdout);
+        Assert.Contains("ray.ray_actor_options.num_cpus", stdout);
+        Assert.Contains("Not every selected model is running.", stdout);
     }
 
     [Fact]

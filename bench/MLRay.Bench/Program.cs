@@ -1,0 +1,39 @@
+using System.CommandLine;
+
+namespace MLRay.Bench;
+
+/// <summary><c>mlray-bench</c>: the figures the README quotes, measured on the emulators over loopback (not a test).</summary>
+public static class Program
+{
+    public static async Task<int> Main(string[] args)
+    {
+        var models = new Option<int[]>("--models") { Description = "Registry sizes for the reconcile scenario", DefaultValueFactory = _ => [200, 2000], AllowMultipleArgumentsPerToken = true };
+        var burst = new Option<int>("--burst") { Description = "Registrations in the burst scenario", DefaultValueFactory = _ => 200 };
+        var rabbitmq = new Option<string>("--rabbitmq")
+        {
+            Description = "AMQP URI of a broker whose management API (port 15672) may create a throw-away vhost",
+            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RABBITMQ_URI") ?? "amqp://guest:guest@127.0.0.1:5672/",
+        };
+
+        var reconcile = new Command("reconcile", "Cold and warm reconcile of registries of each size: time, MLflow requests by endpoint, downloads") { models };
+        reconcile.SetAction(async (parse, ct) =>
+        {
+            await ReconcileBenchmark.RunAsync(parse.GetValue(models)!, Console.Out, ct);
+            return 0;
+        });
+        var burstCommand = new Command("burst", "Registrations through MLflow's webhooks, the receiver, RabbitMQ and one worker") { burst, rabbitmq };
+        burstCommand.SetAction(async (parse, ct) =>
+        {
+            await BurstBenchmark.RunAsync(parse.GetValue(burst), new Uri(parse.GetValue(rabbitmq)!), Console.Out, ct);
+            return 0;
+        });
+        var root = new RootCommand("MLRay benchmarks: prints the tables the README quotes") { reconcile, burstCommand, models, burst, rabbitmq };
+        root.SetAction(async (parse, ct) =>
+        {
+            await ReconcileBenchmark.RunAsync(parse.GetValue(models)!, Console.Out, ct);
+            await BurstBenchmark.RunAsync(parse.GetValue(burst), new Uri(parse.GetValue(rabbitmq)!), Console.Out, ct);
+            return 0;
+        });
+        return await root.Parse(args).InvokeAsync();
+    }
+}

@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using MLRay.Cli.Demo;
+using MLRay.Deploy;
+using MLRay.Emulators.Mlflow;
+using MLRay.Emulators.Ray;
+
+namespace MLRay.Bench;
+
+/// <summary>
+/// One cluster's reconcile (read the registry and the cluster, compute, PUT if changed) over registries of several
+/// sizes: cold (new process, empty caches) and warm (the same process again), with MLflow's request counts.
+/// </summary>
+public static class ReconcileBenchmark
+{
+    public static async Task RunAsync(IReadOnlyList<int> sizes, TextWriter output, CancellationToken ct)
+    {
+        output.WriteLine("## reconcile (one cluster, MLflow and Ray emulators on loopback)");
+        output.WriteLine();
+        output.WriteLine("| models | run | time | MLflow requests | by endpoint | artifact downloads (versions) | PUT |");
+        output.WriteLine("|---:|---|---:|---:|---|---:|---|");
+        foreach (var size in sizes)
+        {
+            var dir = Path.Combine(Path.GetTempPath(), "mlray-bench-" + Guid.NewGuid().ToString("N"));
+            await using var mlflow = await MlflowEmulator.StartAsync();
+            await using var ray = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions
+            {
+                Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = TimeSpan.FromMilliseconds(100),
+            TotalCpus = 10_000, // half a CPU per replica: room for every model
+            });
+            for (var i = 0; i < size; i++) SeedModels.RegisterCopy(mlflow, SeedModels.All[0], $"bench-model-{i:D5}");
+            var config = Config(mlflow.BaseUri, ray.BaseUri, dir);
+            try
+            {
+                using (var services = new MLRayServices(config, BenchEnvironment.Empty))
+                {
+                    await MeasureAsync("cold", services);
+                    await MeasureAsync("warm", services);
+                }
+                using (var restarted = new MLRayServices(config, BenchEnvironment.Empty))
+                {
+                    await MeasureAsync("warm, restarted (disk cache)", restarted);
+                    await BreakDownAsync(restarted);
+                }
+            }
+            finally
+            {
+                if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+            }
+
+            // Where a warm reconcile's time goes: the registry read, the cluster read, and the pure computation.
+            async Task BreakDownAsync(MLRayServices services)
+            {
+                var clock = Stopwatch.StartNew();
+                var snapshot = await services.Registry.ReadSnapshotAsync(ct);
+                var registry = clock.Elapsed;
+                clock.Restart();
+                var current = await services.RayClient(config.Clusters[0]).GetApplicationsAsync(ct);
+                var cluster = clock.Elapsed;
+                clock.Restart();
+                var desired = DesiredState.For(config.Clusters[0], snapshot.Models, current);
+                MLRay.Serve.ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs);
+                output.WriteLine($"| {size:N0} | warm, split | registry {Format(registry)} · Ray GET {Format(cluster)} · plan {Format(clock.Elapsed)} | | | | |");
+            }
+
+            async Task MeasureAsync(string run, MLRayServices services)
+            {
+                var before = mlflow.Requests.Count;
+                var downloads = services.Environments.Downloads;
+                var clock = Stopwatch.StartNew();
+                var report = await services.Deployer(config.Clusters[0]).DeployAsync(new DeployOptions { Wait = false }, ct: ct);
+                var elapsed = clock.Elapsed;
+                var counts = mlflow.RequestCounts(before);
+                var selected = report.Desired.Models.Count(m => m.Kind == ModelOutcomeKind.Selected);
+                if (selected != size) throw new InvalidOperationException($"{selected} of {size} models were selected");
+                output.WriteLine($"| {size:N0} | {run} | {Format(elapsed)} | {counts.Values.Sum():N0} | " +
+                                 $"{string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Key} {c.Value:N0}"))} | " +
+                                 $"{services.Environments.Downloads - downloads:N0} | {(report.Applied ? "yes" : "no")} |");
+            }
+        }
+        output.WriteLine();
+    }
+
+    internal static MLRayConfig Config(Uri mlflow, Uri ray, string workingDir, string extra = "") => ConfigLoader.Load($"""
+        mlray:
+          working_dir: {workingDir}
+        mlflow:
+          tracking_uri: {mlflow}
+        ray_clusters:
+        - name: ray-cluster-py312
+          python_version: '3.12'
+          dashboard_address: {ray}
+        {extra}
+        """, BenchEnvironment.Empty);
+
+    internal static string Format(TimeSpan t) => t.TotalSeconds >= 1 ? $"{t.TotalSeconds:F2} s" : $"{t.TotalMilliseconds:F0} ms";
+}
+
+internal static class BenchEnvironment
+{
+    public static readonly DictionaryEnvironment Empty = new(new Dictionary<string, string>());
+}
