@@ -112,6 +112,17 @@ public class ConfigLoaderTests
     };
 
     [Fact]
+    public void Anchors_and_aliases_as_values_still_work()
+    {
+        var config = ConfigLoader.Load("""
+            ray_clusters:
+            - {name: a, python_version: '3.9', dashboard_address: 'http://ray:8265', env_vars: &common {A: '1'}}
+            - {name: b, python_version: '3.12', dashboard_address: 'http://ray:8266', env_vars: *common}
+            """, Env);
+        Assert.Equal("1", config.Clusters[1].EnvVars["A"]);
+    }
+
+    [Fact]
     public void Allow_unsigned_is_off_unless_set()
     {
         Assert.False(ConfigLoader.Load(Valid, Env).Pipeline.AllowUnsignedWebhooks);
