@@ -54,9 +54,9 @@ public static class YamlText
 
     /// <summary>
     /// Passes the parser's events through, refusing what would make building or using the tree unsafe: nesting
-    /// deeper than <see cref="MaxDepth"/>, an alias inside the node it names (a cycle), and collections as mapping
-    /// keys (hashed recursively, so an alias-heavy key costs exponential time). Remembers where it was, so a
-    /// failure without a position can still name a line.
+    /// deeper than <see cref="MaxDepth"/>, an alias inside the node it names (a cycle), and collections or aliases as
+    /// mapping keys (keys are hashed recursively, so an alias-heavy key costs time exponential in its nesting; no
+    /// MLRay file needs one). Remembers where it was, so a failure without a position can still name a line.
     /// </summary>
     private sealed class GuardedParser(IParser inner, string file) : IParser
     {
@@ -100,7 +100,7 @@ public static class YamlText
             return true;
         }
 
-        /// <summary>A node starts: as a key or a value of the enclosing mapping (keys must be scalars or aliases of them).</summary>
+        /// <summary>A node starts: as a key or a value of the enclosing mapping (keys must be scalars).</summary>
         private void Entered(ParsingEvent node, bool isCollection)
         {
             if (!_open.TryPeek(out var parent) || !parent.IsMapping) return;

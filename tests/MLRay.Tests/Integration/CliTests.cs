@@ -215,7 +215,8 @@ public class CliTests
         { ["deploy", "CONFIG", "ray-cluster-py39", "--no-such-option"], "--no-such-option" },
         { ["undeploy"], "undeploy" },
         { ["demo", "--rabbitmq", "not a uri"], "--rabbitmq must be an amqp://" },
-        { ["demo", "--build-seconds", "NaN"], "--build-seconds must be between 0 and 3600" },
+        { ["demo", "--build-seconds", "NaN"], "--build-seconds must be a number of seconds between 0 and 3600" },
+        { ["demo", "--build-seconds", "abc"], "--build-seconds must be a number of seconds between 0 and 3600" },
     };
 
     [Theory]
