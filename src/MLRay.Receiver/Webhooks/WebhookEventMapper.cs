@@ -40,23 +40,21 @@ public static class WebhookEventMapper
         {
             document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 64, AllowDuplicateProperties = false });
         }
-        catch (JsonException e)
+        // InvalidOperationException: the duplicate check reads property names, and one escaping half a surrogate pair is no text.
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
             return new WebhookDecision.Invalid($"body is not valid JSON ({e.Message})");
         }
         using (document)
-            return Map(document.RootElement, deliveryId, modelNameSuffix);
-    }
-
-    public static WebhookDecision Map(JsonElement root, string deliveryId, string modelNameSuffix)
-    {
-        try
         {
-            return MapEnvelope(root, deliveryId, modelNameSuffix);
-        }
-        catch (EnvelopeException e)
-        {
-            return new WebhookDecision.Invalid(e.Message);
+            try
+            {
+                return MapEnvelope(document.RootElement, deliveryId, modelNameSuffix);
+            }
+            catch (EnvelopeException e)
+            {
+                return new WebhookDecision.Invalid(e.Message);
+            }
         }
     }
 

@@ -56,9 +56,18 @@ public sealed class MalformedInputFuzzTests
                     yield return ("huge value", [.. bytes[..at], .. Encoding.UTF8.GetBytes(huge), .. bytes[at..]]);
                     break;
                 default:
-                    // Aliases: billion-laughs style references and a node referring to itself.
-                    var aliases = json ? "[[[[[[[[[[]]]]]]]]]]" : "&r [*r]\nb0: &b0 [x, x, x, x]\nb1: &b1 [*b0, *b0, *b0, *b0]\nb2: [*b1, *b1, *b1, *b1]\n";
-                    yield return ("aliases", [.. bytes[..at], .. Encoding.UTF8.GetBytes(aliases), .. bytes[at..]]);
+                    if (json)
+                    {
+                        // Escapes of half a surrogate pair, as a key and as a value, inside the first object.
+                        var brace = Array.IndexOf(bytes, (byte)'{') + 1;
+                        yield return ("unpaired surrogates", [.. bytes[..brace], .. Encoding.UTF8.GetBytes("\"k\\ud800\": \"v\\udc00\", "), .. bytes[brace..]]);
+                    }
+                    else
+                    {
+                        // Aliases: billion-laughs style references and a node referring to itself.
+                        var aliases = "&r [*r]\nb0: &b0 [x, x, x, x]\nb1: &b1 [*b0, *b0, *b0, *b0]\nb2: [*b1, *b1, *b1, *b1]\n";
+                        yield return ("aliases", [.. bytes[..at], .. Encoding.UTF8.GetBytes(aliases), .. bytes[at..]]);
+                    }
                     break;
             }
         }

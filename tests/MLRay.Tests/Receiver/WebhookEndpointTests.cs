@@ -179,6 +179,8 @@ public sealed class WebhookEndpointTests
         { Encoding.UTF8.GetBytes(Body.Replace("fraud.staging", "fraud\u0001.staging")).Select(b => b == 1 ? (byte)0xC3 : b).ToArray(), "body is not valid UTF-8" },
         // valid UTF-8 escaping half a surrogate pair: JSON allows it, no .NET string can hold it
         { Encoding.UTF8.GetBytes(Body.Replace("fraud.staging", "fraud\\ud800.staging")), "data.name is not valid text" },
+        // ... and in a property name, which the parser's duplicate check reads
+        { Encoding.UTF8.GetBytes(Body.Replace("\"data\": {", "\"data\": {\"k\\ud800\": 1, ")), "body is not valid JSON" },
     };
 
     [Theory]
