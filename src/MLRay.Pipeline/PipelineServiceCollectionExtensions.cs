@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
+using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Resync;
 using MLRay.Pipeline.Routing;
@@ -15,16 +16,13 @@ namespace MLRay.Pipeline;
 
 public static class PipelineServiceCollectionExtensions
 {
-    /// <summary>
-    /// Registers MLRay's clients and the MassTransit bus for the roles this process plays: the receiver publishes
-    /// and resyncs, the router consumes <c>mlray.registry-changes</c>, each cluster worker consumes its own queue.
-    /// </summary>
-    public static IServiceCollection AddMLRayPipeline(this IServiceCollection services, MLRayConfig config, IEnvironment env, PipelineRoles roles)
-    {
-        foreach (var name in roles.Clusters)
-            if (config.FindCluster(name) is null)
-                throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
+    /// <summary>Everything the roles of this process need: clients, its cluster workers, and the bus.</summary>
+    public static IServiceCollection AddMLRayPipeline(this IServiceCollection services, MLRayConfig config, IEnvironment env, PipelineRoles roles) =>
+        services.AddMLRayClients(config, env).AddClusterWorkers(config, roles.Clusters).AddMLRayBus(config, roles);
 
+    /// <summary>The config, one MLflow client, registry reader and artifact cache for the process, status tags.</summary>
+    public static IServiceCollection AddMLRayClients(this IServiceCollection services, MLRayConfig config, IEnvironment env)
+    {
         services.AddSingleton(config);
         services.AddSingleton(env);
         services.TryAddSingleton(TimeProvider.System);
@@ -33,20 +31,42 @@ public static class PipelineServiceCollectionExtensions
         services.AddSingleton(sp => sp.GetRequiredService<MLRayServices>().Registry);
         services.AddSingleton<StatusTagWriter>();
         services.AddSingleton<WorkerJournal>();
-        foreach (var name in roles.Clusters)
+        return services;
+    }
+
+    /// <summary>One <see cref="ClusterWorker"/> per cluster this process consumes.</summary>
+    public static IServiceCollection AddClusterWorkers(this IServiceCollection services, MLRayConfig config, IReadOnlyList<string> clusters)
+    {
+        foreach (var name in clusters)
         {
-            var cluster = config.FindCluster(name)!;
+            var cluster = config.FindCluster(name)
+                ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
             services.AddSingleton(sp => new ClusterWorker(cluster, sp.GetRequiredService<MLRayServices>().Deployer(cluster),
-                sp.GetRequiredService<StatusTagWriter>(), sp.GetRequiredService<WorkerJournal>(), sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<ClusterWorker>>()));
+                sp.GetRequiredService<StatusTagWriter>(), sp.GetRequiredService<WorkerJournal>(), sp.GetRequiredService<IWakeUps>(),
+                sp.GetRequiredService<IDeadLetters>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterWorker>>()));
         }
         services.AddSingleton<ClusterWorkers>();
+        return services;
+    }
 
+    /// <summary>
+    /// The MassTransit bus on RabbitMQ (or in memory for the demo): the router's and the cluster workers' endpoints, set up
+    /// the same way on both transports (their retry and batching live in their consumer definitions), the broker-held
+    /// wake-ups and the dead letters, the topology declared before anything publishes, and the receiver's resync.
+    /// </summary>
+    public static IServiceCollection AddMLRayBus(this IServiceCollection services, MLRayConfig config, PipelineRoles roles)
+    {
         if (roles.InMemory)
+        {
             services.AddSingleton<IClusterDispatcher>(sp => new DirectClusterDispatcher(sp.GetRequiredService<IBus>(), config));
+            services.AddSingleton<IWakeUps>(sp => new InProcessWakeUps(sp.GetRequiredService<IBus>()));
+            services.AddSingleton<IDeadLetters>(sp => new InProcessDeadLetters(sp.GetRequiredService<IBus>()));
+        }
         else
         {
             services.AddSingleton<IClusterDispatcher>(sp => new TopicClusterDispatcher(sp.GetRequiredService<IBus>()));
+            services.AddSingleton<IWakeUps>(sp => new BrokerWakeUps(sp.GetRequiredService<IBus>(), config));
+            services.AddSingleton<IDeadLetters>(sp => new BrokerDeadLetters(sp.GetRequiredService<IBus>()));
             // Registered before the bus so queues and bindings exist before anything is published.
             services.AddHostedService<TopologyDeclarer>();
         }
@@ -60,30 +80,28 @@ public static class PipelineServiceCollectionExtensions
 
         services.AddMassTransit(x =>
         {
-            if (roles.Router) x.AddConsumer<RegistryChangedConsumer>();
-            if (roles.Clusters.Count > 0)
-                x.AddConsumer<ClusterDeployRequestedConsumer>(c => c.Options<BatchOptions>(o => o
-                    .SetMessageLimit(100)
-                    .SetTimeLimit(TimeSpan.FromMilliseconds(200))
-                    .SetConcurrencyLimit(1)));
+            if (roles.Router) x.AddConsumer<RegistryChangedConsumer, RegistryChangedConsumerDefinition>();
+            if (roles.Clusters.Count > 0) x.AddConsumer<ClusterDeployRequestedConsumer, ClusterDeployRequestedConsumerDefinition>();
+
+            void Endpoints(IBusRegistrationContext ctx, IReceiveConfigurator cfg, Action<IReceiveEndpointConfigurator, bool> transport)
+            {
+                if (roles.Router)
+                    cfg.ReceiveEndpoint(PipelineTopology.RegistryChangesQueue, e =>
+                    {
+                        transport(e, false);
+                        e.ConfigureConsumer<RegistryChangedConsumer>(ctx);
+                    });
+                foreach (var name in roles.Clusters)
+                    cfg.ReceiveEndpoint(PipelineTopology.ClusterQueue(name), e =>
+                    {
+                        transport(e, true);
+                        e.ConfigureConsumer<ClusterDeployRequestedConsumer>(ctx);
+                    });
+            }
 
             if (roles.InMemory)
-                x.UsingInMemory((ctx, cfg) =>
-                {
-                    if (roles.Router)
-                        cfg.ReceiveEndpoint(PipelineTopology.RegistryChangesQueue, e =>
-                        {
-                            e.UseMessageRetry(RouterRetry);
-                            e.ConfigureConsumer<RegistryChangedConsumer>(ctx);
-                        });
-                    foreach (var name in roles.Clusters)
-                        cfg.ReceiveEndpoint(PipelineTopology.ClusterQueue(name), e =>
-                        {
-                            e.ConfigureConsumeTopology = false;
-                            e.UseMessageRetry(WorkerRetry);
-                            e.ConfigureConsumer<ClusterDeployRequestedConsumer>(ctx);
-                        });
-                });
+                // In memory, published RegistryChanged reaches the router through its consume topology; cluster queues get sends.
+                x.UsingInMemory((ctx, cfg) => Endpoints(ctx, cfg, (e, clusterQueue) => e.ConfigureConsumeTopology = !clusterQueue));
             else
                 x.UsingRabbitMq((ctx, cfg) =>
                 {
@@ -103,35 +121,20 @@ public static class PipelineServiceCollectionExtensions
                     cfg.Message<ClusterDeployRequested>(m => m.SetEntityName(PipelineTopology.DeployExchange));
                     cfg.Publish<ClusterDeployRequested>(p => p.ExchangeType = ExchangeType.Topic);
                     cfg.Send<ClusterDeployRequested>(s => s.UseRoutingKeyFormatter(c => c.Message.RoutingKey));
-
-                    if (roles.Router)
-                        cfg.ReceiveEndpoint(PipelineTopology.RegistryChangesQueue, e =>
-                        {
-                            e.SetQuorumQueue();
-                            e.ConfigureConsumeTopology = false;
-                            e.UseMessageRetry(RouterRetry);
-                            e.ConfigureConsumer<RegistryChangedConsumer>(ctx);
-                        });
-                    foreach (var name in roles.Clusters)
-                        cfg.ReceiveEndpoint(PipelineTopology.ClusterQueue(name), e =>
-                        {
-                            e.SetQuorumQueue();
-                            e.SingleActiveConsumer = true;
-                            e.ConfigureConsumeTopology = false;
-                            e.PrefetchCount = 200;
-                            e.UseMessageRetry(WorkerRetry);
-                            e.ConfigureConsumer<ClusterDeployRequestedConsumer>(ctx);
-                        });
+                    cfg.Message<ModelDeadLettered>(m => m.SetEntityName(PipelineTopology.DeadLetterExchange));
+                    cfg.Publish<ModelDeadLettered>(p => p.ExchangeType = ExchangeType.Direct);
+                    cfg.Send<ModelDeadLettered>(s => s.UseRoutingKeyFormatter(c => c.Message.Cluster));
+                    Endpoints(ctx, cfg, (endpoint, clusterQueue) =>
+                    {
+                        var e = (IRabbitMqReceiveEndpointConfigurator)endpoint;
+                        e.SetQuorumQueue();
+                        e.ConfigureConsumeTopology = false;
+                        if (!clusterQueue) return;
+                        e.SingleActiveConsumer = true;
+                        e.PrefetchCount = 200;
+                    });
                 });
         });
         return services;
     }
-
-    // In-process retries hold the message unacked, so keep them short; what still fails goes to <queue>_error
-    // with MassTransit's MT-Fault-* headers (the dead letter), and the next resync tries again.
-    private static void RouterRetry(IRetryConfigurator r) =>
-        r.Exponential(5, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(5), TimeSpan.FromMilliseconds(500));
-
-    private static void WorkerRetry(IRetryConfigurator r) =>
-        r.Intervals(TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(15));
 }

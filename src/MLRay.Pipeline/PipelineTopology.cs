@@ -24,6 +24,19 @@ public static class PipelineTopology
     /// <summary>Where MassTransit moves a queue's messages that still fail after the in-process retries.</summary>
     public static string ErrorQueue(string queue) => $"{queue}_error";
 
+    /// <summary>Direct exchange for dead letters; routing key = cluster name.</summary>
+    public const string DeadLetterExchange = "mlray.dead-letters";
+
+    /// <summary>A cluster's dead letters: a classic durable queue nothing consumes, so listing it (get, then requeue) keeps its order.</summary>
+    public static string DeadLetterQueue(string cluster) => $"mlray.cluster.{cluster}.dead-letters";
+
+    /// <summary>
+    /// Where a wake-up for <paramref name="cluster"/> waits <paramref name="delay"/>: a fanout exchange and queue of that
+    /// name, whose messages expire (per-message TTL) into the default exchange with the cluster queue as routing key.
+    /// The broker holds the wait, so it survives any worker's restart (Debian's RabbitMQ has no delayed-message plugin).
+    /// </summary>
+    public static string WaitQueue(string cluster, TimeSpan delay) => $"mlray.cluster.{cluster}.wait.{(long)delay.TotalSeconds}s";
+
     /// <summary>'3.9' → <c>3.9.#</c> (any patch, or none); '3.9.22' → <c>3.9.22</c> (exact).</summary>
     public static string BindingKey(PythonVersionSpec cluster) =>
         cluster.Patch is null ? $"{cluster.Major}.{cluster.Minor}.#" : cluster.ToString();

@@ -44,7 +44,8 @@ public static partial class ConfigLoader
     {
         var root = ParseRoot(yaml, source);
         var reader = new Node(root, "", env);
-        reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver");
+        reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver", "retry");
+        var retry = ReadRetry(reader.Child("retry"), new RetrySettings());
 
         var mlrayNode = reader.Child("mlray")?.Also(n => n.RefuseUnknownKeys("working_dir", "artifact_cache"));
         var workingDir = mlrayNode?.OptionalString("working_dir") ?? ".mlray";
@@ -56,7 +57,7 @@ public static partial class ConfigLoader
         var clustersNode = reader.RequiredSequence("ray_clusters");
         var clusters = new List<RayClusterConfig>();
         for (var i = 0; i < clustersNode.Count; i++)
-            clusters.Add(ReadCluster(clustersNode[i], trackingText));
+            clusters.Add(ReadCluster(clustersNode[i], trackingText, retry));
 
         var duplicate = clusters.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null)
@@ -145,10 +146,29 @@ public static partial class ConfigLoader
     [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
     private static partial Regex ClusterNamePattern();
 
-    private static RayClusterConfig ReadCluster(Node node, string? defaultTrackingUri)
+    /// <summary><c>retry: {attempts: 3, delays: [1m, 5m, 15m]}</c>; each key falls back to <paramref name="fallback"/>.</summary>
+    private static RetrySettings ReadRetry(Node? node, RetrySettings fallback)
+    {
+        if (node is null) return fallback;
+        node.RefuseUnknownKeys("attempts", "delays");
+        var attempts = fallback.Attempts;
+        if (node.OptionalString("attempts") is { } text && (!int.TryParse(text, out attempts) || attempts < 1 || attempts > 100))
+            throw new ConfigException(node.PathOf("attempts"), $"'{text}' is not a whole number from 1 to 100");
+        var delays = fallback.Delays;
+        if (node.Child("delays") is { } delaysNode)
+        {
+            var list = delaysNode.StringList();
+            if (list.Count == 0) throw new ConfigException(node.PathOf("delays"), "must list at least one duration");
+            delays = list.Select((d, i) => ParseDuration(d) is { } delay && delay >= TimeSpan.FromSeconds(1) ? delay
+                : throw new ConfigException($"{node.PathOf("delays")}[{i}]", $"'{d}' is not a duration of at least 1s (examples: 90s, 10m, 1h)")).ToList();
+        }
+        return new RetrySettings { Attempts = attempts, Delays = delays };
+    }
+
+    private static RayClusterConfig ReadCluster(Node node, string? defaultTrackingUri, RetrySettings retry)
     {
         node.RefuseUnknownKeys("name", "python_version", "dashboard_address", "mlflow_tracking_uri",
-            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address");
+            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address", "retry");
         var name = node.RequiredString("name");
         if (!ClusterNamePattern().IsMatch(name))
             throw new ConfigException(node.PathOf("name"), $"'{name}' is not a valid cluster name (letters, digits, '.', '_' and '-')");
@@ -192,6 +212,7 @@ public static partial class ConfigLoader
             ExtraPip = extraPip,
             AuthTokenEnv = tokenEnv,
             DeployTimeout = timeout,
+            Retry = ReadRetry(node.Child("retry"), retry),
             ServeAddress = node.OptionalString("serve_address") is { } serve ? ParseHttpUri(serve, node.PathOf("serve_address")) : null,
         };
     }

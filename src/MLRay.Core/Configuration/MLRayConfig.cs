@@ -60,6 +60,8 @@ public sealed record RayClusterConfig
     /// <summary>Name of the environment variable holding the Ray dashboard token (Ray ≥ 2.52 token auth).</summary>
     public string? AuthTokenEnv { get; init; }
     public TimeSpan DeployTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Install retries on this cluster (<c>retry</c> under the cluster, else the top-level <c>retry</c>).</summary>
+    public RetrySettings Retry { get; init; } = new();
     /// <summary>Where clients reach the cluster's Serve HTTP proxy (<c>serve_address</c>; default: dashboard host, port 8000).</summary>
     public Uri? ServeAddress { get; init; }
 
@@ -84,4 +86,17 @@ public sealed record PipelineSettings
 
     /// <summary>The broker URI without its password, for logs.</summary>
     public string RedactedRabbitMqUri => new UriBuilder(RabbitMqUri) { Password = RabbitMqUri.UserInfo.Contains(':') ? "***" : "" }.Uri.ToString();
+}
+
+/// <summary>
+/// How often a model version Ray could not install or start is tried on a cluster, and how long to wait between
+/// attempts (<c>delays[i]</c> after failed attempt i+1; the last delay repeats). Transient errors have their own
+/// short schedule and do not count.
+/// </summary>
+public sealed record RetrySettings
+{
+    public int Attempts { get; init; } = 3;
+    public IReadOnlyList<TimeSpan> Delays { get; init; } = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)];
+
+    public TimeSpan DelayAfter(int failedAttempts) => Delays[Math.Clamp(failedAttempts - 1, 0, Delays.Count - 1)];
 }

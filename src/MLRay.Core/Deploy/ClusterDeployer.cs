@@ -55,12 +55,22 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
     /// <summary>What a deploy would do, computed from a fresh registry read and a fresh read of the cluster.</summary>
     public async Task<DeployPlan> PlanAsync(CancellationToken ct = default)
     {
-        var snapshotTask = registry.ReadSnapshotAsync(ct);
-        var current = await ray.GetApplicationsAsync(ct);
-        var snapshot = await snapshotTask;
+        var (snapshot, current) = await ReadAsync(ct);
         var desired = DesiredState.For(cluster, snapshot.Models, current);
         return new DeployPlan(desired, ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs), current, snapshot);
     }
+
+    /// <summary>The registry and the cluster, read side by side.</summary>
+    public async Task<(RegistrySnapshot Registry, ServeInstance Current)> ReadAsync(CancellationToken ct = default)
+    {
+        var snapshotTask = registry.ReadSnapshotAsync(ct);
+        var current = await ray.GetApplicationsAsync(ct);
+        return (await snapshotTask, current);
+    }
+
+    public RayClusterConfig Cluster => cluster;
+    public RegistryReader Registry => registry;
+    public RayDashboardClient Ray => ray;
 
     public async Task<DeployReport> DeployAsync(DeployOptions options, Action<IReadOnlyList<AppResult>>? onProgress = null, CancellationToken ct = default)
     {

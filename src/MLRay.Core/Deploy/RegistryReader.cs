@@ -53,7 +53,10 @@ public sealed class RegistryReader(MlflowClient mlflow, ModelEnvironmentCache en
             async (i, token) => candidates[i] = await CandidateAsync(models[i], byModel[models[i].Name], token));
         return new RegistrySnapshot(
             candidates.OrderBy(c => c.RegisteredModel, StringComparer.Ordinal).ToList(),
-            versions.GroupBy(v => (v.Name, v.Version)).ToDictionary(g => g.Key, g => g.First()));
+            versions.GroupBy(v => (v.Name, v.Version)).ToDictionary(g => g.Key, g => g.First()))
+        {
+            RegisteredModels = models.ToDictionary(m => m.Name, StringComparer.Ordinal),
+        };
     }
 
     private async Task<IReadOnlyList<ModelVersion>> ReadVersionsPerModelAsync(IReadOnlyList<RegisteredModel> models, CancellationToken ct)
@@ -82,11 +85,16 @@ public sealed class RegistryReader(MlflowClient mlflow, ModelEnvironmentCache en
 
     private async Task<ModelCandidate> CandidateAsync(RegisteredModel model, IEnumerable<ModelVersion> versions, CancellationToken ct)
     {
-        var name = model.Name;
         var (version, reason) = VersionSelection.Choose(model, versions, settings.Alias);
-        if (version is null)
-            return new ModelCandidate { RegisteredModel = name, NothingToServe = true, Problem = reason };
+        return version is null
+            ? new ModelCandidate { RegisteredModel = model.Name, NothingToServe = true, Problem = reason }
+            : await CandidateAsync(model, version, ct);
+    }
 
+    /// <summary>One given version of a model as a candidate (a rollback target), its files from the cache.</summary>
+    public async Task<ModelCandidate> CandidateAsync(RegisteredModel model, ModelVersion version, CancellationToken ct = default)
+    {
+        var name = model.Name;
         var tags = DeploymentTags.Parse(DeploymentTags.Effective(model.TagMap, version.TagMap));
         try
         {

@@ -10,6 +10,12 @@ public sealed record RegistrySnapshot(IReadOnlyList<ModelCandidate> Models, IRea
 {
     public static readonly RegistrySnapshot Empty = new([], new Dictionary<(string, string), ModelVersion>());
 
+    /// <summary>The registered models as the read saw them (tags, aliases), by name.</summary>
+    public IReadOnlyDictionary<string, RegisteredModel> RegisteredModels { get; init; } = new Dictionary<string, RegisteredModel>();
+
+    /// <summary>Every version the read saw of one registered model.</summary>
+    public IEnumerable<ModelVersion> VersionsOf(string name) => Versions.Values.Where(v => v.Name == name);
+
     /// <summary>The tags the read saw on one version, or null when this read did not see that version.</summary>
     public IReadOnlyDictionary<string, string>? TagsOf(string name, string version) =>
         Versions.TryGetValue((name, version), out var v) ? v.TagMap : null;

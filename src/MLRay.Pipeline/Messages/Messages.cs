@@ -29,6 +29,10 @@ public sealed record ClusterDeployRequested
     public string? Version { get; init; }
     public required string Reason { get; init; }
     public string? DeliveryId { get; init; }
+    /// <summary>Set by <c>mlray dlq replay</c>: the letter whose version gets a fresh set of attempts (once: a second replay of it is a no-op).</summary>
+    public string? ReplayOf { get; init; }
+    /// <summary>How many transient failures in a row led to this wake-up (0 for a first try), for the backoff.</summary>
+    public int TransientFailures { get; init; }
 }
 
 /// <summary>A model no cluster can serve (no cluster for its Python, or unreadable environment), parked with the reason.</summary>
@@ -39,4 +43,38 @@ public sealed record ModelUnroutable
     public string? Python { get; init; }
     public required string Reason { get; init; }
     public string? DeliveryId { get; init; }
+}
+
+/// <summary>Why a (model version, cluster) was given up on.</summary>
+public static class FailureClass
+{
+    /// <summary>Ray could not install or start it (<c>DEPLOY_FAILED</c>, <c>UNHEALTHY</c>, or still deploying at the deadline) on every attempt.</summary>
+    public const string Install = "install";
+    /// <summary>Retrying cannot help: an invalid tag, an unreadable or missing environment file, an unsupported artifact scheme.</summary>
+    public const string Permanent = "permanent";
+    /// <summary>No cluster serves its Python (the router parks these in <c>mlray.unroutable</c>).</summary>
+    public const string Unroutable = "unroutable";
+}
+
+/// <summary>
+/// A dead letter: one (model version, cluster) MLRay stopped trying to deploy, with everything ops need to act on it.
+/// Kept in the cluster's durable queue <c>mlray.cluster.&lt;name&gt;.dead-letters</c> until replayed or purged.
+/// </summary>
+public sealed record ModelDeadLettered
+{
+    /// <summary>Unique id of this letter (also written to the version's <c>mlray.&lt;cluster&gt;.attempt</c> tag).</summary>
+    public required string Id { get; init; }
+    public required string Cluster { get; init; }
+    public required string RegisteredModel { get; init; }
+    public required string Version { get; init; }
+    public string? App { get; init; }
+    /// <summary>One of <see cref="FailureClass"/>.</summary>
+    public required string FailureClass { get; init; }
+    /// <summary>Ray's message (pip's or the traceback) or MLRay's reason, in full.</summary>
+    public required string Message { get; init; }
+    public int Attempts { get; init; }
+    public DateTimeOffset FirstFailure { get; init; }
+    public DateTimeOffset LastFailure { get; init; }
+    /// <summary>MLflow delivery ids of the webhooks whose reconciles led here.</summary>
+    public IReadOnlyList<string> DeliveryIds { get; init; } = [];
 }

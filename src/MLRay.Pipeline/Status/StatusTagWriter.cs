@@ -58,6 +58,26 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
         }
     }
 
+    /// <summary>Each version's <c>mlray.&lt;cluster&gt;.attempt</c> tag (its retry memory), when it changed.</summary>
+    public async Task WriteAttemptsAsync(string cluster, IEnumerable<AttemptDecision> decisions, KnownStatusTags known, CancellationToken ct)
+    {
+        foreach (var d in decisions)
+        {
+            var key = StatusTags.Key(cluster, AttemptPolicy.AttemptField);
+            var json = d.State.ToJson();
+            if (known.Get(d.RegisteredModel, d.Version, key).Value == json) continue;
+            try
+            {
+                await mlflow.SetModelVersionTagAsync(d.RegisteredModel, d.Version, key, json, ct);
+                known.Wrote(d.RegisteredModel, d.Version, key, json);
+            }
+            catch (MlflowException e) when (e.IsNotFound)
+            {
+                log.LogInformation("Model {Model} version {Version} is gone; no attempt state written", d.RegisteredModel, d.Version);
+            }
+        }
+    }
+
     private async Task<Dictionary<string, string?>> CurrentAsync(string cluster, StatusTag tag, KnownStatusTags known, CancellationToken ct)
     {
         var current = new Dictionary<string, string?>(StringComparer.Ordinal);

@@ -15,7 +15,7 @@ public static class DeployStatus
 public sealed record StatusTag(string RegisteredModel, string Version, string Status, string Message, string Endpoint);
 
 /// <summary>
-/// Pure: a deploy's outcome → the <c>mlray.&lt;cluster&gt;.status|message|endpoint|updated_at</c> tags to write.
+/// Pure: a reconcile's decisions → the <c>mlray.&lt;cluster&gt;.status|message|endpoint|updated_at</c> tags to write.
 /// Models meant for other clusters get nothing here; a model whose app this cluster removed is marked UNDEPLOYED.
 /// </summary>
 public static class StatusTags
@@ -25,53 +25,45 @@ public static class StatusTags
 
     public static string Key(string cluster, string field) => $"mlray.{cluster}.{field}";
 
-    public static IReadOnlyList<StatusTag> Deploying(DesiredState desired, ServePlan plan) =>
-        plan.Applied.Where(c => c.RegisteredModel is not null && c.Version is not null)
-            .Select(c => new StatusTag(c.RegisteredModel!, c.Version!, DeployStatus.Deploying,
-                $"applied to {desired.Cluster.Name}; waiting for Ray", ""))
-            .ToList();
-
-    public static IReadOnlyList<StatusTag> FromReport(DeployReport report)
+    /// <summary>
+    /// The tags of one reconcile: each decided version's phase (<c>DEPLOYING</c>, <c>RUNNING</c>, <c>FAILED</c> while it
+    /// waits to retry or once dead-lettered), the older version a running one replaced (<c>UNDEPLOYED</c>), and the apps
+    /// the PUT removed for other reasons (model gone, disabled, no eligible version).
+    /// </summary>
+    public static IReadOnlyList<StatusTag> FromAttempts(DesiredState desired, AttemptPlan attempts, ServePlan plan, RegistrySnapshot snapshot)
     {
-        var cluster = report.Desired.Cluster;
+        var cluster = desired.Cluster;
         var tags = new List<StatusTag>();
-        foreach (var m in report.Desired.Models)
+        var decided = attempts.Decisions.Select(d => (d.RegisteredModel, d.Version)).ToHashSet();
+        foreach (var d in attempts.Decisions)
         {
-            switch (m.Kind)
+            tags.Add(d.Phase switch
             {
-                case ModelOutcomeKind.Selected when m.Version is not null:
-                {
-                    var app = report.Apps.FirstOrDefault(a => a.App == m.AppName);
-                    if (app is null) break;
-                    var route = (string?)report.Plan.Config["applications"]!.AsArray()
-                        .FirstOrDefault(a => (string?)a?["name"] == app.App)?["route_prefix"] ?? "/" + app.App;
-                    tags.Add(app.Outcome switch
-                    {
-                        AppOutcome.Running => new StatusTag(m.RegisteredModel, m.Version, DeployStatus.Running, "",
-                            new Uri(cluster.EffectiveServeAddress, route.TrimStart('/')).ToString()),
-                        AppOutcome.Failed => new StatusTag(m.RegisteredModel, m.Version, DeployStatus.Failed,
-                            Bound(RayMessage.Summarize(app.Message, MaxMessageLength)), ""),
-                        _ => new StatusTag(m.RegisteredModel, m.Version, DeployStatus.Deploying, Bound(app.Message), ""),
-                    });
-                    break;
-                }
-                case ModelOutcomeKind.Invalid when m.Version is not null:
-                    tags.Add(new StatusTag(m.RegisteredModel, m.Version, DeployStatus.Failed, Bound(string.Join("\n", m.Problems)), ""));
-                    break;
-            }
+                AttemptPhase.Running => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Running, "", Endpoint(cluster, plan, d.AppName!)),
+                AttemptPhase.Deploying => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Deploying, Bound(d.Message), ""),
+                _ => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Failed,
+                    Bound(RayMessage.Summarize(d.Message, MaxMessageLength) + (d.ServedVersion is { } v ? $"\nversion {v} serves on {cluster.Name} meanwhile" : "")), ""),
+            });
+            // A version that now runs replaces the older ones that did.
+            if (d.Phase == AttemptPhase.Running)
+                foreach (var older in snapshot.VersionsOf(d.RegisteredModel).Where(v => v.Version != d.Version
+                             && v.TagMap.GetValueOrDefault(Key(cluster.Name, "status")) == DeployStatus.Running))
+                    tags.Add(new StatusTag(d.RegisteredModel, older.Version, DeployStatus.Undeployed, $"replaced by version {d.Version} on {cluster.Name}", ""));
         }
-        foreach (var removed in report.Plan.Changes.Where(c => c.Kind == AppChangeKind.Removed && c.RegisteredModel is not null && c.Version is not null))
+        foreach (var removed in plan.Changes.Where(c => c is { Kind: AppChangeKind.Removed, RegisteredModel: not null, Version: not null }
+                     && !decided.Contains((c.RegisteredModel!, c.Version!))))
         {
-            var why = report.Desired.Models.FirstOrDefault(m => m.RegisteredModel == removed.RegisteredModel)?.Problems.FirstOrDefault()
+            var why = desired.Models.FirstOrDefault(m => m.RegisteredModel == removed.RegisteredModel)?.Problems.FirstOrDefault()
                       ?? "the registered model no longer exists or is no longer selected";
             tags.Add(new StatusTag(removed.RegisteredModel!, removed.Version!, DeployStatus.Undeployed, $"removed from {cluster.Name}: {why}", ""));
         }
-        // A model whose new version replaced an older one: the old version is no longer served here.
-        foreach (var updated in report.Plan.Changes.Where(c => c.Kind == AppChangeKind.Updated
-                     && c is { RegisteredModel: not null, PreviousVersion: not null } && c.PreviousVersion != c.Version))
-            tags.Add(new StatusTag(updated.RegisteredModel!, updated.PreviousVersion!, DeployStatus.Undeployed,
-                $"replaced by version {updated.Version} on {cluster.Name}", ""));
         return tags;
+    }
+
+    private static string Endpoint(RayClusterConfig cluster, ServePlan plan, string app)
+    {
+        var route = (string?)plan.Config["applications"]!.AsArray().FirstOrDefault(a => (string?)a?["name"] == app)?["route_prefix"] ?? "/" + app;
+        return new Uri(cluster.EffectiveServeAddress, route.TrimStart('/')).ToString();
     }
 
     private static string Bound(string message) =>

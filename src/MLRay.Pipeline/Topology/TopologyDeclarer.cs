@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using MLRay.Pipeline.Failures;
 using RabbitMQ.Client;
 
 namespace MLRay.Pipeline.Topology;
@@ -62,6 +63,7 @@ public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclare
         await channel.QueueBindAsync(PipelineTopology.UnroutableQueue, PipelineTopology.UnroutableExchange, "", cancellationToken: ct);
 
         await channel.ExchangeDeclareAsync(PipelineTopology.DeployExchange, ExchangeType.Topic, durable: true, autoDelete: false, cancellationToken: ct);
+        await channel.ExchangeDeclareAsync(PipelineTopology.DeadLetterExchange, ExchangeType.Direct, durable: true, autoDelete: false, cancellationToken: ct);
         foreach (var cluster in config.Clusters)
         {
             var queue = PipelineTopology.ClusterQueue(cluster.Name);
@@ -73,6 +75,24 @@ public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclare
             // consumer, as MassTransit is configured to declare it, so its messages can be browsed.
             await channel.QueueDeclareAsync(PipelineTopology.ErrorQueue(queue), durable: true, exclusive: false, autoDelete: false,
                 arguments: QuorumArguments(false), cancellationToken: ct);
+
+            // Dead letters: classic, so listing them (get, then requeue) keeps their order and no delivery limit applies.
+            await channel.QueueDeclareAsync(PipelineTopology.DeadLetterQueue(cluster.Name), durable: true, exclusive: false, autoDelete: false,
+                arguments: null, cancellationToken: ct);
+            await channel.QueueBindAsync(PipelineTopology.DeadLetterQueue(cluster.Name), PipelineTopology.DeadLetterExchange, cluster.Name, cancellationToken: ct);
+
+            // Wake-ups wait here until their TTL expires, then the broker moves them onto the cluster queue.
+            foreach (var level in WaitLevels.For(cluster))
+            {
+                var wait = PipelineTopology.WaitQueue(cluster.Name, level);
+                await channel.ExchangeDeclareAsync(wait, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
+                await channel.QueueDeclareAsync(wait, durable: true, exclusive: false, autoDelete: false, arguments: new Dictionary<string, object?>
+                {
+                    ["x-dead-letter-exchange"] = "",
+                    ["x-dead-letter-routing-key"] = queue,
+                }, cancellationToken: ct);
+                await channel.QueueBindAsync(wait, wait, "", cancellationToken: ct);
+            }
         }
     }
 

@@ -2,55 +2,120 @@ using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
 using MLRay.Pipeline.Messages;
+using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Status;
+using MLRay.Serve;
 
 namespace MLRay.Pipeline.Workers;
 
 /// <summary>What a worker did, for metrics, logs and tests.</summary>
-public sealed record WorkerActivity(string Cluster, IReadOnlyList<ClusterDeployRequested> Requests, bool Applied, bool Succeeded, DateTimeOffset At);
+public sealed record WorkerActivity(string Cluster, IReadOnlyList<ClusterDeployRequested> Requests, bool Applied, IReadOnlyList<AttemptDecision> Decisions, DateTimeOffset At)
+{
+    /// <summary>Every version it decided on runs.</summary>
+    public bool Succeeded => Decisions.All(d => d.Phase == AttemptPhase.Running);
+}
 
 /// <summary>
-/// Reconciles one cluster: the whole desired state from the registry, foreign apps kept, PUT only on change,
-/// wait for RUNNING / DEPLOY_FAILED under the deadline, then status tags on the model versions.
+/// Reconciles one cluster, level-triggered and without waiting: the whole desired state from the registry, failure
+/// handling (<see cref="AttemptPolicy"/>: attempts, rollback, dead letters), foreign apps kept, PUT only on change,
+/// status and attempt tags, then a wake-up through the broker while an install is in flight or a retry is due. The
+/// message is acked as soon as Ray accepted the PUT, so one slow install never holds up the cluster's other models.
 /// One at a time per cluster in this process; across processes the queue's single active consumer ensures it.
 /// </summary>
 public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer deployer, StatusTagWriter tags, WorkerJournal journal,
-    TimeProvider time, ILogger<ClusterWorker> log)
+    IWakeUps wakeUps, IDeadLetters deadLetters, TimeProvider time, ILogger<ClusterWorker> log)
 {
     private readonly SemaphoreSlim _oneWriter = new(1, 1);
 
     public RayClusterConfig Cluster => cluster;
 
-    public async Task<DeployReport> ReconcileAsync(IReadOnlyList<ClusterDeployRequested> requests, CancellationToken ct)
+    public async Task<WorkerActivity> ReconcileAsync(IReadOnlyList<ClusterDeployRequested> requests, CancellationToken ct)
     {
         await _oneWriter.WaitAsync(ct);
         try
         {
-            using var scope = log.BeginScope(new Dictionary<string, object?>
-            {
-                ["Cluster"] = cluster.Name,
-                ["DeliveryIds"] = requests.Select(r => r.DeliveryId).OfType<string>().Distinct().ToArray(),
-            });
+            var deliveryIds = requests.Select(r => r.DeliveryId).OfType<string>().Distinct().ToArray();
+            using var scope = log.BeginScope(new Dictionary<string, object?> { ["Cluster"] = cluster.Name, ["DeliveryIds"] = deliveryIds });
             log.LogInformation("Reconciling {Cluster} for {Count} request(s): {Models}", cluster.Name, requests.Count,
                 string.Join(", ", requests.Select(r => r.RegisteredModel ?? r.Reason).Distinct()));
-            KnownStatusTags? known = null; // from this reconcile's own registry read: no re-read per tag
-            var report = await deployer.DeployAsync(new DeployOptions
-            {
-                Wait = true,
-                OnApplied = (planned, token) => tags.WriteAsync(cluster.Name, StatusTags.Deploying(planned.Desired, planned.Plan),
-                    known = new KnownStatusTags(planned.Registry), token),
-            }, ct: ct);
-            await tags.WriteAsync(cluster.Name, StatusTags.FromReport(report), known ?? new KnownStatusTags(report.Registry), ct);
-            journal.Record(new WorkerActivity(cluster.Name, requests, report.Applied, report.Succeeded, time.GetUtcNow()));
-            log.LogInformation("Reconciled {Cluster}: applied={Applied}, apps={Apps}", cluster.Name, report.Applied,
-                string.Join(", ", report.Apps.Select(a => $"{a.App}={a.RayStatus}")));
-            return report;
+
+            var now = time.GetUtcNow();
+            var (snapshot, current) = await deployer.ReadAsync(ct);
+            var desired = DesiredState.For(cluster, snapshot.Models, current);
+            var facts = await FactsAsync(desired, snapshot, ct);
+            var replays = requests.Select(r => r.ReplayOf).OfType<string>().ToHashSet(StringComparer.Ordinal);
+            var attempts = AttemptPolicy.Plan(desired, facts, current, now, replays, () => Guid.NewGuid().ToString("N"));
+            var plan = ServeConfigPlanner.Plan(attempts.Applications, current, attempts.KeepAsIs);
+            if (plan.NeedsPut) await deployer.Ray.PutApplicationsAsync(plan.Config, ct);
+
+            // Letters before tags: a letter is the durable record; a tag naming a letter that was never written would lie.
+            foreach (var d in attempts.Decisions.Where(d => d.Letter is not null))
+                await deadLetters.PublishAsync(Letter(d, deliveryIds), ct);
+            var known = new KnownStatusTags(snapshot);
+            await tags.WriteAttemptsAsync(cluster.Name, attempts.Decisions.Where(d => d.StateChanged), known, ct);
+            await tags.WriteAsync(cluster.Name, StatusTags.FromAttempts(desired, attempts, plan, snapshot), known, ct);
+
+            if (attempts.Decisions.Select(d => d.LookAgainAt).Where(t => t is not null).Min() is { } next)
+                await wakeUps.ScheduleAsync(cluster.Name, next - now, new ClusterDeployRequested
+                {
+                    RoutingKey = PipelineTopology.BroadcastKey, Reason = "check", DeliveryId = deliveryIds.FirstOrDefault(),
+                }, ct);
+
+            var activity = new WorkerActivity(cluster.Name, requests, plan.NeedsPut, attempts.Decisions, now);
+            journal.Record(activity);
+            log.LogInformation("Reconciled {Cluster}: applied={Applied}, {Decisions}", cluster.Name, plan.NeedsPut,
+                string.Join(", ", attempts.Decisions.Select(d => $"{d.RegisteredModel}/{d.Version}={d.Phase}")));
+            return activity;
         }
         finally
         {
             _oneWriter.Release();
         }
     }
+
+    /// <summary>For each selected or invalid version: its attempt state, and the app of the model's last version that ran here.</summary>
+    private async Task<IReadOnlyList<AttemptPolicy.ModelFacts>> FactsAsync(DesiredState desired, RegistrySnapshot snapshot, CancellationToken ct)
+    {
+        var facts = new List<AttemptPolicy.ModelFacts>();
+        var candidates = snapshot.Models.ToDictionary(c => c.RegisteredModel, StringComparer.Ordinal);
+        foreach (var m in desired.Models.Where(m => m.Kind is ModelOutcomeKind.Selected or ModelOutcomeKind.Invalid && m.Version is not null))
+        {
+            var candidate = candidates[m.RegisteredModel];
+            var model = snapshot.RegisteredModels.GetValueOrDefault(m.RegisteredModel);
+            var effective = DeploymentTags.Effective(model?.TagMap ?? new Dictionary<string, string>(), candidate.Version?.TagMap ?? new Dictionary<string, string>());
+            var state = AttemptState.Parse(snapshot.TagsOf(m.RegisteredModel, m.Version!)?.GetValueOrDefault(StatusTags.Key(cluster.Name, AttemptPolicy.AttemptField)));
+            facts.Add(new AttemptPolicy.ModelFacts(m.RegisteredModel, m.Version!, AttemptState.SpecOf(effective), state,
+                m.Kind == ModelOutcomeKind.Selected && model is not null ? await LastGoodAsync(model, m.Version!, snapshot, ct) : null));
+        }
+        return facts;
+    }
+
+    /// <summary>The highest other version whose tags say it runs on this cluster, rebuilt as an app (rollback target).</summary>
+    private async Task<(string Version, JsonObject App)?> LastGoodAsync(Registry.RegisteredModel model, string version, RegistrySnapshot snapshot, CancellationToken ct)
+    {
+        var running = snapshot.VersionsOf(model.Name)
+            .Where(v => v.Version != version && v.TagMap.GetValueOrDefault(StatusTags.Key(cluster.Name, AttemptPolicy.StatusField)) == DeployStatus.Running)
+            .MaxBy(v => v.Number);
+        if (running is null) return null;
+        var candidate = await deployer.Registry.CandidateAsync(model, running, ct);
+        var built = DesiredState.For(cluster, [candidate]);
+        return built.Applications.FirstOrDefault() is { } app ? (running.Version, app) : null;
+    }
+
+    private ModelDeadLettered Letter(AttemptDecision d, IReadOnlyList<string> deliveryIds) => new()
+    {
+        Id = d.Letter!.Id,
+        Cluster = cluster.Name,
+        RegisteredModel = d.RegisteredModel,
+        Version = d.Version,
+        App = d.AppName,
+        FailureClass = d.Letter.FailureClass,
+        Message = d.Letter.Message,
+        Attempts = d.Letter.Attempts,
+        FirstFailure = d.Letter.FirstFailure,
+        LastFailure = d.Letter.LastFailure,
+        DeliveryIds = deliveryIds,
+    };
 }
 
 /// <summary>A bounded in-memory log of what the workers of this process did.</summary>

@@ -4,7 +4,9 @@ using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
 using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Status;
+using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Workers;
+using MLRay.Tests.Pipeline;
 
 namespace MLRay.Tests.Integration;
 
@@ -162,20 +164,44 @@ public class RegistryReadCostTests
         RegisterModels(world.Mlflow, 5);
         using var services = new MLRayServices(world.Config(), DeployWorld.NoEnv);
         var cluster = services.Config.FindCluster("ray-cluster-py312")!;
+        var wakeUps = new RecordedWakeUps();
         var worker = new ClusterWorker(cluster, services.Deployer(cluster),
             new StatusTagWriter(services.Mlflow, TimeProvider.System, NullLogger<StatusTagWriter>.Instance),
-            new WorkerJournal(), TimeProvider.System, NullLogger<ClusterWorker>.Instance);
+            new WorkerJournal(), wakeUps, new RecordedWakeUps(), TimeProvider.System, NullLogger<ClusterWorker>.Instance);
         ClusterDeployRequested[] request = [new() { RoutingKey = "all", Reason = "test" }];
 
         var before = world.Mlflow.Requests.Count;
-        await worker.ReconcileAsync(request, CancellationToken.None);
+        await worker.ReconcileAsync(request, CancellationToken.None); // applies: DEPLOYING, attempt 1
+        Assert.Single(wakeUps.Scheduled); // a follow-up check, not a wait inside the reconcile
+        await PipelineWorld.WaitUntil(() => world.Ray312.GetApplication("model-004")?["status"]?.GetValue<string>() == "RUNNING");
+        await worker.ReconcileAsync(request, CancellationToken.None); // the check: RUNNING
         var first = world.Mlflow.RequestCounts(before);
         Assert.False(first.ContainsKey("model-versions/get"));
-        Assert.Equal(5 * 4 * 2, first["model-versions/set-tag"]); // DEPLOYING, then RUNNING: status, message, endpoint, updated_at
+        // attempt state once, then status, message, endpoint, updated_at for DEPLOYING and again for RUNNING
+        Assert.Equal(5 * (1 + 4 * 2), first["model-versions/set-tag"]);
         Assert.Equal("RUNNING", world.Mlflow.GetModelVersionTags("model-004.staging", "1")["mlray.ray-cluster-py312.status"]);
 
         before = world.Mlflow.Requests.Count;
         await worker.ReconcileAsync(request, CancellationToken.None);
         Assert.Equal(new Dictionary<string, int> { ["registered-models/search"] = 1, ["model-versions/search"] = 1 }, world.Mlflow.RequestCounts(before));
+    }
+}
+
+/// <summary>Wake-ups and dead letters a worker asked for, without a broker (for tests of the worker alone).</summary>
+internal sealed class RecordedWakeUps : IWakeUps, IDeadLetters
+{
+    public List<(TimeSpan Delay, ClusterDeployRequested Message)> Scheduled { get; } = [];
+    public List<ModelDeadLettered> Letters { get; } = [];
+
+    public Task ScheduleAsync(string cluster, TimeSpan delay, ClusterDeployRequested message, CancellationToken ct)
+    {
+        lock (Scheduled) Scheduled.Add((delay, message));
+        return Task.CompletedTask;
+    }
+
+    public Task PublishAsync(ModelDeadLettered letter, CancellationToken ct)
+    {
+        lock (Letters) Letters.Add(letter);
+        return Task.CompletedTask;
     }
 }

@@ -118,7 +118,7 @@ public class PipelineUnitTests
     }
 
     [Fact]
-    public void Status_tags_follow_the_deploy_outcome()
+    public void Status_tags_follow_each_versions_decision()
     {
         var cluster = Config.FindCluster("py312")!;
         var models = new List<ModelOutcome>
@@ -135,22 +135,33 @@ public class PipelineUnitTests
         var plan = new ServePlan(config, [
             new AppChange("ok", AppChangeKind.Updated, "ok.staging", "2", "1"),
             new AppChange("gone", AppChangeKind.Removed, "gone.staging", "5"),
+            new AppChange("bad", AppChangeKind.Removed, "bad.staging", "1"), // a version that never ran, taken off after failing
         ]);
-        var report = new DeployReport(new DesiredState(cluster, models, []), plan, true, [
-            new AppResult("ok", "ok.staging", "RUNNING", AppOutcome.Running, ""),
-            new AppResult("bad", "bad.staging", "DEPLOY_FAILED", AppOutcome.Failed, "Runtime env setup for app 'bad' failed:\nTraceback\n    ERROR: No matching distribution found for catboost==1.1\n"),
-            new AppResult("slow", "slow.staging", "DEPLOYING", AppOutcome.TimedOut, "still DEPLOYING after 00:10:00"),
-        ], null);
+        var state = new AttemptState { Spec = "s", Attempts = 1 };
+        AttemptDecision Decision(string model, string version, string app, AttemptPhase phase, string message, string? served = null) =>
+            new(model, version, app, phase, message, state, false, null, null, served);
+        var attempts = new AttemptPlan([], [
+            Decision("ok.staging", "2", "ok", AttemptPhase.Running, ""),
+            Decision("bad.staging", "1", "bad", AttemptPhase.WaitingToRetry,
+                "attempt 1 of 3 failed; next attempt at 2026-12-02T10:00:00Z: Runtime env setup for app 'bad' failed:\nTraceback\n    ERROR: No matching distribution found for catboost==1.1\n"),
+            Decision("slow.staging", "1", "slow", AttemptPhase.Deploying, "waiting for Ray"),
+            Decision("tags.staging", "3", "tags", AttemptPhase.DeadLettered, "tag 'ray.num_replicas' = '0': must be at least 1", served: "2"),
+        ], new HashSet<string>());
+        var previous = new MLRay.Registry.ModelVersion { Name = "ok.staging", Version = "1", Tags = [new("mlray.py312.status", "RUNNING")] };
+        var snapshot = new RegistrySnapshot([], new Dictionary<(string, string), MLRay.Registry.ModelVersion> { [("ok.staging", "1")] = previous });
 
-        var tags = StatusTags.FromReport(report).ToDictionary(t => (t.RegisteredModel, t.Version));
+        var tags = StatusTags.FromAttempts(new DesiredState(cluster, models, []), attempts, plan, snapshot).ToDictionary(t => (t.RegisteredModel, t.Version));
 
         Assert.Equal(("RUNNING", "http://serve312:9000/ok"), (tags[("ok.staging", "2")].Status, tags[("ok.staging", "2")].Endpoint));
         Assert.Equal("UNDEPLOYED", tags[("ok.staging", "1")].Status);
-        Assert.Equal("FAILED", tags[("bad.staging", "1")].Status);
+        Assert.Equal("replaced by version 2 on py312", tags[("ok.staging", "1")].Message);
+        Assert.Equal("FAILED", tags[("bad.staging", "1")].Status); // not UNDEPLOYED, though its app was removed
         Assert.Contains("No matching distribution found for catboost==1.1", tags[("bad.staging", "1")].Message);
+        Assert.Contains("attempt 1 of 3 failed", tags[("bad.staging", "1")].Message);
         Assert.Equal("DEPLOYING", tags[("slow.staging", "1")].Status);
         Assert.Equal("FAILED", tags[("tags.staging", "3")].Status);
         Assert.Contains("ray.num_replicas", tags[("tags.staging", "3")].Message);
+        Assert.Contains("version 2 serves on py312 meanwhile", tags[("tags.staging", "3")].Message);
         Assert.Equal("UNDEPLOYED", tags[("gone.staging", "5")].Status);
         Assert.Contains("alias 'champion' is not set", tags[("gone.staging", "5")].Message);
         Assert.False(tags.ContainsKey(("other.staging", "1")));
