@@ -193,6 +193,28 @@ public sealed class MalformedInputFuzzTests
         Assert.True(valid > 0 && invalid > 0, $"valid {valid}, invalid {invalid}");
     }
 
+    [Fact]
+    public void Mutated_attempt_state_tags_are_read_or_ignored()
+    {
+        // mlray.<cluster>.attempt is MLRay's own tag, but anyone can edit it in the MLflow UI.
+        var state = new MLRay.Deploy.AttemptState
+        {
+            Spec = "0123456789abcdef", Attempts = 2, StartedAt = DateTimeOffset.UnixEpoch, RetryAt = DateTimeOffset.UnixEpoch.AddMinutes(5),
+            DeadLetter = "dl-1",
+        }.ToJson();
+        var (read, ignored) = (0, 0);
+        foreach (var (kind, bytes) in Mutants(Encoding.UTF8.GetBytes(state), new Random(Seed), MutantsPerInput, json: true))
+        {
+            var result = Record.Exception(() =>
+            {
+                if (MLRay.Deploy.AttemptState.Parse(Encoding.UTF8.GetString(bytes)) is null) ignored++;
+                else read++;
+            });
+            Assert.True(result is null, $"{kind}: {result}");
+        }
+        Assert.True(read > 0 && ignored > 0, $"read {read}, ignored {ignored}");
+    }
+
     public static TheoryData<string> WebhookBodies => new()
     {
         MlflowSignatureTests.VectorBody,
