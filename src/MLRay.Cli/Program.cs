@@ -1,3 +1,3 @@
 using MLRay.Cli.Commands;
 
-return await MLRayCommandLine.Create().Parse(args).InvokeAsync();
+return await MLRayCommandLine.InvokeAsync(args);

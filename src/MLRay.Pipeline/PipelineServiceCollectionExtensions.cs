@@ -112,6 +112,10 @@ public static class PipelineServiceCollectionExtensions
                         h.Password(broker.Password);
                         if (broker.Tls) h.UseSsl(s => s.ServerName = broker.Host);
                     });
+                    // Error and dead-letter queues copy their endpoint's queue arguments; with single active consumer
+                    // the management UI and API refuse to show their messages (405 RESOURCE_LOCKED).
+                    cfg.SendTopology.ConfigureErrorSettings = q => q.SetQueueArgument(TopologyDeclarer.SingleActiveConsumerArgument, null);
+                    cfg.SendTopology.ConfigureDeadLetterSettings = q => q.SetQueueArgument(TopologyDeclarer.SingleActiveConsumerArgument, null);
                     cfg.Message<RegistryChanged>(m => m.SetEntityName(PipelineTopology.RegistryChangedExchange));
                     cfg.Message<ModelUnroutable>(m => m.SetEntityName(PipelineTopology.UnroutableExchange));
                     cfg.Message<ClusterDeployRequested>(m => m.SetEntityName(PipelineTopology.DeployExchange));

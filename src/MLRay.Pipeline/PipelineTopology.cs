@@ -21,6 +21,9 @@ public static class PipelineTopology
     /// <summary>One queue per Ray cluster (single active consumer: one writer per cluster).</summary>
     public static string ClusterQueue(string cluster) => $"mlray.cluster.{cluster}";
 
+    /// <summary>Where MassTransit moves a queue's messages that still fail after the in-process retries.</summary>
+    public static string ErrorQueue(string queue) => $"{queue}_error";
+
     /// <summary>Direct exchange for dead letters; routing key = cluster name.</summary>
     public const string DeadLetterExchange = "mlray.dead-letters";
 

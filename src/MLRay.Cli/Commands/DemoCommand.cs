@@ -10,8 +10,26 @@ public static class DemoCommand
     public static Command Create()
     {
         var workingDir = new Option<string>("--working-dir") { Description = "Where the demo writes its config, secret and logs", DefaultValueFactory = _ => Path.Combine(".mlray", "demo") };
-        var buildTime = new Option<double>("--build-seconds") { Description = "How long the emulated Ray takes to build an app", DefaultValueFactory = _ => 2.0 };
+        // Both checked while parsing, so a bad value is an argument error (exit 2) like any other.
+        var buildTime = new Option<double>("--build-seconds")
+        {
+            Description = "How long the emulated Ray takes to build an app",
+            DefaultValueFactory = _ => 2.0,
+            CustomParser = r =>
+            {
+                if (double.TryParse(r.Tokens.Count == 1 ? r.Tokens[0].Value : null, System.Globalization.NumberStyles.Float,
+                        System.Globalization.CultureInfo.InvariantCulture, out var seconds) && seconds is >= 0 and <= 3600)
+                    return seconds;
+                r.AddError("--build-seconds must be a number of seconds between 0 and 3600");
+                return 0;
+            },
+        };
         var rabbit = new Option<string>("--rabbitmq") { Description = "Broker to use when reachable (else in-memory)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RABBITMQ_URI") ?? "amqp://guest:guest@127.0.0.1:5672/" };
+        rabbit.Validators.Add(r =>
+        {
+            if (!Uri.TryCreate(r.GetValueOrDefault<string>(), UriKind.Absolute, out var uri) || uri.Scheme is not ("amqp" or "amqps"))
+                r.AddError("--rabbitmq must be an amqp:// or amqps:// URI");
+        });
         var command = new Command("demo", "Register the seed's three catboost models in an emulated MLflow and watch MLRay serve them on emulated Ray clusters (py39 on ARM, py312)")
         {
             workingDir, buildTime, rabbit,

@@ -78,7 +78,7 @@ public static class DeployCommands
 
     /// <summary>The <c>--timeout</c> option's value (null: the cluster's deploy_timeout).</summary>
     internal static TimeSpan? ParseTimeoutOption(string? text) => text is null ? null
-        : ConfigLoader.ParseDuration(text) ?? throw new ConfigException("--timeout", $"'{text}' is not a duration");
+        : ConfigLoader.ParseDuration(text) ?? throw new ConfigException("--timeout", $"'{text}' is not a duration of at most 30 days (examples: 90s, 10m, 1h)");
 
     internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 

@@ -147,7 +147,7 @@ public static partial class WebhookCommands
         }
         if (noSecret) return null;
         throw new ConfigException("receiver.webhook_secret_env",
-            "no webhook secret: set receiver.webhook_secret_env or receiver.webhook_secret_file in the config, pass --secret-env VAR, or --no-secret to register an unsigned webhook");
+            "no webhook secret: set receiver.webhook_secret_env or receiver.webhook_secret_file in the config, pass --secret-env VAR, or --no-secret to register an unsigned webhook (the receiver then needs receiver.allow_unsigned: true)");
     }
 
     private static void ValidateName(string name)

@@ -41,16 +41,19 @@ public static class SeedModels
         foreach (var model in All) Register(mlflow, model);
     }
 
-    /// <summary>Registers one model version; returns the version string.</summary>
+    /// <summary>
+    /// Registers one model version; returns the version string. <paramref name="replaceFiles"/> replaces artifact
+    /// files by name (a null text leaves the file out).
+    /// </summary>
     public static string Register(MlflowEmulator mlflow, SeedModel model, IReadOnlyDictionary<string, string>? tags = null,
-        string? requirementsOverride = null, bool withPythonEnv = true)
+        string? requirementsOverride = null, IReadOnlyDictionary<string, string?>? replaceFiles = null)
     {
         var modelId = "m-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(model.AppName + Guid.NewGuid())))[..32];
         var location = $"mlflow-artifacts:/1/models/{modelId}/artifacts";
         var requirements = requirementsOverride ?? model.Requirements;
         foreach (var (file, text) in Files(model, location, modelId, requirements))
-            if (withPythonEnv || file != "python_env.yaml")
-                mlflow.PutArtifact($"{location}/{file}", text);
+            if ((replaceFiles is not null && replaceFiles.TryGetValue(file, out var replaced) ? replaced : text) is { } content)
+                mlflow.PutArtifact($"{location}/{file}", content);
         mlflow.CreateLoggedModel(modelId, location);
         try { mlflow.CreateRegisteredModel(model.RegisteredName, tags ?? Tags(model.AppName)); }
         catch (InvalidOperationException) { /* already registered: add a version */ }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
+using MLRay.Yaml;
 using YamlDotNet.RepresentationModel;
 
 namespace MLRay.Configuration;
@@ -26,12 +27,22 @@ public static partial class ConfigLoader
         if (!File.Exists(path))
             throw new ConfigException("", $"config file '{path}' does not exist");
         var env = environment ?? ProcessEnvironment.WithDotEnv(Path.GetDirectoryName(Path.GetFullPath(path)));
-        return Load(File.ReadAllText(path), env);
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException("", $"cannot read config file '{path}': {e.Message}");
+        }
+        return Load(text, env, path);
     }
 
-    public static MLRayConfig Load(string yaml, IEnvironment env)
+    /// <summary>Loads config text; <paramref name="source"/> names it in errors.</summary>
+    public static MLRayConfig Load(string yaml, IEnvironment env, string source = "config.yml")
     {
-        var root = ParseRoot(yaml);
+        var root = ParseRoot(yaml, source);
         var reader = new Node(root, "", env);
         reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver", "retry");
         var retry = ReadRetry(reader.Child("retry"), new RetrySettings());
@@ -97,7 +108,7 @@ public static partial class ConfigLoader
             throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : "RABBITMQ_URI", "not an amqp:// or amqps:// URI");
 
         var receiver = root.Child("receiver");
-        receiver?.RefuseUnknownKeys("webhook_secret_env", "webhook_secret_file", "resync_interval", "dedup_window");
+        receiver?.RefuseUnknownKeys("webhook_secret_env", "webhook_secret_file", "allow_unsigned", "resync_interval", "dedup_window");
         string? secret = null;
         if (receiver?.OptionalString("webhook_secret_env") is { } secretEnv)
             secret = env.Get(secretEnv) ?? throw new ConfigException("receiver.webhook_secret_env", $"names {secretEnv}, which is not set");
@@ -107,13 +118,23 @@ public static partial class ConfigLoader
             secret = File.ReadAllText(secretFile).Trim();
             if (secret.Length == 0) throw new ConfigException("receiver.webhook_secret_file", $"'{secretFile}' is empty");
         }
+        var allowUnsigned = false;
+        if (receiver?.OptionalString("allow_unsigned") is { } allowText)
+        {
+            if (!bool.TryParse(allowText.Trim(), out allowUnsigned))
+                throw new ConfigException("receiver.allow_unsigned", $"'{allowText}' is not true or false");
+            if (allowUnsigned && secret is not null)
+                throw new ConfigException("receiver.allow_unsigned",
+                    "true, but a webhook secret is configured too (receiver.webhook_secret_env / webhook_secret_file): keep one");
+        }
         TimeSpan Duration(string key, TimeSpan fallback) => receiver?.OptionalString(key) is { } text
-            ? ParseDuration(text) ?? throw new ConfigException($"receiver.{key}", $"'{text}' is not a duration (examples: 90s, 10m, 1h)")
+            ? ParseDuration(text) ?? throw new ConfigException($"receiver.{key}", $"'{text}' is not a duration of at most 30 days (examples: 90s, 10m, 1h)")
             : fallback;
         return new PipelineSettings
         {
             RabbitMqUri = uri,
             WebhookSecret = secret,
+            AllowUnsignedWebhooks = allowUnsigned,
             ResyncInterval = Duration("resync_interval", TimeSpan.FromMinutes(5)),
             DedupWindow = Duration("dedup_window", TimeSpan.FromMinutes(10)),
         };
@@ -179,7 +200,7 @@ public static partial class ConfigLoader
         if (node.OptionalString("deploy_timeout") is { } timeoutText)
             timeout = ParseDuration(timeoutText)
                 ?? throw new ConfigException(node.PathOf("deploy_timeout"),
-                    $"'{timeoutText}' is not a duration (examples: 90s, 10m, 1h, or plain seconds)");
+                    $"'{timeoutText}' is not a duration of at most 30 days (examples: 90s, 10m, 1h, or plain seconds)");
 
         return new RayClusterConfig
         {
@@ -197,27 +218,28 @@ public static partial class ConfigLoader
         };
     }
 
-    /// <summary>Durations: <c>90s</c>, <c>10m</c>, <c>1h</c>, <c>1h30m</c>, or a plain number of seconds.</summary>
+    /// <summary>The longest duration accepted: timers and cancellation tokens refuse more than about 49 days.</summary>
+    public static readonly TimeSpan MaxDuration = TimeSpan.FromDays(30);
+
+    /// <summary>Durations: <c>90s</c>, <c>10m</c>, <c>1h</c>, <c>1h30m</c>, or a plain number of seconds; null unless positive and at most <see cref="MaxDuration"/>.</summary>
     public static TimeSpan? ParseDuration(string text)
     {
         text = text.Trim();
-        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds))
-            return seconds > 0 ? TimeSpan.FromSeconds(seconds) : null;
-        var matches = Regex.Matches(text, @"(\d+(?:\.\d+)?)(ms|s|m|h)");
-        if (matches.Count == 0 || string.Concat(matches.Select(m => m.Value)) != text) return null;
-        var total = TimeSpan.Zero;
-        foreach (Match m in matches)
+        double seconds;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out seconds))
         {
-            var n = double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-            total += m.Groups[2].Value switch
+            var matches = Regex.Matches(text, @"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)");
+            if (matches.Count == 0 || string.Concat(matches.Select(m => m.Value)) != text) return null;
+            seconds = matches.Sum(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture) * m.Groups[2].Value switch
             {
-                "ms" => TimeSpan.FromMilliseconds(n),
-                "s" => TimeSpan.FromSeconds(n),
-                "m" => TimeSpan.FromMinutes(n),
-                _ => TimeSpan.FromHours(n),
-            };
+                "ms" => 0.001,
+                "s" => 1,
+                "m" => 60,
+                _ => 3600,
+            });
         }
-        return total > TimeSpan.Zero ? total : null;
+        // Checked as a double first: TimeSpan.FromSeconds throws on NaN, infinity and overflow.
+        return seconds > 0 && seconds <= MaxDuration.TotalSeconds ? TimeSpan.FromSeconds(seconds) : null;
     }
 
     private static Uri ParseHttpUri(string text, string path)
@@ -227,20 +249,19 @@ public static partial class ConfigLoader
         return uri;
     }
 
-    private static YamlMappingNode ParseRoot(string yaml)
+    private static YamlMappingNode ParseRoot(string yaml, string source)
     {
-        var stream = new YamlStream();
+        YamlNode? root;
         try
         {
-            stream.Load(new StringReader(yaml));
+            root = YamlText.Parse(yaml, source);
         }
-        catch (YamlDotNet.Core.YamlException e)
+        catch (YamlTextException e)
         {
-            throw new ConfigException("", $"not valid YAML at line {e.Start.Line}, column {e.Start.Column}: {e.InnerException?.Message ?? e.Message}");
+            throw new ConfigException("", $"{source} is not valid YAML: {e.Where}");
         }
-        if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode root)
-            throw new ConfigException("", "the config must be a YAML mapping with at least 'ray_clusters'");
-        return root;
+        return root as YamlMappingNode
+            ?? throw new ConfigException("", $"{source} must be a YAML mapping with at least 'ray_clusters'");
     }
 
     /// <summary>A position in the YAML tree that knows its key path and expands <c>${VAR}</c> in scalars.</summary>

@@ -76,8 +76,10 @@ public sealed record PipelineSettings
 {
     /// <summary><c>rabbitmq.uri</c>, default <c>RABBITMQ_URI</c> or amqp://guest:guest@localhost:5672/.</summary>
     public Uri RabbitMqUri { get; init; } = new("amqp://guest:guest@localhost:5672/");
-    /// <summary>The webhook secret (from <c>receiver.webhook_secret_env</c> or <c>receiver.webhook_secret_file</c>); null = unsigned webhooks accepted.</summary>
+    /// <summary>The webhook secret (from <c>receiver.webhook_secret_env</c> or <c>receiver.webhook_secret_file</c>); null = none configured.</summary>
     public string? WebhookSecret { get; init; }
+    /// <summary><c>receiver.allow_unsigned</c>: without a secret the receiver starts only when this says so on purpose.</summary>
+    public bool AllowUnsignedWebhooks { get; init; }
     /// <summary>How often every selected model is re-announced (<c>receiver.resync_interval</c>), catching lost webhooks.</summary>
     public TimeSpan ResyncInterval { get; init; } = TimeSpan.FromMinutes(5);
     /// <summary>How long a delivery id is remembered (<c>receiver.dedup_window</c>).</summary>

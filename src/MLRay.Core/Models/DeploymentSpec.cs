@@ -131,6 +131,11 @@ public static partial class DeploymentTags
 
         var cpus = RequiredNumber(ray, NumCpus, errors, positive: true);
         var memoryGiB = RequiredNumber(ray, Memory, errors, positive: true);
+        if (memoryGiB * BytesPerGiB >= long.MaxValue)
+        {
+            errors.Add(new TagError(Memory, ray[Memory], "is too large (GiB per replica)"));
+            memoryGiB = null;
+        }
         var gpus = OptionalNumber(ray, NumGpus, errors, positive: false);
         var maxOngoing = OptionalInt(ray, MaxOngoingRequests, 1, errors);
         var batch = OptionalInt(ray, MaxBatchSize, 1, errors);
@@ -209,22 +214,25 @@ public static partial class DeploymentTags
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         if (!tags.TryGetValue(EnvVars, out var text)) return result;
-        JsonNode? node;
-        try { node = JsonNode.Parse(text); }
-        catch (JsonException e)
+        try
+        {
+            // Duplicate keys are refused rather than one silently winning.
+            using var document = JsonDocument.Parse(text, new JsonDocumentOptions { AllowDuplicateProperties = false });
+            if (document.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                errors.Add(new TagError(EnvVars, text, "must be a JSON object such as {\"ENV_VAR\": \"value\"}"));
+                return result;
+            }
+            foreach (var property in document.RootElement.EnumerateObject())
+            {
+                if (property.Value.ValueKind == JsonValueKind.String) result[property.Name] = property.Value.GetString()!;
+                else errors.Add(new TagError(EnvVars, text, $"value of '{property.Name}' must be a string (Ray requires string env vars)"));
+            }
+        }
+        // InvalidOperationException: a name or value escaping half a UTF-16 surrogate pair (\ud800) is no text.
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
         {
             errors.Add(new TagError(EnvVars, text, $"is not valid JSON ({e.Message})"));
-            return result;
-        }
-        if (node is not JsonObject obj)
-        {
-            errors.Add(new TagError(EnvVars, text, "must be a JSON object such as {\"ENV_VAR\": \"value\"}"));
-            return result;
-        }
-        foreach (var (k, v) in obj)
-        {
-            if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.String) result[k] = jv.GetValue<string>();
-            else errors.Add(new TagError(EnvVars, text, $"value of '{k}' must be a string (Ray requires string env vars)"));
         }
         return result;
     }

@@ -1,3 +1,4 @@
+using MLRay.Yaml;
 using YamlDotNet.RepresentationModel;
 
 namespace MLRay.Models;
@@ -20,7 +21,7 @@ public static class ModelEnvironmentReader
     /// <summary>
     /// Python version from <c>python_env.yaml</c> <c>python:</c>; else <c>conda.yaml</c>'s <c>python=X.Y.Z</c>;
     /// else MLmodel's <c>flavors.python_function.python_version</c>. Pip list from <c>requirements.txt</c>,
-    /// else the conda <c>pip:</c> list.
+    /// else the conda <c>pip:</c> list; neither is a problem naming <c>requirements.txt</c>.
     /// </summary>
     public static ModelEnvironment Read(ModelEnvironmentFiles files)
     {
@@ -32,9 +33,11 @@ public static class ModelEnvironmentReader
             _ => throw new ModelEnvironmentException("python_env.yaml",
                 "not found, and neither conda.yaml nor MLmodel is there to give the Python version"),
         };
-        IReadOnlyList<string> pip = files.RequirementsTxt is { } req ? RequirementsFile.Parse(req)
-            : files.CondaYaml is { } conda ? CondaPip(conda)
-            : [];
+        // MLflow always writes requirements.txt: without a pip list the app would only fail in Ray, at import.
+        var pip = files.RequirementsTxt is { } req ? RequirementsFile.Parse(req)
+            : files.CondaYaml is { } conda ? CondaPip(conda) ?? throw new ModelEnvironmentException("requirements.txt",
+                "not found, and conda.yaml has no 'pip:' list to take the packages from")
+            : throw new ModelEnvironmentException("requirements.txt", "not found, and there is no conda.yaml to take the packages from");
         return new ModelEnvironment(python, source, pip);
     }
 
@@ -73,14 +76,15 @@ public static class ModelEnvironmentReader
             : Parse(value, file, "flavors.python_function.python_version");
     }
 
-    private static IReadOnlyList<string> CondaPip(string text)
+    /// <summary>The conda file's <c>pip:</c> list; null when it has none.</summary>
+    private static IReadOnlyList<string>? CondaPip(string text)
     {
         var root = Load(text, "conda.yaml");
         if (root.Children.TryGetValue(new YamlScalarNode("dependencies"), out var deps) && deps is YamlSequenceNode seq)
             foreach (var item in seq.Children.OfType<YamlMappingNode>())
                 if (item.Children.TryGetValue(new YamlScalarNode("pip"), out var pip) && pip is YamlSequenceNode pins)
                     return RequirementsFile.Parse(string.Join('\n', pins.Children.OfType<YamlScalarNode>().Select(p => p.Value)));
-        return [];
+        return null;
     }
 
     private static PythonVersionSpec Parse(string value, string file, string key) =>
@@ -89,18 +93,16 @@ public static class ModelEnvironmentReader
 
     private static YamlMappingNode Load(string text, string file)
     {
-        var stream = new YamlStream();
+        YamlNode? root;
         try
         {
-            stream.Load(new StringReader(text));
+            root = YamlText.Parse(text, file);
         }
-        catch (YamlDotNet.Core.YamlException e)
+        catch (YamlTextException e)
         {
-            throw new ModelEnvironmentException(file, $"is not valid YAML (line {e.Start.Line}): {e.InnerException?.Message ?? e.Message}");
+            throw new ModelEnvironmentException(file, $"is not valid YAML ({e.Where})");
         }
-        return stream.Documents.Count > 0 && stream.Documents[0].RootNode is YamlMappingNode m
-            ? m
-            : throw new ModelEnvironmentException(file, "is not a YAML mapping");
+        return root as YamlMappingNode ?? throw new ModelEnvironmentException(file, "is not a YAML mapping");
     }
 
     private static YamlMappingNode? Child(YamlMappingNode? node, string key) =>

@@ -8,7 +8,8 @@ namespace MLRay.Models;
 /// </summary>
 public sealed partial record PythonVersionSpec(int Major, int Minor, int? Patch)
 {
-    [GeneratedRegex(@"^\s*(\d+)\.(\d+)(?:\.(\d+))?\s*$")]
+    // [0-9], not \d: \d also matches other scripts' digits, which int parsing refuses.
+    [GeneratedRegex(@"^\s*([0-9]{1,9})\.([0-9]{1,9})(?:\.([0-9]{1,9}))?\s*$")]
     private static partial Regex Pattern();
 
     public static bool TryParse(string? text, out PythonVersionSpec version)

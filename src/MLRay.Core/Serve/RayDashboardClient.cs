@@ -47,9 +47,17 @@ public sealed class RayDashboardClient : IDisposable
         var body = await response.GetStringAsync();
         if (response.StatusCode != 200)
             throw new RayRejectedException(response.StatusCode, body);
-        return JsonNode.Parse(body) is JsonObject doc
-            ? ServeInstance.Parse(doc)
-            : throw new RayRejectedException(response.StatusCode, "response is not a JSON object: " + body);
+        try
+        {
+            return JsonNode.Parse(body, documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false }) is JsonObject doc
+                ? ServeInstance.Parse(doc)
+                : throw new RayRejectedException(response.StatusCode, "response is not a JSON object: " + Excerpt(body));
+        }
+        // A proxy's HTML page, or text no .NET string can hold (an unpaired \ud800 escape): Ray's answer is unusable.
+        catch (Exception e) when (e is JsonException or InvalidOperationException)
+        {
+            throw new RayRejectedException(response.StatusCode, $"response is not Serve's JSON ({e.Message}): {Excerpt(body)}");
+        }
     }
 
     /// <summary>PUTs the full declarative config. Ray answers 200 once its controller accepted it, not once apps run.</summary>
@@ -60,6 +68,8 @@ public sealed class RayDashboardClient : IDisposable
         if (response.StatusCode != 200)
             throw new RayRejectedException(response.StatusCode, await response.GetStringAsync());
     }
+
+    private static string Excerpt(string body) => body.Length > 500 ? body[..500] + "…" : body;
 
     public void Dispose() => _http.Dispose();
 }

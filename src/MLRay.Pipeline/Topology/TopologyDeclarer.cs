@@ -8,14 +8,17 @@ namespace MLRay.Pipeline.Topology;
 /// <summary>
 /// Declares MLRay's exchanges, queues and bindings before anything publishes, so no message is dropped for want
 /// of a queue: the receiver may start before any router, and the router before any worker. Queue arguments match
-/// what MassTransit declares for the same endpoints (quorum; single active consumer on cluster queues).
+/// what MassTransit declares for the same endpoints (quorum; single active consumer on cluster queues, not on their
+/// <c>_error</c> queues).
 /// </summary>
 public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclarer> log) : IHostedService
 {
+    public const string SingleActiveConsumerArgument = "x-single-active-consumer";
+
     public static IDictionary<string, object?> QuorumArguments(bool singleActiveConsumer)
     {
         var args = new Dictionary<string, object?> { ["x-queue-type"] = "quorum" };
-        if (singleActiveConsumer) args["x-single-active-consumer"] = true;
+        if (singleActiveConsumer) args[SingleActiveConsumerArgument] = true;
         return args;
     }
 
@@ -68,6 +71,10 @@ public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclare
                 arguments: QuorumArguments(true), cancellationToken: ct);
             await channel.QueueBindAsync(queue, PipelineTopology.DeployExchange, PipelineTopology.BindingKey(cluster.PythonVersion), cancellationToken: ct);
             await channel.QueueBindAsync(queue, PipelineTopology.DeployExchange, PipelineTopology.BroadcastKey, cancellationToken: ct);
+            // Declared up front (MassTransit would only on the first failure) so ops find it; without single active
+            // consumer, as MassTransit is configured to declare it, so its messages can be browsed.
+            await channel.QueueDeclareAsync(PipelineTopology.ErrorQueue(queue), durable: true, exclusive: false, autoDelete: false,
+                arguments: QuorumArguments(false), cancellationToken: ct);
 
             // Dead letters: classic, so listing them (get, then requeue) keeps their order and no delivery limit applies.
             await channel.QueueDeclareAsync(PipelineTopology.DeadLetterQueue(cluster.Name), durable: true, exclusive: false, autoDelete: false,

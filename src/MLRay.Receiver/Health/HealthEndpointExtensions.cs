@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Options;
 using MLRay.Receiver.Webhooks;
 using Prometheus;
 
@@ -15,13 +16,23 @@ public static class HealthEndpointExtensions
 
     /// <summary>
     /// <c>GET /healthz</c>: 200 while the process serves HTTP (liveness; runs no checks).
-    /// <c>GET /readyz</c>: 200 only when every check tagged <c>ready</c> (the bus) is healthy, else 503.
+    /// <c>GET /readyz</c>: 200 only when every check tagged <c>ready</c> (the bus) is healthy, else 503; the JSON body
+    /// gives the status and the webhook signature mode.
     /// <c>GET /metrics</c>: Prometheus text, from the registry <see cref="WebhookMetrics"/> uses.
     /// </summary>
     public static IEndpointRouteBuilder MapReceiverHealth(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
-        endpoints.MapHealthChecks("/readyz", new HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
+        endpoints.MapHealthChecks("/readyz", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains("ready"),
+            // Says which signature mode runs, so a receiver accepting unsigned webhooks is visible from outside.
+            ResponseWriter = (http, report) => http.Response.WriteAsJsonAsync(new
+            {
+                status = report.Status.ToString(),
+                webhook_signatures = http.RequestServices.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value.SignatureMode,
+            }),
+        });
         endpoints.MapMetrics("/metrics", endpoints.ServiceProvider.GetRequiredService<WebhookMetrics>().Registry);
         return endpoints;
     }

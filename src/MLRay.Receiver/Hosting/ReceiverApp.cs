@@ -1,4 +1,5 @@
 using MassTransit;
+using Microsoft.Extensions.Options;
 using MLRay.Pipeline;
 using MLRay.Receiver.Health;
 using MLRay.Receiver.Webhooks;
@@ -30,11 +31,15 @@ public static class ReceiverApp
 
     /// <summary>
     /// Builds the app from an already loaded config (see <see cref="ReceiverHostOptions"/> for the bus, service
-    /// overrides and log output). Fails if no <see cref="IPublishEndpoint"/> ends up registered.
+    /// overrides and log output). Throws <see cref="ConfigException"/> without a webhook secret unless
+    /// <c>receiver.allow_unsigned</c> is true; fails if no <see cref="IPublishEndpoint"/> ends up registered.
     /// </summary>
     public static WebApplication Build(string[] args, MLRayConfig config, IEnvironment environment, ReceiverHostOptions? options = null)
     {
         options ??= new ReceiverHostOptions();
+        if (config.Pipeline.WebhookSecret is null && !config.Pipeline.AllowUnsignedWebhooks)
+            throw new ConfigException("receiver", "no webhook secret: set receiver.webhook_secret_env or receiver.webhook_secret_file, " +
+                                                  "or receiver.allow_unsigned: true to accept anyone's unsigned webhooks on purpose");
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
@@ -70,10 +75,16 @@ public static class ReceiverApp
         app.MapMLflowWebhooks();
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
-        app.Lifetime.ApplicationStarted.Register(() => log.LogInformation(
-            "Receiver listening on {Urls}; broker {RabbitMq}; models ending with {Suffix}; signature {SignatureMode}; dedup window {DedupWindow}",
-            string.Join(", ", app.Urls), config.Pipeline.RedactedRabbitMqUri, config.Mlflow.ModelNameSuffix,
-            config.Pipeline.WebhookSecret is null ? "not required (no secret configured)" : "required", config.Pipeline.DedupWindow));
+        app.Lifetime.ApplicationStarted.Register(() =>
+        {
+            var webhooks = app.Services.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value;
+            log.LogInformation(
+                "Receiver listening on {Urls}; broker {RabbitMq}; models ending with {Suffix}; signature {SignatureMode}; dedup window {DedupWindow}",
+                string.Join(", ", app.Urls), config.Pipeline.RedactedRabbitMqUri, config.Mlflow.ModelNameSuffix, webhooks.SignatureMode, config.Pipeline.DedupWindow);
+            if (webhooks.Secret is null)
+                log.LogWarning("Webhook signatures are not checked (receiver.allow_unsigned: true): anyone who can reach {Route} can trigger deploys",
+                    WebhookEndpointExtensions.Route);
+        });
         return app;
     }
 

@@ -48,16 +48,19 @@ public sealed class MLflowWebhookHandler(
 
         if (_options.Secret is { } secret)
         {
-            var check = MlflowSignature.Verify(secret, deliveryId, timestamp, body, Single(headers[SignatureHeader]));
-            if (check != SignatureCheck.Valid)
-            {
-                metrics.Count(WebhookOutcome.Unauthorized);
-                var problem = check switch
+            var signatures = headers[SignatureHeader];
+            var problem = signatures.Count > 1
+                ? $"repeated {SignatureHeader} header (send exactly one)"
+                : MlflowSignature.Verify(secret, deliveryId, timestamp, body, signatures.Count == 1 ? signatures[0] : null) switch
                 {
+                    SignatureCheck.Valid => null,
                     SignatureCheck.Missing => $"missing {SignatureHeader} header",
                     SignatureCheck.Malformed => $"{SignatureHeader} is not 'v1,<base64 HMAC-SHA256>'",
                     _ => "signature does not match",
                 };
+            if (problem is not null)
+            {
+                metrics.Count(WebhookOutcome.Unauthorized);
                 log.LogWarning("Webhook rejected: {Problem}", problem);
                 return Results.Json(new { error = problem }, statusCode: StatusCodes.Status401Unauthorized);
             }

@@ -9,8 +9,10 @@ public sealed class MLflowWebhookOptions
 
     /// <summary>Only registered models whose name ends with this are announced (<c>mlflow.model_name_suffix</c>).</summary>
     public string ModelNameSuffix { get; set; } = ".staging";
-    /// <summary>The webhook secret; null = unsigned deliveries accepted. Never logged.</summary>
+    /// <summary>The webhook secret; null = unsigned deliveries accepted (the receiver starts so only with <c>receiver.allow_unsigned</c>). Never logged.</summary>
     public string? Secret { get; set; }
+    /// <summary>Which signature mode runs, for the start-up log and <c>/readyz</c>.</summary>
+    public string SignatureMode => Secret is null ? "not checked (receiver.allow_unsigned: true)" : "required";
     /// <summary>How long a published delivery id is remembered (<c>receiver.dedup_window</c>).</summary>
     public TimeSpan DedupWindow { get; set; } = TimeSpan.FromMinutes(10);
     /// <summary>Upper bound on a publish (MassTransit returns after the broker's publisher confirm).</summary>
@@ -33,7 +35,7 @@ internal sealed class MLflowWebhookOptionsValidator : IValidateOptions<MLflowWeb
     {
         var problems = new List<string>();
         if (string.IsNullOrEmpty(o.ModelNameSuffix)) problems.Add("mlflow.model_name_suffix must not be empty");
-        if (o.Secret is { Length: 0 }) problems.Add("the webhook secret is empty (leave it unset to accept unsigned webhooks)");
+        if (o.Secret is { Length: 0 }) problems.Add("the webhook secret is empty");
         if (o.DedupWindow <= TimeSpan.Zero) problems.Add("receiver.dedup_window must be positive");
         if (o.PublishTimeout <= TimeSpan.Zero) problems.Add("the publish timeout must be positive");
         if (o.MaxBodyBytes <= 0) problems.Add("the body size limit must be positive");

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MLRay.Cli.Demo;
 
 namespace MLRay.Tests.Integration;
 
@@ -7,7 +8,7 @@ public class CliTests
 {
     internal static Task<(int ExitCode, string Stdout, string Stderr)> RunMlray(params string[] args) => RunProgram("mlray.dll", args);
 
-    /// <summary>One of the repo's programs (built next to the tests) as a separate process.</summary>
+    /// <summary>One of the repo's programs built next to the tests (<c>mlray.dll</c>, <c>mlray-receiver.dll</c>), as its own process.</summary>
     internal static async Task<(int ExitCode, string Stdout, string Stderr)> RunProgram(string dll, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
@@ -18,7 +19,15 @@ public class CliTests
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true); // e.g. a server that was expected to refuse to start
+            throw new TimeoutException($"{dll} {string.Join(' ', args)} still ran after 120 s");
+        }
         return (process.ExitCode, await stdout, await stderr);
     }
 
@@ -133,6 +142,112 @@ public class CliTests
         Assert.Contains("ray_clusters[0].python_version", stderr);
         Assert.Empty(world.Mlflow.Requests);
         Assert.Empty(world.Ray39.Requests);
+    }
+
+    /// <summary>A python_env.yaml that makes YamlDotNet throw InvalidOperationException, not YamlException (issue 12).</summary>
+    internal const string CrashingPythonEnv = "python: 3.9.22\nbuild_dependencies: [pip==25.0.1\ndependencies:\n- -r requirements.txt\n";
+
+    [Fact]
+    public async Task A_model_whose_python_env_yaml_crashes_the_parser_is_invalid_and_the_others_are_planned()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        var broken = SeedModels.All[1] with { AppName = "broken-py39" };
+        SeedModels.Register(world.Mlflow, broken, SeedModels.Tags(broken.AppName), "catboost==1.2.8\n",
+            new Dictionary<string, string?> { ["python_env.yaml"] = CrashingPythonEnv });
+
+        var (code, stdout, stderr) = await RunMlray("plan", world.WriteConfigFile(), "ray-cluster-py39", "--output", "json");
+
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        var models = JsonNode.Parse(stdout)!["models"]!.AsArray();
+        var invalid = models.Single(m => (string)m!["registered_model"]! == "broken-py39.staging")!;
+        Assert.Equal("invalid", (string)invalid["outcome"]!);
+        var problem = invalid["problems"]!.AsArray().Select(p => (string)p!).Single();
+        Assert.Contains("model 'broken-py39.staging' version 1: python_env.yaml", problem);
+        Assert.Contains("line 2", problem);
+        Assert.Contains(models, m => (string)m!["registered_model"]! == "iris_classifier-py39-catboost12.staging" && (string)m["outcome"]! == "selected");
+    }
+
+    [Fact]
+    public async Task A_model_with_neither_requirements_txt_nor_conda_yaml_is_invalid_naming_requirements_txt()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        SeedModels.Register(world.Mlflow, SeedModels.All[0], replaceFiles: new Dictionary<string, string?>
+        {
+            ["requirements.txt"] = null,
+            ["conda.yaml"] = null,
+        });
+
+        var (code, stdout, stderr) = await RunMlray("plan", world.WriteConfigFile(), "ray-cluster-py312", "--output", "json");
+
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        var model = JsonNode.Parse(stdout)!["models"]!.AsArray().Single()!;
+        Assert.Equal("invalid", (string)model["outcome"]!);
+        Assert.Contains("requirements.txt: not found", (string)model["problems"]![0]!);
+    }
+
+    [Fact]
+    public async Task A_config_the_yaml_parser_chokes_on_is_a_config_error_naming_file_line_and_problem()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        var config = world.WriteConfigFile();
+        // The same shape as the crashing python_env.yaml: an unclosed flow sequence followed by another key.
+        File.WriteAllText(config, File.ReadAllText(config).Replace("  deploy_timeout: 20s\n- name: ray-cluster-py312",
+            "  extra_pip: [pyarrow==19.0.1\n  deploy_timeout: 20s\n- name: ray-cluster-py312"));
+
+        var (code, stdout, stderr) = await RunMlray("plan", config, "ray-cluster-py39");
+
+        Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.StartsWith("config error: ", stderr);
+        Assert.Contains(config, stderr);
+        Assert.Matches(@"line \d+, column \d+: the '\[' that starts here is never closed", stderr);
+        Assert.DoesNotContain("Unhandled exception", stderr);
+        Assert.Empty(world.Mlflow.Requests);
+    }
+
+    public static TheoryData<string[], string> ArgumentErrors => new()
+    {
+        { ["plan", "CONFIG"], "usage: mlray plan <config> <cluster>" },     // missing argument
+        { ["deploy", "CONFIG", "ray-cluster-py39", "--output", "xml"], "xml" }, // value outside text|json
+        { ["status", "CONFIG", "--output", "xml"], "xml" },
+        { ["status"], "usage: mlray status <config>" },
+        { ["webhook", "register", "CONFIG", "--url"], "--url" },
+        { ["deploy", "CONFIG", "ray-cluster-py39", "--no-such-option"], "--no-such-option" },
+        { ["undeploy"], "undeploy" },
+        { ["demo", "--rabbitmq", "not a uri"], "--rabbitmq must be an amqp://" },
+        { ["demo", "--build-seconds", "NaN"], "--build-seconds must be a number of seconds between 0 and 3600" },
+        { ["demo", "--build-seconds", "abc"], "--build-seconds must be a number of seconds between 0 and 3600" },
+    };
+
+    [Theory]
+    [MemberData(nameof(ArgumentErrors))]
+    public async Task Argument_errors_exit_2_for_every_command(string[] args, string named)
+    {
+        await using var world = await DeployWorld.StartAsync();
+        var config = world.WriteConfigFile();
+
+        var (code, stdout, stderr) = await RunMlray(args.Select(a => a == "CONFIG" ? config : a).ToArray());
+
+        Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.StartsWith("argument error: ", stderr);
+        Assert.Contains(named, stderr);
+        Assert.Contains("--help' for more", stderr);
+        Assert.Empty(world.Mlflow.Requests);
+    }
+
+    [Fact]
+    public async Task A_dashboard_answering_200_with_a_non_json_page_is_exit_3_with_its_text()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        using var proxy = new WebhookAndStatusCliTests.TinyReceiver(200, "<html><body>Sign in to continue</body></html>");
+        var config = world.WriteConfigFile();
+        File.WriteAllText(config, File.ReadAllText(config).Replace(world.Ray39.BaseUri.ToString(), new Uri(proxy.Url).GetLeftPart(UriPartial.Authority)));
+
+        var (code, stdout, stderr) = await RunMlray("plan", config, "ray-cluster-py39");
+
+        Assert.True(code == 3, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains("response is not Serve's JSON", stderr);
+        Assert.Contains("Sign in to continue", stderr);
     }
 
     [Fact]

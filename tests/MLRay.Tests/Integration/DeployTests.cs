@@ -141,7 +141,7 @@ public class DeployTests
     public async Task A_model_with_only_conda_yaml_is_routed_by_its_conda_python()
     {
         await using var world = await DeployWorld.StartAsync();
-        SeedModels.Register(world.Mlflow, SeedModels.All[1], withPythonEnv: false);
+        SeedModels.Register(world.Mlflow, SeedModels.All[1], replaceFiles: new Dictionary<string, string?> { ["python_env.yaml"] = null });
         var report = await world.DeployAsync("ray-cluster-py39");
         var model = report.Desired.Models.Single();
         Assert.Equal((ModelOutcomeKind.Selected, "3.9.22"), (model.Kind, model.Python));

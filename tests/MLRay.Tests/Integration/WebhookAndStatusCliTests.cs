@@ -141,7 +141,7 @@ public class WebhookAndStatusCliTests
     }
 
     /// <summary>A loopback HTTP endpoint that answers every request with a fixed status and body.</summary>
-    private sealed class TinyReceiver : IDisposable
+    internal sealed class TinyReceiver : IDisposable
     {
         private readonly System.Net.HttpListener _listener = new();
         private readonly string _body;

@@ -91,6 +91,68 @@ public class PipelineTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task A_model_whose_python_env_yaml_crashes_the_parser_is_parked_and_its_healthy_neighbour_runs()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartWorkerAsync(BothClusters);
+        await world.StartReceiverAsync();
+
+        var broken = SeedModels.All[1] with { AppName = "broken-py39" };
+        SeedModels.Register(world.Emulators.Mlflow, broken, SeedModels.Tags(broken.AppName), "catboost==1.2.8\n",
+            new Dictionary<string, string?> { ["python_env.yaml"] = Integration.CliTests.CrashingPythonEnv });
+        const string neighbour = "iris_classifier-py39-catboost12.staging";
+        SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[1]);
+
+        await PipelineWorld.WaitUntil(() => Tags(world, neighbour).GetValueOrDefault("mlray.ray-cluster-py39.status") == "RUNNING",
+            what: "the healthy py39 neighbour RUNNING");
+        IReadOnlyList<(string Body, IReadOnlyDictionary<string, string> Headers)> parked = [];
+        await PipelineWorld.WaitUntil(() =>
+        {
+            parked = broker.PeekMessagesAsync(world.BrokerUri.ToString(), PipelineTopology.UnroutableQueue, 20).GetAwaiter().GetResult();
+            return parked.Any(p => p.Body.Contains("broken-py39.staging"));
+        }, what: "the broken model parked as unroutable");
+
+        var reason = parked.First(p => p.Body.Contains("broken-py39.staging")).Headers[PipelineTopology.ReasonHeader];
+        Assert.Contains("model 'broken-py39.staging' version 1: python_env.yaml: is not valid YAML", reason);
+        // Reported on the version too, by the cluster whose reconcile read it.
+        await PipelineWorld.WaitUntil(() => Tags(world, broken.RegisteredName).GetValueOrDefault("mlray.ray-cluster-py39.status") == "FAILED",
+            what: "the broken model's FAILED tag");
+        Assert.Contains("python_env.yaml", Tags(world, broken.RegisteredName)["mlray.ray-cluster-py39.message"]);
+        Assert.Equal(["iris_classifier-py39-catboost12"],
+            (await new RayDashboardClient(world.Emulators.Ray39.BaseUri).GetApplicationsAsync()).Applications.Keys);
+        // Neither the router's nor the cluster's reconcile failed: nothing reached an error queue.
+        Assert.Empty(await broker.PeekMessagesAsync(world.BrokerUri.ToString(), PipelineTopology.ErrorQueue(PipelineTopology.RegistryChangesQueue), 10));
+        Assert.Empty(await broker.PeekMessagesAsync(world.BrokerUri.ToString(),
+            PipelineTopology.ErrorQueue(PipelineTopology.ClusterQueue("ray-cluster-py39")), 10));
+    }
+
+    [Fact]
+    public async Task A_cluster_queues_error_queue_is_browsable_through_the_management_api()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartWorkerAsync(["ray-cluster-py312"], router: false);
+
+        // A delivery no consumer can read fails at once, without retries: MassTransit moves it to the error queue.
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = world.BrokerUri };
+        await using (var connection = await factory.CreateConnectionAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+            await channel.BasicPublishAsync(PipelineTopology.DeployExchange, PipelineTopology.BroadcastKey, mandatory: false,
+                new RabbitMQ.Client.BasicProperties { ContentType = "application/vnd.masstransit+json", MessageId = Guid.NewGuid().ToString() },
+                System.Text.Encoding.UTF8.GetBytes("{\"message\": not-json"));
+
+        var errorQueue = PipelineTopology.ErrorQueue(PipelineTopology.ClusterQueue("ray-cluster-py312"));
+        IReadOnlyList<(string Body, IReadOnlyDictionary<string, string> Headers)> failed = [];
+        // Peeking a single-active-consumer queue is refused (405 RESOURCE_LOCKED), which fails the peek itself.
+        await PipelineWorld.WaitUntil(() =>
+        {
+            failed = broker.PeekMessagesAsync(world.BrokerUri.ToString(), errorQueue, 10).GetAwaiter().GetResult();
+            return failed.Count > 0;
+        }, what: "the undeserializable delivery in " + errorQueue);
+        Assert.Contains("not-json", failed[0].Body);
+        Assert.Contains(failed[0].Headers.Keys, k => k.StartsWith("MT-Fault-", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_duplicate_delivery_makes_no_second_put()
     {
         await using var world = await PipelineWorld.StartAsync(broker);

@@ -63,6 +63,35 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
+    public async Task WithoutASecretOrAllowUnsigned_TheReceiverProcessRefusesToStart_Exit2NamingTheKeys()
+    {
+        var dir = Directory.CreateTempSubdirectory("mlray-receiver-").FullName;
+        try
+        {
+            var config = Path.Combine(dir, "config.yml");
+            // The broker is never contacted: a receiver that did start would sit retrying it until the test gives up.
+            await File.WriteAllTextAsync(config, """
+                mlflow: {tracking_uri: 'http://127.0.0.1:9'}
+                rabbitmq: {uri: 'amqp://guest:guest@127.0.0.1:1/'}
+                ray_clusters:
+                - {name: c1, python_version: '3.12', dashboard_address: 'http://127.0.0.1:9'}
+                """);
+
+            var (code, stdout, stderr) = await MLRay.Tests.Integration.CliTests.RunProgram("mlray-receiver.dll", "--config", config, "--urls", "http://127.0.0.1:0");
+
+            Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+            Assert.Contains("receiver.webhook_secret_env", stdout);
+            Assert.Contains("receiver.webhook_secret_file", stdout);
+            Assert.Contains("receiver.allow_unsigned: true", stdout);
+            Assert.DoesNotContain("\"@x\"", stdout); // a config error, not a stack trace
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task InvalidOptions_FailAtStartUp()
     {
         await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(secret: ""), NoEnv, new ReceiverHostOptions

@@ -44,6 +44,8 @@ internal sealed class ReceiverHost : IAsyncDisposable
             Pipeline = new PipelineSettings
             {
                 WebhookSecret = secret,
+                // A host without a secret opts in to unsigned webhooks, as receiver.allow_unsigned: true does.
+                AllowUnsignedWebhooks = secret is null,
                 DedupWindow = TimeSpan.FromMinutes(10),
                 RabbitMqUri = new Uri("amqp://mlray:rabbit-password@127.0.0.1:5672/"),
             },
@@ -91,6 +93,25 @@ internal sealed class ReceiverHost : IAsyncDisposable
         if (signature is not null) request.Headers.TryAddWithoutValidation("X-MLflow-Signature", signature);
         request.Headers.TryAddWithoutValidation("User-Agent", "python-requests/2.32.4");
         return await Http.SendAsync(request);
+    }
+
+    /// <summary>
+    /// A signed POST written straight to the socket, for what HttpClient cannot send: the same header on two lines
+    /// (HttpClient joins a header's values into one line). Returns the status code and the raw response.
+    /// </summary>
+    public async Task<(int Status, string Response)> PostRawAsync(byte[] body, params (string Name, string Value)[] headers)
+    {
+        var uri = new Uri(App.Urls.First());
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(uri.Host, uri.Port);
+        await using var stream = tcp.GetStream();
+        var head = new StringBuilder($"POST {WebhookEndpointExtensions.Route} HTTP/1.1\r\nHost: {uri.Authority}\r\nContent-Type: application/json\r\n")
+            .Append($"Content-Length: {body.Length}\r\nConnection: close\r\n");
+        foreach (var (name, value) in headers) head.Append($"{name}: {value}\r\n");
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head.Append("\r\n").ToString()));
+        await stream.WriteAsync(body);
+        var response = await new StreamReader(stream, Encoding.UTF8).ReadToEndAsync();
+        return (int.Parse(response.Split(' ', 3)[1], System.Globalization.CultureInfo.InvariantCulture), response);
     }
 
     /// <summary>Every RegistryChanged the bus saw (the harness waits for inactivity when the list is empty).</summary>

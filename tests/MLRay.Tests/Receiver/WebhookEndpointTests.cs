@@ -127,6 +127,77 @@ public sealed class WebhookEndpointTests
         Assert.Empty(host.Published());
     }
 
+    [Theory]
+    [InlineData("{\"major\": 3}", "an object")]
+    [InlineData("true", "a boolean")]
+    [InlineData("[\"3\"]", "a list")]
+    [InlineData("3.5", "a fraction")]
+    public async Task DataVersionOfTheWrongType_Is400NamingIt(string version, string kind)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        var response = await host.PostAsync(Body.Replace("\"version\": \"3\"", $"\"version\": {version}"));
+
+        await AssertStatus(HttpStatusCode.BadRequest, response);
+        var error = (await Json(response))["error"]!.GetValue<string>();
+        Assert.Contains("data.version must be a string or a whole number", error);
+        Assert.Contains(kind, error);
+        Assert.Empty(host.Published());
+    }
+
+    [Theory]
+    [InlineData("\"3\"")]
+    [InlineData("3")]
+    public async Task DataVersionAsStringOrNumber_IsQueued(string version)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(Body.Replace("\"version\": \"3\"", $"\"version\": {version}")));
+        Assert.Equal("3", Assert.Single(host.Published()).Version);
+    }
+
+    [Fact]
+    public async Task TwoSignatureHeaders_Are401SayingTheHeaderIsRepeated()
+    {
+        await using var host = await ReceiverHost.StartAsync();
+        var body = Encoding.UTF8.GetBytes(Body);
+        var signature = MlflowSignature.Compute(ReceiverHost.Secret, "two-sigs", host.NowSeconds, body);
+
+        var (status, response) = await host.PostRawAsync(body, ("X-MLflow-Delivery-Id", "two-sigs"), ("X-MLflow-Timestamp", host.NowSeconds),
+            ("X-MLflow-Signature", signature), ("X-MLflow-Signature", signature));
+
+        Assert.True(status == 401, response);
+        Assert.Contains("repeated X-MLflow-Signature header", response);
+        Assert.Empty(host.Published());
+        // The raw path itself is sound: the same request with one signature line is queued.
+        var (single, _) = await host.PostRawAsync(body, ("X-MLflow-Delivery-Id", "two-sigs"), ("X-MLflow-Timestamp", host.NowSeconds),
+            ("X-MLflow-Signature", signature));
+        Assert.Equal(202, single);
+    }
+
+    public static TheoryData<byte[], string> UndecodableText => new()
+    {
+        // 0xC3 0x28: a UTF-8 lead byte followed by a byte that cannot continue it, inside data.name
+        { Encoding.UTF8.GetBytes(Body.Replace("fraud.staging", "fraud\u0001.staging")).Select(b => b == 1 ? (byte)0xC3 : b).ToArray(), "body is not valid UTF-8" },
+        // valid UTF-8 escaping half a surrogate pair: JSON allows it, no .NET string can hold it
+        { Encoding.UTF8.GetBytes(Body.Replace("fraud.staging", "fraud\\ud800.staging")), "data.name is not valid text" },
+        // ... and in a property name, which the parser's duplicate check reads
+        { Encoding.UTF8.GetBytes(Body.Replace("\"data\": {", "\"data\": {\"k\\ud800\": 1, ")), "body is not valid JSON" },
+    };
+
+    [Theory]
+    [MemberData(nameof(UndecodableText))]
+    public async Task SignedBodyWithUndecodableText_Is400NamingTheProblem_WithoutAnErrorLog(byte[] body, string problem)
+    {
+        await using var host = await ReceiverHost.StartAsync();
+
+        var response = await host.PostAsync(body);
+
+        await AssertStatus(HttpStatusCode.BadRequest, response);
+        Assert.Contains(problem, (await Json(response))["error"]!.GetValue<string>());
+        Assert.Empty(host.Published());
+        Assert.DoesNotContain("\"@l\":\"Error\"", host.Logs.ToString());
+        Assert.DoesNotContain("\"@l\":\"Fatal\"", host.Logs.ToString());
+    }
+
     [Fact]
     public async Task SameDeliveryIdTwice_SecondIsADuplicate_AndPublishedOnce()
     {
@@ -243,12 +314,31 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task WithoutASecret_UnsignedDeliveriesAreAccepted_ButTheTimestampStillCounts()
+    public async Task WithAllowUnsigned_UnsignedDeliveriesAreAccepted_ButTheTimestampStillCounts()
     {
         await using var host = await ReceiverHost.StartAsync(secret: null);
         await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(Body, signWith: null));
         await AssertStatus(HttpStatusCode.BadRequest, await host.PostAsync(Body, signWith: null, timestamp: "abc"));
         Assert.Single(host.Published());
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ReadyzAndTheStartUpLog_SayWhichSignatureModeRuns(bool signed)
+    {
+        await using var host = await ReceiverHost.StartAsync(secret: signed ? ReceiverHost.Secret : null);
+
+        var readyz = await host.Http.GetAsync("/readyz");
+
+        await AssertStatus(HttpStatusCode.OK, readyz);
+        var body = await Json(readyz);
+        Assert.Equal("Healthy", body["status"]!.GetValue<string>());
+        var mode = body["webhook_signatures"]!.GetValue<string>();
+        Assert.Equal(signed ? "required" : "not checked (receiver.allow_unsigned: true)", mode);
+        var started = host.Logs.ToString().Split('\n').Single(l => l.Contains("Receiver listening", StringComparison.Ordinal));
+        Assert.Contains($"\"SignatureMode\":\"{mode}\"", started);
+        Assert.Equal(!signed, host.Logs.ToString().Contains("Webhook signatures are not checked", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -100,7 +100,34 @@ public class ConfigLoaderTests
         { "mlflow: {model_name_suffix: ''}\n" + Valid, "mlflow.model_name_suffix", "must not be empty" },
         { "extra: 1\n" + Valid, "extra", "unknown key" },
         { "ray_clusters: [\n", "", "not valid YAML" },
+        // YamlDotNet throws InvalidOperationException here, not YamlException
+        { Valid + "  extra_pip: [pyarrow==19.0.1\n  deploy_timeout: 10m\n", "", "config.yml is not valid YAML: line 5, column 14: the '[' that starts here is never closed" },
+        { new string('[', 100_000), "", $"nested deeper than {MLRay.Yaml.YamlText.MaxDepth} levels" },
+        { "a: &x {b: *x}\n" + Valid, "", "alias *x refers to a node that contains it" },
+        { "? [ray_clusters]\n: 1\n", "", "a mapping key must be a plain value" },
+        { Valid + "  deploy_timeout: 1e300\n", "ray_clusters[0].deploy_timeout", "at most 30 days" },
+        { Valid.Replace("'3.9'", "'3.99999999999'"), "ray_clusters[0].python_version", "not a Python version" },
+        { "receiver: {allow_unsigned: maybe}\n" + Valid, "receiver.allow_unsigned", "not true or false" },
+        { "receiver: {allow_unsigned: true, webhook_secret_env: RAY_ADDR}\n" + Valid, "receiver.allow_unsigned", "keep one" },
     };
+
+    [Fact]
+    public void Anchors_and_aliases_as_values_still_work()
+    {
+        var config = ConfigLoader.Load("""
+            ray_clusters:
+            - {name: a, python_version: '3.9', dashboard_address: 'http://ray:8265', env_vars: &common {A: '1'}}
+            - {name: b, python_version: '3.12', dashboard_address: 'http://ray:8266', env_vars: *common}
+            """, Env);
+        Assert.Equal("1", config.Clusters[1].EnvVars["A"]);
+    }
+
+    [Fact]
+    public void Allow_unsigned_is_off_unless_set()
+    {
+        Assert.False(ConfigLoader.Load(Valid, Env).Pipeline.AllowUnsignedWebhooks);
+        Assert.True(ConfigLoader.Load("receiver: {allow_unsigned: true}\n" + Valid, Env).Pipeline.AllowUnsignedWebhooks);
+    }
 
     [Theory]
     [MemberData(nameof(Broken))]
@@ -146,6 +173,11 @@ public class ConfigLoaderTests
     [InlineData("-5")]
     [InlineData("10 minutes")]
     [InlineData("m")]
+    [InlineData("NaN")]
+    [InlineData("Infinity")]
+    [InlineData("1e300")]
+    [InlineData("99999999999999999999h")]
+    [InlineData("721h")]
     public void Bad_durations_are_refused(string text) => Assert.Null(ConfigLoader.ParseDuration(text));
 
     [Fact]
