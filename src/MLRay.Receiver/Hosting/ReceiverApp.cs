@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Options;
 using MLRay.Pipeline;
 using MLRay.Receiver.Health;
+using MLRay.Receiver.Ops;
 using MLRay.Receiver.Webhooks;
 using Serilog;
 using Serilog.Events;
@@ -53,6 +54,7 @@ public static class ReceiverApp
         builder.Services.AddSerilog(logger, dispose: true);
         builder.Services.AddReceiverHealth();
         builder.Services.AddMLflowWebhooks(config);
+        builder.Services.AddDeadLetterOps(config);
         if (options.ComposeBus is null)
             builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });
         else
@@ -68,11 +70,13 @@ public static class ReceiverApp
             o.Logger = logger;
             o.GetLevel = (http, _, error) =>
                 error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Warning
-                : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route) ? LogEventLevel.Information
+                : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route)
+                  || http.Request.Path.StartsWithSegments(DeadLetterOpsEndpointExtensions.Route) ? LogEventLevel.Information   // ops calls are an audit trail
                 : LogEventLevel.Verbose;   // probes and scrapes
         });
         app.MapReceiverHealth();
         app.MapMLflowWebhooks();
+        var opsApi = app.MapDeadLetterOps(config);
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -84,6 +88,8 @@ public static class ReceiverApp
             if (webhooks.Secret is null)
                 log.LogWarning("Webhook signatures are not checked (receiver.allow_unsigned: true): anyone who can reach {Route} can trigger deploys",
                     WebhookEndpointExtensions.Route);
+            if (opsApi) log.LogInformation("Ops API on {Route} (bearer token required)", DeadLetterOpsEndpointExtensions.Route);
+            else log.LogInformation("Ops API off: set receiver.ops_token_env or receiver.ops_token_file to serve {Route}", DeadLetterOpsEndpointExtensions.Route);
         });
         return app;
     }
