@@ -1,0 +1,191 @@
+using System.CommandLine;
+using MLRay.Pipeline.Failures;
+using MLRay.Pipeline.Topology;
+using MLRay.Serve;
+using Spectre.Console;
+
+namespace MLRay.Cli.Commands;
+
+/// <summary>
+/// <c>mlray dlq list|show|replay|purge</c>: the dead letters of each cluster (and the unroutable models), straight from
+/// RabbitMQ (<c>rabbitmq.uri</c>) through <see cref="DeadLetterStore"/>. Exit 0 done, 1 some selected letter could not be
+/// acted on, 2 config or argument error, 3 the broker is unreachable or refused.
+/// </summary>
+public static class DlqCommands
+{
+    private static readonly Argument<FileInfo> ConfigArgument = DeployCommands.ConfigArgument;
+
+    public static Command Create() => new("dlq", "List, show, replay or purge dead letters (model versions MLRay stopped trying to deploy)")
+    {
+        List(), Show(), Replay(), Purge(),
+    };
+
+    public static Command List()
+    {
+        var cluster = new Argument<string?>("cluster") { Description = "Only this cluster (default: every cluster, and the unroutable models)", Arity = ArgumentArity.ZeroOrOne };
+        var output = DeployCommands.OutputOption();
+        var command = new Command("list", "List dead letters, oldest first; nothing is consumed or reordered") { ConfigArgument, cluster, output };
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(output) == "json", async (config, store, console, json) =>
+        {
+            var only = parse.GetValue(cluster);
+            if (only is not null) FindCluster(config, only);
+            var names = only is null ? config.Clusters.Select(c => c.Name).ToList() : [only];
+            var letters = new List<(string Cluster, IReadOnlyList<DeadLetterEntry> Letters)>();
+            foreach (var name in names) letters.Add((name, await store.ListAsync(name, ct)));
+            var unroutable = only is null ? await store.ListUnroutableAsync(ct) : null;
+            if (json)
+            {
+                var result = new JsonObject { ["clusters"] = new JsonArray([.. letters.Select(l => (JsonNode)DeadLetterJson.Cluster(l.Cluster, l.Letters))]) };
+                if (unroutable is not null) result["unroutable"] = DeadLetterJson.Unroutables(unroutable);
+                Console.Out.WriteLine(result.ToJsonString(DeployCommands.Indented));
+            }
+            else WriteList(console, letters, unroutable);
+            return ExitCodes.Success;
+        }, ct));
+        return command;
+    }
+
+    public static Command Show()
+    {
+        var id = new Argument<string>("id") { Description = "The letter's id (from dlq list)" };
+        var output = DeployCommands.OutputOption();
+        var command = new Command("show", "Show one dead letter in full, with Ray's (or MLRay's) whole message") { ConfigArgument, DeployCommands.ClusterArgument, id, output };
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(output) == "json", async (config, store, console, json) =>
+        {
+            var cluster = FindCluster(config, parse.GetValue(DeployCommands.ClusterArgument)!).Name;
+            var wanted = parse.GetValue(id)!;
+            if ((await store.ListAsync(cluster, ct)).FirstOrDefault(e => e.Id == wanted) is not { } entry)
+            {
+                Console.Error.WriteLine($"no dead letter '{wanted}' in {Pipeline.PipelineTopology.DeadLetterQueue(cluster)}");
+                return ExitCodes.ModelsNotRunning;
+            }
+            if (json) Console.Out.WriteLine(DeadLetterJson.Letter(entry).ToJsonString(DeployCommands.Indented));
+            else WriteLetter(entry);
+            return ExitCodes.Success;
+        }, ct));
+        return command;
+    }
+
+    public static Command Replay()
+    {
+        var (ids, model, all) = (IdsOption(), new Option<string?>("--model") { Description = "Every letter of this registered model (or app)" }, AllOption());
+        var command = new Command("replay", "Deploy dead-lettered versions again with fresh attempts (after fixing the cause); each letter is removed once the broker confirmed its replay")
+        {
+            ConfigArgument, DeployCommands.ClusterArgument, ids, model, all,
+        };
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, json: false, async (config, store, console, _) =>
+        {
+            var cluster = FindCluster(config, parse.GetValue(DeployCommands.ClusterArgument)!).Name;
+            var selection = Selection(parse.GetValue(ids), parse.GetValue(model), parse.GetValue(all), "--id ID…, --model NAME or --all");
+            var outcome = await store.ReplayAsync(cluster, selection, ct);
+            foreach (var e in outcome.Removed)
+                console.MarkupLine($"replayed [bold]{Markup.Escape(e.Id)}[/] ({Markup.Escape(Describe(e))}) → {Markup.Escape(Pipeline.PipelineTopology.ClusterQueue(cluster))}");
+            return Report(console, outcome, "replay");
+        }, ct));
+        return command;
+    }
+
+    public static Command Purge()
+    {
+        var (ids, all) = (IdsOption(), AllOption());
+        var yes = new Option<bool>("--yes") { Description = "Do not ask (required when there is no terminal to ask on)" };
+        var command = new Command("purge", "Remove dead letters for good") { ConfigArgument, DeployCommands.ClusterArgument, ids, all, yes };
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, json: false, async (config, store, console, _) =>
+        {
+            var cluster = FindCluster(config, parse.GetValue(DeployCommands.ClusterArgument)!).Name;
+            var selection = Selection(parse.GetValue(ids), null, parse.GetValue(all), "--id ID… or --all");
+            if (!parse.GetValue(yes))
+            {
+                if (!console.Profile.Capabilities.Interactive || Console.IsInputRedirected)
+                    throw new ConfigException("--yes", "purge removes letters for good and there is no terminal to confirm on: pass --yes");
+                // Confirm exactly what is there now, then purge those ids only: a letter arriving meanwhile is not swept away unseen.
+                var selected = (await store.ListAsync(cluster, ct)).Where(selection.Selects).ToList();
+                WriteList(console, [(cluster, selected)], null);
+                if (selected.Count == 0 || !await console.ConfirmAsync($"Purge these {selected.Count} letter(s) of {cluster}?", defaultValue: false, ct))
+                    return selection.Ids.Count > 0 && selected.Count < selection.Ids.Distinct().Count() ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
+                selection = new LetterSelection { Ids = [.. selected.Select(e => e.Id)] };
+            }
+            var outcome = await store.PurgeAsync(cluster, selection, ct);
+            foreach (var e in outcome.Removed)
+                console.MarkupLine($"purged [bold]{Markup.Escape(e.Id)}[/] ({Markup.Escape(Describe(e))})");
+            return Report(console, outcome, "purge");
+        }, ct));
+        return command;
+    }
+
+    private static Option<string[]> IdsOption() => new("--id") { Description = "Letter ids (from dlq list)", AllowMultipleArgumentsPerToken = true };
+
+    private static Option<bool> AllOption() => new("--all") { Description = "Every letter of the cluster" };
+
+    private static LetterSelection Selection(string[]? ids, string? model, bool all, string usage)
+    {
+        var selection = new LetterSelection { Ids = ids ?? [], Model = model, All = all };
+        return selection.Problem is { } problem ? throw new ConfigException(usage, problem) : selection;
+    }
+
+    private static RayClusterConfig FindCluster(MLRayConfig config, string name) => config.FindCluster(name)
+        ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
+
+    private static int Report(IAnsiConsole console, DeadLetterOutcome outcome, string verb)
+    {
+        foreach (var problem in outcome.Problems) Console.Error.WriteLine($"error: {problem}");
+        if (outcome.Removed.Count == 0 && outcome.Problems.Count == 0) console.MarkupLine($"[grey]nothing to {verb}[/]");
+        return outcome.Problems.Count > 0 ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
+    }
+
+    private static string Describe(DeadLetterEntry e) => e.Letter is { } l ? $"{l.RegisteredModel} v{l.Version}, {l.FailureClass}" : $"unreadable: {e.Problem}";
+
+    /// <summary>Loads the config (nothing contacted before it is valid), then runs with a store on its broker; broker failures are exit 3.</summary>
+    private static async Task<int> Run(FileInfo configFile, bool json, Func<MLRayConfig, DeadLetterStore, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
+        await DeployCommands.Run(configFile, json, async (services, console, isJson) =>
+        {
+            try
+            {
+                return await body(services.Config, new DeadLetterStore(RabbitMqEndpoint.Parse(services.Config.Pipeline.RabbitMqUri)), console, isJson);
+            }
+            catch (BrokerException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return ExitCodes.ServiceError;
+            }
+        }, ct);
+
+    private static void WriteList(IAnsiConsole console, IReadOnlyList<(string Cluster, IReadOnlyList<DeadLetterEntry> Letters)> clusters, IReadOnlyList<UnroutableEntry>? unroutable)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumn(new TableColumn("cluster").NoWrap()).AddColumn(new TableColumn("id").NoWrap())
+            .AddColumn(new TableColumn("model, version")).AddColumn(new TableColumn("class").NoWrap())
+            .AddColumn(new TableColumn("attempts").RightAligned()).AddColumn(new TableColumn("last failure").NoWrap())
+            .AddColumn(new TableColumn("message"));
+        foreach (var (cluster, letters) in clusters)
+        {
+            if (letters.Count == 0) table.AddRow(Markup.Escape(cluster), "[grey](no dead letters)[/]", "", "", "", "", "");
+            foreach (var e in letters)
+                table.AddRow(Markup.Escape(cluster), Markup.Escape(e.Id),
+                    e.Letter is { } l ? Markup.Escape($"{l.RegisteredModel} v{l.Version}") : "[red]unreadable[/]",
+                    Markup.Escape(e.Letter?.FailureClass ?? ""), e.Letter?.Attempts.ToString() ?? "",
+                    Markup.Escape(e.Letter?.LastFailure.ToString("u") ?? ""), Markup.Escape(RayMessage.Summarize(e.Letter?.Message ?? e.Problem ?? "", 200)));
+        }
+        console.Write(table);
+        if (unroutable is null) return;
+        var parked = new Table().Border(TableBorder.Rounded).Title("mlray.unroutable")
+            .AddColumn(new TableColumn("model, version")).AddColumn(new TableColumn("python").NoWrap()).AddColumn(new TableColumn("reason"));
+        if (unroutable.Count == 0) parked.AddRow("[grey](none)[/]", "", "");
+        foreach (var u in unroutable)
+            parked.AddRow(Markup.Escape(u.Model is { } m ? $"{m.RegisteredModel} v{m.Version}" : $"unreadable {u.Id}"),
+                Markup.Escape(u.Model?.Python ?? ""), Markup.Escape(u.Reason ?? u.Problem ?? ""));
+        console.Write(parked);
+    }
+
+    /// <summary>Every field, then the message verbatim (pip's or Ray's whole text, line breaks kept), for copying into a ticket.</summary>
+    private static void WriteLetter(DeadLetterEntry entry)
+    {
+        var node = DeadLetterJson.Letter(entry);
+        var message = node.Remove("message", out var m) ? (string?)m : null;
+        foreach (var (key, value) in node)
+            Console.Out.WriteLine($"{key}: {(value is JsonArray a ? string.Join(", ", a.Select(v => (string?)v)) : value?.ToString() ?? "")}");
+        if (message is null) return;
+        Console.Out.WriteLine("message:");
+        Console.Out.WriteLine(message);
+    }
+}
