@@ -39,7 +39,7 @@ public static class DlqCommands
                 if (unroutable is not null) result["unroutable"] = DeadLetterJson.Unroutables(unroutable);
                 Console.Out.WriteLine(result.ToJsonString(DeployCommands.Indented));
             }
-            else WriteList(console, letters, unroutable);
+            else WriteList(letters, unroutable);
             return ExitCodes.Success;
         }, ct));
         return command;
@@ -100,7 +100,7 @@ public static class DlqCommands
                     throw new ConfigException("--yes", "purge removes letters for good and there is no terminal to confirm on: pass --yes");
                 // Confirm exactly what is there now, then purge those ids only: a letter arriving meanwhile is not swept away unseen.
                 var selected = (await store.ListAsync(cluster, ct)).Where(selection.Selects).ToList();
-                WriteList(console, [(cluster, selected)], null);
+                WriteList([(cluster, selected)], null);
                 if (selected.Count == 0 || !await console.ConfirmAsync($"Purge these {selected.Count} letter(s) of {cluster}?", defaultValue: false, ct))
                     return selection.Ids.Count > 0 && selected.Count < selection.Ids.Distinct().Count() ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
                 selection = new LetterSelection { Ids = [.. selected.Select(e => e.Id)] };
@@ -150,31 +150,29 @@ public static class DlqCommands
             }
         }, ct);
 
-    private static void WriteList(IAnsiConsole console, IReadOnlyList<(string Cluster, IReadOnlyList<DeadLetterEntry> Letters)> clusters, IReadOnlyList<UnroutableEntry>? unroutable)
+    /// <summary>
+    /// Plain lines rather than a table: ids are 32 characters, and a table narrowed to a pipe's 80 columns would cut them,
+    /// while ops copy them into <c>show</c>, <c>replay</c> and <c>purge</c>.
+    /// </summary>
+    private static void WriteList(IReadOnlyList<(string Cluster, IReadOnlyList<DeadLetterEntry> Letters)> clusters, IReadOnlyList<UnroutableEntry>? unroutable)
     {
-        var table = new Table().Border(TableBorder.Rounded)
-            .AddColumn(new TableColumn("cluster").NoWrap()).AddColumn(new TableColumn("id").NoWrap())
-            .AddColumn(new TableColumn("model, version")).AddColumn(new TableColumn("class").NoWrap())
-            .AddColumn(new TableColumn("attempts").RightAligned()).AddColumn(new TableColumn("last failure").NoWrap())
-            .AddColumn(new TableColumn("message"));
         foreach (var (cluster, letters) in clusters)
         {
-            if (letters.Count == 0) table.AddRow(Markup.Escape(cluster), "[grey](no dead letters)[/]", "", "", "", "", "");
+            Console.Out.WriteLine($"{cluster}: {letters.Count} dead letter(s){(letters.Count > 0 ? ", oldest first" : "")}");
             foreach (var e in letters)
-                table.AddRow(Markup.Escape(cluster), Markup.Escape(e.Id),
-                    e.Letter is { } l ? Markup.Escape($"{l.RegisteredModel} v{l.Version}") : "[red]unreadable[/]",
-                    Markup.Escape(e.Letter?.FailureClass ?? ""), e.Letter?.Attempts.ToString() ?? "",
-                    Markup.Escape(e.Letter?.LastFailure.ToString("u") ?? ""), Markup.Escape(RayMessage.Summarize(e.Letter?.Message ?? e.Problem ?? "", 200)));
+            {
+                Console.Out.WriteLine(e.Letter is { } l
+                    ? $"  {e.Id}  {l.RegisteredModel} v{l.Version}  {l.FailureClass}  {l.Attempts} attempt(s)  last failure {l.LastFailure:u}"
+                    : $"  {e.Id}  unreadable");
+                Console.Out.WriteLine($"      {RayMessage.Summarize(e.Letter?.Message ?? e.Problem ?? "", 200)}");
+            }
         }
-        console.Write(table);
         if (unroutable is null) return;
-        var parked = new Table().Border(TableBorder.Rounded).Title("mlray.unroutable")
-            .AddColumn(new TableColumn("model, version")).AddColumn(new TableColumn("python").NoWrap()).AddColumn(new TableColumn("reason"));
-        if (unroutable.Count == 0) parked.AddRow("[grey](none)[/]", "", "");
+        Console.Out.WriteLine($"{Pipeline.PipelineTopology.UnroutableQueue}: {unroutable.Count} model(s) no cluster serves");
         foreach (var u in unroutable)
-            parked.AddRow(Markup.Escape(u.Model is { } m ? $"{m.RegisteredModel} v{m.Version}" : $"unreadable {u.Id}"),
-                Markup.Escape(u.Model?.Python ?? ""), Markup.Escape(u.Reason ?? u.Problem ?? ""));
-        console.Write(parked);
+            Console.Out.WriteLine(u.Model is { } m
+                ? $"  {m.RegisteredModel} v{m.Version}  python {m.Python ?? "?"}  {u.Reason}"
+                : $"  {u.Id}  unreadable: {u.Problem}");
     }
 
     /// <summary>Every field, then the message verbatim (pip's or Ray's whole text, line breaks kept), for copying into a ticket.</summary>

@@ -29,7 +29,8 @@ public sealed class PipelineWorld : IAsyncDisposable
     public required MLRayConfig Config { get; init; }
     public Uri? ReceiverUri { get; private set; }
 
-    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h")
+    /// <summary><paramref name="receiverKeys"/>: more <c>receiver:</c> keys, as YAML lines indented by two spaces.</summary>
+    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string receiverKeys = "")
     {
         var emulators = await DeployWorld.StartAsync();
         var vhost = await broker.CreateVhostAsync();
@@ -43,6 +44,7 @@ public sealed class PipelineWorld : IAsyncDisposable
             receiver:
               webhook_secret_file: {secretFile}
               resync_interval: {resyncInterval}
+            {receiverKeys}
             """;
         var path = Path.Combine(emulators.WorkingDir, "config.yml");
         await File.WriteAllTextAsync(path, yaml);
@@ -56,10 +58,10 @@ public sealed class PipelineWorld : IAsyncDisposable
     }
 
     /// <summary>Starts the receiver on a free loopback port and registers it as the emulated MLflow's webhook.</summary>
-    public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true)
+    public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true, TextWriter? log = null)
     {
         _receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, DeployWorld.NoEnv,
-            new ReceiverHostOptions { LogOutput = TextWriter.Null });
+            new ReceiverHostOptions { LogOutput = log ?? TextWriter.Null });
         await _receiver.StartAsync();
         ReceiverUri = new Uri(_receiver.Urls.First());
         if (registerWebhook)
