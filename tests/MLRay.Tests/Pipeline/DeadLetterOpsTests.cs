@@ -203,6 +203,25 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task Concurrent_readers_take_turns_so_each_sees_every_letter_in_order()
+    {
+        await using var world = await StartAsync(opsToken: false);
+        var ids = new List<string>();
+        for (var i = 0; i < 20; i++) ids.Add((await world.DeadLetterAsync(Py39, $"m{i}.staging")).Id);
+        var store = new DeadLetterStore(RabbitMqEndpoint.Parse(world.Pipeline.BrokerUri));
+
+        // Operators listing while metrics scrape: without the lock, a reader would miss what another holds unacked.
+        var lists = Enumerable.Range(0, 6).Select(_ => store.ListAsync(Py39, CancellationToken.None)).ToList();
+        var scrapes = Enumerable.Range(0, 6).Select(_ => store.CensusAsync(Py39, 1000, CancellationToken.None)).ToList();
+        await Task.WhenAll(lists.Cast<Task>().Concat(scrapes));
+
+        foreach (var list in lists) Assert.Equal(ids, (await list).Select(e => e.Id));
+        // A scrape that finds the queue held gives up (null) rather than wait; one that ran saw all 20.
+        Assert.All(scrapes.Select(s => s.Result).OfType<DeadLetterCensus>(), c => Assert.Equal(20, c.ByClass[FailureClass.Install]));
+        Assert.Equal(ids, Ids(await ListJsonAsync(world, Py39), Py39));
+    }
+
+    [Fact]
     public async Task An_unreachable_broker_is_exit_3()
     {
         await using var world = await StartAsync(opsToken: false);
