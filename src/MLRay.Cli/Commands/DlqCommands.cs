@@ -77,10 +77,7 @@ public static class DlqCommands
         {
             var cluster = FindCluster(config, parse.GetValue(DeployCommands.ClusterArgument)!).Name;
             var selection = Selection(parse.GetValue(ids), parse.GetValue(model), parse.GetValue(all), "--id ID…, --model NAME or --all");
-            var outcome = await store.ReplayAsync(cluster, selection, ct);
-            foreach (var e in outcome.Removed)
-                console.MarkupLine($"replayed [bold]{Markup.Escape(e.Id)}[/] ({Markup.Escape(Describe(e))}) → {Markup.Escape(Pipeline.PipelineTopology.ClusterQueue(cluster))}");
-            return Report(console, outcome, "replay");
+            return Report(console, await store.ReplayAsync(cluster, selection, ct), "replayed", $" → {Pipeline.PipelineTopology.ClusterQueue(cluster)}");
         }, ct));
         return command;
     }
@@ -105,10 +102,7 @@ public static class DlqCommands
                     return selection.Ids.Count > 0 && selected.Count < selection.Ids.Distinct().Count() ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
                 selection = new LetterSelection { Ids = [.. selected.Select(e => e.Id)] };
             }
-            var outcome = await store.PurgeAsync(cluster, selection, ct);
-            foreach (var e in outcome.Removed)
-                console.MarkupLine($"purged [bold]{Markup.Escape(e.Id)}[/] ({Markup.Escape(Describe(e))})");
-            return Report(console, outcome, "purge");
+            return Report(console, await store.PurgeAsync(cluster, selection, ct), "purged");
         }, ct));
         return command;
     }
@@ -126,10 +120,13 @@ public static class DlqCommands
     private static RayClusterConfig FindCluster(MLRayConfig config, string name) => config.FindCluster(name)
         ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
 
-    private static int Report(IAnsiConsole console, DeadLetterOutcome outcome, string verb)
+    /// <summary>One line per letter removed (<paramref name="done"/>: "replayed", "purged"), the problems on stderr; exit 1 when there are any.</summary>
+    private static int Report(IAnsiConsole console, DeadLetterOutcome outcome, string done, string where = "")
     {
+        foreach (var e in outcome.Removed)
+            console.MarkupLine($"{done} [bold]{Markup.Escape(e.Id)}[/] ({Markup.Escape(Describe(e))}){Markup.Escape(where)}");
         foreach (var problem in outcome.Problems) Console.Error.WriteLine($"error: {problem}");
-        if (outcome.Removed.Count == 0 && outcome.Problems.Count == 0) console.MarkupLine($"[grey]nothing to {verb}[/]");
+        if (outcome.Removed.Count == 0 && outcome.Problems.Count == 0) console.MarkupLine($"[grey]nothing {done}[/]");
         return outcome.Problems.Count > 0 ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
     }
 
