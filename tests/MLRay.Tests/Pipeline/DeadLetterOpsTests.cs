@@ -60,7 +60,7 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
         public async ValueTask DisposeAsync() => await pipeline.DisposeAsync();
     }
 
-    private async Task<World> StartAsync(bool opsToken = true)
+    private async Task<World> StartAsync(bool opsToken = true, string topLevelKeys = "")
     {
         string keys = "";
         if (opsToken)
@@ -70,7 +70,7 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
             await File.WriteAllTextAsync(tokenFile, OpsToken + "\n");
             keys = $"  ops_token_file: {tokenFile}";
         }
-        var pipeline = await PipelineWorld.StartAsync(broker, receiverKeys: keys);
+        var pipeline = await PipelineWorld.StartAsync(broker, receiverKeys: keys, topLevelKeys: topLevelKeys);
         var bus = await pipeline.StartWorkerAsync([], router: false);
         return new World(pipeline, bus);
     }
@@ -127,6 +127,39 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
         Assert.Equal("b.staging", request.RegisteredModel);
         Assert.Equal("1", request.Version);
         Assert.Equal("replay", request.Reason);
+    }
+
+    [Fact]
+    public async Task After_fixing_the_cause_dlq_replay_deploys_the_dead_lettered_version_and_its_letter_is_gone()
+    {
+        await using var world = await StartAsync(opsToken: false, topLevelKeys: "retry: {attempts: 2, delays: [1s]}");
+        await world.Pipeline.StartReceiverAsync();
+        await world.Pipeline.StartWorkerAsync([Py39]);
+        const string arm = "iris_classifier-py39-catboost11.staging";
+        var store = new DeadLetterStore(RabbitMqEndpoint.Parse(world.Pipeline.BrokerUri));
+        string Status() => world.Pipeline.Emulators.Mlflow.GetModelVersionTags(arm, "1").GetValueOrDefault($"mlray.{Py39}.status") ?? "";
+
+        world.Pipeline.Emulators.RegisterSeed();   // the ARM cluster cannot install catboost 1.1: two attempts, then a letter
+        IReadOnlyList<DeadLetterEntry> letters = [];
+        for (var deadline = DateTime.UtcNow.AddSeconds(90); letters.Count == 0; await Task.Delay(300))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"no dead letter within 90 s; status {Status()}");
+            letters = await store.ListAsync(Py39, CancellationToken.None);
+        }
+        var letter = Assert.Single(letters).Letter!;
+        Assert.Equal(arm, letter.RegisteredModel);
+        Assert.Equal(2, letter.Attempts);
+        Assert.Contains("No matching distribution found for catboost==1.1", letter.Message);
+
+        await PipelineWorld.WaitUntil(() => Status() == "FAILED", 30, "the FAILED tag after the letter");
+        world.Pipeline.Emulators.Ray39.Options.Architecture = "x86_64";   // ops fix the cause; nothing retries until the replay
+        var (code, stdout, stderr) = await CliTests.RunMlray("dlq", "replay", world.Config, Py39, "--model", arm);
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        await PipelineWorld.WaitUntil(() => Status() == "RUNNING", 60, $"{arm} RUNNING after the replay");
+        Assert.Empty(Ids(await ListJsonAsync(world, Py39), Py39));
+        var again = await CliTests.RunMlray("dlq", "replay", world.Config, Py39, "--id", letter.Id);
+        Assert.Equal(1, again.ExitCode);   // the letter is gone: nothing to replay a second time
     }
 
     [Fact]

@@ -29,15 +29,18 @@ public sealed class PipelineWorld : IAsyncDisposable
     public required MLRayConfig Config { get; init; }
     public Uri? ReceiverUri { get; private set; }
 
-    /// <summary><paramref name="receiverKeys"/>: more <c>receiver:</c> keys, as YAML lines indented by two spaces.</summary>
-    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string receiverKeys = "")
+    /// <summary>
+    /// <paramref name="receiverKeys"/>: more <c>receiver:</c> keys, as YAML lines indented by two spaces;
+    /// <paramref name="topLevelKeys"/>: more top-level keys (e.g. <c>retry: {attempts: 2, delays: [1s]}</c>).
+    /// </summary>
+    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string receiverKeys = "", string topLevelKeys = "")
     {
         var emulators = await DeployWorld.StartAsync();
         var vhost = await broker.CreateVhostAsync();
         Directory.CreateDirectory(emulators.WorkingDir);
         var secretFile = Path.Combine(emulators.WorkingDir, "webhook-secret");
         await File.WriteAllTextAsync(secretFile, Secret + "\n");
-        var yaml = emulators.ConfigYaml() + $"""
+        var yaml = emulators.ConfigYaml(topLevelKeys) + $"""
 
             rabbitmq:
               uri: {vhost}
