@@ -29,7 +29,7 @@ public sealed class PipelineWorld : IAsyncDisposable
     public required MLRayConfig Config { get; init; }
     public Uri? ReceiverUri { get; private set; }
 
-    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h")
+    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string extraYaml = "")
     {
         var emulators = await DeployWorld.StartAsync();
         var vhost = await broker.CreateVhostAsync();
@@ -43,6 +43,7 @@ public sealed class PipelineWorld : IAsyncDisposable
             receiver:
               webhook_secret_file: {secretFile}
               resync_interval: {resyncInterval}
+            {extraYaml}
             """;
         var path = Path.Combine(emulators.WorkingDir, "config.yml");
         await File.WriteAllTextAsync(path, yaml);
