@@ -70,7 +70,8 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
             await File.WriteAllTextAsync(tokenFile, OpsToken + "\n");
             keys = $"  ops_token_file: {tokenFile}";
         }
-        var pipeline = await PipelineWorld.StartAsync(broker, receiverKeys: keys, topLevelKeys: topLevelKeys);
+        // Indented lines continue the receiver section that extraYaml follows; the top-level keys come after.
+        var pipeline = await PipelineWorld.StartAsync(broker, extraYaml: keys + "\n" + topLevelKeys);
         var bus = await pipeline.StartWorkerAsync([], router: false);
         return new World(pipeline, bus);
     }

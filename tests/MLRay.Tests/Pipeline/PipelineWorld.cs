@@ -29,11 +29,7 @@ public sealed class PipelineWorld : IAsyncDisposable
     public required MLRayConfig Config { get; init; }
     public Uri? ReceiverUri { get; private set; }
 
-    /// <summary>
-    /// <paramref name="receiverKeys"/>: more <c>receiver:</c> keys, as YAML lines indented by two spaces;
-    /// <paramref name="topLevelKeys"/>: more top-level keys (e.g. <c>retry: {attempts: 2, delays: [1s]}</c>).
-    /// </summary>
-    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string receiverKeys = "", string topLevelKeys = "")
+    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string extraYaml = "")
     {
         var emulators = await DeployWorld.StartAsync();
         var vhost = await broker.CreateVhostAsync();
@@ -47,7 +43,7 @@ public sealed class PipelineWorld : IAsyncDisposable
             receiver:
               webhook_secret_file: {secretFile}
               resync_interval: {resyncInterval}
-            {receiverKeys}
+            {extraYaml}
             """;
         var path = Path.Combine(emulators.WorkingDir, "config.yml");
         await File.WriteAllTextAsync(path, yaml);
