@@ -10,7 +10,7 @@ namespace MLRay.Receiver.Ops;
 /// <c>mlray_unroutable_models</c>, and <c>mlray_dead_letter_metrics_up</c> (0 when the last read failed and the others are stale).
 /// A queue another reader holds at that moment keeps its previous figures: a scrape never waits for an operator.
 /// </summary>
-public sealed class DeadLetterMetrics
+public sealed class DeadLetterMetrics : IDisposable
 {
     /// <summary>At most this many letters per cluster are read; any beyond count under class <c>unknown</c>.</summary>
     public const int PeekBound = 1000;
@@ -27,6 +27,7 @@ public sealed class DeadLetterMetrics
     private readonly Gauge _up;
     private readonly SemaphoreSlim _oneScrape = new(1, 1);
     private readonly HashSet<(string Cluster, string Class)> _seen = [];
+    private volatile bool _disposed;
 
     public DeadLetterMetrics(CollectorRegistry registry, DeadLetterStore store, IReadOnlyList<string> clusters, TimeProvider time, ILogger<DeadLetterMetrics> log)
     {
@@ -45,6 +46,9 @@ public sealed class DeadLetterMetrics
 
     public async Task RefreshAsync(CancellationToken ct)
     {
+        // prometheus-net cannot unregister a callback: once this receiver is gone, its callback must not touch the broker
+        // or the gauges another receiver in the process (the demo, tests) now owns.
+        if (_disposed) return;
         await _oneScrape.WaitAsync(ct);
         try
         {
@@ -70,4 +74,6 @@ public sealed class DeadLetterMetrics
             _oneScrape.Release();
         }
     }
+
+    public void Dispose() => _disposed = true;
 }

@@ -36,7 +36,7 @@ public sealed class PipelineWorld : IAsyncDisposable
         Directory.CreateDirectory(emulators.WorkingDir);
         var secretFile = Path.Combine(emulators.WorkingDir, "webhook-secret");
         await File.WriteAllTextAsync(secretFile, Secret + "\n");
-        var yaml = emulators.ConfigYaml(topLevelKeys) + $"""
+        var yaml = emulators.ConfigYaml() + $"""
 
             rabbitmq:
               uri: {vhost}
@@ -60,7 +60,12 @@ public sealed class PipelineWorld : IAsyncDisposable
     public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true, TextWriter? log = null)
     {
         _receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, DeployWorld.NoEnv,
-            new ReceiverHostOptions { LogOutput = log ?? TextWriter.Null });
+            new ReceiverHostOptions
+            {
+                LogOutput = log ?? TextWriter.Null,
+                // Its own metrics registry: the process-wide default one would mix figures of every receiver the tests start.
+                OverrideServices = services => services.AddSingleton(new WebhookMetrics(Prometheus.Metrics.NewCustomRegistry())),
+            });
         await _receiver.StartAsync();
         ReceiverUri = new Uri(_receiver.Urls.First());
         if (registerWebhook)
