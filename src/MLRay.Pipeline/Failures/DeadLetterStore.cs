@@ -64,11 +64,11 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
     public static string LockQueue(string queue) => $"{queue}.lock";
 
     public Task<IReadOnlyList<DeadLetterEntry>> ListAsync(string cluster, CancellationToken ct) =>
-        HoldAsync(PipelineTopology.DeadLetterQueue(cluster), int.MaxValue, LockWait,
+        HoldAsync(PipelineTopology.DeadLetterQueue(cluster), "list", int.MaxValue, LockWait,
             session => Task.FromResult<IReadOnlyList<DeadLetterEntry>>([.. session.Held.Select(h => ReadLetter(h))]), ct)!;
 
     public Task<IReadOnlyList<UnroutableEntry>> ListUnroutableAsync(CancellationToken ct) =>
-        HoldAsync(PipelineTopology.UnroutableQueue, int.MaxValue, LockWait,
+        HoldAsync(PipelineTopology.UnroutableQueue, "list", int.MaxValue, LockWait,
             session => Task.FromResult<IReadOnlyList<UnroutableEntry>>([.. session.Held.Select(ReadUnroutable)]), ct)!;
 
     /// <summary>
@@ -81,7 +81,7 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
         var queue = PipelineTopology.ClusterQueue(cluster);
         var destination = new Uri($"rabbitmq://{broker.Host}/{Uri.EscapeDataString(broker.VirtualHost)}/{queue}");
         var replayed = new HashSet<string>(StringComparer.Ordinal);
-        return RemoveAsync(cluster, selection, async (session, entry) =>
+        return RemoveAsync(cluster, selection, "replay", async (session, entry) =>
         {
             if (entry.Letter is not { } letter) return $"'{entry.Id}' is not a readable dead letter ({entry.Problem}), so it cannot be replayed; purge it";
             if (!replayed.Add(letter.Id)) return null;   // the same letter twice in the queue: one replay request is enough
@@ -99,14 +99,14 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
 
     /// <summary>Removes the selected letters for good.</summary>
     public Task<DeadLetterOutcome> PurgeAsync(string cluster, LetterSelection selection, CancellationToken ct) =>
-        RemoveAsync(cluster, selection, (_, _) => Task.FromResult<string?>(null), ct);
+        RemoveAsync(cluster, selection, "purge", (_, _) => Task.FromResult<string?>(null), ct);
 
     /// <summary>
     /// Counts by failure class from a bounded peek (at most <paramref name="peek"/> letters read), for the metrics. Null when
     /// another reader holds the queue (a scrape never waits) or the queue does not exist.
     /// </summary>
     public Task<DeadLetterCensus?> CensusAsync(string cluster, int peek, CancellationToken ct) =>
-        HoldAsync<DeadLetterCensus>(PipelineTopology.DeadLetterQueue(cluster), peek, TimeSpan.Zero, session =>
+        HoldAsync<DeadLetterCensus>(PipelineTopology.DeadLetterQueue(cluster), "count", peek, TimeSpan.Zero, session =>
         {
             var entries = session.Held.Select(h => ReadLetter(h)).ToList();
             var byClass = entries.GroupBy(e => e.Letter?.FailureClass ?? DeadLetterCensus.Unknown).ToDictionary(g => g.Key, g => g.Count());
@@ -124,12 +124,12 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
         return (await channel.QueueDeclarePassiveAsync(PipelineTopology.UnroutableQueue, ct)).MessageCount;
     });
 
-    private async Task<DeadLetterOutcome> RemoveAsync(string cluster, LetterSelection selection,
+    private async Task<DeadLetterOutcome> RemoveAsync(string cluster, LetterSelection selection, string verb,
         Func<Session, DeadLetterEntry, Task<string?>> beforeRemoving, CancellationToken ct)
     {
         if (selection.Problem is { } problem) throw new ArgumentException(problem, nameof(selection));
         var queue = PipelineTopology.DeadLetterQueue(cluster);
-        return (await HoldAsync(queue, int.MaxValue, LockWait, async session =>
+        return (await HoldAsync(queue, verb, int.MaxValue, LockWait, async session =>
         {
             var removed = new List<DeadLetterEntry>();
             var problems = new List<string>();
@@ -192,14 +192,28 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
                 ContentType = MassTransitEnvelope.ContentType, MessageId = messageId, Persistent = true,
                 Headers = new Dictionary<string, object?> { ["Content-Type"] = MassTransitEnvelope.ContentType },
             };
-            await _confirms.BasicPublishAsync("", queue, mandatory: true, properties, body, ct);
+            try
+            {
+                await _confirms.BasicPublishAsync("", queue, mandatory: true, properties, body, ct);
+            }
+            catch (RabbitMQ.Client.Exceptions.PublishException e) when (e.IsReturn)
+            {
+                throw new BrokerException($"no queue {queue} took the replay (the broker returned it), so its letter stays: start the cluster's worker or the receiver once, they declare it", e);
+            }
         }
 
         public async Task EndAsync()
         {
             if (_confirms is not null) await _confirms.DisposeAsync();
             // Closing the channel requeues every message not acked, each at its old position; then the lock goes with the connection.
-            await channel.CloseAsync();
+            // A channel the broker already closed has requeued them itself; saying so again must not hide the first error.
+            try
+            {
+                await channel.CloseAsync();
+            }
+            catch (AlreadyClosedException)
+            {
+            }
             await channel.DisposeAsync();
         }
     }
@@ -208,9 +222,9 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
     /// Takes the lock (waiting up to <paramref name="lockWait"/>; null when it stays taken), gets up to <paramref name="limit"/>
     /// messages without acking, runs <paramref name="act"/>, and always ends by requeueing what was not acked.
     /// </summary>
-    private Task<T?> HoldAsync<T>(string queue, int limit, TimeSpan lockWait, Func<Session, Task<T>> act, CancellationToken ct, bool missingQueueIsNull = false)
+    private Task<T?> HoldAsync<T>(string queue, string verb, int limit, TimeSpan lockWait, Func<Session, Task<T>> act, CancellationToken ct, bool missingQueueIsNull = false)
         where T : class =>
-        GuardAsync($"read {queue}", async () =>
+        GuardAsync($"{verb} {queue}", async () =>
         {
             await using var connection = await ConnectAsync(ct);
             if (!await TryLockAsync(connection, queue, lockWait, ct))

@@ -28,7 +28,7 @@ public static class DeadLetterOpsEndpointExtensions
     }
 
     /// <summary>
-    /// <c>GET /ops/dead-letters[?cluster=NAME]</c> (list), <c>GET|DELETE /ops/dead-letters/{cluster}/{id}</c> (show, purge one),
+    /// <c>GET /ops/dead-letters[?cluster=NAME]</c> (list; the unroutable models too without a cluster), <c>GET|DELETE /ops/dead-letters/{cluster}/{id}</c> (show, purge one),
     /// <c>POST /ops/dead-letters/{cluster}/replay</c> with <c>{"ids": […]}</c>, <c>{"model": "NAME"}</c> or <c>{"all": true}</c>.
     /// Only when <see cref="PipelineSettings.OpsToken"/> is set; returns whether it mapped them.
     /// </summary>
@@ -80,7 +80,7 @@ public sealed class DeadLetterOpsHandler(DeadLetterStore store, MLRayConfig conf
         var result = new JsonObject { ["clusters"] = new JsonArray() };
         foreach (var name in clusters)
             result["clusters"]!.AsArray().Add(DeadLetterJson.Cluster(name, await store.ListAsync(name, ct)));
-        result["unroutable"] = DeadLetterJson.Unroutables(await store.ListUnroutableAsync(ct));
+        if (cluster is null) result["unroutable"] = DeadLetterJson.Unroutables(await store.ListUnroutableAsync(ct));   // as mlray dlq list
         return Results.Json(result);
     });
 

@@ -50,11 +50,15 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
             .ParkAsync(new ModelUnroutable { RegisteredModel = model, Version = "1", Python = "3.10.4", Reason = reason }, CancellationToken.None);
 
         /// <summary>Exact ready-message count of a queue (a passive declare; the management API's figure lags).</summary>
-        public async Task<uint> MessageCountAsync(string queue)
+        public Task<uint> MessageCountAsync(string queue) => OnChannelAsync(async c => (await c.QueueDeclarePassiveAsync(queue)).MessageCount);
+
+        public Task DeleteQueueAsync(string queue) => OnChannelAsync(c => c.QueueDeleteAsync(queue));
+
+        private async Task<T> OnChannelAsync<T>(Func<IChannel, Task<T>> use)
         {
             await using var connection = await RabbitMqEndpoint.Parse(pipeline.BrokerUri).ConnectionFactory().CreateConnectionAsync();
             await using var channel = await connection.CreateChannelAsync();
-            return (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+            return await use(channel);
         }
 
         public async ValueTask DisposeAsync() => await pipeline.DisposeAsync();
@@ -209,6 +213,20 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
         Assert.True(purgeAll.ExitCode == 0, purgeAll.Stdout + purgeAll.Stderr);
         Assert.Empty(Ids(await ListJsonAsync(world, Py39), Py39));
         Assert.Equal(3u, await world.MessageCountAsync(PipelineTopology.ClusterQueue(Py39)));
+    }
+
+    [Fact]
+    public async Task A_replay_the_broker_cannot_deliver_keeps_its_letter_and_exits_3()
+    {
+        await using var world = await StartAsync(opsToken: false);
+        var letter = await world.DeadLetterAsync(Py39, "a.staging");
+        await world.DeleteQueueAsync(PipelineTopology.ClusterQueue(Py39));
+
+        var (code, stdout, stderr) = await CliTests.RunMlray("dlq", "replay", world.Config, Py39, "--all");
+
+        Assert.True(code == 3, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains($"no queue {PipelineTopology.ClusterQueue(Py39)} took the replay", stderr);
+        Assert.Equal([letter.Id], Ids(await ListJsonAsync(world, Py39), Py39));
     }
 
     [Fact]
