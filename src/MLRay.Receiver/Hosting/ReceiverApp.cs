@@ -1,7 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Options;
 using MLRay.Pipeline;
-using MLRay.Receiver.Health;
+using MLRay.ServiceDefaults;
 using MLRay.Receiver.Webhooks;
 using Serilog;
 using Serilog.Events;
@@ -49,9 +49,9 @@ public static class ReceiverApp
             builder.WebHost.UseUrls(ReceiverCommandLine.DefaultUrls);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
-        var logger = ReceiverLogging.Configure(new LoggerConfiguration(), builder.Configuration, options.LogOutput).CreateLogger();
+        var logger = MLRayLogging.Configure(new LoggerConfiguration(), "mlray-receiver", builder.Configuration, options.LogOutput).CreateLogger();
         builder.Services.AddSerilog(logger, dispose: true);
-        builder.Services.AddReceiverHealth();
+        builder.Services.AddMLRayHealth();
         builder.Services.AddMLflowWebhooks(config);
         if (options.ComposeBus is null)
             builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });
@@ -71,7 +71,11 @@ public static class ReceiverApp
                 : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route) ? LogEventLevel.Information
                 : LogEventLevel.Verbose;   // probes and scrapes
         });
-        app.MapReceiverHealth();
+        // /readyz says which signature mode runs, so a receiver accepting unsigned webhooks is visible from outside.
+        app.MapMLRayHealth(http => new Dictionary<string, object?>
+        {
+            ["webhook_signatures"] = http.RequestServices.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value.SignatureMode,
+        }, app.Services.GetRequiredService<WebhookMetrics>().Registry);
         app.MapMLflowWebhooks();
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
@@ -91,7 +95,7 @@ public static class ReceiverApp
     /// <summary>The process entry point: 0 after a clean shutdown, 2 for invalid configuration, 1 for any other start-up failure.</summary>
     public static async Task<int> RunAsync(string[] args)
     {
-        using var startupLog = ReceiverLogging.CreateStartupLogger();
+        using var startupLog = MLRayLogging.CreateStartupLogger("mlray-receiver");
         WebApplication app;
         try
         {
