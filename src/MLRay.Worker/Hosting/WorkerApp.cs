@@ -31,30 +31,21 @@ public static class WorkerApp
     }
 
     /// <summary>0 after a clean shutdown, 2 for argument or configuration errors, 1 for any other failure; logs flushed on every path.</summary>
-    public static async Task<int> RunAsync(string[] args)
+    public static Task<int> RunAsync(string[] args)
     {
-        var config = new Option<string>("--config") { Description = "Path to config.yml", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MLRAY_CONFIG") ?? "config.yml" };
         var clusters = new Option<string[]>("--cluster")
         {
             Description = "A ray_clusters entry whose queue this process consumes (repeatable; default MLRAY_CLUSTER)",
             DefaultValueFactory = _ => Environment.GetEnvironmentVariable("MLRAY_CLUSTER") is { Length: > 0 } c ? [c] : [],
         };
         var noRouter = new Option<bool>("--no-router") { Description = "Do not also consume the router queue" };
-        var urls = new Option<string>("--urls") { Description = "Where /healthz, /readyz and /metrics are served", DefaultValueFactory = _ => DefaultUrls };
-        var root = new RootCommand("MLRay cluster worker: deploys the registry's models onto its Ray clusters") { config, clusters, noRouter, urls };
-        root.SetAction(async (parse, ct) => await RunAsync(new WorkerOptions(parse.GetValue(config)!, parse.GetValue(clusters)!, !parse.GetValue(noRouter), parse.GetValue(urls)!), ct));
-
-        var parsed = root.Parse(args);
-        var errors = parsed.Errors.Select(e => e.Message).ToList();
-        if (errors.Count == 0 && parsed.GetValue(clusters) is not { Length: > 0 } && parsed.GetValue(noRouter))
-            errors.Add("nothing to do: give --cluster NAME, or drop --no-router to run only the router");
-        if (errors.Count > 0)
-        {
-            foreach (var error in errors) Console.Error.WriteLine($"argument error: {error}");
-            Console.Error.WriteLine("usage: mlray-worker --config config.yml --cluster NAME [--cluster NAME…] [--no-router] [--urls URL]");
-            return 2;
-        }
-        return await parsed.InvokeAsync();
+        var commandLine = new ServiceCommandLine("MLRay cluster worker: deploys the registry's models onto its Ray clusters", DefaultUrls,
+            "mlray-worker --config config.yml --cluster NAME [--cluster NAME…] [--no-router] [--urls URL]", clusters, noRouter);
+        return commandLine.InvokeAsync(args,
+            (parse, ct) => RunAsync(new WorkerOptions(parse.GetValue(commandLine.Config)!, parse.GetValue(clusters)!, !parse.GetValue(noRouter),
+                parse.GetValue(commandLine.Urls)!), ct),
+            parse => parse.GetValue(clusters) is not { Length: > 0 } && parse.GetValue(noRouter)
+                ? "nothing to do: give --cluster NAME, or drop --no-router to run only the router" : null);
     }
 
     private static async Task<int> RunAsync(WorkerOptions options, CancellationToken ct)
