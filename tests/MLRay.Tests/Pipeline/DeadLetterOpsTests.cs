@@ -229,6 +229,49 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
         Assert.Equal([letter.Id], Ids(await ListJsonAsync(world, Py39), Py39));
     }
 
+    /// <summary><c>mlray</c> on a pseudo-terminal (util-linux <c>script</c>), typing <paramref name="keys"/> (Enter is <c>\r</c> on a terminal): what an operator sees.</summary>
+    private static async Task<(int ExitCode, string Output)> RunMlrayOnTerminalAsync(string keys, params string[] args)
+    {
+        var command = string.Join(' ', new[] { "dotnet", Path.Combine(AppContext.BaseDirectory, "mlray.dll") }.Concat(args).Select(a => "'" + a.Replace("'", "'\\''") + "'"));
+        var start = new System.Diagnostics.ProcessStartInfo("script") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-q", "-e", "-c", command, "/dev/null" }) start.ArgumentList.Add(a);
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        await Task.Delay(TimeSpan.FromSeconds(3));   // the prompt is up (typing earlier is buffered by the terminal anyway)
+        await process.StandardInput.WriteAsync(keys);
+        await process.StandardInput.FlushAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"mlray {string.Join(' ', args)} on a terminal still ran after 60 s: {await output}");
+        }
+        return (process.ExitCode, await output);
+    }
+
+    [Fact]
+    public async Task Purge_on_a_terminal_lists_the_letters_and_removes_them_only_after_yes()
+    {
+        await using var world = await StartAsync(opsToken: false);
+        var a = await world.DeadLetterAsync(Py39, "a.staging");
+        var b = await world.DeadLetterAsync(Py39, "b.staging");
+
+        var (declined, declinedOutput) = await RunMlrayOnTerminalAsync("n\r", "dlq", "purge", world.Config, Py39, "--id", a.Id);
+        Assert.True(declined == 0, declinedOutput);
+        Assert.Contains(a.Id, declinedOutput);
+        Assert.Contains("Purge these 1 letter(s)", declinedOutput);
+        Assert.Equal([a.Id, b.Id], Ids(await ListJsonAsync(world, Py39), Py39));
+
+        var (confirmed, confirmedOutput) = await RunMlrayOnTerminalAsync("y\r", "dlq", "purge", world.Config, Py39, "--id", a.Id);
+        Assert.True(confirmed == 0, confirmedOutput);
+        Assert.Matches($"purged \\S*{a.Id}", confirmedOutput);   // on a terminal the id is bold: ANSI codes around it
+        Assert.Equal([b.Id], Ids(await ListJsonAsync(world, Py39), Py39));
+    }
+
     [Fact]
     public async Task Show_prints_the_whole_letter_with_rays_full_multi_line_message()
     {
