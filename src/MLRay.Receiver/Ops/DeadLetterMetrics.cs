@@ -6,7 +6,7 @@ namespace MLRay.Receiver.Ops;
 
 /// <summary>
 /// Dead-letter gauges on <c>/metrics</c>, read from the queues at each scrape (a bounded peek, so a scrape stays cheap):
-/// <c>mlray_dead_letters{cluster,class}</c>, <c>mlray_dead_letter_oldest_age_seconds{cluster}</c>,
+/// <c>mlray_dead_letters_queued{cluster,class}</c> (not <c>mlray_dead_letters</c>: that is the worker's counter of letters written), <c>mlray_dead_letter_oldest_age_seconds{cluster}</c>,
 /// <c>mlray_unroutable_models</c>, and <c>mlray_dead_letter_metrics_up</c> (0 when the last read failed and the others are stale).
 /// A queue another reader holds at that moment keeps its previous figures: a scrape never waits for an operator.
 /// </summary>
@@ -33,7 +33,7 @@ public sealed class DeadLetterMetrics : IDisposable
     {
         (_store, _clusters, _time, _log) = (store, clusters, time, log);
         var factory = Metrics.WithCustomRegistry(registry);
-        _letters = factory.CreateGauge("mlray_dead_letters", "Dead letters waiting in each cluster's dead-letter queue, by failure class.",
+        _letters = factory.CreateGauge("mlray_dead_letters_queued", "Dead letters waiting in each cluster's dead-letter queue, by failure class.",
             new GaugeConfiguration { LabelNames = ["cluster", "class"] });
         _oldestAge = factory.CreateGauge("mlray_dead_letter_oldest_age_seconds", "Age of the oldest dead letter in each cluster's queue (0 when empty).",
             new GaugeConfiguration { LabelNames = ["cluster"] });

@@ -431,9 +431,9 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
 
         var metrics = await http.GetStringAsync("/metrics");
 
-        Assert.Contains($"mlray_dead_letters{{cluster=\"{Py39}\",class=\"install\"}} 2", metrics);
-        Assert.Contains($"mlray_dead_letters{{cluster=\"{Py39}\",class=\"permanent\"}} 1", metrics);
-        Assert.Contains($"mlray_dead_letters{{cluster=\"{Py312}\",class=\"install\"}} 0", metrics);
+        Assert.Contains($"mlray_dead_letters_queued{{cluster=\"{Py39}\",class=\"install\"}} 2", metrics);
+        Assert.Contains($"mlray_dead_letters_queued{{cluster=\"{Py39}\",class=\"permanent\"}} 1", metrics);
+        Assert.Contains($"mlray_dead_letters_queued{{cluster=\"{Py312}\",class=\"install\"}} 0", metrics);
         Assert.Contains("mlray_unroutable_models 1", metrics);
         Assert.Contains("mlray_dead_letter_metrics_up 1", metrics);
         var age = double.Parse(metrics.Split('\n').Single(l => l.StartsWith($"mlray_dead_letter_oldest_age_seconds{{cluster=\"{Py39}\"}}")).Split(' ')[1],
