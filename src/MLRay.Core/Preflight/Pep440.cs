@@ -212,6 +212,9 @@ public sealed record SpecifierSet(IReadOnlyList<VersionSpecifier> Clauses)
         return true;
     }
 
+    public static SpecifierSet Parse(string text) =>
+        TryParse(text, out var set) ? set : throw new FormatException($"'{text}' is not a PEP 440 specifier");
+
     /// <summary>Pinned as pip means it for yanked files: <c>===</c>, or <c>==</c> without <c>.*</c>.</summary>
     public bool IsPinned => Clauses.Count == 1 && (Clauses[0].Operator == "===" || Clauses[0] is { Operator: "==", IsWildcard: false });
 

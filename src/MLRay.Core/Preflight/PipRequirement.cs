@@ -139,6 +139,9 @@ public sealed partial record PipRequirement(string Line, string Name, IReadOnlyL
         return true;
     }
 
+    public static PipRequirement Parse(string line) =>
+        TryParse(line, out var r) ? r : throw new FormatException($"'{line}' is not a PEP 508 requirement");
+
     /// <summary>The requirement as pip prints it in its errors (packaging's <c>str(Requirement)</c>).</summary>
     public string ForErrors => Name + (Extras.Count > 0 ? $"[{string.Join(',', Extras.Order(StringComparer.Ordinal))}]" : "")
         + Specifier + (Url is not null ? $" @ {Url}" : "") + (Marker is not null ? $"; {Marker}" : "");
