@@ -42,6 +42,14 @@ public sealed partial class PackageIndexEmulator : IAsyncDisposable
     public int? FailWithStatus { get; set; }
     /// <summary>Serve HTML only, as an old mirror would (the client's fallback).</summary>
     public bool HtmlOnly { get; set; }
+    /// <summary>Added to every answer (a slow index; with it, <see cref="MaxInFlight"/> shows a client's concurrency).</summary>
+    public TimeSpan ResponseDelay { get; set; }
+    /// <summary>When set, project pages require <c>Authorization: Basic base64(user:password)</c> with these (401 otherwise).</summary>
+    public (string User, string Password)? RequiredCredentials { get; set; }
+    /// <summary>The most requests this index was answering at the same time.</summary>
+    public int MaxInFlight => _maxInFlight;
+
+    private int _inFlight, _maxInFlight;
 
     public void AddFile(string project, PackageFile file)
     {
@@ -59,6 +67,22 @@ public sealed partial class PackageIndexEmulator : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext ctx)
     {
+        var now = Interlocked.Increment(ref _inFlight);
+        int seen;
+        while ((seen = _maxInFlight) < now && Interlocked.CompareExchange(ref _maxInFlight, now, seen) != seen) { }
+        try
+        {
+            if (ResponseDelay > TimeSpan.Zero) await Task.Delay(ResponseDelay);
+            await AnswerAsync(ctx);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+        }
+    }
+
+    private async Task AnswerAsync(HttpContext ctx)
+    {
         if (Down)
         {
             ctx.Features.Get<IHttpRequestLifetimeFeature>()?.Abort();
@@ -69,6 +93,13 @@ public sealed partial class PackageIndexEmulator : IAsyncDisposable
             ctx.Response.StatusCode = status;
             ctx.Response.ContentType = "text/plain";
             await ctx.Response.WriteAsync($"{status} Service Unavailable (emulated)");
+            return;
+        }
+        if (RequiredCredentials is { } creds && ctx.Request.Headers.Authorization.ToString()
+                != "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"{creds.User}:{creds.Password}")))
+        {
+            ctx.Response.StatusCode = 401;
+            ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"index\"";
             return;
         }
         var path = ctx.Request.Path.Value ?? "/";

@@ -47,8 +47,7 @@ public sealed class DeployWorld : IAsyncDisposable
         - name: ray-cluster-py39
           python_version: '3.9'
           dashboard_address: {Ray39.BaseUri}
-          deploy_timeout: 20s
-        {string.Join("\n", py39Extra.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "  " + l.Trim()))}
+          deploy_timeout: 20s{string.Concat(py39Extra.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "\n  " + l.Trim()))}
         - name: ray-cluster-py312
           python_version: '3.12'
           dashboard_address: {Ray312.BaseUri}
