@@ -72,7 +72,9 @@ public static class DeployCommands
                 var (desired, plan, current, _) = planned;
                 if (json) Console.Out.WriteLine(ReportRenderer.PlanToJson(desired, plan, current, planned.Preflight).ToJsonString(Indented));
                 else ReportRenderer.WritePlan(console, desired, plan, current, planned.Preflight);
-                return desired.Models.Any(m => m.Kind == ModelOutcomeKind.Invalid) ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
+                // A model the pre-flight says pip would refuse fails the plan too, blocked (invalid) or only warned about.
+                return desired.Models.Any(m => m.Kind == ModelOutcomeKind.Invalid) || planned.Preflight.Any(p => p.WouldFail)
+                    ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
             }, ct));
         return command;
     }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
+using MLRay.Emulators.PackageIndex;
 using MLRay.Emulators.Ray;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Topology;
@@ -15,14 +16,21 @@ namespace MLRay.Cli.Demo;
 public sealed record DemoOutcome(
     IReadOnlyDictionary<string, (string Cluster, string Status, string Message)> Models,
     IReadOnlyDictionary<string, ServeInstance> Clusters,
-    string Transport);
+    string Transport)
+{
+    /// <summary>The ARM catboost 1.1 model never reached Ray: no PUT to the py39 cluster named it (the pre-flight refused it).</summary>
+    public bool RefusedBeforeRay { get; init; }
+    /// <summary>From registering the models to the ARM catboost 1.1 model's FAILED tag.</summary>
+    public TimeSpan? RefusedAfter { get; init; }
+}
 
 /// <summary>
 /// <c>mlray demo</c>: the seed's scenario, event-driven, on emulators over real HTTP. An emulated MLflow sends
 /// signed webhooks to a real receiver; the router and one worker per cluster (py39 on aarch64, py312 on x86_64)
 /// deploy through RabbitMQ when one is reachable, else MassTransit's in-memory transport. Nobody runs a deploy
-/// command: registering the three catboost models ends with two served and the ARM catboost 1.1 one failed with
-/// pip's message — all visible in the models' <c>mlray.*</c> tags.
+/// command: registering the three catboost models ends with two served and the ARM catboost 1.1 one refused by the
+/// wheel pre-flight (<c>preflight: block</c> against an emulated package index) with pip's own message, before
+/// anything reached Ray — all visible in the models' <c>mlray.*</c> tags.
 /// </summary>
 public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan buildTime, Uri rabbitMqUri)
 {
@@ -39,7 +47,9 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         await using var mlflow = await MlflowEmulator.StartAsync(ct: ct);
         await using var ray39 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = buildTime }, ct);
         await using var ray312 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = buildTime }, ct);
+        await using var index = await PackageIndexEmulator.StartAsync(ct: ct);
         console.MarkupLine($"Emulated MLflow at [blue]{mlflow.BaseUri}[/]; Ray py39 (aarch64) at [blue]{ray39.BaseUri}[/]; Ray py312 (x86_64) at [blue]{ray312.BaseUri}[/]");
+        console.MarkupLine($"Emulated package index (the seed's catboost, numpy, pandas, scipy, mlflow and pyarrow releases) at [blue]{index.SimpleUri}[/]");
 
         var rabbit = await BrokerProbe.IsReachableAsync(rabbitMqUri, TimeSpan.FromSeconds(2), ct);
         var transport = rabbit
@@ -61,15 +71,20 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             receiver:
               webhook_secret_file: {secretFile}
               resync_interval: 1h
+            package_index: {index.SimpleUri}
             ray_clusters:
             - name: ray-cluster-py39
               python_version: '3.9'
               dashboard_address: {ray39.BaseUri}
+              platform: linux/aarch64
+              preflight: block
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 60s
             - name: ray-cluster-py312
               python_version: '3.12'
               dashboard_address: {ray312.BaseUri}
+              platform: linux/x86_64
+              preflight: block
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 60s
             """, ct);
@@ -98,9 +113,14 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         console.MarkupLine($"Receiver at [blue]{hookUrl}[/], registered as MLflow's webhook (signed); config [blue]{Markup.Escape(configPath)}[/], logs [blue]{Markup.Escape(logPath)}[/]");
 
         console.MarkupLine("A data scientist now registers the seed's three models ([bold].staging[/], tags ray.name, ray.num_replicas=1, num_cpus=0.5, memory=1 GiB)…");
+        var registered = System.Diagnostics.Stopwatch.StartNew();
         SeedModels.RegisterAll(mlflow);
 
-        var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), ct);
+        TimeSpan? refusedAfter = null;
+        var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), state =>
+        {
+            if (refusedAfter is null && state.GetValueOrDefault(ArmModel).Status == "FAILED") refusedAfter = registered.Elapsed;
+        }, ct);
         var clusters = new Dictionary<string, ServeInstance>();
         foreach (var (name, ray) in new[] { ("ray-cluster-py39", ray39), ("ray-cluster-py312", ray312) })
         {
@@ -109,22 +129,33 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         }
         await receiver.StopAsync(ct);
 
-        var outcome = new DemoOutcome(statuses, clusters, transport);
+        var outcome = new DemoOutcome(statuses, clusters, transport)
+        {
+            RefusedBeforeRay = !ray39.PutBodies.Any(b => b.Contains("\"iris_classifier-py39-catboost11\"")),
+            RefusedAfter = refusedAfter,
+        };
         WriteSummary(outcome);
         return outcome;
     }
 
     /// <summary>Shows each model's <c>mlray.&lt;cluster&gt;.status</c> tag live until all are RUNNING or FAILED.</summary>
+    private const string ArmModel = "iris_classifier-py39-catboost11.staging";
+
     private async Task<IReadOnlyDictionary<string, (string Cluster, string Status, string Message)>> FollowTagsAsync(
-        MlflowEmulator mlflow, TimeSpan timeout, CancellationToken ct)
+        MlflowEmulator mlflow, TimeSpan timeout, Action<Dictionary<string, (string Cluster, string Status, string Message)>> seen, CancellationToken ct)
     {
-        Dictionary<string, (string, string, string)> Read() => ClusterOf.ToDictionary(m => m.Key, m =>
+        Dictionary<string, (string Cluster, string Status, string Message)> Read()
         {
-            var tags = mlflow.GetModelVersionTags(m.Key, "1");
-            return (m.Value,
-                tags.GetValueOrDefault($"mlray.{m.Value}.status") ?? "waiting",
-                tags.GetValueOrDefault($"mlray.{m.Value}.message") ?? "");
-        });
+            var state = ClusterOf.ToDictionary(m => m.Key, m =>
+            {
+                var tags = mlflow.GetModelVersionTags(m.Key, "1");
+                return (m.Value,
+                    tags.GetValueOrDefault($"mlray.{m.Value}.status") ?? "waiting",
+                    tags.GetValueOrDefault($"mlray.{m.Value}.message") ?? "");
+            });
+            seen(state);
+            return state;
+        }
         bool Done(Dictionary<string, (string, string Status, string)> s) => s.Values.All(v => v.Status is "RUNNING" or "FAILED");
 
         var deadline = DateTime.UtcNow + timeout;
@@ -175,14 +206,19 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         console.Write(table);
         foreach (var (model, (cluster, status, message)) in outcome.Models.Where(m => m.Value.Status == "FAILED"))
         {
-            console.MarkupLine($"[red]Why {Markup.Escape(model)} is not served on {cluster}[/] (its mlray.{cluster}.message tag, in Ray's words):");
+            var how = model == ArmModel && outcome.RefusedBeforeRay
+                ? $"refused by the wheel pre-flight{(outcome.RefusedAfter is { } t ? $" {t.TotalSeconds:0.0} s after it was registered" : "")}, before anything reached Ray; in pip's own words"
+                : "in Ray's words";
+            console.MarkupLine($"[red]Why {Markup.Escape(model)} is not served on {cluster}[/] (its mlray.{cluster}.message tag, {Markup.Escape(how)}):");
             console.WriteLine(message);
         }
-        console.MarkupLine("catboost 1.1 publishes no Linux aarch64 wheel, so pip on the ARM py39 cluster cannot install it; the other app on that cluster is unaffected.");
+        console.MarkupLine("catboost 1.1 publishes no Linux aarch64 wheel and no sdist, so pip on the ARM py39 cluster cannot install it: the package index says so"
+            + " at once (preflight: block), instead of a minute-long failed install in Ray. The other app on that cluster is unaffected.");
     }
 
-    /// <summary>The seed's story: two models running, the ARM catboost 1.1 model failed with pip's message.</summary>
+    /// <summary>The seed's story: two models running, the ARM catboost 1.1 model refused before Ray with pip's message.</summary>
     public static bool WentAsExpected(DemoOutcome outcome) =>
+        outcome.RefusedBeforeRay &&
         outcome.Models.GetValueOrDefault("iris_classifier-py312-catboost12.staging").Status == "RUNNING"
         && outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost12.staging").Status == "RUNNING"
         && outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost11.staging") is ("ray-cluster-py39", "FAILED", var message)

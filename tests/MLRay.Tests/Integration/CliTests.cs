@@ -281,6 +281,7 @@ public class DemoTests
             Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
             Assert.Contains(rabbitMq ? "Broker: RabbitMQ at" : "in-memory transport", stdout);
             Assert.Contains("No matching distribution found for catboost==1.1", stdout);
+            Assert.Contains("refused by the wheel pre-flight", stdout);
             Assert.Contains("Demo finished as expected", stdout);
             Assert.Contains("\"DeliveryId\"", File.ReadAllText(Path.Combine(dir, "pipeline.log")));
         }
