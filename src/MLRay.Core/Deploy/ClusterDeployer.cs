@@ -46,8 +46,6 @@ public sealed record DeployOptions
     public TimeSpan? Timeout { get; init; }
     /// <summary>Where to save the desired config (<c>mlray.working_dir</c>); null saves nothing.</summary>
     public string? WorkingDir { get; init; }
-    /// <summary>Called once a PUT was accepted, before waiting (the worker marks changed models DEPLOYING).</summary>
-    public Func<DeployPlan, CancellationToken, Task>? OnApplied { get; init; }
 }
 
 /// <summary>
@@ -131,7 +129,6 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
         if (plan.NeedsPut)
         {
             await ray.PutApplicationsAsync(plan.Config, ct);
-            if (options.OnApplied is { } applied) await applied(planned, ct);
         }
 
         var expected = desired.Applications.ToDictionary(a => (string)a["name"]!, StringComparer.Ordinal);

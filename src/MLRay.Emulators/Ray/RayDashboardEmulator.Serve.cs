@@ -242,11 +242,14 @@ public sealed partial class RayDashboardEmulator
         var envKey = BadEnvKey(app);
         if (_badEnvCache.TryGetValue(envKey, out var cached) && cached.Expires > now)
         {
+            _builds.Add(new BuildRecord(app.Name, Json.Canonical(app.Config?["runtime_env"]), FromBadEnvCache: true, Failed: true));
             FailBuild(app, cached.Message.Replace("{app}", app.Name, StringComparison.Ordinal));
             return;
         }
         var requirements = PipRequirements(app.Config?["runtime_env"]);
-        if (MissingWheel(requirements) is { } failing)
+        var missing = MissingWheel(requirements);
+        _builds.Add(new BuildRecord(app.Name, Json.Canonical(app.Config?["runtime_env"]), FromBadEnvCache: false, Failed: missing is not null));
+        if (missing is { } failing)
         {
             var template = RayMessages.RuntimeEnvSetupFailed("{app}", Options.PythonVersion, _sessionName, requirements, failing, ParseRequirement(failing).Name);
             _badEnvCache[envKey] = (template, now + TimeSpan.FromSeconds(600));

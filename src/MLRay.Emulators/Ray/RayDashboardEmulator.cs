@@ -18,6 +18,7 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
 
     private readonly object _lock = new();
     private readonly List<string> _putBodies = new();
+    private readonly List<BuildRecord> _builds = new();
     private int _putCount;
     private EmulatorHost? _host;
 
@@ -56,6 +57,12 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
     public IReadOnlyList<string> PutBodies
     {
         get { lock (_lock) return _putBodies.ToArray(); }
+    }
+
+    /// <summary>Every app build that ran (pip install and import), and whether the bad-env cache answered it instead.</summary>
+    public IReadOnlyList<BuildRecord> Builds
+    {
+        get { lock (_lock) return _builds.ToArray(); }
     }
 
     /// <summary>Number of PUT requests that reached <c>/api/serve/applications/</c>, whatever their outcome
@@ -320,3 +327,6 @@ public sealed partial class RayDashboardEmulator : IAsyncDisposable
         });
     }
 }
+
+/// <summary>One app build in the Ray emulator: a real install attempt, or one the 10-minute bad-env cache failed at once.</summary>
+public sealed record BuildRecord(string App, string RuntimeEnv, bool FromBadEnvCache, bool Failed);

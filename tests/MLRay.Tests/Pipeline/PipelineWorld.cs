@@ -29,7 +29,9 @@ public sealed class PipelineWorld : IAsyncDisposable
     public required MLRayConfig Config { get; init; }
     public Uri? ReceiverUri { get; private set; }
 
-    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string py39Extra = "")
+    /// <param name="extraYaml">More top-level config (e.g. <c>retry: …</c>).</param>
+    /// <param name="py39Extra">More keys of the py39 cluster, one per line (e.g. <c>platform: linux/aarch64</c>).</param>
+    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string extraYaml = "", string py39Extra = "")
     {
         var emulators = await DeployWorld.StartAsync();
         var vhost = await broker.CreateVhostAsync();
@@ -43,6 +45,7 @@ public sealed class PipelineWorld : IAsyncDisposable
             receiver:
               webhook_secret_file: {secretFile}
               resync_interval: {resyncInterval}
+            {extraYaml}
             """;
         var path = Path.Combine(emulators.WorkingDir, "config.yml");
         await File.WriteAllTextAsync(path, yaml);

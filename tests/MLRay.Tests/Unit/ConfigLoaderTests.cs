@@ -51,6 +51,39 @@ public class ConfigLoaderTests
     }
 
     [Fact]
+    public void Retry_defaults_top_level_keys_and_per_cluster_overrides()
+    {
+        var config = ConfigLoader.Load("""
+            mlflow: {tracking_uri: 'http://m:1'}
+            retry: {attempts: 5, delays: [30s, 2m]}
+            ray_clusters:
+            - {name: a, python_version: '3.9', dashboard_address: 'http://r:1'}
+            - {name: b, python_version: '3.12', dashboard_address: 'http://r:2', retry: {delays: [10s]}}
+            """, Env);
+        Assert.Equal(5, config.FindCluster("a")!.Retry.Attempts);
+        Assert.Equal([TimeSpan.FromSeconds(30), TimeSpan.FromMinutes(2)], config.FindCluster("a")!.Retry.Delays);
+        Assert.Equal(5, config.FindCluster("b")!.Retry.Attempts);
+        Assert.Equal([TimeSpan.FromSeconds(10)], config.FindCluster("b")!.Retry.Delays);
+        Assert.Equal(TimeSpan.FromMinutes(2), config.FindCluster("a")!.Retry.DelayAfter(7)); // the last delay repeats
+
+        var defaults = ConfigLoader.Load("ray_clusters: [{name: a, python_version: '3.9', dashboard_address: 'http://r:1'}]", Env).Clusters[0].Retry;
+        Assert.Equal(3, defaults.Attempts);
+        Assert.Equal([TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(15)], defaults.Delays);
+
+        foreach (var (yaml, path) in new[]
+        {
+            ("retry: {attempts: 0}", "retry.attempts"),
+            ("retry: {delays: [soon]}", "retry.delays[0]"),
+            ("retry: {delays: []}", "retry.delays"),
+            ("retry: {tries: 2}", "retry.tries"),
+        })
+        {
+            var e = Assert.Throws<ConfigException>(() => ConfigLoader.Load(yaml + "\nray_clusters: [{name: a, python_version: '3.9', dashboard_address: 'http://r:1'}]", Env));
+            Assert.Contains(path, e.Message);
+        }
+    }
+
+    [Fact]
     public void New_keys_are_read_and_variables_expanded()
     {
         var config = ConfigLoader.Load("""

@@ -1,0 +1,205 @@
+using MLRay.Cli.Demo;
+using MLRay.Pipeline;
+using MLRay.Serve;
+using MLRay.Tests.Broker;
+
+namespace MLRay.Tests.Pipeline;
+
+/// <summary>
+/// Failed installs through the whole pipeline on real RabbitMQ: attempts that Ray really retries, rollback to the last
+/// good version, dead letters, and failures that never hold up the other models of a cluster.
+/// </summary>
+[Collection("broker")]
+public class FailedInstallTests(RabbitMqBroker broker)
+{
+    private const string Py39 = "ray-cluster-py39", Py312 = "ray-cluster-py312";
+    private const string Arm = "iris_classifier-py39-catboost11", ArmNeighbour = "iris_classifier-py39-catboost12", Py312App = "iris_classifier-py312-catboost12";
+
+    private static Dictionary<string, string> Tags(PipelineWorld world, string app, string version = "1") =>
+        world.Emulators.Mlflow.GetModelVersionTags(app + ".staging", version).ToDictionary();
+
+    private static string? Status(PipelineWorld world, string app, string cluster, string version = "1") =>
+        Tags(world, app, version).GetValueOrDefault($"mlray.{cluster}.status");
+
+    private async Task<List<JsonObject>> LettersAsync(PipelineWorld world, string cluster) =>
+        (await broker.PeekMessagesAsync(world.BrokerUri.ToString(), PipelineTopology.DeadLetterQueue(cluster), 50))
+        .Select(m => JsonNode.Parse(m.Body)!["message"]!.AsObject()).ToList();
+
+    private static List<string> ReplicaIds(JsonObject? app) =>
+        app?["deployments"]?.AsObject().SelectMany(d => d.Value!["replicas"]!.AsArray().Select(r => (string)r!["replica_id"]!)).Order().ToList() ?? [];
+
+    [Fact]
+    public async Task Arm_catboost_is_tried_the_configured_times_by_ray_then_dead_lettered_while_its_neighbour_keeps_its_replicas()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker, extraYaml: "retry: {attempts: 3, delays: [1s]}");
+        await world.StartReceiverAsync();
+        await world.StartWorkerAsync([Py39]);
+        var ray = world.Emulators.Ray39;
+
+        world.Emulators.RegisterSeed();
+        await PipelineWorld.WaitUntil(() => ray.GetApplication(ArmNeighbour)?["status"]?.GetValue<string>() == "RUNNING", what: "neighbour RUNNING");
+        var replicas = ReplicaIds(ray.GetApplication(ArmNeighbour));
+        List<JsonObject> letters = [];
+        await PipelineWorld.WaitUntil(() => (letters = LettersAsync(world, Py39).GetAwaiter().GetResult()).Count > 0, seconds: 60, what: "a dead letter");
+
+        var letter = Assert.Single(letters);
+        Assert.Equal(("install", 3, Arm + ".staging", "1", Arm), ((string)letter["failureClass"]!, (int)letter["attempts"]!,
+            (string)letter["registeredModel"]!, (string)letter["version"]!, (string)letter["app"]!));
+        Assert.Contains("No matching distribution found for catboost==1.1", (string)letter["message"]!);
+        Assert.NotEmpty(letter["deliveryIds"]!.AsArray());
+        // Each attempt was a real install in Ray, not an answer from its 10-minute bad-env cache.
+        var builds = ray.Builds.Where(b => b.App == Arm).ToList();
+        Assert.Equal(3, builds.Count);
+        Assert.All(builds, b => Assert.False(b.FromBadEnvCache));
+        Assert.Equal(3, builds.Select(b => b.RuntimeEnv).Distinct().Count());
+
+        var tags = Tags(world, Arm);
+        Assert.Equal("FAILED", tags[$"mlray.{Py39}.status"]);
+        Assert.Contains("No matching distribution found for catboost==1.1", tags[$"mlray.{Py39}.message"]);
+        Assert.Contains("dead-lettered", tags[$"mlray.{Py39}.message"]);
+        Assert.Contains((string)letter["id"]!, tags[$"mlray.{Py39}.attempt"]);
+        // It never ran, so it is off the cluster; its neighbour ran throughout on the same replicas.
+        await PipelineWorld.WaitUntil(() => ray.GetApplication(Arm) is null, what: "the failed app removed (after DELETING)");
+        Assert.Equal("RUNNING", ray.GetApplication(ArmNeighbour)!["status"]!.GetValue<string>());
+        Assert.Equal(replicas, ReplicaIds(ray.GetApplication(ArmNeighbour)));
+        Assert.Equal("RUNNING", Status(world, ArmNeighbour, Py39));
+
+        // Dead-lettered means stopped: a resync does not try it again.
+        await world.Resync.RunOnceAsync(CancellationToken.None);
+        await Task.Delay(3000);
+        Assert.Equal(3, ray.Builds.Count(b => b.App == Arm));
+        Assert.Single(await LettersAsync(world, Py39));
+    }
+
+    [Fact]
+    public async Task A_failing_v2_rolls_back_to_v1_is_dead_lettered_and_left_alone_until_a_working_v3_replaces_v1()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker, extraYaml: "retry: {attempts: 2, delays: [1s]}");
+        await world.StartReceiverAsync();
+        await world.StartWorkerAsync([Py312]);
+        var ray = world.Emulators.Ray312;
+        ray.Options.MissingWheels.Add(("catboost==9.9", "x86_64"));
+        var model = SeedModels.All[0];
+        string? Version() => ray.GetApplication(Py312App)?["deployed_app_config"]?["args"]?["mlray_version"]?.GetValue<string>();
+        string? RayStatus() => ray.GetApplication(Py312App)?["status"]?.GetValue<string>();
+
+        SeedModels.Register(world.Emulators.Mlflow, model);
+        await PipelineWorld.WaitUntil(() => Status(world, Py312App, Py312) == "RUNNING", what: "v1 RUNNING");
+
+        SeedModels.Register(world.Emulators.Mlflow, model, requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
+        await PipelineWorld.WaitUntil(() => LettersAsync(world, Py312).GetAwaiter().GetResult().Count > 0, seconds: 60, what: "v2 dead-lettered");
+        await PipelineWorld.WaitUntil(() => Version() == "1" && RayStatus() == "RUNNING", what: "v1 RUNNING again in GET");
+
+        Assert.Equal("RUNNING", Status(world, Py312App, Py312, "1"));
+        Assert.Equal("FAILED", Status(world, Py312App, Py312, "2"));
+        Assert.Contains("No matching distribution found for catboost==9.9", Tags(world, Py312App, "2")[$"mlray.{Py312}.message"]);
+        Assert.Contains("version 1 serves", Tags(world, Py312App, "2")[$"mlray.{Py312}.message"]);
+        Assert.Equal(2, ray.Builds.Count(b => b.RuntimeEnv.Contains("catboost==9.9")));
+
+        await world.Resync.RunOnceAsync(CancellationToken.None);
+        await Task.Delay(3000);
+        Assert.Equal(2, ray.Builds.Count(b => b.RuntimeEnv.Contains("catboost==9.9")));
+        Assert.Equal("1", Version());
+
+        SeedModels.Register(world.Emulators.Mlflow, model);
+        await PipelineWorld.WaitUntil(() => Status(world, Py312App, Py312, "3") == "RUNNING", what: "v3 RUNNING");
+        Assert.Equal("3", Version());
+        Assert.Equal("UNDEPLOYED", Status(world, Py312App, Py312, "1"));
+        Assert.Single(await LettersAsync(world, Py312));
+    }
+
+    [Fact]
+    public async Task A_bad_tag_is_dead_lettered_at_once_without_retries_naming_the_tag_and_its_value()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartReceiverAsync();
+        await world.StartWorkerAsync([Py312]);
+        var model = SeedModels.All[0];
+        SeedModels.Register(world.Emulators.Mlflow, model, tags: new Dictionary<string, string>(SeedModels.Tags(model.AppName)) { ["ray.num_replicas"] = "two" });
+
+        List<JsonObject> letters = [];
+        await PipelineWorld.WaitUntil(() => (letters = LettersAsync(world, Py312).GetAwaiter().GetResult()).Count > 0, what: "a dead letter");
+        var letter = Assert.Single(letters);
+        Assert.Equal(("permanent", 0), ((string)letter["failureClass"]!, (int)letter["attempts"]!));
+        Assert.Contains("ray.num_replicas", (string)letter["message"]!);
+        Assert.Contains("'two'", (string)letter["message"]!);
+        Assert.Equal("FAILED", Status(world, model.AppName, Py312));
+
+        await world.Resync.RunOnceAsync(CancellationToken.None);
+        await Task.Delay(2000);
+        Assert.Single(await LettersAsync(world, Py312));
+        Assert.Equal(0, world.Emulators.Ray312.PutCount);
+    }
+
+    [Fact]
+    public async Task Ray_answering_503_for_20_seconds_delays_the_deploy_but_dead_letters_nothing()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartReceiverAsync();
+        await world.StartWorkerAsync([Py312]);
+        var ray = world.Emulators.Ray312;
+        ray.Options.FailNextGets = 100_000;
+
+        SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0]);
+        await Task.Delay(TimeSpan.FromSeconds(20));
+        Assert.Equal(0, ray.PutCount);
+        Assert.True(ray.Requests.Count(r => r.Status == 503) >= 4, "the worker kept trying through the outage");
+        ray.Options.FailNextGets = 0;
+
+        await PipelineWorld.WaitUntil(() => Status(world, Py312App, Py312) == "RUNNING", seconds: 45, what: "deployed after the outage");
+        Assert.Empty(await LettersAsync(world, Py312));
+        Assert.True(await broker.QueueMessageCountAsync(world.BrokerUri.ToString(), PipelineTopology.ErrorQueue(PipelineTopology.ClusterQueue(Py312))) <= 0);
+    }
+
+    [Fact]
+    public async Task A_retry_waiting_in_the_broker_is_performed_on_time_by_the_standby_when_the_active_worker_dies()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker, extraYaml: "retry: {attempts: 2, delays: [5s]}");
+        await world.StartWorkerAsync([], router: true);
+        var a = await world.StartWorkerAsync([Py312], router: false);
+        var b = await world.StartWorkerAsync([Py312], router: false);
+        await world.StartReceiverAsync();
+        var ray = world.Emulators.Ray312;
+        ray.Options.MissingWheels.Add(("catboost==9.9", "x86_64"));
+
+        SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0], requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
+        await PipelineWorld.WaitUntil(() => Tags(world, Py312App).GetValueOrDefault($"mlray.{Py312}.message")?.Contains("next attempt at") == true,
+            what: "first attempt failed, retry scheduled");
+        var failedAt = DateTimeOffset.UtcNow;
+        var (active, standby) = PipelineWorld.Journal(a).Entries.Count > 0 ? (a, b) : (b, a);
+        await world.StopAsync(active);
+
+        await PipelineWorld.WaitUntil(() => ray.Builds.Count(bd => bd.App == Py312App) == 2, seconds: 30, what: "the second attempt");
+        var retriedAfter = DateTimeOffset.UtcNow - failedAt;
+        Assert.True(retriedAfter < TimeSpan.FromSeconds(15), $"the retry came {retriedAfter} after the failure (due after 5 s)");
+        Assert.NotEmpty(PipelineWorld.Journal(standby).Entries);
+        await PipelineWorld.WaitUntil(() => LettersAsync(world, Py312).GetAwaiter().GetResult().Count == 1, what: "dead letter after attempt 2");
+    }
+
+    [Fact]
+    public async Task A_registration_while_another_app_installs_for_30_seconds_gets_its_put_within_a_second()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartReceiverAsync();
+        await world.StartWorkerAsync([Py312]);
+        var ray = world.Emulators.Ray312;
+        ray.Options.SlowPackages["slowpkg"] = TimeSpan.FromSeconds(30);
+
+        SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0] with { AppName = "slow-model" }, SeedModels.Tags("slow-model"),
+            "mlflow==3.1.0\nslowpkg==1.0\n");
+        await PipelineWorld.WaitUntil(() => ray.PutCount >= 1, what: "slow model applied");
+        await Task.Delay(1500); // it is installing now
+
+        SeedModels.RegisterCopy(world.Emulators.Mlflow, SeedModels.All[0], "quick-model");
+        await PipelineWorld.WaitUntil(() => ray.PutBodies.Any(p => p.Contains("\"quick-model\"")), seconds: 10, what: "quick model's PUT");
+        await world.Emulators.Mlflow.WaitForWebhookDeliveriesAsync(TimeSpan.FromSeconds(5));
+        var answered = world.Emulators.Mlflow.WebhookDeliveries
+            .Where(d => d.Event == "model_version.created" && d.Body.Contains("quick-model.staging")).Min(d => d.AnsweredAt);
+        var put = ray.Requests.Where(r => r.Method == "PUT" && r.Body.Contains("\"quick-model\"")).Min(r => r.At);
+        Assert.True(put - answered < TimeSpan.FromSeconds(1), $"PUT {(put - answered).TotalMilliseconds:F0} ms after the webhook was answered");
+        // The installing app was carried in that PUT exactly as first applied, so Ray went on with its install.
+        JsonNode? Slow(string body) => JsonNode.Parse(body)!["applications"]!.AsArray().Single(x => (string)x!["name"]! == "slow-model");
+        Assert.True(JsonNode.DeepEquals(Slow(ray.PutBodies[0]), Slow(ray.PutBodies.First(p => p.Contains("\"quick-model\"")))));
+        Assert.Equal("DEPLOYING", ray.GetApplication("slow-model")!["status"]!.GetValue<string>());
+    }
+}
