@@ -8,8 +8,9 @@ namespace MLRay.Tests.Integration;
 
 /// <summary>
 /// An emulated MLflow, the seed's two emulated Ray clusters (py39 on aarch64, py312 on x86_64) and a package index with the
-/// seed's releases, over real HTTP. The config leaves each cluster's <c>platform</c> at its default (linux/x86_64) unless a
-/// test says otherwise, so the pre-flight passes what Ray's emulated aarch64 pip then refuses (the failure-handling tests).
+/// seed's releases, over real HTTP. The config turns the pre-flight off unless a test names it, and leaves each cluster's
+/// <c>platform</c> at its default (linux/x86_64), so what Ray's emulated aarch64 pip refuses still reaches Ray (the
+/// failure-handling tests).
 /// </summary>
 public sealed class DeployWorld : IAsyncDisposable
 {
@@ -46,13 +47,22 @@ public sealed class DeployWorld : IAsyncDisposable
         ray_clusters:
         - name: ray-cluster-py39
           python_version: '3.9'
-          dashboard_address: {Ray39.BaseUri}
-          deploy_timeout: 20s{string.Concat(py39Extra.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "\n  " + l.Trim()))}
+          dashboard_address: {Ray39.BaseUri}{Py39Keys(py39Extra)}
+          deploy_timeout: 20s
         - name: ray-cluster-py312
           python_version: '3.12'
           dashboard_address: {Ray312.BaseUri}
+          preflight: off
           deploy_timeout: 20s
         """;
+
+    /// <summary>
+    /// The py39 cluster's extra keys, with the pre-flight off unless they name it: most tests install made-up packages
+    /// (<c>slowpkg</c>) that no index has, and a blocking pre-flight would rightly refuse them.
+    /// </summary>
+    private static string Py39Keys(string extra) =>
+        string.Concat((extra.Contains("preflight:") ? extra : extra + "\npreflight: off")
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "\n  " + l.Trim()));
 
     public MLRayConfig Config(string mlflowExtra = "", string py39Extra = "") => ConfigLoader.Load(ConfigYaml(mlflowExtra, py39Extra), NoEnv);
 

@@ -11,7 +11,7 @@ public class PreflightCliTests
         await using var world = await DeployWorld.StartAsync();
         world.RegisterSeed();
 
-        var (code, stdout, stderr) = await CliTests.RunMlray("plan", world.WriteConfigFile(py39Extra: "platform: linux/aarch64"), "ray-cluster-py39", "--output", "json");
+        var (code, stdout, stderr) = await CliTests.RunMlray("plan", world.WriteConfigFile(py39Extra: "platform: linux/aarch64\npreflight: block"), "ray-cluster-py39", "--output", "json");
 
         Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
         var plan = JsonNode.Parse(stdout)!;
@@ -60,7 +60,7 @@ public class PreflightCliTests
         await using var world = await DeployWorld.StartAsync();
         world.RegisterSeed();
 
-        var (code, stdout, stderr) = await CliTests.RunMlray("deploy", world.WriteConfigFile(py39Extra: "platform: linux/aarch64"), "ray-cluster-py39", "--output", "json");
+        var (code, stdout, stderr) = await CliTests.RunMlray("deploy", world.WriteConfigFile(py39Extra: "platform: linux/aarch64\npreflight: block"), "ray-cluster-py39", "--output", "json");
 
         Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
         var report = JsonNode.Parse(stdout)!;
