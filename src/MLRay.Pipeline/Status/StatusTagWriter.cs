@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
 using MLRay.Registry;
+using MLRay.Telemetry;
 
 namespace MLRay.Pipeline.Status;
 
@@ -62,7 +63,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
     public async Task WriteAttemptsAsync(string cluster, IEnumerable<AttemptDecision> decisions, KnownStatusTags known, CancellationToken ct)
     {
         foreach (var d in decisions)
-            await SetIfChangedAsync(d.RegisteredModel, d.Version, StatusTags.Key(cluster, AttemptPolicy.AttemptField), d.State.ToJson(), known, ct);
+            await SetIfChangedAsync(cluster, d.RegisteredModel, d.Version, StatusTags.Key(cluster, AttemptPolicy.AttemptField), d.State.ToJson(), known, ct);
     }
 
     /// <summary>
@@ -74,15 +75,16 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
         var key = StatusTags.Key(cluster, StatusTags.PreflightField);
         foreach (var c in checks)
             if (!c.Clean || known.Get(c.RegisteredModel, c.Version, key).Value is not null)
-                await SetIfChangedAsync(c.RegisteredModel, c.Version, key, c.TagText(), known, ct);
+                await SetIfChangedAsync(cluster, c.RegisteredModel, c.Version, key, c.TagText(), known, ct);
     }
 
-    private async Task SetIfChangedAsync(string model, string version, string key, string value, KnownStatusTags known, CancellationToken ct)
+    private async Task SetIfChangedAsync(string cluster, string model, string version, string key, string value, KnownStatusTags known, CancellationToken ct)
     {
         if (known.Get(model, version, key).Value == value) return;
         try
         {
             await mlflow.SetModelVersionTagAsync(model, version, key, value, ct);
+            MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", cluster));
             known.Wrote(model, version, key, value);
         }
         catch (MlflowException e) when (e.IsNotFound)
@@ -112,6 +114,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
     private async Task SetAsync(StatusTag tag, string key, string value, KnownStatusTags known, CancellationToken ct)
     {
         await mlflow.SetModelVersionTagAsync(tag.RegisteredModel, tag.Version, key, value, ct);
+        MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", key.Split('.')[1]));
         known.Wrote(tag.RegisteredModel, tag.Version, key, value);
     }
 }
