@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
+using MLRay.Emulators.PackageIndex;
 using MLRay.Emulators.Ray;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Topology;
@@ -25,8 +26,10 @@ public sealed record DemoOutcome(
 /// <c>mlray demo</c>: the seed's scenario, event-driven, on emulators over real HTTP. An emulated MLflow sends
 /// signed webhooks to a real receiver; the router and one worker per cluster (py39 on aarch64, py312 on x86_64)
 /// deploy through RabbitMQ when one is reachable, else MassTransit's in-memory transport. Nobody runs a deploy
-/// command: registering the three catboost models ends with two served and the ARM catboost 1.1 one failed with
-/// pip's message — all visible in the models' <c>mlray.*</c> tags.
+/// command: registering the three catboost models ends with two served and the ARM catboost 1.1 one failed with pip's
+/// message — predicted by the wheel pre-flight (<c>preflight: warn</c> against an emulated package index, so Ray is
+/// still asked) — then, with RabbitMQ, retried, dead-lettered, replayed once the cause is fixed, and RUNNING; all
+/// visible in the models' <c>mlray.*</c> tags.
 /// </summary>
 public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan buildTime, Uri rabbitMqUri)
 {
@@ -43,7 +46,9 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         await using var mlflow = await MlflowEmulator.StartAsync(ct: ct);
         await using var ray39 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = buildTime }, ct);
         await using var ray312 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = buildTime }, ct);
+        await using var index = await PackageIndexEmulator.StartAsync(ct: ct);
         console.MarkupLine($"Emulated MLflow at [blue]{mlflow.BaseUri}[/]; Ray py39 (aarch64) at [blue]{ray39.BaseUri}[/]; Ray py312 (x86_64) at [blue]{ray312.BaseUri}[/]");
+        console.MarkupLine($"Emulated package index (the seed's catboost, numpy, pandas, scipy, mlflow and pyarrow releases) at [blue]{index.SimpleUri}[/]");
 
         var rabbit = await BrokerProbe.IsReachableAsync(rabbitMqUri, TimeSpan.FromSeconds(2), ct);
         var transport = rabbit
@@ -65,10 +70,13 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             receiver:
               webhook_secret_file: {secretFile}
               resync_interval: 1h
+            package_index: {index.SimpleUri}
             ray_clusters:
             - name: ray-cluster-py39
               python_version: '3.9'
               dashboard_address: {ray39.BaseUri}
+              platform: linux/aarch64
+              preflight: warn
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 60s
               retry:
@@ -77,6 +85,8 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             - name: ray-cluster-py312
               python_version: '3.12'
               dashboard_address: {ray312.BaseUri}
+              platform: linux/x86_64
+              preflight: block
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 60s
             """, ct);
@@ -108,6 +118,8 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         SeedModels.RegisterAll(mlflow);
 
         var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), s => s.Values.All(v => v.Status is "RUNNING" or "FAILED"), ct);
+        if (mlflow.GetModelVersionTags("iris_classifier-py39-catboost11.staging", "1").GetValueOrDefault("mlray.ray-cluster-py39.preflight") is { } warned)
+            console.MarkupLine($"The wheel pre-flight had warned (preflight: warn, so Ray was asked anyway): {Markup.Escape(RayMessage.Summarize(warned, 300))}");
         (string, string)? replay = rabbit ? await SecondActAsync(mlflow, ray39, configPath, ct) : null;
         if (replay is not null) statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(5), _ => true, ct);
         else console.MarkupLine("[grey]The second act (dead letters, fixing the cause, replay) needs RabbitMQ: scripts/rabbitmq.sh start[/]");
@@ -158,14 +170,14 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
     private async Task<IReadOnlyDictionary<string, (string Cluster, string Status, string Message)>> FollowTagsAsync(
         MlflowEmulator mlflow, TimeSpan timeout, Func<Dictionary<string, (string Cluster, string Status, string Message)>, bool> done, CancellationToken ct)
     {
-        Dictionary<string, (string, string, string)> Read() => ClusterOf.ToDictionary(m => m.Key, m =>
+        Dictionary<string, (string Cluster, string Status, string Message)> Read() => ClusterOf.ToDictionary(m => m.Key, m =>
         {
             var tags = mlflow.GetModelVersionTags(m.Key, "1");
             return (m.Value,
                 tags.GetValueOrDefault($"mlray.{m.Value}.status") ?? "waiting",
                 tags.GetValueOrDefault($"mlray.{m.Value}.message") ?? "");
         });
-        bool Done(Dictionary<string, (string, string, string)> s) => done(s);
+        bool Done(Dictionary<string, (string Cluster, string Status, string Message)> s) => done(s);
 
         var deadline = DateTime.UtcNow + timeout;
         var state = Read();

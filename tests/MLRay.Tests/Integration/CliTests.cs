@@ -281,6 +281,7 @@ public class DemoTests
             Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
             Assert.Contains(rabbitMq ? "Broker: RabbitMQ at" : "in-memory transport", stdout);
             Assert.Contains("No matching distribution found for catboost==1.1", stdout);
+            Assert.Contains("The wheel pre-flight had warned", stdout);
             Assert.Contains("Demo finished as expected", stdout);
             if (rabbitMq)
             {
