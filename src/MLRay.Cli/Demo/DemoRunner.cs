@@ -119,7 +119,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
 
         var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), s => s.Values.All(v => v.Status is "RUNNING" or "FAILED"), ct);
         if (mlflow.GetModelVersionTags("iris_classifier-py39-catboost11.staging", "1").GetValueOrDefault("mlray.ray-cluster-py39.preflight") is { } warned)
-            console.MarkupLine($"The wheel pre-flight had warned (preflight: warn, so Ray was asked anyway): {Markup.Escape(RayMessage.Summarize(warned, 300))}");
+            console.MarkupLine($"The wheel pre-flight had warned (preflight: warn, so Ray was asked anyway): {Markup.Escape(RayMessage.Summarize(warned, 1000))}");
         (string, string)? replay = rabbit ? await SecondActAsync(mlflow, ray39, configPath, ct) : null;
         if (replay is not null) statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(5), _ => true, ct);
         else console.MarkupLine("[grey]The second act (dead letters, fixing the cause, replay) needs RabbitMQ: scripts/rabbitmq.sh start[/]");
@@ -147,7 +147,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         console.MarkupLine($"The worker tries {Markup.Escape(arm)} again with a new runtime_env (Ray would answer an identical one from its 10-minute bad-env cache), then gives up…");
         var dead = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(60),
             _ => mlflow.GetModelVersionTags(arm, "1").GetValueOrDefault($"mlray.{cluster}.attempt")?.Contains("dead_letter") == true, ct);
-        console.MarkupLine($"[red]{Markup.Escape(arm)}[/]: {Markup.Escape(RayMessage.Summarize(dead[arm].Message, 300))}");
+        console.MarkupLine($"[red]{Markup.Escape(arm)}[/]: {Markup.Escape(RayMessage.Summarize(dead[arm].Message, 2000))}");
 
         // The demo shares the broker's default vhost with earlier runs: show and replay this run's letter only (its id is in the tag).
         var id = AttemptState.Parse(mlflow.GetModelVersionTags(arm, "1").GetValueOrDefault($"mlray.{cluster}.attempt"))?.DeadLetter;
