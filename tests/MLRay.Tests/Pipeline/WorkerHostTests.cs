@@ -93,6 +93,48 @@ public class WorkerHostTests(RabbitMqBroker broker)
         }
     }
 
+    [Fact]
+    public async Task A_retry_waiting_in_the_broker_is_performed_on_time_after_the_active_worker_process_is_killed()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker, extraYaml: "retry: {attempts: 2, delays: [5s]}");
+        await world.StartWorkerAsync([], router: true);
+        await world.StartReceiverAsync();
+        var ray = world.Emulators.Ray312;
+        ray.Options.MissingWheels.Add(("catboost==9.9", "x86_64"));
+        using var first = StartWorker(world, "ray-cluster-py312");
+        try
+        {
+            MLRay.Cli.Demo.SeedModels.Register(world.Emulators.Mlflow, MLRay.Cli.Demo.SeedModels.All[0], requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
+            // The first process is the only consumer, so it is the active one that fails attempt 1 and schedules the retry.
+            await PipelineWorld.WaitUntil(() => world.Emulators.Mlflow.GetModelVersionTags("iris_classifier-py312-catboost12.staging", "1")
+                .GetValueOrDefault("mlray.ray-cluster-py312.message")?.Contains("next attempt at") == true, seconds: 60, what: "attempt 1 failed");
+            var failedAt = DateTimeOffset.UtcNow;
+            using var second = StartWorker(world, "ray-cluster-py312"); // a hot standby (single active consumer)
+            await Task.Delay(1000);
+            first.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no ack of anything in flight
+
+            await PipelineWorld.WaitUntil(() => ray.Builds.Count(b => b.App == "iris_classifier-py312-catboost12") == 2, seconds: 30, what: "attempt 2 by the standby");
+            var after = DateTimeOffset.UtcNow - failedAt;
+            Assert.True(after < TimeSpan.FromSeconds(15), $"the retry came {after} after the failure (due after 5 s)");
+            second.Kill(entireProcessTree: true);
+        }
+        finally
+        {
+            if (!first.HasExited) first.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static Process StartWorker(PipelineWorld world, string cluster)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { WorkerDll, "--config", world.ConfigPath, "--cluster", cluster, "--no-router", "--urls", $"http://127.0.0.1:{FreePort()}" })
+            start.ArgumentList.Add(a);
+        var process = Process.Start(start)!;
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        return process;
+    }
+
     private static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
