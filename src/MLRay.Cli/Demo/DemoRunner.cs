@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
 using MLRay.Emulators.Ray;
+using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Topology;
 using MLRay.Receiver.Hosting;
