@@ -1,4 +1,5 @@
 using System.CommandLine;
+using MLRay.Configuration;
 
 namespace MLRay.Bench;
 
@@ -12,7 +13,7 @@ public static class Program
         var rabbitmq = new Option<string>("--rabbitmq")
         {
             Description = "AMQP URI of a broker whose management API (port 15672) may create a throw-away vhost",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RABBITMQ_URI") ?? "amqp://guest:guest@127.0.0.1:5672/",
+            DefaultValueFactory = _ => PipelineSettings.RabbitMqUriFrom(ProcessEnvironment.Instance),
         };
 
         var reconcile = new Command("reconcile", "Cold and warm reconcile of registries of each size: time, MLflow requests by endpoint, downloads") { models };

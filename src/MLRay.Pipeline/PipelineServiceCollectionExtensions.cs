@@ -16,6 +16,7 @@ namespace MLRay.Pipeline;
 
 public static class PipelineServiceCollectionExtensions
 {
+
     /// <summary>Everything the roles of this process need: clients, its cluster workers, and the bus.</summary>
     public static IServiceCollection AddMLRayPipeline(this IServiceCollection services, MLRayConfig config, IEnvironment env, PipelineRoles roles) =>
         services.AddMLRayClients(config, env).AddClusterWorkers(config, roles.Clusters).AddMLRayBus(config, roles);
@@ -69,6 +70,8 @@ public static class PipelineServiceCollectionExtensions
             services.AddSingleton<IDeadLetters>(sp => new BrokerDeadLetters(sp.GetRequiredService<IBus>()));
             // Registered before the bus so queues and bindings exist before anything is published.
             services.AddHostedService<TopologyDeclarer>();
+            services.AddSingleton<BrokerHealthCheck>();
+            services.AddHealthChecks().AddCheck<BrokerHealthCheck>("broker", tags: [MLRay.Telemetry.HealthTags.Ready]);
         }
 
         if (roles.Receiver)

@@ -24,7 +24,7 @@ public static class DemoCommand
                 return 0;
             },
         };
-        var rabbit = new Option<string>("--rabbitmq") { Description = "Broker to use when reachable (else in-memory)", DefaultValueFactory = _ => Environment.GetEnvironmentVariable("RABBITMQ_URI") ?? "amqp://guest:guest@127.0.0.1:5672/" };
+        var rabbit = new Option<string>("--rabbitmq") { Description = "Broker to use when reachable (else in-memory)", DefaultValueFactory = _ => PipelineSettings.RabbitMqUriFrom(ProcessEnvironment.Instance) };
         rabbit.Validators.Add(r =>
         {
             if (!Uri.TryCreate(r.GetValueOrDefault<string>(), UriKind.Absolute, out var uri) || uri.Scheme is not ("amqp" or "amqps"))

@@ -68,7 +68,7 @@ public static partial class ConfigLoader
                 "not set: give mlflow.tracking_uri, or MLFLOW_TRACKING_URI in the environment or a .env file")
             : ParseHttpUri(trackingText, mlflowNode?.Has("tracking_uri") == true ? "mlflow.tracking_uri" : "MLFLOW_TRACKING_URI");
 
-        var suffix = mlflowNode?.OptionalString("model_name_suffix") ?? ".staging";
+        var suffix = mlflowNode?.OptionalString("model_name_suffix") ?? MlflowSettings.DefaultModelNameSuffix;
         if (suffix.Length == 0) throw new ConfigException("mlflow.model_name_suffix", "must not be empty");
         var alias = mlflowNode?.OptionalString("alias");
         if (alias is not null && !AliasPattern().IsMatch(alias))
@@ -103,7 +103,7 @@ public static partial class ConfigLoader
     {
         var rabbit = root.Child("rabbitmq");
         rabbit?.RefuseUnknownKeys("uri");
-        var uriText = rabbit?.OptionalString("uri") ?? env.Get("RABBITMQ_URI") ?? "amqp://guest:guest@localhost:5672/";
+        var uriText = rabbit?.OptionalString("uri") ?? PipelineSettings.RabbitMqUriFrom(env);
         if (!Uri.TryCreate(uriText, UriKind.Absolute, out var uri) || (uri.Scheme != "amqp" && uri.Scheme != "amqps"))
             throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : "RABBITMQ_URI", "not an amqp:// or amqps:// URI");
 
@@ -135,8 +135,8 @@ public static partial class ConfigLoader
             RabbitMqUri = uri,
             WebhookSecret = secret,
             AllowUnsignedWebhooks = allowUnsigned,
-            ResyncInterval = Duration("resync_interval", TimeSpan.FromMinutes(5)),
-            DedupWindow = Duration("dedup_window", TimeSpan.FromMinutes(10)),
+            ResyncInterval = Duration("resync_interval", PipelineSettings.DefaultResyncInterval),
+            DedupWindow = Duration("dedup_window", PipelineSettings.DefaultDedupWindow),
         };
     }
 
@@ -196,7 +196,7 @@ public static partial class ConfigLoader
             throw new ConfigException(node.PathOf("auth_token_env"),
                 $"'{tokenEnv}' is not an environment variable name (name the variable that holds the token, not the token)");
 
-        var timeout = TimeSpan.FromMinutes(10);
+        var timeout = RayClusterConfig.DefaultDeployTimeout;
         if (node.OptionalString("deploy_timeout") is { } timeoutText)
             timeout = ParseDuration(timeoutText)
                 ?? throw new ConfigException(node.PathOf("deploy_timeout"),

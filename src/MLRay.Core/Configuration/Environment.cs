@@ -17,6 +17,9 @@ public sealed class DictionaryEnvironment(IReadOnlyDictionary<string, string> va
 /// </summary>
 public sealed class ProcessEnvironment(IReadOnlyDictionary<string, string> dotEnv) : IEnvironment
 {
+    /// <summary>The process's variables alone, without any <c>.env</c> file.</summary>
+    public static readonly ProcessEnvironment Instance = new(new Dictionary<string, string>());
+
     public static ProcessEnvironment WithDotEnv(string? configDirectory)
     {
         var values = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -21,7 +21,8 @@ public sealed record MlflowSettings
     /// <summary>The tracking URI MLRay itself talks to (<c>mlflow.tracking_uri</c>, else <c>MLFLOW_TRACKING_URI</c>).</summary>
     public required Uri TrackingUri { get; init; }
     /// <summary>Registered models whose name ends with this are selected (seed: <c>.staging</c>).</summary>
-    public string ModelNameSuffix { get; init; } = ".staging";
+    public string ModelNameSuffix { get; init; } = DefaultModelNameSuffix;
+    public const string DefaultModelNameSuffix = ".staging";
     /// <summary>When set, the version this alias points to is deployed instead of the latest READY one.</summary>
     public string? Alias { get; init; }
     public MlflowCredentials Credentials { get; init; } = MlflowCredentials.None;
@@ -59,7 +60,8 @@ public sealed record RayClusterConfig
     public IReadOnlyList<string> ExtraPip { get; init; } = [];
     /// <summary>Name of the environment variable holding the Ray dashboard token (Ray ≥ 2.52 token auth).</summary>
     public string? AuthTokenEnv { get; init; }
-    public TimeSpan DeployTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    public TimeSpan DeployTimeout { get; init; } = DefaultDeployTimeout;
+    public static readonly TimeSpan DefaultDeployTimeout = TimeSpan.FromMinutes(10);
     /// <summary>Install retries on this cluster (<c>retry</c> under the cluster, else the top-level <c>retry</c>).</summary>
     public RetrySettings Retry { get; init; } = new();
     /// <summary>Where clients reach the cluster's Serve HTTP proxy (<c>serve_address</c>; default: dashboard host, port 8000).</summary>
@@ -74,16 +76,23 @@ public sealed record RayClusterConfig
 /// <summary>The event pipeline: broker, webhook secret source, resync period (sections <c>rabbitmq</c> and <c>receiver</c>).</summary>
 public sealed record PipelineSettings
 {
-    /// <summary><c>rabbitmq.uri</c>, default <c>RABBITMQ_URI</c> or amqp://guest:guest@localhost:5672/.</summary>
-    public Uri RabbitMqUri { get; init; } = new("amqp://guest:guest@localhost:5672/");
+    /// <summary><c>rabbitmq.uri</c>, default <c>RABBITMQ_URI</c> or <see cref="DefaultRabbitMqUri"/>.</summary>
+    public Uri RabbitMqUri { get; init; } = new(DefaultRabbitMqUri);
+    /// <summary>RabbitMQ's own default: the guest user on the local broker (loopback: guest may log in only from there).</summary>
+    public const string DefaultRabbitMqUri = "amqp://guest:guest@127.0.0.1:5672/";
+
+    /// <summary><c>RABBITMQ_URI</c> when set, else <see cref="DefaultRabbitMqUri"/>.</summary>
+    public static string RabbitMqUriFrom(IEnvironment env) => env.Get("RABBITMQ_URI") ?? DefaultRabbitMqUri;
     /// <summary>The webhook secret (from <c>receiver.webhook_secret_env</c> or <c>receiver.webhook_secret_file</c>); null = none configured.</summary>
     public string? WebhookSecret { get; init; }
     /// <summary><c>receiver.allow_unsigned</c>: without a secret the receiver starts only when this says so on purpose.</summary>
     public bool AllowUnsignedWebhooks { get; init; }
     /// <summary>How often every selected model is re-announced (<c>receiver.resync_interval</c>), catching lost webhooks.</summary>
-    public TimeSpan ResyncInterval { get; init; } = TimeSpan.FromMinutes(5);
+    public TimeSpan ResyncInterval { get; init; } = DefaultResyncInterval;
+    public static readonly TimeSpan DefaultResyncInterval = TimeSpan.FromMinutes(5);
     /// <summary>How long a delivery id is remembered (<c>receiver.dedup_window</c>).</summary>
-    public TimeSpan DedupWindow { get; init; } = TimeSpan.FromMinutes(10);
+    public TimeSpan DedupWindow { get; init; } = DefaultDedupWindow;
+    public static readonly TimeSpan DefaultDedupWindow = TimeSpan.FromMinutes(10);
 
     public override string ToString() => $"PipelineSettings(RabbitMqUri={RedactedRabbitMqUri}, WebhookSecret={(WebhookSecret is null ? "none" : "***")}, ResyncInterval={ResyncInterval})";
 

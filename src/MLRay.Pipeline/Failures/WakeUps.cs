@@ -3,6 +3,17 @@ using MLRay.Pipeline.Messages;
 
 namespace MLRay.Pipeline.Failures;
 
+/// <summary>Why a worker asked to be woken up (the <c>Reason</c> of the wake-up's message).</summary>
+public static class WakeUpReason
+{
+    /// <summary>Follow an install's convergence.</summary>
+    public const string Check = "check";
+    /// <summary>A failed install's next attempt is due.</summary>
+    public const string Retry = "retry";
+    /// <summary>Try a reconcile again after a transient error.</summary>
+    public const string Transient = "transient retry";
+}
+
 /// <summary>
 /// Asks a cluster's worker to look again later — a follow-up check of an install, a retry that is due, or another
 /// try after a transient error — through the broker, so whichever worker instance is active then does it.

@@ -31,7 +31,7 @@ public sealed class ClusterDeployRequestedConsumer(ClusterWorkers workers, IWake
                 worker.Cluster.Name, e.Message, delay.TotalSeconds, failures);
             // Replays ride along, so a replay that met an outage still happens.
             foreach (var replay in requests.Where(r => r.ReplayOf is not null).Append(requests[0]).DistinctBy(r => r.ReplayOf))
-                await wakeUps.ScheduleAsync(worker.Cluster.Name, delay, replay with { TransientFailures = failures, Reason = "transient retry" }, context.CancellationToken);
+                await wakeUps.ScheduleAsync(worker.Cluster.Name, delay, replay with { TransientFailures = failures, Reason = WakeUpReason.Transient }, context.CancellationToken);
         }
     }
 }

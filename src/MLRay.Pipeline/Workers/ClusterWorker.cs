@@ -55,10 +55,12 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
             await tags.WriteAttemptsAsync(cluster.Name, attempts.Decisions.Where(d => d.StateChanged), known, ct);
             await tags.WriteAsync(cluster.Name, StatusTags.FromAttempts(desired, attempts, plan, snapshot), known, ct);
 
-            if (attempts.Decisions.Select(d => d.LookAgainAt).Where(t => t is not null).Min() is { } next)
+            if (attempts.Decisions.Where(d => d.LookAgainAt is not null).MinBy(d => d.LookAgainAt) is { LookAgainAt: { } next } soonest)
                 await wakeUps.ScheduleAsync(cluster.Name, next - now, new ClusterDeployRequested
                 {
-                    RoutingKey = PipelineTopology.BroadcastKey, Reason = "check", DeliveryId = deliveryIds.FirstOrDefault(),
+                    RoutingKey = PipelineTopology.BroadcastKey,
+                    Reason = soonest.Phase == AttemptPhase.WaitingToRetry ? WakeUpReason.Retry : WakeUpReason.Check,
+                    RegisteredModel = soonest.RegisteredModel, Version = soonest.Version, DeliveryId = deliveryIds.FirstOrDefault(),
                 }, ct);
 
             var activity = new WorkerActivity(cluster.Name, requests, plan.NeedsPut, attempts.Decisions, now);

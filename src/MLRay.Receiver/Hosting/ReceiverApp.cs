@@ -1,30 +1,16 @@
 using MassTransit;
 using Microsoft.Extensions.Options;
 using MLRay.Pipeline;
-using MLRay.Receiver.Health;
+using MLRay.ServiceDefaults;
 using MLRay.Receiver.Webhooks;
 using Serilog;
 using Serilog.Events;
 
 namespace MLRay.Receiver.Hosting;
 
-/// <summary>Composes the receiver: config → logging → bus → webhook endpoint, health, metrics.</summary>
+/// <summary>Composes the receiver: config → logging → bus → webhook endpoint, ops API, health, metrics.</summary>
 public static class ReceiverApp
 {
-    /// <summary>
-    /// Builds the app from the command line: the config file comes from <c>--config</c> / <c>MLRAY_CONFIG</c> /
-    /// <c>config.yml</c>, the bus from <see cref="PipelineServiceCollectionExtensions.AddMLRayPipeline"/>.
-    /// <paramref name="overrideServices"/> runs last, so it can replace any registration.
-    /// Throws <see cref="ConfigException"/> for an invalid file.
-    /// </summary>
-    public static WebApplication Build(string[] args, Action<IServiceCollection>? overrideServices = null)
-    {
-        var path = ReceiverCommandLine.ResolveConfigPath(args, System.Environment.GetEnvironmentVariable);
-        var environment = ProcessEnvironment.WithDotEnv(Path.GetDirectoryName(Path.GetFullPath(path)));
-        var config = ConfigLoader.LoadFile(path, environment);
-        return Build(args, config, environment, new ReceiverHostOptions { OverrideServices = overrideServices });
-    }
-
     /// <summary>Builds the app from an already loaded config with the real bus (<c>AddMLRayPipeline</c>), then <paramref name="overrideServices"/>.</summary>
     public static WebApplication Build(string[] args, MLRayConfig config, IEnvironment environment, Action<IServiceCollection> overrideServices) =>
         Build(args, config, environment, new ReceiverHostOptions { OverrideServices = overrideServices });
@@ -46,12 +32,12 @@ public static class ReceiverApp
             ApplicationName = typeof(ReceiverApp).Assembly.GetName().Name,
         });
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
-            builder.WebHost.UseUrls(ReceiverCommandLine.DefaultUrls);
+            builder.WebHost.UseUrls(DefaultUrls);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
 
-        var logger = ReceiverLogging.Configure(new LoggerConfiguration(), builder.Configuration, options.LogOutput).CreateLogger();
+        var logger = MLRayLogging.Configure(new LoggerConfiguration(), "mlray-receiver", builder.Configuration, options.LogOutput).CreateLogger();
         builder.Services.AddSerilog(logger, dispose: true);
-        builder.Services.AddReceiverHealth();
+        builder.Services.AddMLRayHealth();
         builder.Services.AddMLflowWebhooks(config);
         if (options.ComposeBus is null)
             builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });
@@ -71,7 +57,11 @@ public static class ReceiverApp
                 : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route) ? LogEventLevel.Information
                 : LogEventLevel.Verbose;   // probes and scrapes
         });
-        app.MapReceiverHealth();
+        // /readyz says which signature mode runs, so a receiver accepting unsigned webhooks is visible from outside.
+        app.MapMLRayHealth(http => new Dictionary<string, object?>
+        {
+            ["webhook_signatures"] = http.RequestServices.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value.SignatureMode,
+        }, app.Services.GetRequiredService<WebhookMetrics>().Registry);
         app.MapMLflowWebhooks();
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
@@ -88,14 +78,27 @@ public static class ReceiverApp
         return app;
     }
 
-    /// <summary>The process entry point: 0 after a clean shutdown, 2 for invalid configuration, 1 for any other start-up failure.</summary>
-    public static async Task<int> RunAsync(string[] args)
+    /// <summary>
+    /// The process entry point (<c>mlray-receiver --config config.yml --urls URL</c>): 0 after a clean shutdown, 2 for
+    /// argument or configuration errors, 1 for any other start-up failure; logs flushed on every path.
+    /// </summary>
+    public static Task<int> RunAsync(string[] args)
     {
-        using var startupLog = ReceiverLogging.CreateStartupLogger();
+        var commandLine = new ServiceCommandLine("MLRay webhook receiver: verifies, dedups and queues MLflow registry events",
+            DefaultUrls, "mlray-receiver --config config.yml [--urls URL]");
+        return commandLine.InvokeAsync(args, (parse, _) => RunAsync(parse.GetValue(commandLine.Config)!, parse.GetValue(commandLine.Urls)!));
+    }
+
+    public const string DefaultUrls = "http://127.0.0.1:8090";
+
+    private static async Task<int> RunAsync(string configPath, string urls)
+    {
+        using var startupLog = MLRayLogging.CreateStartupLogger("mlray-receiver");
         WebApplication app;
         try
         {
-            app = Build(args);
+            var environment = ProcessEnvironment.WithDotEnv(Path.GetDirectoryName(Path.GetFullPath(configPath)));
+            app = Build(["--urls", urls], ConfigLoader.LoadFile(configPath, environment), environment);
         }
         catch (ConfigException e)
         {
@@ -116,11 +119,6 @@ public static class ReceiverApp
         catch (Microsoft.Extensions.Options.OptionsValidationException e)
         {
             startupLog.Fatal("Invalid configuration: {Problems}", string.Join("; ", e.Failures));
-            return 2;
-        }
-        catch (ConfigException e)
-        {
-            startupLog.Fatal("Invalid configuration at {KeyPath}: {Problem}", e.KeyPath, e.Problem);
             return 2;
         }
         catch (Exception e)

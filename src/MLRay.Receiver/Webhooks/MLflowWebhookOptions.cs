@@ -8,13 +8,13 @@ public sealed class MLflowWebhookOptions
     public const long OneMiB = 1024 * 1024;
 
     /// <summary>Only registered models whose name ends with this are announced (<c>mlflow.model_name_suffix</c>).</summary>
-    public string ModelNameSuffix { get; set; } = ".staging";
+    public string ModelNameSuffix { get; set; } = MlflowSettings.DefaultModelNameSuffix;
     /// <summary>The webhook secret; null = unsigned deliveries accepted (the receiver starts so only with <c>receiver.allow_unsigned</c>). Never logged.</summary>
     public string? Secret { get; set; }
     /// <summary>Which signature mode runs, for the start-up log and <c>/readyz</c>.</summary>
     public string SignatureMode => Secret is null ? "not checked (receiver.allow_unsigned: true)" : "required";
     /// <summary>How long a published delivery id is remembered (<c>receiver.dedup_window</c>).</summary>
-    public TimeSpan DedupWindow { get; set; } = TimeSpan.FromMinutes(10);
+    public TimeSpan DedupWindow { get; set; } = PipelineSettings.DefaultDedupWindow;
     /// <summary>Upper bound on a publish (MassTransit returns after the broker's publisher confirm).</summary>
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(5);
     public long MaxBodyBytes { get; set; } = OneMiB;

@@ -167,6 +167,13 @@ public sealed class RabbitMqBroker : IAsyncLifetime
         _appStopped = false;
     }
 
+    /// <summary>Deletes a vhost <see cref="CreateVhostAsync"/> made (its connections are closed by the broker).</summary>
+    public async Task DeleteVhostAsync(Uri vhostUri)
+    {
+        using var response = await _http.DeleteAsync($"api/vhosts/{Uri.EscapeDataString(VhostOf(vhostUri.ToString()))}");
+        await EnsureSuccess(response, $"delete vhost {VhostOf(vhostUri.ToString())}");
+    }
+
     public async Task DisposeAsync()
     {
         try

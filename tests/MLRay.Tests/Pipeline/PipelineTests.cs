@@ -195,6 +195,32 @@ public class PipelineTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task Readyz_turns_unready_within_5_seconds_of_losing_the_broker_and_ready_again_when_it_is_back()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartReceiverAsync(registerWebhook: false);
+        using var http = new HttpClient();
+        async Task<HttpStatusCode> Ready() => (await http.GetAsync(new Uri(world.ReceiverUri!, "/readyz"))).StatusCode;
+        await PipelineWorld.WaitUntil(() => Ready().GetAwaiter().GetResult() == HttpStatusCode.OK, what: "ready at start");
+
+        try
+        {
+            await broker.StopAppAsync();
+            await PipelineWorld.WaitUntil(() => Ready().GetAwaiter().GetResult() == HttpStatusCode.ServiceUnavailable, seconds: 5, what: "unready, broker stopped");
+        }
+        finally
+        {
+            await broker.StartAppAsync();
+        }
+        await PipelineWorld.WaitUntil(() => Ready().GetAwaiter().GetResult() == HttpStatusCode.OK, seconds: 60, what: "ready again");
+
+        await broker.DeleteVhostAsync(world.BrokerUri);
+        await PipelineWorld.WaitUntil(() => Ready().GetAwaiter().GetResult() == HttpStatusCode.ServiceUnavailable, seconds: 5, what: "unready, vhost deleted");
+        var detail = await (await http.GetAsync(new Uri(world.ReceiverUri!, "/readyz"))).Content.ReadAsStringAsync();
+        Assert.Contains("broker", detail);
+    }
+
+    [Fact]
     public async Task With_the_broker_stopped_webhooks_get_503_and_the_resync_deploys_what_was_missed()
     {
         await using var world = await PipelineWorld.StartAsync(broker);

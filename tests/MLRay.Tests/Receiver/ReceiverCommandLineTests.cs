@@ -4,23 +4,13 @@ namespace MLRay.Tests.Receiver;
 
 public sealed class ReceiverCommandLineTests
 {
-    private static string? NoEnv(string _) => null;
-
-    [Fact]
-    public void ConfigPath_FromArgumentThenEnvironmentThenDefault()
+    [Theory]
+    [InlineData("--config")]
+    [InlineData("--bogus")]
+    [InlineData("--urls")]
+    public async Task Argument_errors_exit_2_before_anything_starts(string argument)
     {
-        Assert.Equal("/etc/a.yml", ReceiverCommandLine.ResolveConfigPath(["--urls", "http://0.0.0.0:8090", "--config", "/etc/a.yml"], _ => "/env.yml"));
-        Assert.Equal("/etc/b.yml", ReceiverCommandLine.ResolveConfigPath(["--config=/etc/b.yml"], _ => "/env.yml"));
-        Assert.Equal("/config/config.yml", ReceiverCommandLine.ResolveConfigPath([], n => n == "MLRAY_CONFIG" ? "/config/config.yml" : null));
-        Assert.Equal("config.yml", ReceiverCommandLine.ResolveConfigPath(["--urls", "http://127.0.0.1:0"], NoEnv));
-    }
-
-    [Fact]
-    public void ConfigPath_WithoutValue_IsAConfigError()
-    {
-        var e = Assert.Throws<ConfigException>(() => ReceiverCommandLine.ResolveConfigPath(["--config"], NoEnv));
-        Assert.Equal("--config", e.KeyPath);
-        Assert.Throws<ConfigException>(() => ReceiverCommandLine.ResolveConfigPath(["--config", "--urls", "x"], NoEnv));
+        Assert.Equal(2, await ReceiverApp.RunAsync([argument]));
     }
 
     [Fact]

@@ -2,22 +2,25 @@ using Serilog;
 using Serilog.Events;
 using Serilog.Formatting.Compact;
 
-namespace MLRay.Receiver.Hosting;
+using Microsoft.Extensions.Configuration;
 
-public static class ReceiverLogging
+namespace MLRay.ServiceDefaults;
+
+/// <summary>How every MLRay service logs: compact JSON (CLEF) on stdout, one event a line.</summary>
+public static class MLRayLogging
 {
     /// <summary>
     /// Compact JSON (CLEF) on stdout, one event a line. Levels can be changed through configuration
     /// (<c>Serilog__MinimumLevel__Default=Debug</c>). <paramref name="output"/> replaces stdout (tests).
     /// </summary>
-    public static LoggerConfiguration Configure(LoggerConfiguration logger, IConfiguration? configuration = null, TextWriter? output = null)
+    public static LoggerConfiguration Configure(LoggerConfiguration logger, string application, IConfiguration? configuration = null, TextWriter? output = null)
     {
         logger
             .MinimumLevel.Information()
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", LogEventLevel.Warning)
             .Enrich.FromLogContext()
-            .Enrich.WithProperty("Application", "mlray-receiver");
+            .Enrich.WithProperty("Application", application);
         if (output is null) logger.WriteTo.Console(new CompactJsonFormatter());
         else logger.WriteTo.Sink(new TextWriterSink(new CompactJsonFormatter(), output));
         if (configuration is not null) logger.ReadFrom.Configuration(configuration);
@@ -25,11 +28,11 @@ public static class ReceiverLogging
     }
 
     /// <summary>A logger for start-up failures, before the host exists.</summary>
-    public static Serilog.Core.Logger CreateStartupLogger() => Configure(new LoggerConfiguration()).CreateLogger();
+    public static Serilog.Core.Logger CreateStartupLogger(string application) => Configure(new LoggerConfiguration(), application).CreateLogger();
 }
 
 /// <summary>Writes formatted events to a <see cref="TextWriter"/>, one at a time.</summary>
-internal sealed class TextWriterSink(Serilog.Formatting.ITextFormatter formatter, TextWriter output) : Serilog.Core.ILogEventSink
+public sealed class TextWriterSink(Serilog.Formatting.ITextFormatter formatter, TextWriter output) : Serilog.Core.ILogEventSink
 {
     private readonly Lock _lock = new();
 

@@ -1,0 +1,48 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using MLRay.Telemetry;
+using Prometheus;
+
+namespace MLRay.ServiceDefaults;
+
+/// <summary>The probes and the scrape endpoint every MLRay service host serves, set up the same way in each.</summary>
+public static class HealthEndpointExtensions
+{
+    /// <summary>The health-check service; the pipeline adds its broker probe and MassTransit its bus check (both tagged ready).</summary>
+    public static IServiceCollection AddMLRayHealth(this IServiceCollection services)
+    {
+        services.AddHealthChecks();
+        return services;
+    }
+
+    /// <summary>
+    /// <c>GET /healthz</c>: 200 while the process serves HTTP (liveness; runs no checks).
+    /// <c>GET /readyz</c>: 200 only when every check tagged <c>ready</c> (the broker probe and MassTransit's bus with its
+    /// consumers) is healthy, else 503; the JSON body gives the status, each check, and what <paramref name="details"/> adds.
+    /// <c>GET /metrics</c>: Prometheus text from <paramref name="metrics"/> (default: prometheus-net's default registry).
+    /// </summary>
+    public static IEndpointRouteBuilder MapMLRayHealth(this IEndpointRouteBuilder endpoints,
+        Func<HttpContext, IReadOnlyDictionary<string, object?>>? details = null, CollectorRegistry? metrics = null)
+    {
+        endpoints.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
+        endpoints.MapHealthChecks("/readyz", new HealthCheckOptions
+        {
+            Predicate = c => c.Tags.Contains(HealthTags.Ready),
+            ResponseWriter = (http, report) =>
+            {
+                var body = new Dictionary<string, object?>
+                {
+                    ["status"] = report.Status.ToString(),
+                    ["checks"] = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+                };
+                foreach (var (key, value) in details?.Invoke(http) ?? new Dictionary<string, object?>()) body[key] = value;
+                return http.Response.WriteAsJsonAsync(body);
+            },
+        });
+        endpoints.MapMetrics("/metrics", metrics ?? Metrics.DefaultRegistry);
+        return endpoints;
+    }
+}

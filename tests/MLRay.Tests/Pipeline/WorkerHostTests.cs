@@ -1,0 +1,93 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using MLRay.Tests.Broker;
+using MLRay.Tests.Integration;
+
+namespace MLRay.Tests.Pipeline;
+
+/// <summary>The real <c>mlray-worker</c> process: its arguments, exit codes and probes.</summary>
+[Collection("broker")]
+public class WorkerHostTests(RabbitMqBroker broker)
+{
+    /// <summary>The worker built in the same configuration as these tests (it is built, not referenced, by the test project).</summary>
+    private static string WorkerDll
+    {
+        get
+        {
+            var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+            return TestPaths.RepoFile(Path.Combine("src", "MLRay.Worker", "bin", framework.Parent!.Name, framework.Name, "mlray-worker.dll"));
+        }
+    }
+
+    [Theory]
+    [InlineData("--bogus")]
+    [InlineData("--no-router")]
+    [InlineData("--cluster")]
+    public async Task Argument_errors_exit_2_with_a_usage_line(string argument)
+    {
+        var (code, _, stderr) = await CliTests.RunProgram(WorkerDll, argument);
+        Assert.True(code == 2, $"exit {code}: {stderr}");
+        Assert.Contains("argument error", stderr);
+        Assert.Contains("usage: mlray-worker", stderr);
+    }
+
+    [Fact]
+    public async Task Help_exits_0_and_an_invalid_config_exits_2_naming_the_key()
+    {
+        var (help, stdout, _) = await CliTests.RunProgram(WorkerDll, "--help");
+        Assert.Equal(0, help);
+        Assert.Contains("--cluster", stdout);
+
+        var dir = Directory.CreateTempSubdirectory().FullName;
+        var config = Path.Combine(dir, "config.yml");
+        File.WriteAllText(config, "ray_clusters: [{name: c, python_version: 'three', dashboard_address: 'http://r:1'}]\nmlflow: {tracking_uri: 'http://m:1'}\n");
+        var (code, logs, errors) = await CliTests.RunProgram(WorkerDll, "--config", config, "--cluster", "c");
+        Assert.True(code == 2, $"exit {code}: {logs}{errors}");
+        Assert.Contains("ray_clusters[0].python_version", logs + errors);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task A_running_worker_serves_healthz_readyz_with_its_checks_and_metrics_on_loopback()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { WorkerDll, "--config", world.ConfigPath, "--cluster", "ray-cluster-py312", "--urls", $"http://127.0.0.1:{port}" })
+            start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        try
+        {
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            string? ready = null;
+            await PipelineWorld.WaitUntil(() =>
+            {
+                try
+                {
+                    using var response = http.GetAsync("/readyz").GetAwaiter().GetResult();
+                    ready = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                    return response.StatusCode == HttpStatusCode.OK;
+                }
+                catch (HttpRequestException) { return false; }
+            }, seconds: 60, what: "worker ready");
+            Assert.Contains("\"broker\"", ready);
+            Assert.Contains("ray-cluster-py312", ready);
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
+            Assert.Contains("# TYPE", await http.GetStringAsync("/metrics"));
+        }
+        finally
+        {
+            process.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+}
