@@ -53,7 +53,10 @@ public static class MLRayHttpClients
                 // One client lives as long as its process (a worker: days): fresh connections, so fresh DNS, every 2 min.
                 .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) })
                 .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
-                .AddStandardResilienceHandler(Configure);
+                .AddStandardResilienceHandler(Configure)
+                // One pipeline, so one circuit breaker, per server: a Ray cluster that is down must not open the
+                // breaker for the process's other clusters.
+                .SelectPipelineByAuthority();
         }
         return services;
     }
