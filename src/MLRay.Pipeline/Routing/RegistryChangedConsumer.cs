@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
 using MLRay.Pipeline.Messages;
+using MLRay.Telemetry;
 
 namespace MLRay.Pipeline.Routing;
 
@@ -20,8 +21,16 @@ public sealed class RegistryChangedConsumer(RegistryReader registry, IClusterDis
         var ct = context.CancellationToken;
         using var scope = log.BeginScope(new Dictionary<string, object?> { ["DeliveryId"] = hint.DeliveryId, ["RegisteredModel"] = hint.RegisteredModel });
 
+        using var span = MLRayTelemetry.Source.StartActivity($"route {hint.RegisteredModel}");
+        span?.SetTag(MLRayTelemetry.DeliveryIdAttribute, hint.DeliveryId);
         var candidate = await registry.ReadAsync(hint.RegisteredModel, ct);
         var decision = Route(candidate, config);
+        MLRayTelemetry.RoutingDecisions.Add(1, MLRayTelemetry.Tag("decision", decision switch
+        {
+            RouteDecision.ToClusters { RoutingKey: PipelineTopology.BroadcastKey } => "all",
+            RouteDecision.ToClusters => "python",
+            _ => "unroutable",
+        }));
         log.LogInformation("Routing {Model} ({Reason}): {Decision}", hint.RegisteredModel, hint.Reason, decision);
         switch (decision)
         {

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
 using MLRay.Registry;
+using MLRay.Telemetry;
 
 namespace MLRay.Pipeline.Status;
 
@@ -69,6 +70,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
             try
             {
                 await mlflow.SetModelVersionTagAsync(d.RegisteredModel, d.Version, key, json, ct);
+                MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", cluster));
                 known.Wrote(d.RegisteredModel, d.Version, key, json);
             }
             catch (MlflowException e) when (e.IsNotFound)
@@ -99,6 +101,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
     private async Task SetAsync(StatusTag tag, string key, string value, KnownStatusTags known, CancellationToken ct)
     {
         await mlflow.SetModelVersionTagAsync(tag.RegisteredModel, tag.Version, key, value, ct);
+        MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", key.Split('.')[1]));
         known.Wrote(tag.RegisteredModel, tag.Version, key, value);
     }
 }

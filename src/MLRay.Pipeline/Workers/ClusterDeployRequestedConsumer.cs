@@ -2,6 +2,7 @@ using MassTransit;
 using Microsoft.Extensions.Logging;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
+using MLRay.Telemetry;
 
 namespace MLRay.Pipeline.Workers;
 
@@ -26,6 +27,8 @@ public sealed class ClusterDeployRequestedConsumer(ClusterWorkers workers, IWake
         catch (Exception e) when (!context.CancellationToken.IsCancellationRequested && TransientErrors.Is(e))
         {
             var failures = requests.Max(r => r.TransientFailures) + 1;
+            MLRayTelemetry.Reconciles.Add(1, MLRayTelemetry.Tag("cluster", worker.Cluster.Name), MLRayTelemetry.Tag("outcome", "transient_error"));
+            MLRayTelemetry.Retries.Add(1, MLRayTelemetry.Tag("cluster", worker.Cluster.Name), MLRayTelemetry.Tag("class", "transient"));
             var delay = WaitLevels.TransientBackoff(failures);
             log.LogWarning("Reconcile of {Cluster} failed transiently ({Error}); trying again in {Delay:0.0} s (failure {Failures} in a row)",
                 worker.Cluster.Name, e.Message, delay.TotalSeconds, failures);

@@ -5,6 +5,8 @@ using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Status;
 using MLRay.Serve;
+using MLRay.Telemetry;
+using System.Diagnostics;
 
 namespace MLRay.Pipeline.Workers;
 
@@ -35,6 +37,10 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
         try
         {
             var deliveryIds = requests.Select(r => r.DeliveryId).OfType<string>().Distinct().ToArray();
+            using var span = MLRayTelemetry.Source.StartActivity($"reconcile {cluster.Name}");
+            span?.SetTag(MLRayTelemetry.ClusterAttribute, cluster.Name);
+            span?.SetTag(MLRayTelemetry.DeliveryIdAttribute, string.Join(",", deliveryIds));
+            var started = Stopwatch.GetTimestamp();
             using var scope = log.BeginScope(new Dictionary<string, object?> { ["Cluster"] = cluster.Name, ["DeliveryIds"] = deliveryIds });
             log.LogInformation("Reconciling {Cluster} for {Count} request(s): {Models}", cluster.Name, requests.Count,
                 string.Join(", ", requests.Select(r => r.RegisteredModel ?? r.Reason).Distinct()));
@@ -46,11 +52,21 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
             var replays = requests.Select(r => r.ReplayOf).OfType<string>().ToHashSet(StringComparer.Ordinal);
             var attempts = AttemptPolicy.Plan(desired, facts, current, now, replays, () => Guid.NewGuid().ToString("N"));
             var plan = ServeConfigPlanner.Plan(attempts.Applications, current, attempts.KeepAsIs);
-            if (plan.NeedsPut) await deployer.Ray.PutApplicationsAsync(plan.Config, ct);
+            if (plan.NeedsPut)
+            {
+                await deployer.Ray.PutApplicationsAsync(plan.Config, ct);
+                MLRayTelemetry.Puts.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name));
+            }
+            MLRayTelemetry.RecordApps(cluster.Name, current.Applications.Values.Select(a => a.Status));
 
             // Letters before tags: a letter is the durable record; a tag naming a letter that was never written would lie.
             foreach (var d in attempts.Decisions.Where(d => d.Letter is not null))
+            {
                 await deadLetters.PublishAsync(Letter(d, deliveryIds), ct);
+                MLRayTelemetry.DeadLetters.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name), MLRayTelemetry.Tag("class", d.Letter!.FailureClass));
+            }
+            foreach (var _ in attempts.Decisions.Where(d => d is { Phase: AttemptPhase.Deploying, StateChanged: true, State.Attempts: > 1 }))
+                MLRayTelemetry.Retries.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name), MLRayTelemetry.Tag("class", "install"));
             var known = new KnownStatusTags(snapshot);
             await tags.WriteAttemptsAsync(cluster.Name, attempts.Decisions.Where(d => d.StateChanged), known, ct);
             await tags.WriteAsync(cluster.Name, StatusTags.FromAttempts(desired, attempts, plan, snapshot), known, ct);
@@ -64,6 +80,8 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
                 }, ct);
 
             var activity = new WorkerActivity(cluster.Name, requests, plan.NeedsPut, attempts.Decisions, now);
+            MLRayTelemetry.Reconciles.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name), MLRayTelemetry.Tag("outcome", plan.NeedsPut ? "applied" : "unchanged"));
+            MLRayTelemetry.ReconcileDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, MLRayTelemetry.Tag("cluster", cluster.Name));
             journal.Record(activity);
             log.LogInformation("Reconciled {Cluster}: applied={Applied}, {Decisions}", cluster.Name, plan.NeedsPut,
                 string.Join(", ", attempts.Decisions.Select(d => $"{d.RegisteredModel}/{d.Version}={d.Phase}")));

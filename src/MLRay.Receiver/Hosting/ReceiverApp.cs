@@ -37,7 +37,7 @@ public static class ReceiverApp
 
         var logger = MLRayLogging.Configure(new LoggerConfiguration(), "mlray-receiver", builder.Configuration, options.LogOutput).CreateLogger();
         builder.Services.AddSerilog(logger, dispose: true);
-        builder.Services.AddMLRayHealth();
+        builder.Services.AddMLRayHealth().AddMLRayTracing(builder.Configuration, "mlray-receiver");
         builder.Services.AddMLflowWebhooks(config);
         if (options.ComposeBus is null)
             builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });

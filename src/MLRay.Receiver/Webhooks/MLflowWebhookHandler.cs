@@ -29,12 +29,27 @@ public sealed class MLflowWebhookHandler(
 
     public async Task<IResult> HandleAsync(HttpContext http)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        try
+        {
+            return await HandleOneAsync(http);
+        }
+        finally
+        {
+            metrics.Answered(System.Diagnostics.Stopwatch.GetElapsedTime(started));
+        }
+    }
+
+    private async Task<IResult> HandleOneAsync(HttpContext http)
+    {
         var request = http.RequestServices;
         var headers = http.Request.Headers;
         var deliveryId = Single(headers[DeliveryIdHeader]);
         var diagnostics = request.GetService<IDiagnosticContext>();
         using var _ = deliveryId is null ? null : Serilog.Context.LogContext.PushProperty("DeliveryId", deliveryId);
         if (deliveryId is not null) diagnostics?.Set("DeliveryId", deliveryId);
+        // The request's span is the root of this delivery's trace (router, worker and Ray PUT follow it).
+        System.Diagnostics.Activity.Current?.SetTag(MLRay.Telemetry.MLRayTelemetry.DeliveryIdAttribute, deliveryId);
 
         if (http.Request.ContentLength > _options.MaxBodyBytes) return TooLarge(http.Request.ContentLength.Value);
         var body = await ReadBodyAsync(http.Request.Body, _options.MaxBodyBytes, http.RequestAborted);
@@ -110,9 +125,11 @@ public sealed class MLflowWebhookHandler(
         try
         {
             await PublishAsync(publishEndpoint, message, deliveryId, http.RequestAborted);
+            metrics.Published(confirmed: true);
         }
         catch (Exception e)
         {
+            metrics.Published(confirmed: false);
             deliveries.Abandon(deliveryId);
             var timedOut = e is OperationCanceledException && !http.RequestAborted.IsCancellationRequested;
             return Unavailable(timedOut ? $"publish not confirmed within {_options.PublishTimeout.TotalSeconds:0.###} s" : "publish failed",

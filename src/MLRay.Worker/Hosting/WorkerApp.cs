@@ -23,7 +23,7 @@ public static class WorkerApp
         builder.WebHost.UseUrls(options.Urls);
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         builder.Services.AddSerilog(MLRayLogging.Configure(new LoggerConfiguration(), "mlray-worker", builder.Configuration, logOutput).CreateLogger(), dispose: true);
-        builder.Services.AddMLRayHealth();
+        builder.Services.AddMLRayHealth().AddMLRayTracing(builder.Configuration, "mlray-worker");
         builder.Services.AddMLRayPipeline(config, env, new PipelineRoles { Router = options.Router, Clusters = options.Clusters });
         var app = builder.Build();
         app.MapMLRayHealth(_ => new Dictionary<string, object?> { ["clusters"] = options.Clusters, ["router"] = options.Router });

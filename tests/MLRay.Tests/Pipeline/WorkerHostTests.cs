@@ -76,7 +76,16 @@ public class WorkerHostTests(RabbitMqBroker broker)
             Assert.Contains("\"broker\"", ready);
             Assert.Contains("ray-cluster-py312", ready);
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
-            Assert.Contains("# TYPE", await http.GetStringAsync("/metrics"));
+
+            // A registration through the receiver: the process routes and reconciles, and its /metrics shows it.
+            await world.StartReceiverAsync();
+            MLRay.Cli.Demo.SeedModels.Register(world.Emulators.Mlflow, MLRay.Cli.Demo.SeedModels.All[0]);
+            string metrics = "";
+            await PipelineWorld.WaitUntil(() => (metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult()).Contains("mlray_reconciles"),
+                seconds: 60, what: "reconcile metrics");
+            foreach (var name in new[] { "mlray_reconcile_duration", "mlray_routing_decisions", "mlray_apps", "mlray_status_tag_writes" })
+                Assert.True(metrics.Contains(name), $"{name} not in:\n{string.Join("\n", metrics.Split('\n').Where(l => l.StartsWith("mlray")))}");
+            Assert.Matches(@"mlray_ray_puts\w*\{[^}]*cluster=""ray-cluster-py312""[^}]*\} 1", metrics);
         }
         finally
         {
