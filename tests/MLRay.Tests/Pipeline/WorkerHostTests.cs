@@ -79,7 +79,7 @@ public class WorkerHostTests(RabbitMqBroker broker)
 
             // A registration through the receiver: the process routes and reconciles, and its /metrics shows it.
             await world.StartReceiverAsync();
-            MLRay.Cli.Demo.SeedModels.Register(world.Emulators.Mlflow, MLRay.Cli.Demo.SeedModels.All[0]);
+            MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0]);
             string metrics = "";
             await PipelineWorld.WaitUntil(() => (metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult()).Contains("mlray_reconciles"),
                 seconds: 60, what: "reconcile metrics");
