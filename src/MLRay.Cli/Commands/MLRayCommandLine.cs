@@ -13,6 +13,7 @@ public static class MLRayCommandLine
         DemoCommand.Create(),
         StatusCommand.Create(),
         WebhookCommands.Create(),
+        DlqCommands.Create(),
     };
 
     /// <summary>

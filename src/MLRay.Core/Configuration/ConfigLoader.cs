@@ -108,16 +108,8 @@ public static partial class ConfigLoader
             throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : "RABBITMQ_URI", "not an amqp:// or amqps:// URI");
 
         var receiver = root.Child("receiver");
-        receiver?.RefuseUnknownKeys("webhook_secret_env", "webhook_secret_file", "allow_unsigned", "resync_interval", "dedup_window");
-        string? secret = null;
-        if (receiver?.OptionalString("webhook_secret_env") is { } secretEnv)
-            secret = env.Get(secretEnv) ?? throw new ConfigException("receiver.webhook_secret_env", $"names {secretEnv}, which is not set");
-        else if (receiver?.OptionalString("webhook_secret_file") is { } secretFile)
-        {
-            if (!File.Exists(secretFile)) throw new ConfigException("receiver.webhook_secret_file", $"'{secretFile}' does not exist");
-            secret = File.ReadAllText(secretFile).Trim();
-            if (secret.Length == 0) throw new ConfigException("receiver.webhook_secret_file", $"'{secretFile}' is empty");
-        }
+        receiver?.RefuseUnknownKeys("webhook_secret_env", "webhook_secret_file", "ops_token_env", "ops_token_file", "allow_unsigned", "resync_interval", "dedup_window");
+        var secret = ReadSecret(receiver, "webhook_secret", env);
         var allowUnsigned = false;
         if (receiver?.OptionalString("allow_unsigned") is { } allowText)
         {
@@ -135,9 +127,24 @@ public static partial class ConfigLoader
             RabbitMqUri = uri,
             WebhookSecret = secret,
             AllowUnsignedWebhooks = allowUnsigned,
+            OpsToken = ReadSecret(receiver, "ops_token", env),
             ResyncInterval = Duration("resync_interval", PipelineSettings.DefaultResyncInterval),
             DedupWindow = Duration("dedup_window", PipelineSettings.DefaultDedupWindow),
         };
+    }
+
+    /// <summary>
+    /// A secret named by <c>receiver.&lt;key&gt;_env</c> (the variable holding it) or read from <c>receiver.&lt;key&gt;_file</c>
+    /// (trimmed); null when neither is set. The value itself never goes in the config file.
+    /// </summary>
+    private static string? ReadSecret(Node? receiver, string key, IEnvironment env)
+    {
+        if (receiver?.OptionalString($"{key}_env") is { } variable)
+            return env.Get(variable) ?? throw new ConfigException($"receiver.{key}_env", $"names {variable}, which is not set");
+        if (receiver?.OptionalString($"{key}_file") is not { } file) return null;
+        if (!File.Exists(file)) throw new ConfigException($"receiver.{key}_file", $"'{file}' does not exist");
+        var secret = File.ReadAllText(file).Trim();
+        return secret.Length > 0 ? secret : throw new ConfigException($"receiver.{key}_file", $"'{file}' is empty");
     }
 
     [GeneratedRegex(@"^[\w\-]{1,255}$")]

@@ -87,6 +87,8 @@ public sealed record PipelineSettings
     public string? WebhookSecret { get; init; }
     /// <summary><c>receiver.allow_unsigned</c>: without a secret the receiver starts only when this says so on purpose.</summary>
     public bool AllowUnsignedWebhooks { get; init; }
+    /// <summary>The bearer token of the receiver's ops API (<c>receiver.ops_token_env</c> or <c>_file</c>); null = ops API off. Never logged.</summary>
+    public string? OpsToken { get; init; }
     /// <summary>How often every selected model is re-announced (<c>receiver.resync_interval</c>), catching lost webhooks.</summary>
     public TimeSpan ResyncInterval { get; init; } = DefaultResyncInterval;
     public static readonly TimeSpan DefaultResyncInterval = TimeSpan.FromMinutes(5);
@@ -94,7 +96,7 @@ public sealed record PipelineSettings
     public TimeSpan DedupWindow { get; init; } = DefaultDedupWindow;
     public static readonly TimeSpan DefaultDedupWindow = TimeSpan.FromMinutes(10);
 
-    public override string ToString() => $"PipelineSettings(RabbitMqUri={RedactedRabbitMqUri}, WebhookSecret={(WebhookSecret is null ? "none" : "***")}, ResyncInterval={ResyncInterval})";
+    public override string ToString() => $"PipelineSettings(RabbitMqUri={RedactedRabbitMqUri}, WebhookSecret={(WebhookSecret is null ? "none" : "***")}, OpsToken={(OpsToken is null ? "none" : "***")}, ResyncInterval={ResyncInterval})";
 
     /// <summary>The broker URI without its password, for logs.</summary>
     public string RedactedRabbitMqUri => new UriBuilder(RabbitMqUri) { Password = RabbitMqUri.UserInfo.Contains(':') ? "***" : "" }.Uri.ToString();

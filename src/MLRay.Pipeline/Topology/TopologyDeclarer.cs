@@ -25,12 +25,7 @@ public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclare
     public async Task StartAsync(CancellationToken ct)
     {
         var endpoint = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
-        var factory = new ConnectionFactory
-        {
-            HostName = endpoint.Host, Port = endpoint.Port, VirtualHost = endpoint.VirtualHost,
-            UserName = endpoint.Username, Password = endpoint.Password,
-        };
-        if (endpoint.Tls) factory.Ssl = new SslOption { Enabled = true, ServerName = endpoint.Host };
+        var factory = endpoint.ConnectionFactory();
 
         for (var attempt = 1; ; attempt++)
         {

@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Options;
 using MLRay.Pipeline;
+using MLRay.Receiver.Ops;
 using MLRay.ServiceDefaults;
 using MLRay.Receiver.Webhooks;
 using Serilog;
@@ -39,6 +40,7 @@ public static class ReceiverApp
         builder.Services.AddSerilog(logger, dispose: true);
         builder.Services.AddMLRayHealth().AddMLRayTracing(builder.Configuration, "mlray-receiver");
         builder.Services.AddMLflowWebhooks(config);
+        builder.Services.AddDeadLetterOps(config);
         if (options.ComposeBus is null)
             builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });
         else
@@ -54,7 +56,8 @@ public static class ReceiverApp
             o.Logger = logger;
             o.GetLevel = (http, _, error) =>
                 error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Warning
-                : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route) ? LogEventLevel.Information
+                : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route)
+                  || http.Request.Path.StartsWithSegments(DeadLetterOpsEndpointExtensions.Route) ? LogEventLevel.Information   // ops calls are an audit trail
                 : LogEventLevel.Verbose;   // probes and scrapes
         });
         // /readyz says which signature mode runs, so a receiver accepting unsigned webhooks is visible from outside.
@@ -63,6 +66,7 @@ public static class ReceiverApp
             ["webhook_signatures"] = http.RequestServices.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value.SignatureMode,
         }, app.Services.GetRequiredService<WebhookMetrics>().Registry);
         app.MapMLflowWebhooks();
+        var opsApi = app.MapDeadLetterOps(config);
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -74,6 +78,8 @@ public static class ReceiverApp
             if (webhooks.Secret is null)
                 log.LogWarning("Webhook signatures are not checked (receiver.allow_unsigned: true): anyone who can reach {Route} can trigger deploys",
                     WebhookEndpointExtensions.Route);
+            if (opsApi) log.LogInformation("Ops API on {Route} (bearer token required)", DeadLetterOpsEndpointExtensions.Route);
+            else log.LogInformation("Ops API off: set receiver.ops_token_env or receiver.ops_token_file to serve {Route}", DeadLetterOpsEndpointExtensions.Route);
         });
         return app;
     }

@@ -57,10 +57,15 @@ public sealed class PipelineWorld : IAsyncDisposable
     }
 
     /// <summary>Starts the receiver on a free loopback port and registers it as the emulated MLflow's webhook.</summary>
-    public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true)
+    public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true, TextWriter? log = null)
     {
         _receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, DeployWorld.NoEnv,
-            new ReceiverHostOptions { LogOutput = TextWriter.Null });
+            new ReceiverHostOptions
+            {
+                LogOutput = log ?? TextWriter.Null,
+                // Its own metrics registry: the process-wide default one would mix figures of every receiver the tests start.
+                OverrideServices = services => services.AddSingleton(new WebhookMetrics(Prometheus.Metrics.NewCustomRegistry())),
+            });
         await _receiver.StartAsync();
         ReceiverUri = new Uri(_receiver.Urls.First());
         if (registerWebhook)

@@ -142,7 +142,31 @@ public class ConfigLoaderTests
         { Valid.Replace("'3.9'", "'3.99999999999'"), "ray_clusters[0].python_version", "not a Python version" },
         { "receiver: {allow_unsigned: maybe}\n" + Valid, "receiver.allow_unsigned", "not true or false" },
         { "receiver: {allow_unsigned: true, webhook_secret_env: RAY_ADDR}\n" + Valid, "receiver.allow_unsigned", "keep one" },
+        { "receiver: {ops_token_env: MLRAY_NOPE}\n" + Valid, "receiver.ops_token_env", "names MLRAY_NOPE, which is not set" },
+        { "receiver: {ops_token_file: /nonexistent/ops-token}\n" + Valid, "receiver.ops_token_file", "does not exist" },
     };
+
+    [Fact]
+    public void The_ops_token_comes_from_the_variable_or_file_the_config_names_and_is_never_printed()
+    {
+        Assert.Null(ConfigLoader.Load(Valid, Env).Pipeline.OpsToken);
+        var fromEnv = ConfigLoader.Load("receiver: {ops_token_env: RAY_ADDR}\n" + Valid, Env).Pipeline;
+        Assert.Equal("http://ray:8265", fromEnv.OpsToken);
+        Assert.DoesNotContain("http://ray:8265", fromEnv.ToString());
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, "  file-token \n");
+            Assert.Equal("file-token", ConfigLoader.Load($"receiver: {{ops_token_file: '{file}'}}\n" + Valid, Env).Pipeline.OpsToken);
+            File.WriteAllText(file, "\n");
+            var empty = Assert.Throws<ConfigException>(() => ConfigLoader.Load($"receiver: {{ops_token_file: '{file}'}}\n" + Valid, Env));
+            Assert.Equal("receiver.ops_token_file", empty.KeyPath);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 
     [Fact]
     public void Anchors_and_aliases_as_values_still_work()

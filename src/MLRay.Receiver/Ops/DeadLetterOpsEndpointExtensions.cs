@@ -1,0 +1,125 @@
+using System.Text.Json.Nodes;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using MLRay.Pipeline.Failures;
+using MLRay.Pipeline.Topology;
+using MLRay.Receiver.Webhooks;
+
+namespace MLRay.Receiver.Ops;
+
+/// <summary>
+/// The ops API: the same dead-letter operations as <c>mlray dlq</c>, over HTTP, behind a bearer token
+/// (<c>receiver.ops_token_env</c> / <c>_file</c>). Without a token configured nothing is mapped (every ops path is 404).
+/// </summary>
+public static class DeadLetterOpsEndpointExtensions
+{
+    public const string Route = "/ops/dead-letters";
+
+    /// <summary>The dead-letter store on the config's broker and the dead-letter metrics on <c>/metrics</c> (these need no token).</summary>
+    public static IServiceCollection AddDeadLetterOps(this IServiceCollection services, MLRayConfig config)
+    {
+        services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)));
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(sp => new DeadLetterMetrics(sp.GetRequiredService<WebhookMetrics>().Registry, sp.GetRequiredService<DeadLetterStore>(),
+            config.Clusters.Select(c => c.Name).ToList(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DeadLetterMetrics>>()));
+        services.TryAddSingleton(sp => new DeadLetterOpsHandler(sp.GetRequiredService<DeadLetterStore>(), config, sp.GetRequiredService<ILogger<DeadLetterOpsHandler>>()));
+        return services;
+    }
+
+    /// <summary>
+    /// <c>GET /ops/dead-letters[?cluster=NAME]</c> (list; the unroutable models too without a cluster), <c>GET|DELETE /ops/dead-letters/{cluster}/{id}</c> (show, purge one),
+    /// <c>POST /ops/dead-letters/{cluster}/replay</c> with <c>{"ids": […]}</c>, <c>{"model": "NAME"}</c> or <c>{"all": true}</c>.
+    /// Only when <see cref="PipelineSettings.OpsToken"/> is set; returns whether it mapped them.
+    /// </summary>
+    public static bool MapDeadLetterOps(this IEndpointRouteBuilder endpoints, MLRayConfig config)
+    {
+        // Resolved now so the metrics' scrape callback is registered whether or not the ops API is on.
+        endpoints.ServiceProvider.GetRequiredService<DeadLetterMetrics>();
+        if (config.Pipeline.OpsToken is not { } token) return false;
+        var ops = endpoints.MapGroup(Route).AddEndpointFilter(new BearerTokenFilter(token));
+        ops.MapGet("", (string? cluster, DeadLetterOpsHandler h, CancellationToken ct) => h.ListAsync(cluster, ct));
+        ops.MapGet("{cluster}/{id}", (string cluster, string id, DeadLetterOpsHandler h, CancellationToken ct) => h.ShowAsync(cluster, id, ct));
+        ops.MapDelete("{cluster}/{id}", (string cluster, string id, DeadLetterOpsHandler h, CancellationToken ct) => h.PurgeAsync(cluster, id, ct));
+        ops.MapPost("{cluster}/replay", (string cluster, LetterSelection selection, DeadLetterOpsHandler h, CancellationToken ct) => h.ReplayAsync(cluster, selection, ct));
+        return true;
+    }
+}
+
+/// <summary>
+/// 401 (with <c>WWW-Authenticate: Bearer</c>) without a bearer token, 403 with a wrong one. Both sides are hashed first so
+/// the constant-time comparison does not leak the token's length either. The token is never logged.
+/// </summary>
+internal sealed class BearerTokenFilter(string token) : IEndpointFilter
+{
+    private readonly byte[] _expected = SHA256.HashData(Encoding.UTF8.GetBytes(token));
+
+    public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+    {
+        var http = context.HttpContext;
+        var headers = http.Request.Headers.Authorization;
+        var header = headers.Count == 1 ? headers[0] : null;
+        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
+        {
+            http.Response.Headers.WWWAuthenticate = "Bearer";
+            return ValueTask.FromResult<object?>(Results.Json(new { error = "this ops API needs Authorization: Bearer <token>" }, statusCode: StatusCodes.Status401Unauthorized));
+        }
+        var given = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim()));
+        return CryptographicOperations.FixedTimeEquals(given, _expected)
+            ? next(context)
+            : ValueTask.FromResult<object?>(Results.Json(new { error = "wrong token" }, statusCode: StatusCodes.Status403Forbidden));
+    }
+}
+
+/// <summary>The ops API's answers: JSON as <c>mlray dlq --output json</c> prints; 404 for an unknown cluster or letter, 503 when the broker fails.</summary>
+public sealed class DeadLetterOpsHandler(DeadLetterStore store, MLRayConfig config, ILogger<DeadLetterOpsHandler> log)
+{
+    public Task<IResult> ListAsync(string? cluster, CancellationToken ct) => Guard(cluster, async () =>
+    {
+        var clusters = cluster is null ? config.Clusters.Select(c => c.Name).ToList() : [cluster];
+        var result = new JsonObject { ["clusters"] = new JsonArray() };
+        foreach (var name in clusters)
+            result["clusters"]!.AsArray().Add(DeadLetterJson.Cluster(name, await store.ListAsync(name, ct)));
+        if (cluster is null) result["unroutable"] = DeadLetterJson.Unroutables(await store.ListUnroutableAsync(ct));   // as mlray dlq list
+        return Results.Json(result);
+    });
+
+    public Task<IResult> ShowAsync(string cluster, string id, CancellationToken ct) => Guard(cluster, async () =>
+        (await store.ListAsync(cluster, ct)).FirstOrDefault(e => e.Id == id) is { } entry
+            ? Results.Json(DeadLetterJson.Letter(entry))
+            : NotFound($"no dead letter '{id}' in {Pipeline.PipelineTopology.DeadLetterQueue(cluster)}"));
+
+    public Task<IResult> PurgeAsync(string cluster, string id, CancellationToken ct) => Guard(cluster, async () =>
+    {
+        var outcome = await store.PurgeAsync(cluster, new LetterSelection { Ids = [id] }, ct);
+        log.LogInformation("Ops API purged {Count} dead letter(s) of {Cluster}: {Ids}", outcome.Removed.Count, cluster, outcome.Removed.Select(e => e.Id));
+        return outcome.Removed.Count == 0 ? NotFound(outcome.Problems[0]) : Results.Json(DeadLetterJson.Outcome(cluster, "purged", outcome));
+    });
+
+    /// <summary>200 with what was replayed and each problem (an id not found…); 400 for a body that selects nothing or several ways.</summary>
+    public Task<IResult> ReplayAsync(string cluster, LetterSelection selection, CancellationToken ct) => Guard(cluster, async () =>
+    {
+        if (selection.Problem is { } problem)
+            return Results.Json(new { error = $"{problem}: send {{\"ids\": [\"…\"]}}, {{\"model\": \"NAME\"}} or {{\"all\": true}}" }, statusCode: StatusCodes.Status400BadRequest);
+        var outcome = await store.ReplayAsync(cluster, selection, ct);
+        log.LogInformation("Ops API replayed {Count} dead letter(s) of {Cluster}: {Ids}", outcome.Removed.Count, cluster, outcome.Removed.Select(e => e.Id));
+        return Results.Json(DeadLetterJson.Outcome(cluster, "replayed", outcome));
+    });
+
+    private async Task<IResult> Guard(string? cluster, Func<Task<IResult>> answer)
+    {
+        if (cluster is not null && config.FindCluster(cluster) is null)
+            return NotFound($"no cluster named '{cluster}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
+        try
+        {
+            return await answer();
+        }
+        catch (BrokerException e)
+        {
+            log.LogWarning("Ops API: {Error}", e.Message);
+            return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+    }
+
+    private static IResult NotFound(string error) => Results.Json(new { error }, statusCode: StatusCodes.Status404NotFound);
+}
