@@ -68,10 +68,13 @@ public static class DeployCommands
         command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(ClusterArgument)!, parse.GetValue(output) == "json",
             async (services, cluster, console, json) =>
             {
-                var (desired, plan, current, _) = await services.Deployer(cluster).PlanAsync(ct);
-                if (json) Console.Out.WriteLine(ReportRenderer.PlanToJson(desired, plan, current).ToJsonString(Indented));
-                else ReportRenderer.WritePlan(console, desired, plan, current);
-                return desired.Models.Any(m => m.Kind == ModelOutcomeKind.Invalid) ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
+                var planned = await services.Deployer(cluster).PlanAsync(ct);
+                var (desired, plan, current, _) = planned;
+                if (json) Console.Out.WriteLine(ReportRenderer.PlanToJson(desired, plan, current, planned.Preflight).ToJsonString(Indented));
+                else ReportRenderer.WritePlan(console, desired, plan, current, planned.Preflight);
+                // A model the pre-flight says pip would refuse fails the plan too, blocked (invalid) or only warned about.
+                return desired.Models.Any(m => m.Kind == ModelOutcomeKind.Invalid) || planned.Preflight.Any(p => p.WouldFail)
+                    ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
             }, ct));
         return command;
     }

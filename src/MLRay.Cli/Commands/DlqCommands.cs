@@ -151,7 +151,7 @@ public static class DlqCommands
     /// Plain lines rather than a table: ids are 32 characters, and a table narrowed to a pipe's 80 columns would cut them,
     /// while ops copy them into <c>show</c>, <c>replay</c> and <c>purge</c>.
     /// </summary>
-    private static void WriteList(IReadOnlyList<(string Cluster, IReadOnlyList<DeadLetterEntry> Letters)> clusters, IReadOnlyList<UnroutableEntry>? unroutable)
+    internal static void WriteList(IReadOnlyList<(string Cluster, IReadOnlyList<DeadLetterEntry> Letters)> clusters, IReadOnlyList<UnroutableEntry>? unroutable)
     {
         foreach (var (cluster, letters) in clusters)
         {

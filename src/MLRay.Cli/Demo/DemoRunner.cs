@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
+using MLRay.Emulators.PackageIndex;
 using MLRay.Emulators.Ray;
 using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
@@ -16,14 +17,20 @@ namespace MLRay.Cli.Demo;
 public sealed record DemoOutcome(
     IReadOnlyDictionary<string, (string Cluster, string Status, string Message)> Models,
     IReadOnlyDictionary<string, ServeInstance> Clusters,
-    string Transport);
+    string Transport)
+{
+    /// <summary>The second act (RabbitMQ only): the ARM model's dead letter, and its status after ops fixed the cause and replayed it.</summary>
+    public (string LetterId, string StatusAfterReplay)? Replay { get; init; }
+}
 
 /// <summary>
 /// <c>mlray demo</c>: the seed's scenario, event-driven, on emulators over real HTTP. An emulated MLflow sends
 /// signed webhooks to a real receiver; the router and one worker per cluster (py39 on aarch64, py312 on x86_64)
 /// deploy through RabbitMQ when one is reachable, else MassTransit's in-memory transport. Nobody runs a deploy
-/// command: registering the three catboost models ends with two served and the ARM catboost 1.1 one failed with
-/// pip's message — all visible in the models' <c>mlray.*</c> tags.
+/// command: registering the three catboost models ends with two served and the ARM catboost 1.1 one failed with pip's
+/// message — predicted by the wheel pre-flight (<c>preflight: warn</c> against an emulated package index, so Ray is
+/// still asked) — then, with RabbitMQ, retried, dead-lettered, replayed once the cause is fixed, and RUNNING; all
+/// visible in the models' <c>mlray.*</c> tags.
 /// </summary>
 public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan buildTime, Uri rabbitMqUri)
 {
@@ -40,7 +47,9 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         await using var mlflow = await MlflowEmulator.StartAsync(ct: ct);
         await using var ray39 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = buildTime }, ct);
         await using var ray312 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = buildTime }, ct);
+        await using var index = await PackageIndexEmulator.StartAsync(ct: ct);
         console.MarkupLine($"Emulated MLflow at [blue]{mlflow.BaseUri}[/]; Ray py39 (aarch64) at [blue]{ray39.BaseUri}[/]; Ray py312 (x86_64) at [blue]{ray312.BaseUri}[/]");
+        console.MarkupLine($"Emulated package index (the seed's catboost, numpy, pandas, scipy, mlflow and pyarrow releases) at [blue]{index.SimpleUri}[/]");
 
         var rabbit = await BrokerProbe.IsReachableAsync(rabbitMqUri, TimeSpan.FromSeconds(2), ct);
         var transport = rabbit
@@ -62,15 +71,23 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             receiver:
               webhook_secret_file: {secretFile}
               resync_interval: 1h
+            package_index: {index.SimpleUri}
             ray_clusters:
             - name: ray-cluster-py39
               python_version: '3.9'
               dashboard_address: {ray39.BaseUri}
+              platform: linux/aarch64
+              preflight: warn
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 60s
+              retry:
+                attempts: 2
+                delays: [2s]
             - name: ray-cluster-py312
               python_version: '3.12'
               dashboard_address: {ray312.BaseUri}
+              platform: linux/x86_64
+              preflight: block
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 60s
             """, ct);
@@ -101,7 +118,12 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         console.MarkupLine("A data scientist now registers the seed's three models ([bold].staging[/], tags ray.name, ray.num_replicas=1, num_cpus=0.5, memory=1 GiB)…");
         SeedModels.RegisterAll(mlflow);
 
-        var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), ct);
+        var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), s => s.Values.All(v => v.Status is "RUNNING" or "FAILED"), ct);
+        if (mlflow.GetModelVersionTags("iris_classifier-py39-catboost11.staging", "1").GetValueOrDefault("mlray.ray-cluster-py39.preflight") is { } warned)
+            console.MarkupLine($"The wheel pre-flight had warned (preflight: warn, so Ray was asked anyway): {Markup.Escape(RayMessage.Summarize(warned, 300))}");
+        (string, string)? replay = rabbit ? await SecondActAsync(mlflow, ray39, configPath, ct) : null;
+        if (replay is not null) statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(5), _ => true, ct);
+        else console.MarkupLine("[grey]The second act (dead letters, fixing the cause, replay) needs RabbitMQ: scripts/rabbitmq.sh start[/]");
         var clusters = new Dictionary<string, ServeInstance>();
         foreach (var (name, ray) in new[] { ("ray-cluster-py39", ray39), ("ray-cluster-py312", ray312) })
         {
@@ -110,23 +132,53 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         }
         await receiver.StopAsync(ct);
 
-        var outcome = new DemoOutcome(statuses, clusters, transport);
+        var outcome = new DemoOutcome(statuses, clusters, transport) { Replay = replay };
         WriteSummary(outcome);
         return outcome;
     }
 
-    /// <summary>Shows each model's <c>mlray.&lt;cluster&gt;.status</c> tag live until all are RUNNING or FAILED.</summary>
-    private async Task<IReadOnlyDictionary<string, (string Cluster, string Status, string Message)>> FollowTagsAsync(
-        MlflowEmulator mlflow, TimeSpan timeout, CancellationToken ct)
+    /// <summary>
+    /// The second act: the ARM model is retried (2 attempts here, 2 s apart) and dead-lettered; ops list the dead letters,
+    /// fix the cause (the py39 cluster moves to x86_64, where catboost 1.1 has wheels) and replay; the model ends RUNNING.
+    /// </summary>
+    private async Task<(string LetterId, string StatusAfterReplay)?> SecondActAsync(MlflowEmulator mlflow, RayDashboardEmulator ray39, string configPath, CancellationToken ct)
     {
-        Dictionary<string, (string, string, string)> Read() => ClusterOf.ToDictionary(m => m.Key, m =>
+        const string arm = "iris_classifier-py39-catboost11.staging", cluster = "ray-cluster-py39";
+        console.Write(new Rule("[bold]Second act[/]: retries, the dead-letter queue, and a replay once the cause is fixed").LeftJustified());
+        console.MarkupLine($"The worker tries {Markup.Escape(arm)} again with a new runtime_env (Ray would answer an identical one from its 10-minute bad-env cache), then gives up…");
+        var dead = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(60),
+            _ => mlflow.GetModelVersionTags(arm, "1").GetValueOrDefault($"mlray.{cluster}.attempt")?.Contains("dead_letter") == true, ct);
+        console.MarkupLine($"[red]{Markup.Escape(arm)}[/]: {Markup.Escape(RayMessage.Summarize(dead[arm].Message, 300))}");
+
+        // The demo shares the broker's default vhost with earlier runs: show and replay this run's letter only (its id is in the tag).
+        var id = AttemptState.Parse(mlflow.GetModelVersionTags(arm, "1").GetValueOrDefault($"mlray.{cluster}.attempt"))?.DeadLetter;
+        var store = new Pipeline.Failures.DeadLetterStore(RabbitMqEndpoint.Parse(rabbitMqUri));
+        console.MarkupLine($"[bold]$ mlray dlq list {Markup.Escape(configPath)} {cluster}[/]");
+        var letters = (await store.ListAsync(cluster, ct)).Where(l => l.Id == id).ToList();
+        Commands.DlqCommands.WriteList([(cluster, letters)], null);
+        if (letters.SingleOrDefault() is not { } letter) return null;
+
+        console.MarkupLine("Ops fix the cause: the py39 cluster is moved to x86_64 nodes, where catboost 1.1 publishes wheels.");
+        ray39.Options.Architecture = "x86_64";
+        console.MarkupLine($"[bold]$ mlray dlq replay {Markup.Escape(configPath)} {cluster} --id {letter.Id}[/]");
+        var outcome = await store.ReplayAsync(cluster, new Pipeline.Failures.LetterSelection { Ids = [letter.Id] }, ct);
+        console.MarkupLine($"replayed {outcome.Removed.Count} letter(s); the worker gives {Markup.Escape(arm)} a fresh set of attempts");
+        var after = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(60), s => s[arm].Status == "RUNNING", ct);
+        return (letter.Id, after[arm].Status);
+    }
+
+    /// <summary>Shows each model's <c>mlray.&lt;cluster&gt;.status</c> tag live until <paramref name="done"/>.</summary>
+    private async Task<IReadOnlyDictionary<string, (string Cluster, string Status, string Message)>> FollowTagsAsync(
+        MlflowEmulator mlflow, TimeSpan timeout, Func<Dictionary<string, (string Cluster, string Status, string Message)>, bool> done, CancellationToken ct)
+    {
+        Dictionary<string, (string Cluster, string Status, string Message)> Read() => ClusterOf.ToDictionary(m => m.Key, m =>
         {
             var tags = mlflow.GetModelVersionTags(m.Key, "1");
             return (m.Value,
                 tags.GetValueOrDefault($"mlray.{m.Value}.status") ?? "waiting",
                 tags.GetValueOrDefault($"mlray.{m.Value}.message") ?? "");
         });
-        bool Done(Dictionary<string, (string, string Status, string)> s) => s.Values.All(v => v.Status is "RUNNING" or "FAILED");
+        bool Done(Dictionary<string, (string Cluster, string Status, string Message)> s) => done(s);
 
         var deadline = DateTime.UtcNow + timeout;
         var state = Read();
@@ -179,15 +231,21 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             console.MarkupLine($"[red]Why {Markup.Escape(model)} is not served on {cluster}[/] (its mlray.{cluster}.message tag, in Ray's words):");
             console.WriteLine(message);
         }
-        console.MarkupLine("catboost 1.1 publishes no Linux aarch64 wheel, so pip on the ARM py39 cluster cannot install it; the other app on that cluster is unaffected.");
+        console.MarkupLine(outcome.Replay is { } replay
+            ? $"catboost 1.1 publishes no Linux aarch64 wheel, so pip on the ARM py39 cluster could not install it: retried, dead-lettered (letter {replay.LetterId}), replayed once the cluster ran on x86_64, and now {replay.StatusAfterReplay}. Its neighbour on that cluster ran throughout."
+            : "catboost 1.1 publishes no Linux aarch64 wheel, so pip on the ARM py39 cluster cannot install it; the other app on that cluster is unaffected.");
     }
 
-    /// <summary>The seed's story: two models running, the ARM catboost 1.1 model failed with pip's message.</summary>
+    /// <summary>
+    /// The seed's story: two models running, the ARM catboost 1.1 model failed with pip's message — and, with RabbitMQ, the
+    /// second act: dead-lettered, replayed after the fix, RUNNING.
+    /// </summary>
     public static bool WentAsExpected(DemoOutcome outcome) =>
         outcome.Models.GetValueOrDefault("iris_classifier-py312-catboost12.staging").Status == "RUNNING"
         && outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost12.staging").Status == "RUNNING"
-        && outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost11.staging") is ("ray-cluster-py39", "FAILED", var message)
-        && message.Contains("No matching distribution found for catboost==1.1")
+        && (outcome.Replay is { StatusAfterReplay: "RUNNING" }
+            || outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost11.staging") is ("ray-cluster-py39", "FAILED", var message)
+               && message.Contains("No matching distribution found for catboost==1.1"))
         && outcome.Clusters["ray-cluster-py312"].Applications.Keys.SequenceEqual(["iris_classifier-py312-catboost12"])
         && outcome.Clusters["ray-cluster-py39"].Applications.ContainsKey("iris_classifier-py39-catboost12");
 }

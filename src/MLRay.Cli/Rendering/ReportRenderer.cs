@@ -1,4 +1,5 @@
 using MLRay.Deploy;
+using MLRay.Preflight;
 using MLRay.Serve;
 using Spectre.Console;
 
@@ -26,13 +27,39 @@ public static class ReportRenderer
         })]),
     };
 
-    public static JsonObject PlanToJson(DesiredState desired, ServePlan plan, ServeInstance current) => new()
+    public static JsonObject PlanToJson(DesiredState desired, ServePlan plan, ServeInstance current, IReadOnlyList<ModelPreflight>? preflight = null) => new()
     {
         ["cluster"] = desired.Cluster.Name,
         ["needs_put"] = plan.NeedsPut,
         ["models"] = ModelsJson(desired),
+        ["preflight"] = PreflightJson(desired.Cluster, preflight ?? []),
         ["changes"] = ChangesJson(plan, current),
         ["config"] = plan.Config.DeepClone(),
+    };
+
+    /// <summary>The wheel pre-flight: mode, and per model each requirement's verdict (pip's error lines for a no).</summary>
+    private static JsonObject PreflightJson(RayClusterConfig cluster, IReadOnlyList<ModelPreflight> checks) => new()
+    {
+        ["mode"] = cluster.Preflight.ToString().ToLowerInvariant(),
+        ["models"] = new JsonArray([.. checks.Select(c => (JsonNode)new JsonObject
+        {
+            ["registered_model"] = c.RegisteredModel,
+            ["version"] = c.Version,
+            ["platform"] = c.Platform.ToString(),
+            ["index"] = c.Index.ToString(),
+            ["would_fail"] = c.WouldFail,
+            ["could_not_check"] = c.CouldNotCheck,
+            ["requirements"] = new JsonArray([.. c.Verdicts.Select(v => (JsonNode)new JsonObject
+            {
+                ["requirement"] = v.Requirement,
+                ["verdict"] = v.Label,
+                ["file"] = v.File,
+                ["reason"] = v.Reason,
+                ["pip_error"] = new JsonArray([.. v.PipError.Select(l => (JsonNode)l)]),
+                ["working_versions"] = new JsonArray([.. v.WorkingVersions.Select(l => (JsonNode)l)]),
+                ["warnings"] = new JsonArray([.. v.Warnings.Select(l => (JsonNode)l)]),
+            })]),
+        })]),
     };
 
     private static JsonArray ModelsJson(DesiredState desired) => new([.. desired.Models.Select(m => (JsonNode)new JsonObject
@@ -84,9 +111,10 @@ public static class ReportRenderer
         console.Write(table);
     }
 
-    public static void WritePlan(IAnsiConsole console, DesiredState desired, ServePlan plan, ServeInstance current)
+    public static void WritePlan(IAnsiConsole console, DesiredState desired, ServePlan plan, ServeInstance current, IReadOnlyList<ModelPreflight>? preflight = null)
     {
         WriteModels(console, desired);
+        WritePreflight(console, desired.Cluster, preflight ?? []);
         foreach (var c in plan.Changes)
         {
             var (sign, colour) = c.Kind switch
@@ -104,6 +132,37 @@ public static class ReportRenderer
                     console.MarkupLine($"    [yellow]{Markup.Escape(d.ToString())}[/]");
         }
         console.MarkupLine(plan.NeedsPut ? "[yellow]A deploy would PUT this config.[/]" : "[green]The cluster already matches: no PUT needed.[/]");
+    }
+
+    /// <summary>Each selected model's requirements with their verdict, then which model pip would refuse, in pip's words.</summary>
+    public static void WritePreflight(IAnsiConsole console, RayClusterConfig cluster, IReadOnlyList<ModelPreflight> checks)
+    {
+        if (cluster.Preflight == PreflightMode.Off)
+        {
+            console.MarkupLine("[grey]Wheel pre-flight: off for this cluster.[/]");
+            return;
+        }
+        if (checks.Count == 0) return;
+        var first = checks[0];
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title(Markup.Escape($"wheel pre-flight ({cluster.Preflight.ToString().ToLowerInvariant()}): {first.Platform}, index {first.Index}"))
+            .AddColumn("registered model").AddColumn("requirement").AddColumn("verdict").AddColumn("detail");
+        foreach (var c in checks)
+            foreach (var v in c.Verdicts)
+            {
+                var colour = v.Kind switch { VerdictKind.Ok => "green", VerdictKind.No => "red", VerdictKind.NotApplicable => "grey", _ => "yellow" };
+                table.AddRow(Markup.Escape(c.RegisteredModel), Markup.Escape(v.Requirement), $"[{colour}]{v.Label}[/]",
+                    Markup.Escape(string.Join("\n", [v.Reason, .. v.Warnings])));
+            }
+        console.Write(table);
+        foreach (var c in checks.Where(c => c.WouldFail))
+        {
+            var what = cluster.Preflight == PreflightMode.Block ? "is refused before Ray (preflight: block)" : "would be deployed and fail in Ray (preflight: warn)";
+            console.MarkupLine($"[red]{Markup.Escape(c.RegisteredModel)} version {Markup.Escape(c.Version)} would fail on {Markup.Escape(cluster.Name)}[/] and {what}: pip would say");
+            foreach (var line in c.Failing.SelectMany(v => v.PipError)) console.MarkupLine($"    {Markup.Escape(line)}");
+        }
+        foreach (var c in checks.Where(c => c.CouldNotCheck && !c.WouldFail))
+            console.MarkupLine($"[yellow]{Markup.Escape(c.RegisteredModel)}: the pre-flight could not run for every requirement[/] (a deploy goes ahead).");
     }
 
     /// <summary>Every invalid model with each of its problems: they get no app, so the apps table cannot show them.</summary>

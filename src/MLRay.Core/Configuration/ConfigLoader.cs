@@ -44,7 +44,7 @@ public static partial class ConfigLoader
     {
         var root = ParseRoot(yaml, source);
         var reader = new Node(root, "", env);
-        reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver", "retry");
+        reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver", "retry", "package_index");
         var retry = ReadRetry(reader.Child("retry"), new RetrySettings());
 
         var mlrayNode = reader.Child("mlray")?.Also(n => n.RefuseUnknownKeys("working_dir", "artifact_cache"));
@@ -80,6 +80,7 @@ public static partial class ConfigLoader
             ArtifactCache = artifactCache,
             Clusters = clusters,
             Pipeline = ReadPipeline(reader, env),
+            PackageIndex = ReadPackageIndex(reader.Child("package_index"), env),
             Mlflow = new MlflowSettings
             {
                 TrackingUri = trackingUri,
@@ -175,7 +176,8 @@ public static partial class ConfigLoader
     private static RayClusterConfig ReadCluster(Node node, string? defaultTrackingUri, RetrySettings retry)
     {
         node.RefuseUnknownKeys("name", "python_version", "dashboard_address", "mlflow_tracking_uri",
-            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address", "retry", "kuberay");
+            "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address", "retry", "kuberay",
+            "platform", "libc", "preflight");
         var name = node.RequiredString("name");
         if (!ClusterNamePattern().IsMatch(name))
             throw new ConfigException(node.PathOf("name"), $"'{name}' is not a valid cluster name (letters, digits, '.', '_' and '-')");
@@ -222,6 +224,15 @@ public static partial class ConfigLoader
             Retry = ReadRetry(node.Child("retry"), retry),
             ServeAddress = node.OptionalString("serve_address") is { } serve ? ParseHttpUri(serve, node.PathOf("serve_address")) : null,
             KubeRay = node.Child("kuberay") is { } kuberay ? ReadKubeRay(kuberay) : new KubeRaySettings(),
+            Architecture = node.OptionalString("platform") is { } platform ? ParsePlatform(platform, node.PathOf("platform")) : "x86_64",
+            Libc = node.OptionalString("libc") is { } libc ? ParseLibc(libc, node.PathOf("libc")) : LibcVersion.Default,
+            Preflight = node.OptionalString("preflight")?.Trim().ToLowerInvariant() switch
+            {
+                null or "block" => PreflightMode.Block,
+                "warn" => PreflightMode.Warn,
+                "off" or "false" => PreflightMode.Off,
+                var other => throw new ConfigException(node.PathOf("preflight"), $"'{other}' is not block, warn or off"),
+            },
         };
     }
 
@@ -281,6 +292,8 @@ public static partial class ConfigLoader
             ?? throw new ConfigException(path, "expected a mapping of keys to values");
 
         public Node Also(Action<Node> check) { check(this); return this; }
+
+        public bool IsScalar => yaml is YamlScalarNode;
 
         public bool Has(string key) => Mapping.Children.ContainsKey(new YamlScalarNode(key));
 

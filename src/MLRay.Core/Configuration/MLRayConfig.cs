@@ -11,6 +11,8 @@ public sealed record MLRayConfig
     public required MlflowSettings Mlflow { get; init; }
     public required IReadOnlyList<RayClusterConfig> Clusters { get; init; }
     public PipelineSettings Pipeline { get; init; } = new();
+    /// <summary>Where the wheel pre-flight looks packages up (<c>package_index</c>).</summary>
+    public PackageIndexSettings PackageIndex { get; init; } = new();
 
     public RayClusterConfig? FindCluster(string name) =>
         Clusters.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.Ordinal));
@@ -66,6 +68,13 @@ public sealed record RayClusterConfig
     public RetrySettings Retry { get; init; } = new();
     /// <summary>Where clients reach the cluster's Serve HTTP proxy (<c>serve_address</c>; default: dashboard host, port 8000).</summary>
     public Uri? ServeAddress { get; init; }
+
+    /// <summary><c>platform: linux/&lt;arch&gt;</c> of the Ray nodes, as the wheel tag spells the architecture (<c>x86_64</c>, <c>aarch64</c>).</summary>
+    public string Architecture { get; init; } = "x86_64";
+    /// <summary><c>libc</c> of the Ray nodes; default glibc 2.36, Debian bookworm's, under the python:3.9.22-slim / 3.12.11-slim images.</summary>
+    public LibcVersion Libc { get; init; } = LibcVersion.Default;
+    /// <summary><c>preflight</c>: what a pre-flight "no" does on this cluster.</summary>
+    public PreflightMode Preflight { get; init; } = PreflightMode.Block;
 
     /// <summary>What <c>mlray render kuberay</c> puts around the Serve config (<c>kuberay</c>).</summary>
     public KubeRaySettings KubeRay { get; init; } = new();
@@ -139,4 +148,41 @@ public sealed record WorkerGroup
     public int MinReplicas { get; init; } = 1;
     public int MaxReplicas { get; init; } = 1;
     public PodResources Resources { get; init; } = new("2", "4Gi");
+}
+
+/// <summary>What the wheel pre-flight's "no" does on a cluster (<c>preflight</c>).</summary>
+public enum PreflightMode
+{
+    /// <summary>A model pip cannot install is dead-lettered at once, as a permanent failure: nothing reaches Ray.</summary>
+    Block,
+    /// <summary>It is deployed anyway; the verdict is recorded in its <c>mlray.&lt;cluster&gt;.preflight</c> tag.</summary>
+    Warn,
+    /// <summary>No check, no index request.</summary>
+    Off,
+}
+
+/// <summary>The Ray nodes' C library (<c>libc: glibc 2.36</c> or <c>musl 1.2</c>): decides manylinux vs musllinux wheels.</summary>
+public sealed record LibcVersion(MLRay.Preflight.LibcFamily Family, int Major, int Minor)
+{
+    /// <summary>Debian bookworm's glibc, under the python:*-slim images the Ray Dockerfiles of this repo build from.</summary>
+    public static readonly LibcVersion Default = new(MLRay.Preflight.LibcFamily.Glibc, 2, 36);
+    public override string ToString() => $"{(Family == MLRay.Preflight.LibcFamily.Glibc ? "glibc" : "musl")} {Major}.{Minor}";
+}
+
+/// <summary>
+/// The package index the pre-flight asks (<c>package_index</c>): a Simple API root (PyPI, a mirror, a private index),
+/// basic or token credentials from the environment, a per-project cache and a bound on parallel requests.
+/// </summary>
+public sealed record PackageIndexSettings
+{
+    public Uri Url { get; init; } = new("https://pypi.org/simple/");
+    public string? Username { get; init; }
+    public string? Password { get; init; }
+    /// <summary>How long a project's page is reused (PyPI's own Cache-Control is 10 minutes).</summary>
+    public TimeSpan CacheTtl { get; init; } = TimeSpan.FromMinutes(10);
+    public int MaxConcurrency { get; init; } = 8;
+    /// <summary>Per request; past it the index counts as unreachable for that project.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    public override string ToString() => $"PackageIndexSettings(Url={Url}, Credentials={(Password is null ? "none" : "***")}, CacheTtl={CacheTtl})";
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MLRay.Preflight;
 using MLRay.Serve;
 
 namespace MLRay.Deploy;
@@ -31,7 +32,11 @@ public sealed record DeployReport(
 }
 
 /// <summary>The desired state, the config to PUT, the cluster as it was read (for diffs) and the registry read it came from.</summary>
-public sealed record DeployPlan(DesiredState Desired, ServePlan Plan, ServeInstance Current, RegistrySnapshot Registry);
+public sealed record DeployPlan(DesiredState Desired, ServePlan Plan, ServeInstance Current, RegistrySnapshot Registry)
+{
+    /// <summary>The wheel pre-flight of each selected model (empty with <c>preflight: off</c>); <see cref="Desired"/> already reflects <c>block</c>.</summary>
+    public IReadOnlyList<ModelPreflight> Preflight { get; init; } = [];
+}
 
 public sealed record DeployOptions
 {
@@ -48,14 +53,22 @@ public sealed record DeployOptions
 /// config, PUT only if it differs, then wait until every app MLRay deployed is RUNNING or DEPLOY_FAILED, bounded
 /// by the cluster's deadline (Ray itself never times out a DEPLOYING app).
 /// </summary>
-public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient ray, RayClusterConfig cluster)
+public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient ray, RayClusterConfig cluster, PreflightChecker? preflight = null)
 {
     /// <summary>What a deploy would do, computed from a fresh registry read and a fresh read of the cluster.</summary>
     public async Task<DeployPlan> PlanAsync(CancellationToken ct = default)
     {
         var (snapshot, current) = await ReadAsync(ct);
-        var desired = DesiredState.For(cluster, snapshot.Models, current);
-        return new DeployPlan(desired, ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs), current, snapshot);
+        var (desired, checks) = await PreflightAsync(DesiredState.For(cluster, snapshot.Models, current), ct);
+        return new DeployPlan(desired, ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs), current, snapshot) { Preflight = checks };
+    }
+
+    /// <summary>The wheel pre-flight of the selected models, and the desired state once <c>preflight: block</c> took out what pip would refuse.</summary>
+    public async Task<(DesiredState Desired, IReadOnlyList<ModelPreflight> Checks)> PreflightAsync(DesiredState desired, CancellationToken ct = default)
+    {
+        if (preflight is null) return (desired, []);
+        var checks = await preflight.CheckAsync(desired, ct);
+        return (ModelPreflight.Gate(desired, checks), checks);
     }
 
     /// <summary>The registry and the cluster, read side by side.</summary>

@@ -21,6 +21,7 @@ public sealed class MLRayServices : IDisposable
         Artifacts = Own(new ArtifactReader(Mlflow, config.Mlflow.S3));
         Environments = new ModelEnvironmentCache(Artifacts, config.Mlflow.TrackingUri, config.ArtifactCacheDir);
         Registry = new RegistryReader(Mlflow, Environments, config.Mlflow, logs?.CreateLogger<RegistryReader>());
+        Preflight = new Preflight.PreflightChecker(Own(new Preflight.PackageIndexClient(config.PackageIndex)));
     }
 
     public MLRayConfig Config { get; }
@@ -29,10 +30,12 @@ public sealed class MLRayServices : IDisposable
     /// <summary>Environment files per model version, shared by every reader in this process.</summary>
     public ModelEnvironmentCache Environments { get; }
     public RegistryReader Registry { get; }
+    /// <summary>The wheel pre-flight, one index client (and page cache) for every cluster of this process.</summary>
+    public Preflight.PreflightChecker Preflight { get; }
 
     public RayDashboardClient RayClient(RayClusterConfig cluster) => Own(RayDashboardClient.ForCluster(cluster, _env, _http));
 
-    public ClusterDeployer Deployer(RayClusterConfig cluster) => new(Registry, RayClient(cluster), cluster);
+    public ClusterDeployer Deployer(RayClusterConfig cluster) => new(Registry, RayClient(cluster), cluster, Preflight);
 
     private T Own<T>(T disposable) where T : IDisposable
     {

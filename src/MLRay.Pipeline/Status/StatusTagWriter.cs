@@ -63,20 +63,33 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
     public async Task WriteAttemptsAsync(string cluster, IEnumerable<AttemptDecision> decisions, KnownStatusTags known, CancellationToken ct)
     {
         foreach (var d in decisions)
+            await SetIfChangedAsync(cluster, d.RegisteredModel, d.Version, StatusTags.Key(cluster, AttemptPolicy.AttemptField), d.State.ToJson(), known, ct);
+    }
+
+    /// <summary>
+    /// Each checked version's <c>mlray.&lt;cluster&gt;.preflight</c> tag, when it changed. A clean pass writes nothing on a
+    /// version that never had the tag (most versions: no webhook noise); it replaces an earlier warning with "ok …".
+    /// </summary>
+    public async Task WritePreflightAsync(string cluster, IEnumerable<Preflight.ModelPreflight> checks, KnownStatusTags known, CancellationToken ct)
+    {
+        var key = StatusTags.Key(cluster, StatusTags.PreflightField);
+        foreach (var c in checks)
+            if (!c.Clean || known.Get(c.RegisteredModel, c.Version, key).Value is not null)
+                await SetIfChangedAsync(cluster, c.RegisteredModel, c.Version, key, c.TagText(), known, ct);
+    }
+
+    private async Task SetIfChangedAsync(string cluster, string model, string version, string key, string value, KnownStatusTags known, CancellationToken ct)
+    {
+        if (known.Get(model, version, key).Value == value) return;
+        try
         {
-            var key = StatusTags.Key(cluster, AttemptPolicy.AttemptField);
-            var json = d.State.ToJson();
-            if (known.Get(d.RegisteredModel, d.Version, key).Value == json) continue;
-            try
-            {
-                await mlflow.SetModelVersionTagAsync(d.RegisteredModel, d.Version, key, json, ct);
-                MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", cluster));
-                known.Wrote(d.RegisteredModel, d.Version, key, json);
-            }
-            catch (MlflowException e) when (e.IsNotFound)
-            {
-                log.LogInformation("Model {Model} version {Version} is gone; no attempt state written", d.RegisteredModel, d.Version);
-            }
+            await mlflow.SetModelVersionTagAsync(model, version, key, value, ct);
+            MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", cluster));
+            known.Wrote(model, version, key, value);
+        }
+        catch (MlflowException e) when (e.IsNotFound)
+        {
+            log.LogInformation("Model {Model} version {Version} is gone; {Key} not written", model, version, key);
         }
     }
 

@@ -23,6 +23,9 @@ public static class StatusTags
     /// <summary>MLflow's older tag-value limit is 5000 characters; Ray tracebacks are longer.</summary>
     public const int MaxMessageLength = 4000;
 
+    /// <summary><c>mlray.&lt;cluster&gt;.preflight</c>: the wheel pre-flight's verdict when it is not plainly ok.</summary>
+    public const string PreflightField = "preflight";
+
     public static string Key(string cluster, string field) => $"mlray.{cluster}.{field}";
 
     /// <summary>

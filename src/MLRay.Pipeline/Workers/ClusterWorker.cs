@@ -47,7 +47,8 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
 
             var now = time.GetUtcNow();
             var (snapshot, current) = await deployer.ReadAsync(ct);
-            var desired = DesiredState.For(cluster, snapshot.Models, current);
+            // The wheel pre-flight first: with preflight: block, what pip would refuse is invalid (permanent, no PUT) from here on.
+            var (desired, preflight) = await deployer.PreflightAsync(DesiredState.For(cluster, snapshot.Models, current), ct);
             var facts = await FactsAsync(desired, snapshot, ct);
             var replays = requests.Select(r => r.ReplayOf).OfType<string>().ToHashSet(StringComparer.Ordinal);
             var attempts = AttemptPolicy.Plan(desired, facts, current, now, replays, () => Guid.NewGuid().ToString("N"));
@@ -70,6 +71,7 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
             var known = new KnownStatusTags(snapshot);
             await tags.WriteAttemptsAsync(cluster.Name, attempts.Decisions.Where(d => d.StateChanged), known, ct);
             await tags.WriteAsync(cluster.Name, StatusTags.FromAttempts(desired, attempts, plan, snapshot), known, ct);
+            await tags.WritePreflightAsync(cluster.Name, preflight, known, ct);
 
             if (attempts.Decisions.Where(d => d.LookAgainAt is not null).MinBy(d => d.LookAgainAt) is { LookAgainAt: { } next } soonest)
                 await wakeUps.ScheduleAsync(cluster.Name, next - now, new ClusterDeployRequested

@@ -281,7 +281,17 @@ public class DemoTests
             Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
             Assert.Contains(rabbitMq ? "Broker: RabbitMQ at" : "in-memory transport", stdout);
             Assert.Contains("No matching distribution found for catboost==1.1", stdout);
+            Assert.Contains("The wheel pre-flight had warned", stdout);
             Assert.Contains("Demo finished as expected", stdout);
+            if (rabbitMq)
+            {
+                // The second act: retried, dead-lettered, listed, replayed after the fix, RUNNING.
+                Assert.Contains("failed 2 of 2 attempts; dead-lettered", stdout);
+                Assert.Contains("ray-cluster-py39: 1 dead letter(s)", stdout);
+                Assert.Contains("replayed 1 letter(s)", stdout);
+                Assert.Contains("now RUNNING", stdout);
+            }
+            else Assert.Contains("second act", stdout);
             Assert.Contains("\"DeliveryId\"", File.ReadAllText(Path.Combine(dir, "pipeline.log")));
         }
         finally

@@ -29,14 +29,16 @@ public sealed class PipelineWorld : IAsyncDisposable
     public required MLRayConfig Config { get; init; }
     public Uri? ReceiverUri { get; private set; }
 
-    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string extraYaml = "")
+    /// <param name="extraYaml">More top-level config (e.g. <c>retry: …</c>).</param>
+    /// <param name="py39Extra">More keys of the py39 cluster, one per line (e.g. <c>platform: linux/aarch64</c>).</param>
+    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string extraYaml = "", string py39Extra = "")
     {
         var emulators = await DeployWorld.StartAsync();
         var vhost = await broker.CreateVhostAsync();
         Directory.CreateDirectory(emulators.WorkingDir);
         var secretFile = Path.Combine(emulators.WorkingDir, "webhook-secret");
         await File.WriteAllTextAsync(secretFile, Secret + "\n");
-        var yaml = emulators.ConfigYaml() + $"""
+        var yaml = emulators.ConfigYaml(py39Extra: py39Extra) + $"""
 
             rabbitmq:
               uri: {vhost}
