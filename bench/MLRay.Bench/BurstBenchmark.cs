@@ -4,7 +4,7 @@ using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Emulators.Mlflow;
 using MLRay.Emulators.Ray;
 using MLRay.Pipeline;

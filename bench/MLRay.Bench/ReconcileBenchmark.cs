@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
 using MLRay.Emulators.Ray;

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
+using MLRay.Http;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Resync;
@@ -27,7 +28,9 @@ public static class PipelineServiceCollectionExtensions
         services.AddSingleton(config);
         services.AddSingleton(env);
         services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new MLRayServices(config, env, sp.GetService<ILoggerFactory>()));
+        // The host's own HttpClient factory, so its logging and HttpClient telemetry see the MLflow and Ray calls.
+        services.AddMLRayHttpClients();
+        services.AddSingleton(sp => new MLRayServices(config, env, sp.GetService<ILoggerFactory>(), sp.GetRequiredService<IHttpClientFactory>()));
         services.AddSingleton(sp => sp.GetRequiredService<MLRayServices>().Mlflow);
         services.AddSingleton(sp => sp.GetRequiredService<MLRayServices>().Registry);
         services.AddSingleton<StatusTagWriter>();

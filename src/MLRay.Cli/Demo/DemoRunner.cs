@@ -3,6 +3,7 @@ using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
 using MLRay.Emulators.PackageIndex;
 using MLRay.Emulators.Ray;
+using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Topology;
 using MLRay.Receiver.Hosting;

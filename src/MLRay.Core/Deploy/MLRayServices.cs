@@ -9,12 +9,15 @@ public sealed class MLRayServices : IDisposable
 {
     private readonly List<IDisposable> _owned = [];
     private readonly IEnvironment _env;
+    private readonly IHttpClientFactory? _http;
 
-    public MLRayServices(MLRayConfig config, IEnvironment env, ILoggerFactory? logs = null)
+    /// <param name="http">A host's factory (its handlers and telemetry); null for the process's own.</param>
+    public MLRayServices(MLRayConfig config, IEnvironment env, ILoggerFactory? logs = null, IHttpClientFactory? http = null)
     {
         Config = config;
         _env = env;
-        Mlflow = Own(new MlflowClient(config.Mlflow.TrackingUri, config.Mlflow.Credentials));
+        _http = http;
+        Mlflow = Own(new MlflowClient(config.Mlflow.TrackingUri, config.Mlflow.Credentials, http: http));
         Artifacts = Own(new ArtifactReader(Mlflow, config.Mlflow.S3));
         Environments = new ModelEnvironmentCache(Artifacts, config.Mlflow.TrackingUri, config.ArtifactCacheDir);
         Registry = new RegistryReader(Mlflow, Environments, config.Mlflow, logs?.CreateLogger<RegistryReader>());
@@ -30,7 +33,7 @@ public sealed class MLRayServices : IDisposable
     /// <summary>The wheel pre-flight, one index client (and page cache) for every cluster of this process.</summary>
     public Preflight.PreflightChecker Preflight { get; }
 
-    public RayDashboardClient RayClient(RayClusterConfig cluster) => Own(RayDashboardClient.ForCluster(cluster, _env));
+    public RayDashboardClient RayClient(RayClusterConfig cluster) => Own(RayDashboardClient.ForCluster(cluster, _env, _http));
 
     public ClusterDeployer Deployer(RayClusterConfig cluster) => new(Registry, RayClient(cluster), cluster, Preflight);
 

@@ -1,15 +1,23 @@
 using System.Net.Http.Headers;
 using Flurl.Http;
 using Flurl.Http.Configuration;
-using Polly;
-using Polly.Retry;
+using MLRay.Http;
 
 namespace MLRay.Registry;
 
 /// <summary>
 /// The MLflow tracking server's registry and artifact REST API (contracts/mlflow.md §2–3). GET takes query
-/// parameters, POST/DELETE take JSON bodies; every list call follows <c>next_page_token</c>; MLflow error bodies
-/// become <see cref="MlflowException"/>; transient failures (5xx, 429, connection errors) are retried with backoff.
+/// parameters, POST/PATCH take JSON bodies; every list call follows <c>next_page_token</c>; MLflow error bodies
+/// become <see cref="MlflowException"/>. Requests go through the <see cref="MLRayHttpClients.Mlflow"/> client, which
+/// retries only what is marked safe to resend:
+/// <list type="table">
+/// <listheader><term>endpoint</term><description>retried on transient errors?</description></listheader>
+/// <item><term>every GET (registered-models, model-versions, aliases, download URI, runs, logged models, artifacts, webhooks list)</term><description>yes: reads</description></item>
+/// <item><term><c>POST model-versions/set-tag</c></term><description>yes: overwrites one key with one value</description></item>
+/// <item><term><c>PATCH webhooks/{id}</c></term><description>yes: sets the given fields to the given values</description></item>
+/// <item><term><c>POST webhooks</c></term><description>no: a lost answer then a resend would create a second webhook</description></item>
+/// <item><term><c>POST webhooks/{id}/test</c></term><description>no: each call makes MLflow deliver once more to the receiver</description></item>
+/// </list>
 /// </summary>
 public sealed class MlflowClient : IDisposable
 {
@@ -20,34 +28,25 @@ public sealed class MlflowClient : IDisposable
     };
 
     private readonly IFlurlClient _http;
-    private readonly ResiliencePipeline _retry;
     private readonly int _pageSize;
 
-    public MlflowClient(Uri trackingUri, MlflowCredentials? credentials = null, int retries = 3, TimeSpan? timeout = null, int pageSize = 1000)
+    /// <param name="http">The factory of a host's container; null for the process's own (<see cref="MLRayHttpClients.Default"/>).</param>
+    public MlflowClient(Uri trackingUri, MlflowCredentials? credentials = null, int pageSize = 1000, IHttpClientFactory? http = null)
     {
         TrackingUri = trackingUri;
         _pageSize = pageSize;
-        _http = new FlurlClient(trackingUri.ToString().TrimEnd('/'))
-            .WithSettings(s => s.JsonSerializer = new DefaultJsonSerializer(Json))
+        _http = new FlurlClient((http ?? MLRayHttpClients.Default).CreateClient(MLRayHttpClients.Mlflow), trackingUri.ToString().TrimEnd('/'))
+            .WithSettings(s =>
+            {
+                s.JsonSerializer = new DefaultJsonSerializer(Json);
+                s.Timeout = null; // the client's resilience pipeline times each attempt and the whole request
+            })
             .WithHeader("User-Agent", "mlray")
-            .WithTimeout(timeout ?? TimeSpan.FromSeconds(30))
             .AllowAnyHttpStatus();
         if (credentials?.Token is { Length: > 0 } token)
             _http.WithOAuthBearerToken(token);
         else if (credentials?.Username is { Length: > 0 } user)
             _http.WithBasicAuth(user, credentials.Password ?? "");
-
-        _retry = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
-        {
-            MaxRetryAttempts = retries,
-            BackoffType = DelayBackoffType.Exponential,
-            UseJitter = true,
-            Delay = TimeSpan.FromMilliseconds(200),
-            ShouldHandle = new PredicateBuilder()
-                .Handle<MlflowException>(e => e.IsTransient)
-                .Handle<FlurlHttpException>(e => e.StatusCode is null) // connection refused, reset, timeout
-                .Handle<HttpRequestException>(),
-        }).Build();
     }
 
     public Uri TrackingUri { get; }
@@ -139,7 +138,7 @@ public sealed class MlflowClient : IDisposable
     }
 
     public Task SetModelVersionTagAsync(string name, string version, string key, string value, CancellationToken ct = default) =>
-        SendAsync("model-versions/set-tag", HttpMethod.Post, new { name, version, key, value }, ct);
+        SendAsync<JsonObject>("model-versions/set-tag", HttpMethod.Post, new { name, version, key, value }, Resend.WhenTransient, ct);
 
     /// <summary>
     /// One file through the tracking server's artifact proxy (<c>mlflow-artifacts:/</c>); null when it does not exist.
@@ -150,33 +149,35 @@ public sealed class MlflowClient : IDisposable
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.EscapeDataString);
         var baseUrl = (server ?? TrackingUri).ToString().TrimEnd('/');
         var url = $"{baseUrl}/api/2.0/mlflow-artifacts/artifacts/{string.Join('/', segments)}";
-        return await _retry.ExecuteAsync(async token =>
-        {
-            using var response = await _http.Request(url).GetAsync(cancellationToken: token);
-            if (response.StatusCode == 404) return null;
-            if (response.StatusCode != 200) throw await ToException(response, "mlflow-artifacts");
-            return await response.GetBytesAsync();
-        }, ct);
+        using var response = await _http.Request(url).RetryWhenTransient().GetAsync(cancellationToken: ct);
+        if (response.StatusCode == 404) return null;
+        if (response.StatusCode != 200) throw await ToException(response, "mlflow-artifacts");
+        return await response.GetBytesAsync();
     }
 
-    private async Task<T> GetAsync<T>(string endpoint, object? query, CancellationToken ct) =>
-        await _retry.ExecuteAsync(async token =>
-        {
-            var request = _http.Request(Api, endpoint);
-            if (query is not null) request.SetQueryParams(query, Flurl.NullValueHandling.Remove);
-            using var response = await request.GetAsync(cancellationToken: token);
-            if (response.StatusCode != 200) throw await ToException(response, endpoint);
-            return await response.GetJsonAsync<T>();
-        }, ct);
+    private async Task<T> GetAsync<T>(string endpoint, object? query, CancellationToken ct)
+    {
+        var request = _http.Request(Api, endpoint).RetryWhenTransient();
+        if (query is not null) request.SetQueryParams(query, Flurl.NullValueHandling.Remove);
+        using var response = await request.GetAsync(cancellationToken: ct);
+        if (response.StatusCode != 200) throw await ToException(response, endpoint);
+        return await response.GetJsonAsync<T>();
+    }
 
-    private async Task SendAsync(string endpoint, HttpMethod method, object body, CancellationToken ct) =>
-        await _retry.ExecuteAsync(async token =>
-        {
-            var content = new StringContent(JsonSerializer.Serialize(body, Json), System.Text.Encoding.UTF8);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            using var response = await _http.Request(Api, endpoint).SendAsync(method, content, cancellationToken: token);
-            if (response.StatusCode != 200) throw await ToException(response, endpoint);
-        }, ct);
+    /// <summary>Whether a request with a body may be sent again after a transient failure (the table above).</summary>
+    private enum Resend { Never, WhenTransient }
+
+    /// <summary>Sends <paramref name="body"/> as JSON; the answer's body as <typeparamref name="T"/>.</summary>
+    private async Task<T> SendAsync<T>(string endpoint, HttpMethod method, object body, Resend resend, CancellationToken ct)
+    {
+        using var content = new StringContent(JsonSerializer.Serialize(body, body.GetType(), Json), System.Text.Encoding.UTF8);
+        content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        var request = _http.Request(Api, endpoint);
+        if (resend == Resend.WhenTransient) request.RetryWhenTransient();
+        using var response = await request.SendAsync(method, content, cancellationToken: ct);
+        if (response.StatusCode != 200) throw await ToException(response, endpoint);
+        return await response.GetJsonAsync<T>();
+    }
 
     private static async Task<MlflowException> ToException(IFlurlResponse response, string endpoint)
     {
@@ -241,7 +242,7 @@ public sealed class MlflowClient : IDisposable
 
     /// <summary><c>POST /webhooks</c>: name, url and events are required.</summary>
     public Task<Webhook> CreateWebhookAsync(WebhookFields fields, CancellationToken ct = default) =>
-        SendForJsonAsync<WebhookResponse>("webhooks", HttpMethod.Post, fields, ct).Then(r => r.Webhook);
+        SendAsync<WebhookResponse>("webhooks", HttpMethod.Post, fields, Resend.Never, ct).Then(r => r.Webhook);
 
     /// <summary><c>GET /webhooks</c>, all pages.</summary>
     public async Task<IReadOnlyList<Webhook>> ListWebhooksAsync(CancellationToken ct = default)
@@ -259,23 +260,12 @@ public sealed class MlflowClient : IDisposable
 
     /// <summary><c>PATCH /webhooks/{id}</c>: a non-empty <see cref="WebhookFields.Events"/> replaces the whole list.</summary>
     public Task<Webhook> UpdateWebhookAsync(string webhookId, WebhookFields fields, CancellationToken ct = default) =>
-        SendForJsonAsync<WebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}", HttpMethod.Patch, fields, ct).Then(r => r.Webhook);
+        SendAsync<WebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}", HttpMethod.Patch, fields, Resend.WhenTransient, ct).Then(r => r.Webhook);
 
     /// <summary><c>POST /webhooks/{id}/test</c>: MLflow delivers a canned payload synchronously and reports the receiver's answer.</summary>
     public Task<WebhookTestResult> TestWebhookAsync(string webhookId, WebhookEvent? evt = null, CancellationToken ct = default) =>
-        SendForJsonAsync<TestWebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}/test", HttpMethod.Post,
-            evt is null ? new { } : new { @event = evt }, ct).Then(r => r.Result);
-
-    /// <summary>Like <see cref="SendAsync"/>, returning the parsed response body.</summary>
-    private async Task<T> SendForJsonAsync<T>(string endpoint, HttpMethod method, object body, CancellationToken ct) =>
-        await _retry.ExecuteAsync(async token =>
-        {
-            var content = new StringContent(JsonSerializer.Serialize(body, body.GetType(), Json), System.Text.Encoding.UTF8);
-            content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            using var response = await _http.Request(Api, endpoint).SendAsync(method, content, cancellationToken: token);
-            if (response.StatusCode != 200) throw await ToException(response, endpoint);
-            return await response.GetJsonAsync<T>();
-        }, ct);
+        SendAsync<TestWebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}/test", HttpMethod.Post,
+            evt is null ? new { } : new { @event = evt }, Resend.Never, ct).Then(r => r.Result);
 }
 
 internal static class TaskExtensions

@@ -1,4 +1,5 @@
 using Flurl.Http;
+using MLRay.Http;
 
 namespace MLRay.Serve;
 
@@ -13,37 +14,45 @@ public sealed class RayRejectedException(int status, string body)
 /// <summary>
 /// The Ray dashboard's Serve REST API (Ray ≥ 2.8: <c>:8265/api/serve/applications/</c>, trailing slash included).
 /// Sends no browser-like headers (Ray answers 405 to those) and a bearer token when the cluster uses token auth.
+/// Requests go through the <see cref="MLRayHttpClients.Ray"/> client; both are retried on transient errors (a 503
+/// while the controller restarts, a dropped connection), so one bad answer while a deploy polls does not fail it:
+/// <list type="table">
+/// <listheader><term>endpoint</term><description>retried on transient errors?</description></listheader>
+/// <item><term><c>GET api/serve/applications/</c></term><description>yes: a read</description></item>
+/// <item><term><c>PUT api/serve/applications/</c></term><description>yes: the full declarative config, a whole-state replace (a 500 traceback is never retried)</description></item>
+/// </list>
 /// </summary>
 public sealed class RayDashboardClient : IDisposable
 {
     private const string ApplicationsPath = "api/serve/applications/";
     private readonly IFlurlClient _http;
 
-    public RayDashboardClient(Uri dashboardAddress, string? authToken = null, TimeSpan? timeout = null)
+    /// <param name="http">The factory of a host's container; null for the process's own (<see cref="MLRayHttpClients.Default"/>).</param>
+    public RayDashboardClient(Uri dashboardAddress, string? authToken = null, IHttpClientFactory? http = null)
     {
         Address = dashboardAddress;
-        _http = new FlurlClient(dashboardAddress.ToString().TrimEnd('/'))
+        _http = new FlurlClient((http ?? MLRayHttpClients.Default).CreateClient(MLRayHttpClients.Ray), dashboardAddress.ToString().TrimEnd('/'))
             .WithHeader("User-Agent", $"mlray/{typeof(RayDashboardClient).Assembly.GetName().Version}")
-            .WithTimeout(timeout ?? TimeSpan.FromSeconds(30))
+            .WithSettings(s => s.Timeout = null) // the client's resilience pipeline times each attempt and the whole request
             .AllowAnyHttpStatus();
         if (!string.IsNullOrEmpty(authToken))
             _http.WithOAuthBearerToken(authToken);
     }
 
-    public static RayDashboardClient ForCluster(RayClusterConfig cluster, IEnvironment env)
+    public static RayDashboardClient ForCluster(RayClusterConfig cluster, IEnvironment env, IHttpClientFactory? http = null)
     {
         string? token = null;
         if (cluster.AuthTokenEnv is { } name)
             token = env.Get(name) ?? throw new ConfigException($"ray_clusters[{cluster.Name}].auth_token_env",
                 $"names {name}, which is not set in the environment");
-        return new RayDashboardClient(cluster.DashboardAddress, token);
+        return new RayDashboardClient(cluster.DashboardAddress, token, http);
     }
 
     public Uri Address { get; }
 
     public async Task<ServeInstance> GetApplicationsAsync(CancellationToken ct = default)
     {
-        using var response = await _http.Request(ApplicationsPath).GetAsync(cancellationToken: ct);
+        using var response = await _http.Request(ApplicationsPath).RetryWhenTransient().GetAsync(cancellationToken: ct);
         var body = await response.GetStringAsync();
         if (response.StatusCode != 200)
             throw new RayRejectedException(response.StatusCode, body);
@@ -64,7 +73,7 @@ public sealed class RayDashboardClient : IDisposable
     public async Task PutApplicationsAsync(JsonObject config, CancellationToken ct = default)
     {
         using var content = new StringContent(config.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
-        using var response = await _http.Request(ApplicationsPath).PutAsync(content, cancellationToken: ct);
+        using var response = await _http.Request(ApplicationsPath).RetryWhenTransient().PutAsync(content, cancellationToken: ct);
         if (response.StatusCode != 200)
             throw new RayRejectedException(response.StatusCode, await response.GetStringAsync());
     }

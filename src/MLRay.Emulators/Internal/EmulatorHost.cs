@@ -34,7 +34,12 @@ internal sealed class EmulatorHost : IAsyncDisposable
         get { lock (_gate) return _requests.ToArray(); }
     }
 
-    public static async Task<EmulatorHost> StartAsync(string name, Func<HttpContext, Task> handler, CancellationToken ct)
+    /// <summary>Every request goes to <paramref name="handler"/>.</summary>
+    public static Task<EmulatorHost> StartAsync(string name, Func<HttpContext, Task> handler, CancellationToken ct) =>
+        StartAsync(name, app => app.Run(new RequestDelegate(handler)), ct);
+
+    /// <summary><paramref name="mapRoutes"/> adds the emulator's middleware and endpoints after the request recorder.</summary>
+    public static async Task<EmulatorHost> StartAsync(string name, Action<WebApplication> mapRoutes, CancellationToken ct)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -58,7 +63,7 @@ internal sealed class EmulatorHost : IAsyncDisposable
         var app = builder.Build();
         var host = new EmulatorHost(app);
         app.Use(next => ctx => host.RecordAsync(ctx, next));
-        app.Run(new RequestDelegate(handler));
+        mapRoutes(app);
 
         await app.StartAsync(ct).ConfigureAwait(false);
         var server = app.Services.GetRequiredService<IServer>();

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using MLRay.Emulators.Internal;
 
 namespace MLRay.Emulators.Mlflow;
@@ -12,37 +14,188 @@ public sealed partial class MlflowEmulator
     private const string FlaskMethodNotAllowed =
         "<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested URL.</p>\n";
 
-    private async Task HandleAsync(HttpContext ctx)
+    /// <summary>Requests MLflow answers before faults and authentication (its health check).</summary>
+    private sealed class Unguarded;
+
+    private void MapRoutes(WebApplication app)
+    {
+        app.Use(next => ctx => GuardAsync(ctx, next));
+        app.Map("/health", ctx => Json.WriteTextAsync(ctx, 200, "OK")).WithMetadata(new Unguarded());
+
+        foreach (var prefix in ApiPrefixes) MapApi(app.MapGroup(prefix));
+        foreach (var prefix in ArtifactPrefixes) MapArtifactProxy(app.MapGroup(prefix));
+
+        app.Map("/version", ctx => Json.WriteTextAsync(ctx, 200, "3.4.0"));
+        MapGetOnly(app, "/model-versions/get-artifact", ctx =>
+        {
+            var q = new Params(ctx.Request.Query);
+            var (name, version, file) = (q.Required("name"), q.Required("version"), q.Required("path"));
+            string uri;
+            lock (_lock)
+            {
+                var mv = GetVersionOrThrow(name, version);
+                uri = mv.StorageLocation ?? mv.Source;
+            }
+            return DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/'));
+        });
+        MapGetOnly(app, "/get-artifact", ctx =>
+        {
+            var q = new Params(ctx.Request.Query);
+            var (runId, file) = (q.Required("run_id"), q.Required("path"));
+            string uri;
+            lock (_lock)
+            {
+                if (!_runs.TryGetValue(runId, out uri!))
+                    throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
+            }
+            return DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/'));
+        });
+        app.MapFallback("{**path}", ctx =>
+            WriteErrorAsync(ctx, 404, "ENDPOINT_NOT_FOUND", $"No API endpoint found for '{ctx.Request.Path.Value ?? "/"}' ({ctx.Request.Method})."));
+    }
+
+    /// <summary>The REST API under one of <see cref="ApiPrefixes"/> (contracts/mlflow.md §2).</summary>
+    private void MapApi(RouteGroupBuilder api)
+    {
+        MapRest(api, "registered-models/create", ("POST", CreateRegisteredModelRest));
+        MapRest(api, "registered-models/get", ("GET", GetRegisteredModelRest));
+        MapRest(api, "registered-models/search", ("GET", SearchRegisteredModelsRest));
+        MapRest(api, "registered-models/update", ("PATCH", UpdateRegisteredModelRest));
+        MapRest(api, "registered-models/delete", ("DELETE", DeleteRegisteredModelRest));
+        MapRest(api, "registered-models/get-latest-versions", ("POST", LatestVersionsRest), ("GET", LatestVersionsRest));
+        MapRest(api, "registered-models/set-tag", ("POST", SetRegisteredModelTagRest));
+        MapRest(api, "registered-models/delete-tag", ("DELETE", DeleteRegisteredModelTagRest));
+        MapRest(api, "registered-models/alias", ("GET", GetAliasRest), ("POST", SetAliasRest), ("DELETE", DeleteAliasRest));
+        MapRest(api, "model-versions/create", ("POST", CreateModelVersionRest));
+        MapRest(api, "model-versions/get", ("GET", GetModelVersionRest));
+        MapRest(api, "model-versions/update", ("PATCH", UpdateModelVersionRest));
+        MapRest(api, "model-versions/delete", ("DELETE", DeleteModelVersionRest));
+        MapRest(api, "model-versions/search", ("GET", SearchModelVersionsRest));
+        MapRest(api, "model-versions/get-download-uri", ("GET", DownloadUriRest));
+        MapRest(api, "model-versions/set-tag", ("POST", SetModelVersionTagRest));
+        MapRest(api, "model-versions/delete-tag", ("DELETE", DeleteModelVersionTagRest));
+        MapRest(api, "runs/get", ("GET", GetRunRest));
+        MapRest(api, "artifacts/list", ("GET", ListRunArtifactsRest));
+        MapRest(api, "logged-models/{id}", ("GET", (ctx, _) => GetLoggedModelRest(Id(ctx))));
+        MapRest(api, "webhooks", ("GET", ListWebhooksRest), ("POST", CreateWebhookRest));
+        MapRest(api, "webhooks/{id}", ("GET", (ctx, _) => GetWebhookRest(Id(ctx))), ("PATCH", (ctx, p) => UpdateWebhookRest(Id(ctx), p)),
+            ("DELETE", (ctx, _) => DeleteWebhookRest(Id(ctx))));
+
+        const string testWebhook = "webhooks/{id}/test";
+        api.MapPost(testWebhook, async ctx =>
+            await Json.WriteAsync(ctx, 200, await TestWebhookRestAsync(Id(ctx), ReadParams(ctx)).ConfigureAwait(false)).ConfigureAwait(false));
+        MapMethodNotAllowed(api, testWebhook);
+        const string loggedModelFile = "logged-models/{id}/artifacts/files";
+        api.MapGet(loggedModelFile, ctx =>
+        {
+            var file = ReadParams(ctx).Required("artifact_file_path");
+            return DownloadArtifactAsync(ctx, ResolveArtifactKey("models:/" + Id(ctx)) + "/" + file.TrimStart('/'));
+        });
+        MapMethodNotAllowed(api, loggedModelFile);
+
+        api.MapFallback("{**endpoint}", ctx =>
+        {
+            ReadParams(ctx); // a bad body or content type is a 400 even where no endpoint is
+            return WriteErrorAsync(ctx, 404, "ENDPOINT_NOT_FOUND", $"No API endpoint found for '{ctx.Request.Path}' ({ctx.Request.Method.ToUpperInvariant()}).");
+        });
+    }
+
+    /// <summary>One REST endpoint answering JSON 200 for each of its methods.</summary>
+    private static void MapRest(RouteGroupBuilder api, string pattern, params (string Method, Func<HttpContext, Params, JsonNode> Handle)[] methods)
+    {
+        foreach (var (method, handle) in methods)
+            api.MapMethods(pattern, [method], ctx => Json.WriteAsync(ctx, 200, handle(ctx, ReadParams(ctx))));
+        MapMethodNotAllowed(api, pattern);
+    }
+
+    private static void MapRest(RouteGroupBuilder api, string pattern, params (string Method, Func<Params, JsonNode> Handle)[] methods) =>
+        MapRest(api, pattern, methods.Select(m => (m.Method, (Func<HttpContext, Params, JsonNode>)((_, p) => m.Handle(p)))).ToArray());
+
+    /// <summary>
+    /// Every other method of <paramref name="pattern"/>: Flask's 405 page, after the same parameter checks (a POST
+    /// without a JSON content type is a 400 first). Order 1, so the endpoints mapped for a method win.
+    /// </summary>
+    private static void MapMethodNotAllowed(RouteGroupBuilder api, string pattern) =>
+        api.Map(pattern, ctx =>
+        {
+            ReadParams(ctx);
+            throw new MethodNotAllowed();
+        }).WithOrder(1);
+
+    private static void MapGetOnly(IEndpointRouteBuilder routes, string pattern, RequestDelegate get)
+    {
+        routes.MapGet(pattern, get);
+        routes.Map(pattern, _ => throw new MethodNotAllowed()).WithOrder(1);
+    }
+
+    /// <summary>The artifact proxy under one of <see cref="ArtifactPrefixes"/>: list, download, upload, delete.</summary>
+    private void MapArtifactProxy(RouteGroupBuilder artifacts)
+    {
+        // Any method, so that a PUT of the bare prefix is a 405 here rather than an upload with an empty key.
+        artifacts.Map("", ctx =>
+        {
+            RequireMethod(ctx, "GET");
+            return ListArtifactsAsync(ctx, ctx.Request.Query["path"].ToString());
+        });
+        const string file = "{**key}";
+        artifacts.MapGet(file, ctx => DownloadArtifactAsync(ctx, Key(ctx)));
+        artifacts.MapPut(file, ctx =>
+        {
+            var key = Key(ctx);
+            CheckArtifactPath(key);
+            lock (_lock) _artifacts[key.Trim('/')] = (byte[])ctx.Items[EmulatorHost.BodyBytesKey]!;
+            return Json.WriteAsync(ctx, 200, new JsonObject());
+        });
+        artifacts.MapDelete(file, ctx =>
+        {
+            var key = Key(ctx);
+            CheckArtifactPath(key);
+            lock (_lock)
+            {
+                var k = key.Trim('/');
+                foreach (var existing in _artifacts.Keys.Where(x => x == k || x.StartsWith(k + "/", StringComparison.Ordinal)).ToList())
+                    _artifacts.Remove(existing);
+            }
+            return Json.WriteAsync(ctx, 200, new JsonObject());
+        });
+        artifacts.Map(file, _ => throw new MethodNotAllowed()).WithOrder(1);
+    }
+
+    private static string Id(HttpContext ctx) => (string)ctx.Request.RouteValues["id"]!;
+
+    private static string Key(HttpContext ctx) => ctx.Request.RouteValues["key"] as string ?? "";
+
+    /// <summary>
+    /// What MLflow checks before any route, in its order: the injected delay; then, except for the health check,
+    /// dropped connections, injected 503s and authentication. MLflow errors thrown by a route become its JSON error
+    /// body, a wrong method Flask's HTML 405 page.
+    /// </summary>
+    private async Task GuardAsync(HttpContext ctx, RequestDelegate next)
     {
         var delay = Faults.Delay;
         if (delay > TimeSpan.Zero) await Task.Delay(delay, ctx.RequestAborted).ConfigureAwait(false);
-
-        var path = ctx.Request.Path.Value ?? "/";
-        if (path is "/health")
+        if (ctx.GetEndpoint()?.Metadata.GetMetadata<Unguarded>() is null)
         {
-            await Json.WriteTextAsync(ctx, 200, "OK").ConfigureAwait(false);
-            return;
+            if (Faults.TryConsumeDrop())
+            {
+                ctx.Abort();
+                return;
+            }
+            if (Faults.TryConsumeFailure())
+            {
+                await WriteErrorAsync(ctx, 503, "TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable (injected fault).").ConfigureAwait(false);
+                return;
+            }
+            if (!IsAuthorized(ctx.Request))
+            {
+                if (_options.RequiredBasicUser is not null) ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"mlflow\"";
+                await WriteErrorAsync(ctx, 401, "UNAUTHENTICATED", "You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.").ConfigureAwait(false);
+                return;
+            }
         }
-        if (Faults.TryConsumeDrop())
-        {
-            ctx.Abort();
-            return;
-        }
-        if (Faults.TryConsumeFailure())
-        {
-            await WriteErrorAsync(ctx, 503, "TEMPORARILY_UNAVAILABLE", "The service is temporarily unavailable (injected fault).").ConfigureAwait(false);
-            return;
-        }
-        if (!IsAuthorized(ctx.Request))
-        {
-            if (_options.RequiredBasicUser is not null) ctx.Response.Headers.WWWAuthenticate = "Basic realm=\"mlflow\"";
-            await WriteErrorAsync(ctx, 401, "UNAUTHENTICATED", "You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.").ConfigureAwait(false);
-            return;
-        }
-
         try
         {
-            await RouteAsync(ctx, path).ConfigureAwait(false);
+            await next(ctx).ConfigureAwait(false);
         }
         catch (MethodNotAllowed)
         {
@@ -78,93 +231,6 @@ public sealed partial class MlflowEmulator
 
     private static Task WriteErrorAsync(HttpContext ctx, int status, string code, string message) =>
         Json.WriteAsync(ctx, status, new JsonObject { ["error_code"] = code, ["message"] = message });
-
-    private async Task RouteAsync(HttpContext ctx, string path)
-    {
-        foreach (var prefix in ApiPrefixes)
-        {
-            if (path.StartsWith(prefix, StringComparison.Ordinal))
-            {
-                await ApiAsync(ctx, path[prefix.Length..].TrimEnd('/')).ConfigureAwait(false);
-                return;
-            }
-        }
-        foreach (var prefix in ArtifactPrefixes)
-        {
-            if (path == prefix || path == prefix + "/")
-            {
-                RequireMethod(ctx, "GET");
-                await ListArtifactsAsync(ctx, ctx.Request.Query["path"].ToString()).ConfigureAwait(false);
-                return;
-            }
-            if (path.StartsWith(prefix + "/", StringComparison.Ordinal))
-            {
-                var key = path[(prefix.Length + 1)..];
-                switch (ctx.Request.Method)
-                {
-                    case "GET":
-                        await DownloadArtifactAsync(ctx, key).ConfigureAwait(false);
-                        return;
-                    case "PUT":
-                        CheckArtifactPath(key);
-                        lock (_lock) _artifacts[key.Trim('/')] = (byte[])ctx.Items[EmulatorHost.BodyBytesKey]!;
-                        await Json.WriteAsync(ctx, 200, new JsonObject()).ConfigureAwait(false);
-                        return;
-                    case "DELETE":
-                        CheckArtifactPath(key);
-                        lock (_lock)
-                        {
-                            var k = key.Trim('/');
-                            foreach (var existing in _artifacts.Keys.Where(x => x == k || x.StartsWith(k + "/", StringComparison.Ordinal)).ToList())
-                                _artifacts.Remove(existing);
-                        }
-                        await Json.WriteAsync(ctx, 200, new JsonObject()).ConfigureAwait(false);
-                        return;
-                    default:
-                        await Json.WriteTextAsync(ctx, 405, FlaskMethodNotAllowed, "text/html; charset=utf-8").ConfigureAwait(false);
-                        return;
-                }
-            }
-        }
-        switch (path.TrimEnd('/'))
-        {
-            case "/version":
-                await Json.WriteTextAsync(ctx, 200, "3.4.0").ConfigureAwait(false);
-                return;
-            case "/model-versions/get-artifact":
-            {
-                RequireMethod(ctx, "GET");
-                var q = new Params(ctx.Request.Query);
-                var name = q.Required("name");
-                var version = q.Required("version");
-                var file = q.Required("path");
-                string uri;
-                lock (_lock)
-                {
-                    var mv = GetVersionOrThrow(name, version);
-                    uri = mv.StorageLocation ?? mv.Source;
-                }
-                await DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/')).ConfigureAwait(false);
-                return;
-            }
-            case "/get-artifact":
-            {
-                RequireMethod(ctx, "GET");
-                var q = new Params(ctx.Request.Query);
-                var runId = q.Required("run_id");
-                var file = q.Required("path");
-                string uri;
-                lock (_lock)
-                {
-                    if (!_runs.TryGetValue(runId, out uri!))
-                        throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
-                }
-                await DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/')).ConfigureAwait(false);
-                return;
-            }
-        }
-        await WriteErrorAsync(ctx, 404, "ENDPOINT_NOT_FOUND", $"No API endpoint found for '{path}' ({ctx.Request.Method}).").ConfigureAwait(false);
-    }
 
     private static void RequireMethod(HttpContext ctx, params string[] methods)
     {
@@ -272,46 +338,20 @@ public sealed partial class MlflowEmulator
 
     // ------------------------------------------------------------------ REST API
 
-    private async Task ApiAsync(HttpContext ctx, string endpoint)
+    /// <summary>Query parameters for GET; otherwise the JSON body, which POST and PUT must declare as such.</summary>
+    private static Params ReadParams(HttpContext ctx)
     {
         var method = ctx.Request.Method.ToUpperInvariant();
-        Params p;
-        if (method == "GET")
+        if (method == "GET") return new Params(ctx.Request.Query);
+        if (method == "POST" || method == "PUT")
         {
-            p = new Params(ctx.Request.Query);
+            var contentType = ctx.Request.ContentType;
+            if (string.IsNullOrEmpty(contentType))
+                throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type header is missing.");
+            if (!contentType.Split(';')[0].Trim().Equals("application/json", StringComparison.OrdinalIgnoreCase))
+                throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type must be one of ['application/json'].");
         }
-        else
-        {
-            if (method == "POST" || method == "PUT")
-            {
-                var contentType = ctx.Request.ContentType;
-                if (string.IsNullOrEmpty(contentType))
-                    throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type header is missing.");
-                if (!contentType.Split(';')[0].Trim().Equals("application/json", StringComparison.OrdinalIgnoreCase))
-                    throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Bad Request. Content-Type must be one of ['application/json'].");
-            }
-            p = new Params(ParseBody(Json.Body(ctx)));
-        }
-
-        var segments = endpoint.Split('/');
-        if (segments.Length == 3 && segments[0] == "webhooks" && segments[2] == "test")
-        {
-            if (method != "POST") throw new MethodNotAllowed();
-            await Json.WriteAsync(ctx, 200, await TestWebhookRestAsync(segments[1], p).ConfigureAwait(false)).ConfigureAwait(false);
-            return;
-        }
-        var response = Dispatch(ctx, endpoint, method, p, out var handled);
-        if (!handled)
-        {
-            await WriteErrorAsync(ctx, 404, "ENDPOINT_NOT_FOUND", $"No API endpoint found for '{ctx.Request.Path}' ({method}).").ConfigureAwait(false);
-            return;
-        }
-        if (ctx.Items["mlray.download"] is string downloadKey)
-        {
-            await DownloadArtifactAsync(ctx, downloadKey).ConfigureAwait(false);
-            return;
-        }
-        await Json.WriteAsync(ctx, 200, response).ConfigureAwait(false);
+        return new Params(ParseBody(Json.Body(ctx)));
     }
 
     private static JsonObject ParseBody(string body)
@@ -326,82 +366,6 @@ public sealed partial class MlflowEmulator
         {
             throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Malformed request body: {e.Message}");
         }
-    }
-
-    private JsonNode Dispatch(HttpContext ctx, string endpoint, string method, Params p, out bool handled)
-    {
-        handled = true;
-        void Allow(params string[] methods)
-        {
-            if (!methods.Contains(method)) throw new MethodNotAllowed();
-        }
-
-        switch (endpoint)
-        {
-            case "registered-models/create": Allow("POST"); return CreateRegisteredModelRest(p);
-            case "registered-models/get": Allow("GET"); return GetRegisteredModelRest(p);
-            case "registered-models/search": Allow("GET"); return SearchRegisteredModelsRest(p);
-            case "registered-models/update": Allow("PATCH"); return UpdateRegisteredModelRest(p);
-            case "registered-models/delete": Allow("DELETE"); return DeleteRegisteredModelRest(p);
-            case "registered-models/get-latest-versions": Allow("POST", "GET"); return LatestVersionsRest(p);
-            case "registered-models/set-tag": Allow("POST"); return SetRegisteredModelTagRest(p);
-            case "registered-models/delete-tag": Allow("DELETE"); return DeleteRegisteredModelTagRest(p);
-            case "registered-models/alias":
-                Allow("GET", "POST", "DELETE");
-                return method switch
-                {
-                    "GET" => GetAliasRest(p),
-                    "POST" => SetAliasRest(p),
-                    _ => DeleteAliasRest(p),
-                };
-            case "model-versions/create": Allow("POST"); return CreateModelVersionRest(p);
-            case "model-versions/get": Allow("GET"); return GetModelVersionRest(p);
-            case "model-versions/update": Allow("PATCH"); return UpdateModelVersionRest(p);
-            case "model-versions/delete": Allow("DELETE"); return DeleteModelVersionRest(p);
-            case "model-versions/search": Allow("GET"); return SearchModelVersionsRest(p);
-            case "model-versions/get-download-uri": Allow("GET"); return DownloadUriRest(p);
-            case "model-versions/set-tag": Allow("POST"); return SetModelVersionTagRest(p);
-            case "model-versions/delete-tag": Allow("DELETE"); return DeleteModelVersionTagRest(p);
-            case "runs/get": Allow("GET"); return GetRunRest(p);
-            case "artifacts/list": Allow("GET"); return ListRunArtifactsRest(p);
-            case "webhooks":
-                Allow("GET", "POST");
-                return method == "GET" ? ListWebhooksRest(p) : CreateWebhookRest(p);
-        }
-
-        if (endpoint.StartsWith("logged-models/", StringComparison.Ordinal))
-        {
-            var parts = endpoint.Split('/');
-            if (parts.Length == 2)
-            {
-                Allow("GET");
-                return GetLoggedModelRest(parts[1]);
-            }
-            if (parts.Length == 4 && parts[2] == "artifacts" && parts[3] == "files")
-            {
-                Allow("GET");
-                var file = p.Required("artifact_file_path");
-                var key = ResolveArtifactKey("models:/" + parts[1]) + "/" + file.TrimStart('/');
-                ctx.Items["mlray.download"] = key;
-                return new JsonObject();
-            }
-        }
-        if (endpoint.StartsWith("webhooks/", StringComparison.Ordinal))
-        {
-            var parts = endpoint.Split('/');
-            if (parts.Length == 2)
-            {
-                Allow("GET", "PATCH", "DELETE");
-                return method switch
-                {
-                    "GET" => GetWebhookRest(parts[1]),
-                    "PATCH" => UpdateWebhookRest(parts[1], p),
-                    _ => DeleteWebhookRest(parts[1]),
-                };
-            }
-        }
-        handled = false;
-        return new JsonObject();
     }
 
     // ---- registered models

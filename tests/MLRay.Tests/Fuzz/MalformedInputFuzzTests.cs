@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
 using System.Text;
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Tests.Receiver;
 
 namespace MLRay.Tests.Fuzz;

@@ -1,4 +1,4 @@
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
 using MLRay.Emulators.PackageIndex;

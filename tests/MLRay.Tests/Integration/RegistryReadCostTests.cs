@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging.Abstractions;
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
 using MLRay.Pipeline.Messages;

@@ -4,7 +4,7 @@ using System.Net.Sockets;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Deploy;
 
 namespace MLRay.Tests.Integration;

@@ -1,5 +1,5 @@
 using System.Net;
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Messages;
 using MLRay.Serve;

@@ -1,4 +1,4 @@
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
 using MLRay.Tests.Broker;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.ServiceDefaults;
 using MLRay.Telemetry;
 using MLRay.Tests.Broker;

@@ -79,7 +79,7 @@ public class WorkerHostTests(RabbitMqBroker broker)
 
             // A registration through the receiver: the process routes and reconciles, and its /metrics shows it.
             await world.StartReceiverAsync();
-            MLRay.Cli.Demo.SeedModels.Register(world.Emulators.Mlflow, MLRay.Cli.Demo.SeedModels.All[0]);
+            MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0]);
             // Observable gauges (mlray_apps) are sampled on the exporter's schedule, so wait for every name, not the first.
             string[] names = ["mlray_reconciles", "mlray_reconcile_duration", "mlray_routing_decisions", "mlray_apps", "mlray_status_tag_writes", "mlray_ray_puts"];
             string metrics = "";

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
-using MLRay.Cli.Demo;
+using MLRay.Emulators.Seed;
 using MLRay.Emulators.PackageIndex;
 using MLRay.Preflight;
 

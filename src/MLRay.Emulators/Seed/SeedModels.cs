@@ -3,7 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using MLRay.Emulators.Mlflow;
 
-namespace MLRay.Cli.Demo;
+namespace MLRay.Emulators.Seed;
 
 /// <summary>One of the seed demo's models: name, Python, and its requirements file from <c>examples/</c>.</summary>
 public sealed record SeedModel(string AppName, string PythonVersion, string MlflowVersion, string CatboostVersion)

@@ -6,8 +6,95 @@ using MLRay.Emulators.Internal;
 
 namespace MLRay.Emulators.Ray;
 
-public sealed partial class RayDashboardEmulator
+/// <summary>
+/// The emulated cluster's Serve state — apps, deployments, replicas, the bad-env cache, every PUT and build — apart
+/// from the HTTP handlers. Every member takes the store's lock; transitions are evaluated lazily, on each read.
+/// </summary>
+internal sealed partial class RayClusterStore
 {
+    private readonly object _lock = new();
+    private readonly List<string> _putBodies = new();
+    private readonly List<BuildRecord> _builds = new();
+    private int _putCount;
+
+    public RayClusterStore(RayEmulatorOptions options)
+    {
+        Options = options;
+        _nodeId = RandomHex(56);
+        ControllerActorId = RandomHex(32);
+        _controllerWorkerId = RandomHex(56);
+        ControllerPid = Random.Shared.Next(1000, 60000);
+        _proxyActorId = RandomHex(32);
+        _proxyWorkerId = RandomHex(56);
+        _proxyPid = Random.Shared.Next(1000, 60000);
+        RayCommit = RandomHex(40);
+        SessionName = "session_" + DateTime.UtcNow.ToString("yyyy-MM-dd_HH-mm-ss_ffffff", CultureInfo.InvariantCulture) + "_" + Random.Shared.Next(1, 9999).ToString(CultureInfo.InvariantCulture);
+    }
+
+    public RayEmulatorOptions Options { get; }
+    public string ControllerActorId { get; }
+    public int ControllerPid { get; }
+    public string RayCommit { get; }
+    public string SessionName { get; }
+
+    public IReadOnlyList<string> PutBodies
+    {
+        get { lock (_lock) return _putBodies.ToArray(); }
+    }
+
+    public IReadOnlyList<BuildRecord> Builds
+    {
+        get { lock (_lock) return _builds.ToArray(); }
+    }
+
+    public int PutCount
+    {
+        get { lock (_lock) return _putCount; }
+    }
+
+    /// <summary>Counts a PUT that reached the applications route, whatever becomes of it.</summary>
+    public void CountPut()
+    {
+        lock (_lock) _putCount++;
+    }
+
+    /// <summary>Takes one from a fault counter of <see cref="Options"/>; false when it is already 0.</summary>
+    public bool TryConsume(Func<int> get, Action<int> set)
+    {
+        lock (_lock)
+        {
+            var v = get();
+            if (v <= 0) return false;
+            set(v - 1);
+            return true;
+        }
+    }
+
+    /// <summary>What GET shows now: the instance, filtered by <c>api_type</c> when given.</summary>
+    public JsonObject Instance(string? apiType)
+    {
+        lock (_lock)
+        {
+            Advance(Now());
+            return RenderInstance(apiType);
+        }
+    }
+
+    /// <summary>Applies a validated declarative config (a full replace) and keeps its raw body.</summary>
+    public void Apply(JsonObject config, string raw)
+    {
+        lock (_lock)
+        {
+            Apply(config, Now());
+            _putBodies.Add(raw);
+        }
+    }
+
+    /// <summary>DELETE: shuts Serve down.</summary>
+    public void ShutdownServe()
+    {
+        lock (_lock) Shutdown();
+    }
     private enum Phase { Building, Updating, Running, BuildFailed, DeployFailed, Pending, Deleting }
 
     private sealed class AppState
@@ -60,14 +147,10 @@ public sealed partial class RayDashboardEmulator
     private JsonObject _grpcOptions = new();
     private JsonNode? _targetCapacity;
     private readonly string _nodeId;
-    private readonly string _controllerActorId;
     private readonly string _controllerWorkerId;
-    private readonly int _controllerPid;
     private readonly string _proxyActorId;
     private readonly string _proxyWorkerId;
     private readonly int _proxyPid;
-    private readonly string _rayCommit;
-    private readonly string _sessionName;
 
     // ------------------------------------------------------------------ lifecycle
 
@@ -251,7 +334,7 @@ public sealed partial class RayDashboardEmulator
         _builds.Add(new BuildRecord(app.Name, Json.Canonical(app.Config?["runtime_env"]), FromBadEnvCache: false, Failed: missing is not null));
         if (missing is { } failing)
         {
-            var template = RayMessages.RuntimeEnvSetupFailed("{app}", Options.PythonVersion, _sessionName, requirements, failing, ParseRequirement(failing).Name);
+            var template = RayMessages.RuntimeEnvSetupFailed("{app}", Options.PythonVersion, SessionName, requirements, failing, ParseRequirement(failing).Name);
             _badEnvCache[envKey] = (template, now + TimeSpan.FromSeconds(600));
             FailBuild(app, template.Replace("{app}", app.Name, StringComparison.Ordinal));
             return;
@@ -583,10 +666,10 @@ public sealed partial class RayDashboardEmulator
                 ["node_id"] = _nodeId,
                 ["node_ip"] = "127.0.0.1",
                 ["node_instance_id"] = "",
-                ["actor_id"] = _controllerActorId,
+                ["actor_id"] = ControllerActorId,
                 ["actor_name"] = "SERVE_CONTROLLER_ACTOR",
                 ["worker_id"] = _controllerWorkerId,
-                ["log_file_path"] = $"/serve/controller_{_controllerPid}.log",
+                ["log_file_path"] = $"/serve/controller_{ControllerPid}.log",
             },
             ["proxy_location"] = _proxyLocation,
             ["http_options"] = _httpOptions.DeepClone(),
@@ -682,5 +765,78 @@ public sealed partial class RayDashboardEmulator
             ["required_resources"] = dep.Resources.DeepClone(),
             ["replicas"] = replicas,
         };
+    }
+
+    // ------------------------------------------------------------------ seeding and inspection
+
+    /// <summary>
+    /// Adds an app as if created with <c>serve.run</c>: source "imperative", <c>deployed_app_config</c> null,
+    /// RUNNING with one replica. Newest Ray (≥ 2.35) keeps it across declarative PUTs; older versions delete it.
+    /// </summary>
+    public void DeployImperativeApp(string name, string routePrefix)
+    {
+        lock (_lock)
+        {
+            var now = Now();
+            Advance(now);
+            if (!_started) StartServe(null);
+            _apps.RemoveAll(a => a.Name == name);
+            var depName = Options.AvailableDeployments.OrderBy(d => d, StringComparer.Ordinal).FirstOrDefault() ?? "MLflowModel";
+            var app = new AppState
+            {
+                Name = name,
+                Source = "imperative",
+                HasBuilt = true,
+                RoutePrefix = routePrefix,
+                LastDeployed = UnixSeconds(now),
+                Phase = Phase.Running,
+            };
+            var dep = BuildDeployment(name, depName, null, new JsonObject(), "imperative:" + name);
+            dep.Status = "HEALTHY";
+            dep.Trigger = "CONFIG_UPDATE_COMPLETED";
+            dep.Replicas.Add(NewReplica(now, running: true));
+            app.Deployments.Add(dep);
+            _apps.Add(app);
+        }
+    }
+
+    /// <summary>The app as GET would show it now (a detached copy), or null when absent.</summary>
+    public JsonObject? GetApplication(string name)
+    {
+        lock (_lock)
+        {
+            Advance(Now());
+            var app = _apps.FirstOrDefault(a => a.Name == name);
+            return app is null ? null : RenderApp(app);
+        }
+    }
+
+    // ------------------------------------------------------------------ clock and ids
+
+    public bool VersionAtLeast(int major, int minor)
+    {
+        var parts = Options.RayVersion.Split('.', '-', '+');
+        if (parts.Length < 2 || !int.TryParse(parts[0], out var ma) || !int.TryParse(parts[1], out var mi)) return true;
+        return ma > major || (ma == major && mi >= minor);
+    }
+
+    private DateTime Now() => (Options.TimeProvider ?? TimeProvider.System).GetUtcNow().UtcDateTime;
+
+    private static double UnixSeconds(DateTime utc) => (utc - DateTime.UnixEpoch).TotalMilliseconds / 1000.0;
+
+    private static string RandomHex(int length)
+    {
+        var bytes = new byte[(length + 1) / 2];
+        Random.Shared.NextBytes(bytes);
+        return Convert.ToHexString(bytes).ToLowerInvariant()[..length];
+    }
+
+    private static string RandomReplicaId()
+    {
+        const string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+        return string.Create(8, 0, (span, _) =>
+        {
+            for (var i = 0; i < span.Length; i++) span[i] = alphabet[Random.Shared.Next(alphabet.Length)];
+        });
     }
 }

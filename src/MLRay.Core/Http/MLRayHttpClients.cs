@@ -1,0 +1,88 @@
+using System.Net;
+using Flurl.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Http.Resilience;
+using Polly;
+using Polly.Timeout;
+
+namespace MLRay.Http;
+
+/// <summary>
+/// The named <see cref="HttpClient"/>s behind <see cref="Registry.MlflowClient"/> and <see cref="Serve.RayDashboardClient"/>,
+/// each with the standard resilience handler (rate limiter, total timeout, retry, circuit breaker, attempt timeout).
+/// <para>
+/// A request is retried only when its client marked it <see cref="RetryWhenTransient"/>, i.e. sending it twice
+/// leaves the server as sending it once: reads, MLflow's set-tag (a key/value overwrite) and Ray's full-config PUT (a
+/// whole-state replace). Anything else — creating a webhook, asking MLflow to deliver a test webhook — is sent once,
+/// because a retry after a lost answer would make a second webhook or a second delivery.
+/// </para>
+/// <para>
+/// Transient means: a connection error, an attempt that timed out, or 408, 429, 502, 503, 504. A 500 is not retried:
+/// Ray answers 500 with a Python traceback for a config it will reject again (contracts/ray.md §5, case 4), and
+/// MLflow's <c>INTERNAL_ERROR</c> comes from a request it cannot handle (e.g. lowercase webhook events).
+/// </para>
+/// </summary>
+public static class MLRayHttpClients
+{
+    public const string Mlflow = "mlray-mlflow";
+    public const string Ray = "mlray-ray";
+
+    /// <summary>One attempt of one request; a slow registry page or a Ray PUT of many apps stays well under it.</summary>
+    public static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>A request with all its retries and waits (4 attempts that time out, plus the backoff between them).</summary>
+    public static readonly TimeSpan TotalTimeout = TimeSpan.FromMinutes(2);
+
+    /// <summary>Retries after the first attempt; with <see cref="FirstRetryDelay"/> they span about 4 s (0.25, 0.5, 1, 2 s, jittered).</summary>
+    public const int MaxRetries = 4;
+
+    public static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(250);
+
+    private static readonly HttpRequestOptionsKey<bool> RetrySafe = new("mlray.retry-when-transient");
+
+    /// <summary>Marks the request as safe to send again when it failed transiently (see the class summary).</summary>
+    public static IFlurlRequest RetryWhenTransient(this IFlurlRequest request) =>
+        request.BeforeCall(call => call.HttpRequestMessage.Options.Set(RetrySafe, true));
+
+    /// <summary>Registers the MLflow and Ray clients; hosts call this on their own service collection.</summary>
+    public static IServiceCollection AddMLRayHttpClients(this IServiceCollection services)
+    {
+        foreach (var name in new[] { Mlflow, Ray })
+        {
+            services.AddHttpClient(name, http => http.Timeout = Timeout.InfiniteTimeSpan) // the pipeline's timeouts rule
+                // One client lives as long as its process (a worker: days): fresh connections, so fresh DNS, every 2 min.
+                .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) })
+                .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+                .AddStandardResilienceHandler(Configure)
+                // One pipeline, so one circuit breaker, per server: a Ray cluster that is down must not open the
+                // breaker for the process's other clusters.
+                .SelectPipelineByAuthority();
+        }
+        return services;
+    }
+
+    private static void Configure(HttpStandardResilienceOptions options)
+    {
+        options.AttemptTimeout.Timeout = AttemptTimeout;
+        options.TotalRequestTimeout.Timeout = TotalTimeout;
+        // The breaker must sample at least two attempt timeouts (the options' validation).
+        options.CircuitBreaker.SamplingDuration = 2 * AttemptTimeout;
+        options.Retry.MaxRetryAttempts = MaxRetries;
+        options.Retry.BackoffType = DelayBackoffType.Exponential;
+        options.Retry.UseJitter = true;
+        options.Retry.Delay = FirstRetryDelay;
+        options.Retry.ShouldHandle = args => ValueTask.FromResult(
+            args.Context.GetRequestMessage()?.Options.TryGetValue(RetrySafe, out var safe) == true && safe && IsTransient(args.Outcome));
+    }
+
+    internal static bool IsTransient(Outcome<HttpResponseMessage> outcome) =>
+        outcome.Exception is HttpRequestException or TimeoutRejectedException
+        || outcome.Result?.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
+            or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
+
+    private static readonly Lazy<IHttpClientFactory> ProcessFactory = new(() =>
+        new ServiceCollection().AddMLRayHttpClients().BuildServiceProvider().GetRequiredService<IHttpClientFactory>());
+
+    /// <summary>The factory for clients built outside a host's container (the CLI, the demo, tests): one per process.</summary>
+    public static IHttpClientFactory Default => ProcessFactory.Value;
+}
