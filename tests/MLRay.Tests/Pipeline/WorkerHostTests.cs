@@ -104,7 +104,7 @@ public class WorkerHostTests(RabbitMqBroker broker)
         using var first = StartWorker(world, "ray-cluster-py312");
         try
         {
-            MLRay.Cli.Demo.SeedModels.Register(world.Emulators.Mlflow, MLRay.Cli.Demo.SeedModels.All[0], requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
+            MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0], requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
             // The first process is the only consumer, so it is the active one that fails attempt 1 and schedules the retry.
             await PipelineWorld.WaitUntil(() => world.Emulators.Mlflow.GetModelVersionTags("iris_classifier-py312-catboost12.staging", "1")
                 .GetValueOrDefault("mlray.ray-cluster-py312.message")?.Contains("next attempt at") == true, seconds: 60, what: "attempt 1 failed");
