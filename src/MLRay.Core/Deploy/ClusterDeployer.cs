@@ -74,9 +74,10 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
     /// <summary>The registry and the cluster, read side by side.</summary>
     public async Task<(RegistrySnapshot Registry, ServeInstance Current)> ReadAsync(CancellationToken ct = default)
     {
-        var snapshotTask = registry.ReadSnapshotAsync(ct);
-        var current = await ray.GetApplicationsAsync(ct);
-        return (await snapshotTask, current);
+        var snapshot = registry.ReadSnapshotAsync(ct);
+        var current = ray.GetApplicationsAsync(ct);
+        await Task.WhenAll(snapshot, current); // both observed, whichever fails
+        return (snapshot.Result, current.Result);
     }
 
     public RayClusterConfig Cluster => cluster;

@@ -75,7 +75,8 @@ public sealed class RegistryReader(MlflowClient mlflow, ModelEnvironmentCache en
         {
             var model = mlflow.GetRegisteredModelAsync(name, ct);
             var versions = mlflow.SearchModelVersionsAsync(name, ct);
-            return await CandidateAsync(await model, await versions, ct);
+            await Task.WhenAll(model, versions); // both observed, whichever fails
+            return await CandidateAsync(model.Result, versions.Result, ct);
         }
         catch (MlflowException e) when (e.IsNotFound)
         {

@@ -13,12 +13,17 @@ public sealed record RegistrySnapshot(IReadOnlyList<ModelCandidate> Models, IRea
     /// <summary>The registered models as the read saw them (tags, aliases), by name.</summary>
     public IReadOnlyDictionary<string, RegisteredModel> RegisteredModels { get; init; } = new Dictionary<string, RegisteredModel>();
 
+    // Indexed once per snapshot: the worker asks these per model and per tag, over thousands of versions.
+    private ILookup<string, ModelVersion>? _byModel;
+    private Dictionary<(string, string), IReadOnlyDictionary<string, string>>? _tags;
+
     /// <summary>Every version the read saw of one registered model.</summary>
-    public IEnumerable<ModelVersion> VersionsOf(string name) => Versions.Values.Where(v => v.Name == name);
+    public IEnumerable<ModelVersion> VersionsOf(string name) =>
+        (_byModel ??= Versions.Values.ToLookup(v => v.Name, StringComparer.Ordinal))[name];
 
     /// <summary>The tags the read saw on one version, or null when this read did not see that version.</summary>
     public IReadOnlyDictionary<string, string>? TagsOf(string name, string version) =>
-        Versions.TryGetValue((name, version), out var v) ? v.TagMap : null;
+        (_tags ??= Versions.ToDictionary(kv => kv.Key, kv => kv.Value.TagMap)).GetValueOrDefault((name, version));
 }
 
 /// <summary>Pure: which version of a registered model is to be served, by the same rule everywhere (CLI, router, worker).</summary>

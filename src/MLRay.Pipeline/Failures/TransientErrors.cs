@@ -19,7 +19,6 @@ public static class TransientErrors
         Amazon.S3.AmazonS3Exception s => (int)s.StatusCode is 429 or >= 500,
         Amazon.Runtime.AmazonServiceException a => (int)a.StatusCode is 0 or 429 or >= 500,
         RabbitMQ.Client.Exceptions.BrokerUnreachableException or RabbitMQ.Client.Exceptions.AlreadyClosedException => true,
-        MassTransit.RequestTimeoutException => true,
         AggregateException agg => agg.InnerExceptions.All(Is),
         _ => e.InnerException is { } inner && Is(inner),
     };

@@ -45,11 +45,9 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
                 var current = await CurrentAsync(cluster, tag, known, ct);
                 if (current["status"] == tag.Status && (current["message"] ?? "") == tag.Message && (current["endpoint"] ?? "") == tag.Endpoint)
                     continue;
-                await SetAsync(tag, StatusTags.Key(cluster, "status"), tag.Status, known, ct);
-                await SetAsync(tag, StatusTags.Key(cluster, "message"), tag.Message, known, ct);
-                await SetAsync(tag, StatusTags.Key(cluster, "endpoint"), tag.Endpoint, known, ct);
-                await SetAsync(tag, StatusTags.Key(cluster, "updated_at"),
-                    time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture), known, ct);
+                foreach (var (field, value) in new[] { ("status", tag.Status), ("message", tag.Message), ("endpoint", tag.Endpoint),
+                             ("updated_at", time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)) })
+                    await SetTagAsync(cluster, tag.RegisteredModel, tag.Version, StatusTags.Key(cluster, field), value, known, ct);
                 log.LogInformation("Model {Model} version {Version} on {Cluster}: {Status}", tag.RegisteredModel, tag.Version, cluster, tag.Status);
             }
             catch (MlflowException e) when (e.IsNotFound)
@@ -83,9 +81,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
         if (known.Get(model, version, key).Value == value) return;
         try
         {
-            await mlflow.SetModelVersionTagAsync(model, version, key, value, ct);
-            MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", cluster));
-            known.Wrote(model, version, key, value);
+            await SetTagAsync(cluster, model, version, key, value, known, ct);
         }
         catch (MlflowException e) when (e.IsNotFound)
         {
@@ -111,10 +107,10 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
         return current;
     }
 
-    private async Task SetAsync(StatusTag tag, string key, string value, KnownStatusTags known, CancellationToken ct)
+    private async Task SetTagAsync(string cluster, string model, string version, string key, string value, KnownStatusTags known, CancellationToken ct)
     {
-        await mlflow.SetModelVersionTagAsync(tag.RegisteredModel, tag.Version, key, value, ct);
-        MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", key.Split('.')[1]));
-        known.Wrote(tag.RegisteredModel, tag.Version, key, value);
+        await mlflow.SetModelVersionTagAsync(model, version, key, value, ct);
+        MLRayTelemetry.StatusTagWrites.Add(1, MLRayTelemetry.Tag("cluster", cluster));
+        known.Wrote(model, version, key, value);
     }
 }

@@ -152,31 +152,6 @@ public class FailedInstallTests(RabbitMqBroker broker)
     }
 
     [Fact]
-    public async Task A_retry_waiting_in_the_broker_is_performed_on_time_by_the_standby_when_the_active_worker_dies()
-    {
-        await using var world = await PipelineWorld.StartAsync(broker, extraYaml: "retry: {attempts: 2, delays: [5s]}");
-        await world.StartWorkerAsync([], router: true);
-        var a = await world.StartWorkerAsync([Py312], router: false);
-        var b = await world.StartWorkerAsync([Py312], router: false);
-        await world.StartReceiverAsync();
-        var ray = world.Emulators.Ray312;
-        ray.Options.MissingWheels.Add(("catboost==9.9", "x86_64"));
-
-        SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[0], requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
-        await PipelineWorld.WaitUntil(() => Tags(world, Py312App).GetValueOrDefault($"mlray.{Py312}.message")?.Contains("next attempt at") == true,
-            what: "first attempt failed, retry scheduled");
-        var failedAt = DateTimeOffset.UtcNow;
-        var (active, standby) = PipelineWorld.Journal(a).Entries.Count > 0 ? (a, b) : (b, a);
-        await world.StopAsync(active);
-
-        await PipelineWorld.WaitUntil(() => ray.Builds.Count(bd => bd.App == Py312App) == 2, seconds: 30, what: "the second attempt");
-        var retriedAfter = DateTimeOffset.UtcNow - failedAt;
-        Assert.True(retriedAfter < TimeSpan.FromSeconds(15), $"the retry came {retriedAfter} after the failure (due after 5 s)");
-        Assert.NotEmpty(PipelineWorld.Journal(standby).Entries);
-        await PipelineWorld.WaitUntil(() => LettersAsync(world, Py312).GetAwaiter().GetResult().Count == 1, what: "dead letter after attempt 2");
-    }
-
-    [Fact]
     public async Task A_registration_while_another_app_installs_for_30_seconds_gets_its_put_within_a_second()
     {
         await using var world = await PipelineWorld.StartAsync(broker);
