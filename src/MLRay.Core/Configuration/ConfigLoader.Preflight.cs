@@ -38,9 +38,6 @@ public static partial class ConfigLoader
         string? Secret(string key) => node.OptionalString(key) is { } name
             ? env.Get(name) ?? throw new ConfigException(node.PathOf(key), $"names {name}, which is not set")
             : null;
-        TimeSpan Duration(string key, TimeSpan fallback) => node.OptionalString(key) is { } text
-            ? ParseDuration(text) ?? throw new ConfigException(node.PathOf(key), $"'{text}' is not a duration of at most 30 days (examples: 90s, 10m, 1h)")
-            : fallback;
         var settings = new PackageIndexSettings();
         var concurrency = settings.MaxConcurrency;
         if (node.OptionalString("max_concurrency") is { } c && (!int.TryParse(c, out concurrency) || concurrency < 1 || concurrency > 64))
@@ -53,8 +50,8 @@ public static partial class ConfigLoader
             Url = url,
             Username = Secret("username_env"),
             Password = Secret("password_env"),
-            CacheTtl = Duration("cache_ttl", settings.CacheTtl),
-            Timeout = Duration("timeout", settings.Timeout),
+            CacheTtl = node.OptionalDuration("cache_ttl") ?? settings.CacheTtl,
+            Timeout = node.OptionalDuration("timeout") ?? settings.Timeout,
             MaxConcurrency = concurrency,
         };
     }

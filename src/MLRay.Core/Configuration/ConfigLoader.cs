@@ -120,17 +120,14 @@ public static partial class ConfigLoader
                 throw new ConfigException("receiver.allow_unsigned",
                     "true, but a webhook secret is configured too (receiver.webhook_secret_env / webhook_secret_file): keep one");
         }
-        TimeSpan Duration(string key, TimeSpan fallback) => receiver?.OptionalString(key) is { } text
-            ? ParseDuration(text) ?? throw new ConfigException($"receiver.{key}", $"'{text}' is not a duration of at most 30 days (examples: 90s, 10m, 1h)")
-            : fallback;
         return new PipelineSettings
         {
             RabbitMqUri = uri,
             WebhookSecret = secret,
             AllowUnsignedWebhooks = allowUnsigned,
             OpsToken = ReadSecret(receiver, "ops_token", env),
-            ResyncInterval = Duration("resync_interval", PipelineSettings.DefaultResyncInterval),
-            DedupWindow = Duration("dedup_window", PipelineSettings.DefaultDedupWindow),
+            ResyncInterval = receiver?.OptionalDuration("resync_interval") ?? PipelineSettings.DefaultResyncInterval,
+            DedupWindow = receiver?.OptionalDuration("dedup_window") ?? PipelineSettings.DefaultDedupWindow,
         };
     }
 
@@ -205,11 +202,7 @@ public static partial class ConfigLoader
             throw new ConfigException(node.PathOf("auth_token_env"),
                 $"'{tokenEnv}' is not an environment variable name (name the variable that holds the token, not the token)");
 
-        var timeout = RayClusterConfig.DefaultDeployTimeout;
-        if (node.OptionalString("deploy_timeout") is { } timeoutText)
-            timeout = ParseDuration(timeoutText)
-                ?? throw new ConfigException(node.PathOf("deploy_timeout"),
-                    $"'{timeoutText}' is not a duration of at most 30 days (examples: 90s, 10m, 1h, or plain seconds)");
+        var timeout = node.OptionalDuration("deploy_timeout") ?? RayClusterConfig.DefaultDeployTimeout;
 
         return new RayClusterConfig
         {
@@ -315,6 +308,10 @@ public static partial class ConfigLoader
         }
 
         public string? OptionalString(string key) => Child(key)?.Scalar();
+
+        public TimeSpan? OptionalDuration(string key) => OptionalString(key) is { } text
+            ? ParseDuration(text) ?? throw new ConfigException(PathOf(key), $"'{text}' is not a duration of at most 30 days (examples: 90s, 10m, 1h, or plain seconds)")
+            : null;
 
         public bool? OptionalBool(string key) => OptionalString(key)?.Trim().ToLowerInvariant() switch
         {

@@ -26,22 +26,25 @@ public sealed record ModelCandidate
 public sealed class RegistryReader(MlflowClient mlflow, ModelEnvironmentCache environments, MlflowSettings settings, ILogger? log = null)
 {
     private readonly ILogger _log = log ?? NullLogger.Instance;
+    private volatile bool _versionLikeRefused;
 
     /// <summary>Every selected model (prompts skipped), with the versions the read saw.</summary>
     public async Task<RegistrySnapshot> ReadSnapshotAsync(CancellationToken ct = default)
     {
         var modelsTask = mlflow.SearchRegisteredModelsBySuffixAsync(settings.ModelNameSuffix, ct);
-        var versionsTask = mlflow.SearchModelVersionsBySuffixAsync(settings.ModelNameSuffix, ct);
+        var versionsTask = _versionLikeRefused ? null : mlflow.SearchModelVersionsBySuffixAsync(settings.ModelNameSuffix, ct);
         var models = (await modelsTask).Where(m => !m.IsPrompt).ToList();
         IReadOnlyList<ModelVersion> versions;
         try
         {
-            versions = await versionsTask;
+            versions = versionsTask is null ? await ReadVersionsPerModelAsync(models, ct) : await versionsTask;
         }
-        catch (MlflowException e) when (e.Status == 400)
+        catch (MlflowException e) when (e is { Status: 400, ErrorCode: "INVALID_PARAMETER_VALUE" })
         {
-            // Older or non-SQL stores accept only `name = '…'` on versions: one search per model then.
-            _log.LogWarning("MLflow refused model-versions/search with name LIKE ({Error}); reading the versions of {Count} model(s) one model at a time",
+            // Older or non-SQL stores accept only `name = '…'` on versions: one search per model from now on (a server
+            // does not learn LIKE while this process runs; a restart asks again).
+            _versionLikeRefused = true;
+            _log.LogWarning("MLflow refused model-versions/search with name LIKE ({Error}); reading each model's versions with name = '…' from now on ({Count} model(s))",
                 e.MlflowMessage, models.Count);
             versions = await ReadVersionsPerModelAsync(models, ct);
         }

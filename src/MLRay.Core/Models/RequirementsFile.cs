@@ -31,7 +31,7 @@ public static partial class RequirementsFile
     public static string? PackageName(string requirement)
     {
         var m = NamePattern().Match(requirement);
-        return m.Success ? Regex.Replace(m.Groups[1].Value, "[-_.]+", "-").ToLowerInvariant() : null;
+        return m.Success ? Preflight.PipRequirement.Normalize(m.Groups[1].Value) : null;
     }
 
     /// <summary>The model's pins followed by the cluster's extra pins for packages the model does not name (the seed's pyarrow pin).</summary>

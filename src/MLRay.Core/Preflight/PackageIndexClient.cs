@@ -26,7 +26,11 @@ public sealed class PackageIndexClient : IDisposable
         _settings = settings;
         _time = time ?? TimeProvider.System;
         _gate = new SemaphoreSlim(settings.MaxConcurrency);
-        _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = true, MaxAutomaticRedirections = 5, ConnectTimeout = settings.Timeout })
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            AllowAutoRedirect = true, MaxAutomaticRedirections = 5, ConnectTimeout = settings.Timeout,
+            PooledConnectionLifetime = TimeSpan.FromMinutes(2), // a long-running worker follows the index's DNS changes
+        })
         {
             Timeout = settings.Timeout,
         };

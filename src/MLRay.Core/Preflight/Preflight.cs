@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using MLRay.Deploy;
 using MLRay.Serve;
 
@@ -74,7 +76,17 @@ public sealed record ModelPreflight(string RegisteredModel, string Version, Clus
 /// <summary>Runs the pre-flight of every selected model of a desired state against the index (one page per project, shared).</summary>
 public sealed class PreflightChecker(PackageIndexClient index)
 {
+    private static readonly IndexAnswer NotAsked = IndexAnswer.Unreachable("not asked");
+
+    // A verdict depends only on the line, the platform and the project's page. The index client hands out the same page
+    // object while it is cached, so keying on that object re-judges a requirement only when its page is fetched again,
+    // not on every reconcile of every model; an expired page (and its verdicts) is then collected.
+    private readonly ConditionalWeakTable<IndexAnswer, ConcurrentDictionary<(string Line, ClusterPlatform Platform), RequirementVerdict>> _verdicts = new();
+
     public Uri Index => index.Url;
+
+    private RequirementVerdict Judge(string line, IndexAnswer answer, ClusterPlatform platform) =>
+        _verdicts.GetOrCreateValue(answer).GetOrAdd((line, platform), key => WheelVerdicts.Judge(key.Line, answer, key.Platform));
 
     public async Task<IReadOnlyList<ModelPreflight>> CheckAsync(DesiredState desired, CancellationToken ct = default)
     {
@@ -92,8 +104,8 @@ public sealed class PreflightChecker(PackageIndexClient index)
         var answers = (await Task.WhenAll(projects.Select(async p => (p, await index.GetProjectAsync(p, ct)))))
             .ToDictionary(x => x.p, x => x.Item2);
         return work.Select(w => new ModelPreflight(w.Model.RegisteredModel, w.Model.Version!, w.Platform, index.Url, cluster.Preflight,
-            w.Pip.Select(line => WheelVerdicts.Judge(line,
-                PipRequirement.TryParse(line, out var r) && answers.TryGetValue(r.Project, out var a) ? a : IndexAnswer.Unreachable("not asked"),
+            w.Pip.Select(line => Judge(line,
+                PipRequirement.TryParse(line, out var r) && answers.TryGetValue(r.Project, out var a) ? a : NotAsked,
                 w.Platform)).ToList())).ToList();
     }
 }

@@ -29,12 +29,15 @@ public sealed class MlflowClient : IDisposable
 
     private readonly IFlurlClient _http;
     private readonly int _pageSize;
+    private readonly int _versionPageSize;
 
     /// <param name="http">The factory of a host's container; null for the process's own (<see cref="MLRayHttpClients.Default"/>).</param>
-    public MlflowClient(Uri trackingUri, MlflowCredentials? credentials = null, int pageSize = 1000, IHttpClientFactory? http = null)
+    public MlflowClient(Uri trackingUri, MlflowCredentials? credentials = null, int pageSize = 1000, IHttpClientFactory? http = null,
+        int versionPageSize = DefaultVersionPageSize)
     {
         TrackingUri = trackingUri;
         _pageSize = pageSize;
+        _versionPageSize = versionPageSize;
         _http = new FlurlClient((http ?? MLRayHttpClients.Default).CreateClient(MLRayHttpClients.Mlflow), trackingUri.ToString().TrimEnd('/'))
             .WithSettings(s =>
             {
@@ -75,17 +78,17 @@ public sealed class MlflowClient : IDisposable
     public async Task<IReadOnlyList<ModelVersion>> SearchModelVersionsBySuffixAsync(string suffix, CancellationToken ct = default)
     {
         var all = await SearchAllAsync<SearchModelVersionsResponse, ModelVersion>("model-versions/search", SuffixFilter(suffix),
-            VersionPageSize, page => (page.ModelVersions, page.NextPageToken), ct);
+            _versionPageSize, page => (page.ModelVersions, page.NextPageToken), ct);
         return all.Where(v => v.Name.EndsWith(suffix, StringComparison.Ordinal)).ToList();
     }
 
     /// <summary>All versions of one registered model, all pages. Aliases may be missing here; use the registered model's.</summary>
     public Task<IReadOnlyList<ModelVersion>> SearchModelVersionsAsync(string name, CancellationToken ct = default) =>
         SearchAllAsync<SearchModelVersionsResponse, ModelVersion>("model-versions/search", $"name = '{Quote(name)}'",
-            VersionPageSize, page => (page.ModelVersions, page.NextPageToken), ct);
+            _versionPageSize, page => (page.ModelVersions, page.NextPageToken), ct);
 
     /// <summary>MLflow takes up to 200000 versions a page; 10000 keeps one page of a large registry under a few MB.</summary>
-    private const int VersionPageSize = 10_000;
+    public const int DefaultVersionPageSize = 10_000;
 
     // LIKE treats '_' and '%' as wildcards and MLflow has no escape, so callers filter exactly on their side afterwards.
     private static string SuffixFilter(string suffix) => $"name LIKE '%{Quote(suffix)}'";

@@ -111,10 +111,13 @@ public static class SeedModels
         yield return ("model.cb", "catboost model bytes (emulated)\n");
     }
 
-    internal static string ReadExample(string name)
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Examples = new(StringComparer.Ordinal);
+
+    /// <summary>An embedded example file, read once (registries of thousands of copies ask for the same few).</summary>
+    internal static string ReadExample(string name) => Examples.GetOrAdd(name, key =>
     {
-        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(name)
-            ?? throw new InvalidOperationException($"embedded example '{name}' is missing");
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(key)
+            ?? throw new InvalidOperationException($"embedded example '{key}' is missing");
         return new StreamReader(stream).ReadToEnd();
-    }
+    });
 }

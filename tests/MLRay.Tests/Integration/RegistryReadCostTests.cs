@@ -59,12 +59,13 @@ public class RegistryReadCostTests
     {
         await using var world = await DeployWorld.StartAsync();
         RegisterModels(world.Mlflow, 5);
-        using var mlflow = new MLRay.Registry.MlflowClient(world.Mlflow.BaseUri, pageSize: 2);
+        using var mlflow = new MLRay.Registry.MlflowClient(world.Mlflow.BaseUri, pageSize: 2, versionPageSize: 2);
         Assert.Equal(5, (await mlflow.SearchRegisteredModelsBySuffixAsync(".staging")).Count);
         Assert.Equal(3, world.Mlflow.RequestCounts()["registered-models/search"]);
         world.Mlflow.SetModelVersionTag("model-002.staging", "1", "ray.num_replicas", "2");
         var versions = await mlflow.SearchModelVersionsBySuffixAsync(".staging");
         Assert.Equal(5, versions.Count);
+        Assert.Equal(3, world.Mlflow.RequestCounts()["model-versions/search"]);
         Assert.All(versions, v => Assert.Equal("READY", v.Status));
         // Tags come with the search, so a per-version GET is not needed.
         Assert.Equal("2", versions.Single(v => v.Name == "model-002.staging").TagMap["ray.num_replicas"]);
@@ -117,6 +118,12 @@ public class RegistryReadCostTests
         Assert.Equal(400, searches[0].Status);
         Assert.Equal(1 + 3, searches.Count);
         Assert.All(searches.Skip(1), r => Assert.Equal(200, r.Status));
+
+        // The refusal is remembered: the next reconcile goes straight to the per-model searches.
+        before = world.Mlflow.Requests.Count;
+        await services.Deployer(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
+        Assert.All(world.Mlflow.Requests.Skip(before).Where(r => r.Path.EndsWith("model-versions/search")), r => Assert.Equal(200, r.Status));
+        Assert.Equal(3, world.Mlflow.RequestCounts(before)["model-versions/search"]);
     }
 
     [Fact]

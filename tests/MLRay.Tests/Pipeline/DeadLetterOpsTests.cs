@@ -313,6 +313,8 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
         foreach (var list in lists) Assert.Equal(ids, (await list).Select(e => e.Id));
         // A scrape that finds the queue held gives up (null) rather than wait; one that ran saw all 20.
         Assert.All(scrapes.Select(s => s.Result).OfType<DeadLetterCensus>(), c => Assert.Equal(20, c.ByClass[FailureClass.Install]));
+        // And one that finds the queue free (nobody reads it now) counts all 20 too.
+        Assert.Equal(20, (await store.CensusAsync(Py39, 1000, CancellationToken.None))!.ByClass[FailureClass.Install]);
         Assert.Equal(ids, Ids(await ListJsonAsync(world, Py39), Py39));
     }
 

@@ -65,8 +65,7 @@ public class FailedInstallTests(RabbitMqBroker broker)
         Assert.Equal("RUNNING", Status(world, ArmNeighbour, Py39));
 
         // Dead-lettered means stopped: a resync does not try it again.
-        await world.Resync.RunOnceAsync(CancellationToken.None);
-        await Task.Delay(3000);
+        await world.ResyncAndWaitAsync(Py39);
         Assert.Equal(3, ray.Builds.Count(b => b.App == Arm));
         Assert.Single(await LettersAsync(world, Py39));
     }
@@ -96,8 +95,7 @@ public class FailedInstallTests(RabbitMqBroker broker)
         Assert.Contains("version 1 serves", Tags(world, Py312App, "2")[$"mlray.{Py312}.message"]);
         Assert.Equal(2, ray.Builds.Count(b => b.RuntimeEnv.Contains("catboost==9.9")));
 
-        await world.Resync.RunOnceAsync(CancellationToken.None);
-        await Task.Delay(3000);
+        await world.ResyncAndWaitAsync(Py312);
         Assert.Equal(2, ray.Builds.Count(b => b.RuntimeEnv.Contains("catboost==9.9")));
         Assert.Equal("1", Version());
 
@@ -125,8 +123,7 @@ public class FailedInstallTests(RabbitMqBroker broker)
         Assert.Contains("'two'", (string)letter["message"]!);
         Assert.Equal("FAILED", Status(world, model.AppName, Py312));
 
-        await world.Resync.RunOnceAsync(CancellationToken.None);
-        await Task.Delay(2000);
+        await world.ResyncAndWaitAsync(Py312);
         Assert.Single(await LettersAsync(world, Py312));
         Assert.Equal(0, world.Emulators.Ray312.PutCount);
     }

@@ -79,6 +79,18 @@ public sealed class PipelineWorld : IAsyncDisposable
 
     public ResyncService Resync => _receiver!.Services.GetRequiredService<ResyncService>();
 
+    /// <summary>
+    /// Runs a resync and waits until <paramref name="cluster"/>'s worker has reconciled its sweep, so what a test asserts
+    /// afterwards is what that reconcile did (not what a fixed wait happened to allow).
+    /// </summary>
+    public async Task ResyncAndWaitAsync(string cluster)
+    {
+        var before = _hosts.ToDictionary(h => h, h => Journal(h).Entries.Count);
+        await Resync.RunOnceAsync(CancellationToken.None);
+        await WaitUntil(() => before.Any(b => Journal(b.Key).Entries.Skip(b.Value)
+            .Any(e => e.Cluster == cluster && e.Requests.Any(r => r.Reason == "resync"))), what: $"{cluster} reconciled the resync's sweep");
+    }
+
     /// <summary>A worker process: the named clusters' queues, plus the router unless told otherwise.</summary>
     public async Task<IHost> StartWorkerAsync(string[] clusters, bool router = true)
     {

@@ -62,8 +62,7 @@ public class PreflightPipelineTests(RabbitMqBroker broker)
 
         // Nothing is retried: later reconciles (a resync's sweep) leave it dead-lettered and still make no PUT of it.
         var puts = world.Emulators.Ray39.PutCount;
-        await world.Resync.RunOnceAsync(CancellationToken.None);
-        await Task.Delay(1500);
+        await world.ResyncAndWaitAsync(Py39);
         Assert.False(PutContains(world, "iris_classifier-py39-catboost11"));
         Assert.Equal(puts, world.Emulators.Ray39.PutCount);
         Assert.Single(broker.PeekMessagesAsync(world.BrokerUri.ToString(), PipelineTopology.DeadLetterQueue(Py39), 10).GetAwaiter().GetResult(),

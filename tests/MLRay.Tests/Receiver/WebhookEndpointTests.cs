@@ -213,6 +213,8 @@ public sealed class WebhookEndpointTests
         var metrics = await host.MetricsAsync();
         Assert.Contains("mlray_webhooks_total{outcome=\"queued\"} 1", metrics);
         Assert.Contains("mlray_webhooks_total{outcome=\"duplicate\"} 1", metrics);
+        Assert.Contains("mlray_publishes_total{outcome=\"confirmed\"} 1", metrics); // the duplicate published nothing
+        Assert.Contains("mlray_webhook_duration_seconds_count 2", metrics);
 
         // Another delivery id with the same body is a new delivery.
         await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(Body, "dup-2", timestamp: host.NowSeconds));
