@@ -42,7 +42,12 @@ public static class HealthEndpointExtensions
                 return http.Response.WriteAsJsonAsync(body);
             },
         });
-        endpoints.MapMetrics("/metrics", metrics ?? Metrics.DefaultRegistry);
+        var registry = metrics ?? Metrics.DefaultRegistry;
+        // prometheus-net starts its default adapters (the one that publishes .NET Meters, MLRay's included) at the
+        // registry's first collection; until then every counter increment is lost. Collect once now, at start-up, so a
+        // process's first reconciles count even before Prometheus first scrapes it.
+        registry.CollectAndExportAsTextAsync(Stream.Null).GetAwaiter().GetResult();
+        endpoints.MapMetrics("/metrics", registry);
         return endpoints;
     }
 }

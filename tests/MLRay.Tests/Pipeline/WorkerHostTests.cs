@@ -101,38 +101,55 @@ public class WorkerHostTests(RabbitMqBroker broker)
         await world.StartReceiverAsync();
         var ray = world.Emulators.Ray312;
         ray.Options.MissingWheels.Add(("catboost==9.9", "x86_64"));
-        using var first = StartWorker(world, "ray-cluster-py312");
+        var workers = new List<Process>();
         try
         {
+            var (first, _) = StartWorker(world, "ray-cluster-py312");
+            workers.Add(first);
             MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0], requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
             // The first process is the only consumer, so it is the active one that fails attempt 1 and schedules the retry.
             await PipelineWorld.WaitUntil(() => world.Emulators.Mlflow.GetModelVersionTags("iris_classifier-py312-catboost12.staging", "1")
                 .GetValueOrDefault("mlray.ray-cluster-py312.message")?.Contains("next attempt at") == true, seconds: 60, what: "attempt 1 failed");
             var failedAt = DateTimeOffset.UtcNow;
-            using var second = StartWorker(world, "ray-cluster-py312"); // a hot standby (single active consumer)
+            var (standby, probes) = StartWorker(world, "ray-cluster-py312"); // a hot standby (single active consumer)
+            workers.Add(standby);
             await Task.Delay(1000);
             first.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no ack of anything in flight
 
             await PipelineWorld.WaitUntil(() => ray.Builds.Count(b => b.App == "iris_classifier-py312-catboost12") == 2, seconds: 30, what: "attempt 2 by the standby");
             var after = DateTimeOffset.UtcNow - failedAt;
             Assert.True(after < TimeSpan.FromSeconds(15), $"the retry came {after} after the failure (due after 5 s)");
-            second.Kill(entireProcessTree: true);
+
+            // The standby's /metrics counts the install retry it made.
+            using var http = new HttpClient { BaseAddress = probes };
+            var metrics = "";
+            bool Counted() => (metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult()).Split('\n')
+                .Any(l => l.StartsWith("mlray_retries{") && l.Contains("class=\"install\"") && !l.EndsWith(" 0"));
+            try { await PipelineWorld.WaitUntil(Counted, seconds: 20, what: "mlray_retries{class=install} on the standby"); }
+            catch (TimeoutException) { Assert.Fail("no install retry counted:\n" + string.Join("\n", metrics.Split('\n').Where(l => l.StartsWith("mlray")))); }
         }
         finally
         {
-            if (!first.HasExited) first.Kill(entireProcessTree: true);
+            // Killed in every case: a worker left running keeps the test host's pipes open.
+            foreach (var w in workers)
+            {
+                if (!w.HasExited) w.Kill(entireProcessTree: true);
+                w.Dispose();
+            }
         }
     }
 
-    private static Process StartWorker(PipelineWorld world, string cluster)
+    /// <summary>A worker process for <paramref name="cluster"/> (no router), and where its probes and metrics are served.</summary>
+    private static (Process Process, Uri Probes) StartWorker(PipelineWorld world, string cluster)
     {
+        var probes = new Uri($"http://127.0.0.1:{FreePort()}");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { WorkerDll, "--config", world.ConfigPath, "--cluster", cluster, "--no-router", "--urls", $"http://127.0.0.1:{FreePort()}" })
+        foreach (var a in new[] { WorkerDll, "--config", world.ConfigPath, "--cluster", cluster, "--no-router", "--urls", probes.ToString().TrimEnd('/') })
             start.ArgumentList.Add(a);
         var process = Process.Start(start)!;
         _ = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();
-        return process;
+        return (process, probes);
     }
 
     private static int FreePort()
