@@ -158,6 +158,13 @@ internal sealed class ThrowAwayVhost : IAsyncDisposable
         return new ThrowAwayVhost(http, name, new UriBuilder(amqp) { Path = "/" + name }.Uri);
     }
 
+    /// <summary>Empties a queue of this vhost (management API).</summary>
+    public async Task PurgeAsync(string queue)
+    {
+        using var response = await _http.DeleteAsync($"queues/{Uri.EscapeDataString(_name)}/{Uri.EscapeDataString(queue)}/contents");
+        if (response.StatusCode != System.Net.HttpStatusCode.NotFound) response.EnsureSuccessStatusCode();
+    }
+
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
     public async ValueTask DisposeAsync()

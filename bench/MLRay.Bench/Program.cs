@@ -16,6 +16,12 @@ public static class Program
             DefaultValueFactory = _ => PipelineSettings.RabbitMqUriFrom(ProcessEnvironment.Instance),
         };
 
+        var concurrency = new Option<int[]>("--senders") { Description = "Concurrent senders in the ingest scenario", DefaultValueFactory = _ => [1, 16, 64], AllowMultipleArgumentsPerToken = true };
+        var duration = new Option<double>("--seconds") { Description = "Seconds per ingest run (each side, each concurrency)", DefaultValueFactory = _ => 5 };
+        var pipelineWebhooks = new Option<int>("--pipeline-webhooks") { Description = "Webhooks sent while a worker routes and deploys", DefaultValueFactory = _ => 2000 };
+        IngestBenchmark.Settings Ingest(ParseResult parse) =>
+            new(parse.GetValue(concurrency)!, TimeSpan.FromSeconds(parse.GetValue(duration)), parse.GetValue(pipelineWebhooks));
+
         var reconcile = new Command("reconcile", "Cold and warm reconcile of registries of each size: time, MLflow requests by endpoint, downloads") { models };
         reconcile.SetAction(async (parse, ct) =>
         {
@@ -28,11 +34,20 @@ public static class Program
             await BurstBenchmark.RunAsync(parse.GetValue(burst), new Uri(parse.GetValue(rabbitmq)!), Console.Out, ct);
             return 0;
         });
-        var root = new RootCommand("MLRay benchmarks: prints the tables the README quotes") { reconcile, burstCommand, models, burst, rabbitmq };
+        var ingest = new Command("ingest", "Signed webhooks/s into an mlray-receiver process vs a bare RabbitMQ.Client publisher; RSS; the pipeline under a burst")
+            { concurrency, duration, pipelineWebhooks, rabbitmq };
+        ingest.SetAction(async (parse, ct) =>
+        {
+            await IngestBenchmark.RunAsync(Ingest(parse), new Uri(parse.GetValue(rabbitmq)!), Console.Out, ct);
+            return 0;
+        });
+        var root = new RootCommand("MLRay benchmarks: prints the tables the README quotes")
+            { reconcile, burstCommand, ingest, models, burst, concurrency, duration, pipelineWebhooks, rabbitmq };
         root.SetAction(async (parse, ct) =>
         {
             await ReconcileBenchmark.RunAsync(parse.GetValue(models)!, Console.Out, ct);
             await BurstBenchmark.RunAsync(parse.GetValue(burst), new Uri(parse.GetValue(rabbitmq)!), Console.Out, ct);
+            await IngestBenchmark.RunAsync(Ingest(parse), new Uri(parse.GetValue(rabbitmq)!), Console.Out, ct);
             return 0;
         });
         return await root.Parse(args).InvokeAsync();

@@ -80,7 +80,11 @@ public static class ReconcileBenchmark
         output.WriteLine();
     }
 
-    internal static MLRayConfig Config(Uri mlflow, Uri ray, string workingDir, string extra = "") => ConfigLoader.Load($"""
+    internal static MLRayConfig Config(Uri mlflow, Uri ray, string workingDir, string extra = "") =>
+        ConfigLoader.Load(ConfigYaml(mlflow, ray, workingDir, extra), BenchEnvironment.Empty);
+
+    /// <summary>The benchmarks' config file: one py312 cluster on the Ray emulator, <paramref name="extra"/> appended.</summary>
+    internal static string ConfigYaml(Uri mlflow, Uri ray, string workingDir, string extra = "") => $"""
         mlray:
           working_dir: {workingDir}
         mlflow:
@@ -90,7 +94,7 @@ public static class ReconcileBenchmark
           python_version: '3.12'
           dashboard_address: {ray}
         {extra}
-        """, BenchEnvironment.Empty);
+        """;
 
     internal static string Format(TimeSpan t) => t.TotalSeconds >= 1 ? $"{t.TotalSeconds:F2} s" : $"{t.TotalMilliseconds:F0} ms";
 }
