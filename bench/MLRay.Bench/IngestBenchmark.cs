@@ -63,17 +63,19 @@ public static class IngestBenchmark
 
         output.WriteLine($"## ingest (signed webhooks → mlray-receiver process → RabbitMQ quorum queue, vs a bare RabbitMQ.Client publisher; {settings.Duration.TotalSeconds:0} s per run)");
         output.WriteLine();
-        output.WriteLine("| senders | bare publisher | p50 | p99 | receiver (2xx after confirm) | p50 | p99 | non-2xx | ratio |");
-        output.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        output.WriteLine("| senders | bare publisher | p50 | p99 | receiver (2xx after confirm) | p50 | p99 | non-2xx | ratio | receiver CPU per webhook |");
+        output.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var concurrency in settings.Concurrency)
         {
             // Back to back, bare first, each onto an empty queue.
             await vhost.PurgeAsync(BareQueue);
             await vhost.PurgeAsync(PipelineTopology.RegistryChangesQueue);
             var baseline = await Load.RunAsync(concurrency, settings.Duration, bare.PublishAsync, ct);
+            var cpu = receiver.CpuTime();
             var ingest = await Load.RunAsync(concurrency, settings.Duration, webhooks.SendAsync, ct);
+            var cpuPerWebhook = (receiver.CpuTime() - cpu).TotalMicroseconds / Math.Max(1, ingest.Ok + ingest.Failed);
             output.WriteLine($"| {concurrency} | {baseline.Rate:N0}/s | {baseline.P50:F1} ms | {baseline.P99:F1} ms " +
-                             $"| {ingest.Rate:N0}/s | {ingest.P50:F1} ms | {ingest.P99:F1} ms | {ingest.Failed} | {ingest.Rate / baseline.Rate:F2} |");
+                             $"| {ingest.Rate:N0}/s | {ingest.P50:F1} ms | {ingest.P99:F1} ms | {ingest.Failed} | {ingest.Rate / baseline.Rate:F2} | {cpuPerWebhook:F0} µs |");
         }
         await vhost.PurgeAsync(BareQueue);
         await vhost.PurgeAsync(PipelineTopology.RegistryChangesQueue);

@@ -62,7 +62,14 @@ internal sealed class ServiceProcess : IAsyncDisposable
     /// <summary>Peak resident set size so far, in bytes (Linux <c>/proc/PID/status</c>).</summary>
     public long PeakRssBytes() => StatusField("VmHWM:");
 
-    public long RssBytes() => StatusField("VmRSS:");
+    /// <summary>CPU time (user + system) the process has used so far (<c>/proc/PID/stat</c>, clock ticks of 10 ms).</summary>
+    public TimeSpan CpuTime()
+    {
+        var stat = File.ReadAllText($"/proc/{_process.Id}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');   // after "pid (comm) ": state is field 3
+        var ticks = long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+        return TimeSpan.FromMilliseconds(ticks * 10);
+    }
 
     private long StatusField(string field)
     {
