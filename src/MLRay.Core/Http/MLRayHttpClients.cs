@@ -44,19 +44,25 @@ public static class MLRayHttpClients
     public static IFlurlRequest RetryWhenTransient(this IFlurlRequest request) =>
         request.BeforeCall(call => call.HttpRequestMessage.Options.Set(RetrySafe, true));
 
+    /// <summary>Names the route template the request's metrics are tagged with (see <see cref="HttpMetricsHandler"/>).</summary>
+    public static IFlurlRequest ForEndpoint(this IFlurlRequest request, string template) =>
+        request.BeforeCall(call => HttpMetricsHandler.ForEndpoint(call.HttpRequestMessage, template));
+
     /// <summary>Registers the MLflow and Ray clients; hosts call this on their own service collection.</summary>
     public static IServiceCollection AddMLRayHttpClients(this IServiceCollection services)
     {
-        foreach (var name in new[] { Mlflow, Ray })
+        foreach (var (name, server) in new[] { (Mlflow, HttpMetricsHandler.MlflowServer), (Ray, HttpMetricsHandler.RayServer) })
         {
-            services.AddHttpClient(name, http => http.Timeout = Timeout.InfiniteTimeSpan) // the pipeline's timeouts rule
+            var client = services.AddHttpClient(name, http => http.Timeout = Timeout.InfiniteTimeSpan) // the pipeline's timeouts rule
                 // One client lives as long as its process (a worker: days): fresh connections, so fresh DNS, every 2 min.
                 .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) })
-                .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
-                .AddStandardResilienceHandler(Configure)
+                .SetHandlerLifetime(Timeout.InfiniteTimeSpan);
+            client.AddStandardResilienceHandler(Configure)
                 // One pipeline, so one circuit breaker, per server: a Ray cluster that is down must not open the
                 // breaker for the process's other clusters.
                 .SelectPipelineByAuthority();
+            // Inside the pipeline: every attempt is measured, so a 503 that a retry hides still shows.
+            client.AddHttpMessageHandler(() => new HttpMetricsHandler(server));
         }
         return services;
     }

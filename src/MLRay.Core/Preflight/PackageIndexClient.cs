@@ -15,6 +15,8 @@ namespace MLRay.Preflight;
 public sealed class PackageIndexClient : IDisposable
 {
     private static readonly TimeSpan FailureTtl = TimeSpan.FromSeconds(30);
+    /// <summary>The metrics' endpoint of a project page: relative to <c>package_index</c>, whatever its path.</summary>
+    public const string ProjectEndpoint = "{index}/{project}/";
     private readonly PackageIndexSettings _settings;
     private readonly HttpClient _http;
     private readonly SemaphoreSlim _gate;
@@ -26,10 +28,13 @@ public sealed class PackageIndexClient : IDisposable
         _settings = settings;
         _time = time ?? TimeProvider.System;
         _gate = new SemaphoreSlim(settings.MaxConcurrency);
-        _http = new HttpClient(new SocketsHttpHandler
+        _http = new HttpClient(new Http.HttpMetricsHandler(Http.HttpMetricsHandler.IndexServer)
         {
-            AllowAutoRedirect = true, MaxAutomaticRedirections = 5, ConnectTimeout = settings.Timeout,
-            PooledConnectionLifetime = TimeSpan.FromMinutes(2), // a long-running worker follows the index's DNS changes
+            InnerHandler = new SocketsHttpHandler
+            {
+                AllowAutoRedirect = true, MaxAutomaticRedirections = 5, ConnectTimeout = settings.Timeout,
+                PooledConnectionLifetime = TimeSpan.FromMinutes(2), // a long-running worker follows the index's DNS changes
+            },
         })
         {
             Timeout = settings.Timeout,
@@ -72,7 +77,8 @@ public sealed class PackageIndexClient : IDisposable
         await _gate.WaitAsync(ct).ConfigureAwait(false);
         try
         {
-            using var response = await _http.GetAsync(url, ct).ConfigureAwait(false);
+            using var request = Http.HttpMetricsHandler.ForEndpoint(new HttpRequestMessage(HttpMethod.Get, url), ProjectEndpoint);
+            using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound) return IndexAnswer.Of(ProjectPage.NotFound(project));
             if (!response.IsSuccessStatusCode)
                 return IndexAnswer.Unreachable($"the package index answered {url} with {(int)response.StatusCode} {response.ReasonPhrase}");

@@ -135,7 +135,7 @@ public sealed class MlflowClient : IDisposable
 
     public async Task<string> GetLoggedModelArtifactUriAsync(string modelId, CancellationToken ct = default)
     {
-        var doc = await GetAsync<JsonObject>($"logged-models/{Uri.EscapeDataString(modelId)}", null, ct);
+        var doc = await GetAsync<JsonObject>($"logged-models/{Uri.EscapeDataString(modelId)}", null, ct, "logged-models/{model_id}");
         return doc["model"]?["info"]?["artifact_uri"]?.GetValue<string>()
             ?? throw new MlflowException(200, "INVALID_STATE", $"logged model {modelId} has no artifact_uri", "logged-models");
     }
@@ -152,15 +152,17 @@ public sealed class MlflowClient : IDisposable
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries).Select(Uri.EscapeDataString);
         var baseUrl = (server ?? TrackingUri).ToString().TrimEnd('/');
         var url = $"{baseUrl}/api/2.0/mlflow-artifacts/artifacts/{string.Join('/', segments)}";
-        using var response = await _http.Request(url).RetryWhenTransient().GetAsync(cancellationToken: ct);
+        using var response = await _http.Request(url).RetryWhenTransient().ForEndpoint("/api/2.0/mlflow-artifacts/artifacts/{path}")
+            .GetAsync(cancellationToken: ct);
         if (response.StatusCode == 404) return null;
         if (response.StatusCode != 200) throw await ToException(response, "mlflow-artifacts");
         return await response.GetBytesAsync();
     }
 
-    private async Task<T> GetAsync<T>(string endpoint, object? query, CancellationToken ct)
+    /// <param name="template">The endpoint's route template for the metrics, when <paramref name="endpoint"/> carries an id.</param>
+    private async Task<T> GetAsync<T>(string endpoint, object? query, CancellationToken ct, string? template = null)
     {
-        var request = _http.Request(Api, endpoint).RetryWhenTransient();
+        var request = Request(endpoint, template).RetryWhenTransient();
         if (query is not null) request.SetQueryParams(query, Flurl.NullValueHandling.Remove);
         using var response = await request.GetAsync(cancellationToken: ct);
         if (response.StatusCode != 200) throw await ToException(response, endpoint);
@@ -171,16 +173,19 @@ public sealed class MlflowClient : IDisposable
     private enum Resend { Never, WhenTransient }
 
     /// <summary>Sends <paramref name="body"/> as JSON; the answer's body as <typeparamref name="T"/>.</summary>
-    private async Task<T> SendAsync<T>(string endpoint, HttpMethod method, object body, Resend resend, CancellationToken ct)
+    private async Task<T> SendAsync<T>(string endpoint, HttpMethod method, object body, Resend resend, CancellationToken ct, string? template = null)
     {
         using var content = new StringContent(JsonSerializer.Serialize(body, body.GetType(), Json), System.Text.Encoding.UTF8);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        var request = _http.Request(Api, endpoint);
+        var request = Request(endpoint, template);
         if (resend == Resend.WhenTransient) request.RetryWhenTransient();
         using var response = await request.SendAsync(method, content, cancellationToken: ct);
         if (response.StatusCode != 200) throw await ToException(response, endpoint);
         return await response.GetJsonAsync<T>();
     }
+
+    private IFlurlRequest Request(string endpoint, string? template) =>
+        _http.Request(Api, endpoint).ForEndpoint($"/{Api}/{template ?? endpoint}");
 
     private static async Task<MlflowException> ToException(IFlurlResponse response, string endpoint)
     {
@@ -263,12 +268,13 @@ public sealed class MlflowClient : IDisposable
 
     /// <summary><c>PATCH /webhooks/{id}</c>: a non-empty <see cref="WebhookFields.Events"/> replaces the whole list.</summary>
     public Task<Webhook> UpdateWebhookAsync(string webhookId, WebhookFields fields, CancellationToken ct = default) =>
-        SendAsync<WebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}", HttpMethod.Patch, fields, Resend.WhenTransient, ct).Then(r => r.Webhook);
+        SendAsync<WebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}", HttpMethod.Patch, fields, Resend.WhenTransient, ct,
+            "webhooks/{webhook_id}").Then(r => r.Webhook);
 
     /// <summary><c>POST /webhooks/{id}/test</c>: MLflow delivers a canned payload synchronously and reports the receiver's answer.</summary>
     public Task<WebhookTestResult> TestWebhookAsync(string webhookId, WebhookEvent? evt = null, CancellationToken ct = default) =>
         SendAsync<TestWebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}/test", HttpMethod.Post,
-            evt is null ? new { } : new { @event = evt }, Resend.Never, ct).Then(r => r.Result);
+            evt is null ? new { } : new { @event = evt }, Resend.Never, ct, "webhooks/{webhook_id}/test").Then(r => r.Result);
 }
 
 internal static class TaskExtensions

@@ -52,7 +52,7 @@ public sealed class RayDashboardClient : IDisposable
 
     public async Task<ServeInstance> GetApplicationsAsync(CancellationToken ct = default)
     {
-        using var response = await _http.Request(ApplicationsPath).RetryWhenTransient().GetAsync(cancellationToken: ct);
+        using var response = await Applications().GetAsync(cancellationToken: ct);
         var body = await response.GetStringAsync();
         if (response.StatusCode != 200)
             throw new RayRejectedException(response.StatusCode, body);
@@ -73,10 +73,12 @@ public sealed class RayDashboardClient : IDisposable
     public async Task PutApplicationsAsync(JsonObject config, CancellationToken ct = default)
     {
         using var content = new StringContent(config.ToJsonString(), System.Text.Encoding.UTF8, "application/json");
-        using var response = await _http.Request(ApplicationsPath).RetryWhenTransient().PutAsync(content, cancellationToken: ct);
+        using var response = await Applications().PutAsync(content, cancellationToken: ct);
         if (response.StatusCode != 200)
             throw new RayRejectedException(response.StatusCode, await response.GetStringAsync());
     }
+
+    private IFlurlRequest Applications() => _http.Request(ApplicationsPath).RetryWhenTransient().ForEndpoint("/" + ApplicationsPath);
 
     private static string Excerpt(string body) => body.Length > 500 ? body[..500] + "…" : body;
 

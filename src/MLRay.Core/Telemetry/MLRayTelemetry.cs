@@ -25,6 +25,8 @@ public static class MLRayTelemetry
     public static readonly Counter<long> Puts = Meter.CreateCounter<long>("ray.puts", description: "Serve config PUTs Ray accepted, by cluster");
     public static readonly Counter<long> StatusTagWrites = Meter.CreateCounter<long>("status_tag.writes", description: "mlray.<cluster>.* tag writes on model versions, by cluster");
     public static readonly Counter<long> Retries = Meter.CreateCounter<long>("retries", description: "Retries, by cluster and class: install (a new attempt of a version), transient (a reconcile tried again)");
+    public static readonly Histogram<double> HttpRequestDuration = Meter.CreateHistogram<double>("http.request.duration", "s", "One attempt of a request to MLflow, Ray or the package index, by server, endpoint (route template), method and status");
+    public static readonly Counter<long> HttpRequestErrors = Meter.CreateCounter<long>("http.request.errors", description: "Attempts of requests to MLflow, Ray or the package index that got no 2xx/3xx answer, by server, endpoint, method and status");
     public static readonly Counter<long> DeadLetters = Meter.CreateCounter<long>("dead_letters", description: "Dead letters written, by cluster and failure class");
 
     private static readonly Lock AppsLock = new();

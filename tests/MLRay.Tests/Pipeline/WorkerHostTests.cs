@@ -77,15 +77,30 @@ public class WorkerHostTests(RabbitMqBroker broker)
             Assert.Contains("ray-cluster-py312", ready);
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
 
-            // A registration through the receiver: the process routes and reconciles, and its /metrics shows it.
+            // A registration through the receiver: the process routes and reconciles, and its /metrics shows it. Ray's
+            // first answer to the worker is a 503 (retried), which its request metrics must show.
+            world.Emulators.Ray312.Options.FailNextGets = 1;
             await world.StartReceiverAsync();
             MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0]);
             // Observable gauges (mlray_apps) are sampled on the exporter's schedule, so wait for every name, not the first.
-            string[] names = ["mlray_reconciles", "mlray_reconcile_duration", "mlray_routing_decisions", "mlray_apps", "mlray_status_tag_writes", "mlray_ray_puts"];
+            string[] names = ["mlray_reconciles", "mlray_reconcile_duration", "mlray_routing_decisions", "mlray_apps", "mlray_status_tag_writes", "mlray_ray_puts",
+                "mlray_http_request_duration", "mlray_http_request_errors"];
             string metrics = "";
             await PipelineWorld.WaitUntil(() => names.All((metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult()).Contains),
                 seconds: 60, what: "every reconcile metric on /metrics");
             Assert.Matches(@"mlray_ray_puts\w*\{[^}]*cluster=""ray-cluster-py312""[^}]*\} 1", metrics);
+
+            // MLflow and Ray requests by endpoint (a route template), method and status; the 503 also as an error.
+            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"GET\"", "status=\"503\""));
+            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"PUT\"", "status=\"200\""));
+            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow/model-versions/search\"", "method=\"GET\"", "status=\"200\""));
+            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow/model-versions/set-tag\"", "method=\"POST\""));
+            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow-artifacts/artifacts/{path}\""));
+            var errors = Series(metrics, "mlray_http_request_errors", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"GET\"", "status=\"503\"");
+            Assert.True(errors.Count == 1 && errors[0].EndsWith(" 1"), "one Ray 503 counted:\n" + string.Join("\n", errors));
+            Assert.Empty(Series(metrics, "mlray_http_request_errors", "status=\"200\""));
+            // Bounded: no series carries a raw path (a model name, a query string).
+            Assert.DoesNotContain(metrics.Split('\n'), l => l.StartsWith("mlray_http_request") && (l.Contains("catboost") || l.Contains('?')));
         }
         finally
         {
@@ -138,6 +153,10 @@ public class WorkerHostTests(RabbitMqBroker broker)
             }
         }
     }
+
+    /// <summary>The sample lines of <paramref name="metric"/> (any suffix: _bucket, _total…) carrying every one of <paramref name="labels"/>.</summary>
+    internal static List<string> Series(string metrics, string metric, params string[] labels) =>
+        metrics.Split('\n').Where(l => l.StartsWith(metric) && l.Contains('{') && labels.All(l.Contains)).ToList();
 
     /// <summary>A worker process for <paramref name="cluster"/> (no router), and where its probes and metrics are served.</summary>
     private static (Process Process, Uri Probes) StartWorker(PipelineWorld world, string cluster)
