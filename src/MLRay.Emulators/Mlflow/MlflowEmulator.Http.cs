@@ -31,9 +31,9 @@ public sealed partial class MlflowEmulator
             var q = new Params(ctx.Request.Query);
             var (name, version, file) = (q.Required("name"), q.Required("version"), q.Required("path"));
             string uri;
-            lock (_lock)
+            lock (_store.Lock)
             {
-                var mv = GetVersionOrThrow(name, version);
+                var mv = _store.GetVersion(name, version);
                 uri = mv.StorageLocation ?? mv.Source;
             }
             return DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/'));
@@ -43,9 +43,9 @@ public sealed partial class MlflowEmulator
             var q = new Params(ctx.Request.Query);
             var (runId, file) = (q.Required("run_id"), q.Required("path"));
             string uri;
-            lock (_lock)
+            lock (_store.Lock)
             {
-                if (!_runs.TryGetValue(runId, out uri!))
+                if (!_store.Runs.TryGetValue(runId, out uri!))
                     throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
             }
             return DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/'));
@@ -143,18 +143,18 @@ public sealed partial class MlflowEmulator
         {
             var key = Key(ctx);
             CheckArtifactPath(key);
-            lock (_lock) _artifacts[key.Trim('/')] = (byte[])ctx.Items[EmulatorHost.BodyBytesKey]!;
+            lock (_store.Lock) _store.Artifacts[key.Trim('/')] = (byte[])ctx.Items[EmulatorHost.BodyBytesKey]!;
             return Json.WriteAsync(ctx, 200, new JsonObject());
         });
         artifacts.MapDelete(file, ctx =>
         {
             var key = Key(ctx);
             CheckArtifactPath(key);
-            lock (_lock)
+            lock (_store.Lock)
             {
                 var k = key.Trim('/');
-                foreach (var existing in _artifacts.Keys.Where(x => x == k || x.StartsWith(k + "/", StringComparison.Ordinal)).ToList())
-                    _artifacts.Remove(existing);
+                foreach (var existing in _store.Artifacts.Keys.Where(x => x == k || x.StartsWith(k + "/", StringComparison.Ordinal)).ToList())
+                    _store.Artifacts.Remove(existing);
             }
             return Json.WriteAsync(ctx, 200, new JsonObject());
         });
@@ -253,9 +253,9 @@ public sealed partial class MlflowEmulator
             var runId = slash < 0 ? rest : rest[..slash];
             var sub = slash < 0 ? "" : rest[(slash + 1)..];
             string runUri;
-            lock (_lock)
+            lock (_store.Lock)
             {
-                if (!_runs.TryGetValue(runId, out runUri!))
+                if (!_store.Runs.TryGetValue(runId, out runUri!))
                     throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
             }
             var baseKey = ResolveArtifactKey(runUri, depth + 1);
@@ -265,9 +265,9 @@ public sealed partial class MlflowEmulator
         {
             var id = uri["models:/".Length..].Trim('/');
             string modelUri;
-            lock (_lock)
+            lock (_store.Lock)
             {
-                if (!_loggedModels.TryGetValue(id, out modelUri!))
+                if (!_store.LoggedModels.TryGetValue(id, out modelUri!))
                     throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Logged model with ID '{id}' not found.");
             }
             return ResolveArtifactKey(modelUri, depth + 1);
@@ -286,7 +286,7 @@ public sealed partial class MlflowEmulator
         CheckArtifactPath(key);
         key = key.Trim('/');
         byte[]? content;
-        lock (_lock) _artifacts.TryGetValue(key, out content);
+        lock (_store.Lock) _store.Artifacts.TryGetValue(key, out content);
         if (content is null)
         {
             await WriteErrorAsync(ctx, 404, "RESOURCE_DOES_NOT_EXIST", $"File '{key}' does not exist.").ConfigureAwait(false);
@@ -305,9 +305,9 @@ public sealed partial class MlflowEmulator
         dir = dir.Trim('/');
         var prefix = dir.Length == 0 ? "" : dir + "/";
         var result = new SortedDictionary<string, (bool IsDir, long Size)>(StringComparer.Ordinal);
-        lock (_lock)
+        lock (_store.Lock)
         {
-            foreach (var (key, content) in _artifacts)
+            foreach (var (key, content) in _store.Artifacts)
             {
                 if (!key.StartsWith(prefix, StringComparison.Ordinal)) continue;
                 var rest = key[prefix.Length..];
@@ -375,11 +375,11 @@ public sealed partial class MlflowEmulator
         var name = p.Required("name");
         var tags = p.Tags();
         var description = p.Get("description");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            if (_models.ContainsKey(name))
+            if (_store.Models.ContainsKey(name))
                 throw new MlflowError(400, "RESOURCE_ALREADY_EXISTS", $"Registered Model (name={name}) already exists.");
-            var rm = CreateRegisteredModelLocked(name, tags, description);
+            var rm = _store.CreateRegisteredModel(name, tags, description);
             var json = new JsonObject { ["registered_model"] = ModelJson(rm) };
             Fire("registered_model.created", new JsonObject { ["name"] = name, ["tags"] = TagsObject(tags), ["description"] = description });
             return json;
@@ -389,18 +389,18 @@ public sealed partial class MlflowEmulator
     private JsonNode GetRegisteredModelRest(Params p)
     {
         var name = p.Required("name");
-        lock (_lock) return new JsonObject { ["registered_model"] = ModelJson(GetModelOrThrow(name)) };
+        lock (_store.Lock) return new JsonObject { ["registered_model"] = ModelJson(_store.GetModel(name)) };
     }
 
     private JsonNode UpdateRegisteredModelRest(Params p)
     {
         var name = p.Required("name");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
+            var rm = _store.GetModel(name);
             var description = p.Get("description");
             if (description is not null) rm.Description = description;
-            rm.LastUpdatedTimestamp = Now();
+            rm.LastUpdatedTimestamp = _store.Now();
             return new JsonObject { ["registered_model"] = ModelJson(rm) };
         }
     }
@@ -415,9 +415,9 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var stages = p.GetAll("stages");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
+            var rm = _store.GetModel(name);
             var a = new JsonArray();
             foreach (var mv in LatestPerStage(rm, stages).Where(v => v.Status == "READY")) a.Add(VersionJson(rm, mv, includeAliases: false));
             var o = new JsonObject();
@@ -438,10 +438,10 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var key = p.Required("key");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
-            if (rm.Tags.Remove(key)) rm.LastUpdatedTimestamp = Now();
+            var rm = _store.GetModel(name);
+            if (rm.Tags.Remove(key)) rm.LastUpdatedTimestamp = _store.Now();
         }
         return new JsonObject();
     }
@@ -458,9 +458,9 @@ public sealed partial class MlflowEmulator
             ["last_updated_timestamp"] = "last_updated_timestamp",
             ["creation_timestamp"] = "creation_timestamp",
         });
-        lock (_lock)
+        lock (_store.Lock)
         {
-            IEnumerable<RegisteredModel> query = _models.Values
+            IEnumerable<RegisteredModel> query = _store.Models.Values
                 .Where(rm => !IsPrompt(rm.Tags.ToDictionary()))
                 .Where(rm => filter.Matches(attr => attr == "name" ? rm.Name : null, rm.Tags.ToDictionary()));
             var sorted = Sort(query, orderBy, (rm, key) => key switch
@@ -487,10 +487,10 @@ public sealed partial class MlflowEmulator
         var description = p.Get("description");
         if (source.Length > 500)
             throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"'source' exceeds the maximum length of 500 characters");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
-            var mv = CreateVersionLocked(rm, source, runId, tags, "READY", null, description);
+            var rm = _store.GetModel(name);
+            var mv = _store.CreateVersion(rm, source, runId, tags, "READY", null, description);
             Fire("model_version.created", new JsonObject
             {
                 ["name"] = name,
@@ -508,10 +508,10 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var version = p.Required("version");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var mv = GetVersionOrThrow(name, version);
-            return new JsonObject { ["model_version"] = VersionJson(_models[name], mv, includeAliases: true) };
+            var mv = _store.GetVersion(name, version);
+            return new JsonObject { ["model_version"] = VersionJson(_store.Models[name], mv, includeAliases: true) };
         }
     }
 
@@ -519,13 +519,13 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var version = p.Required("version");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var mv = GetVersionOrThrow(name, version);
+            var mv = _store.GetVersion(name, version);
             var description = p.Get("description");
             if (description is not null) mv.Description = description;
-            mv.LastUpdatedTimestamp = Now();
-            return new JsonObject { ["model_version"] = VersionJson(_models[name], mv, includeAliases: true) };
+            mv.LastUpdatedTimestamp = _store.Now();
+            return new JsonObject { ["model_version"] = VersionJson(_store.Models[name], mv, includeAliases: true) };
         }
     }
 
@@ -552,9 +552,9 @@ public sealed partial class MlflowEmulator
             ["run_id"] = "run_id",
             ["source_path"] = "source_path",
         });
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rows = _models.Values
+            var rows = _store.Models.Values
                 .Where(rm => !IsPrompt(rm.Tags.ToDictionary()))
                 .SelectMany(rm => rm.Versions.Values.Select(mv => (rm, mv)))
                 .Where(x => filter.Matches(attr => attr switch
@@ -585,9 +585,9 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var version = p.Required("version");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var mv = GetVersionOrThrow(name, version);
+            var mv = _store.GetVersion(name, version);
             return new JsonObject { ["artifact_uri"] = mv.StorageLocation ?? mv.Source };
         }
     }
@@ -608,10 +608,10 @@ public sealed partial class MlflowEmulator
         var name = p.Required("name");
         var version = p.Required("version");
         var key = p.Required("key");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var mv = GetVersionOrThrow(name, version);
-            if (mv.Tags.Remove(key)) mv.LastUpdatedTimestamp = Now();
+            var mv = _store.GetVersion(name, version);
+            if (mv.Tags.Remove(key)) mv.LastUpdatedTimestamp = _store.Now();
             Fire("model_version_tag.deleted", new JsonObject { ["name"] = name, ["version"] = version, ["key"] = key });
         }
         return new JsonObject();
@@ -635,9 +635,9 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var alias = p.Required("alias");
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
+            var rm = _store.GetModel(name);
             var version = rm.ResolveAlias(alias)
                 ?? throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Registered model alias {alias} not found.");
             return new JsonObject { ["model_version"] = VersionJson(rm, rm.Versions[version], includeAliases: true) };
@@ -666,9 +666,9 @@ public sealed partial class MlflowEmulator
     {
         var runId = p.Get("run_id") ?? p.Get("run_uuid") ?? throw Missing("run_id");
         string uri;
-        lock (_lock)
+        lock (_store.Lock)
         {
-            if (!_runs.TryGetValue(runId, out uri!))
+            if (!_store.Runs.TryGetValue(runId, out uri!))
                 throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run '{runId}' not found");
         }
         var info = new JsonObject
@@ -696,9 +696,9 @@ public sealed partial class MlflowEmulator
         var sub = (p.Get("path") ?? "").Trim('/');
         CheckArtifactPath(sub);
         string uri;
-        lock (_lock)
+        lock (_store.Lock)
         {
-            if (!_runs.TryGetValue(runId, out uri!))
+            if (!_store.Runs.TryGetValue(runId, out uri!))
                 throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run '{runId}' not found");
         }
         var o = new JsonObject { ["root_uri"] = uri };
@@ -715,9 +715,9 @@ public sealed partial class MlflowEmulator
     private JsonNode GetLoggedModelRest(string modelId)
     {
         string uri;
-        lock (_lock)
+        lock (_store.Lock)
         {
-            if (!_loggedModels.TryGetValue(modelId, out uri!))
+            if (!_store.LoggedModels.TryGetValue(modelId, out uri!))
                 throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Logged model with ID '{modelId}' not found.");
         }
         var info = new JsonObject

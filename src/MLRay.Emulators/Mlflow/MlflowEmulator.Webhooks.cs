@@ -38,9 +38,9 @@ public sealed partial class MlflowEmulator
         var dot = evt.IndexOf('.');
         var key = (evt[..dot].ToUpperInvariant(), evt[(dot + 1)..].ToUpperInvariant());
         List<(string Id, string Url, string? Secret)> targets;
-        lock (_lock)
+        lock (_store.Lock)
         {
-            targets = _webhooks
+            targets = _store.Webhooks
                 .Where(h => !h.Deleted && h.Status == "ACTIVE" && h.Events.Contains(key))
                 .Select(h => (h.Id, h.Url, h.Secret))
                 .ToList();
@@ -122,7 +122,7 @@ public sealed partial class MlflowEmulator
             StartedAt = startedAt,
             AnsweredAt = DateTimeOffset.UtcNow,
         };
-        lock (_lock) _deliveries.Add(delivery);
+        lock (_store.Lock) _store.Deliveries.Add(delivery);
         return (delivery, responseBody);
     }
 
@@ -176,7 +176,7 @@ public sealed partial class MlflowEmulator
 
     private Webhook GetWebhookOrThrow(string id)
     {
-        var hook = _webhooks.FirstOrDefault(h => h.Id == id && !h.Deleted);
+        var hook = _store.Webhooks.FirstOrDefault(h => h.Id == id && !h.Deleted);
         return hook ?? throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Webhook with ID {id} not found.");
     }
 
@@ -197,9 +197,9 @@ public sealed partial class MlflowEmulator
     /// <summary>Stores a new webhook; shared by the REST handler and the in-process <see cref="CreateWebhook"/>.</summary>
     private Webhook AddWebhook(string name, string url, List<(string Entity, string Action)> events, string? secret, string? description, string status)
     {
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var now = Now();
+            var now = _store.Now();
             var hook = new Webhook
             {
                 Id = Guid.NewGuid().ToString("N"),
@@ -212,7 +212,7 @@ public sealed partial class MlflowEmulator
                 CreationTimestamp = now,
                 LastUpdatedTimestamp = now,
             };
-            _webhooks.Add(hook);
+            _store.Webhooks.Add(hook);
             return hook;
         }
     }
@@ -221,16 +221,16 @@ public sealed partial class MlflowEmulator
     {
         var maxResults = p.MaxResults(defaultValue: 100, limit: 1000);
         var offset = ParsePageToken(p.Get("page_token"));
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var live = _webhooks.Where(h => !h.Deleted).ToList();
+            var live = _store.Webhooks.Where(h => !h.Deleted).ToList();
             return Page(live, offset, maxResults, "webhooks", h => h.ToJson());
         }
     }
 
     private JsonNode GetWebhookRest(string id)
     {
-        lock (_lock) return new JsonObject { ["webhook"] = GetWebhookOrThrow(id).ToJson() };
+        lock (_store.Lock) return new JsonObject { ["webhook"] = GetWebhookOrThrow(id).ToJson() };
     }
 
     private JsonNode UpdateWebhookRest(string id, Params p)
@@ -243,7 +243,7 @@ public sealed partial class MlflowEmulator
         if (!string.IsNullOrEmpty(url)) ValidateWebhookUrl(url);
         if (!string.IsNullOrEmpty(status) && status is not ("ACTIVE" or "DISABLED"))
             throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid webhook status '{status}'.");
-        lock (_lock)
+        lock (_store.Lock)
         {
             var hook = GetWebhookOrThrow(id);
             // MLflow treats empty strings as "unchanged" (x or None).
@@ -253,14 +253,14 @@ public sealed partial class MlflowEmulator
             if (events.Count > 0) hook.Events = events;
             if (!string.IsNullOrEmpty(p.Get("secret"))) hook.Secret = p.Get("secret");
             if (!string.IsNullOrEmpty(status)) hook.Status = status;
-            hook.LastUpdatedTimestamp = Now();
+            hook.LastUpdatedTimestamp = _store.Now();
             return new JsonObject { ["webhook"] = hook.ToJson() };
         }
     }
 
     private JsonNode DeleteWebhookRest(string id)
     {
-        lock (_lock)
+        lock (_store.Lock)
         {
             var hook = GetWebhookOrThrow(id);
             hook.Deleted = true;
@@ -273,7 +273,7 @@ public sealed partial class MlflowEmulator
         string url;
         string? secret;
         (string Entity, string Action) evt;
-        lock (_lock)
+        lock (_store.Lock)
         {
             var hook = GetWebhookOrThrow(id);
             url = hook.Url;

@@ -24,20 +24,14 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     private static readonly string[] RegisteredModelAttributes = ["name"];
     private static readonly string[] ModelVersionAttributes = ["name", "run_id", "source_path", "version_number"];
 
-    private readonly object _lock = new();
-    private readonly Dictionary<string, RegisteredModel> _models = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _runs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, string> _loggedModels = new(StringComparer.Ordinal);
-    private readonly SortedDictionary<string, byte[]> _artifacts = new(StringComparer.Ordinal);
-    private readonly List<Webhook> _webhooks = new();
-    private readonly List<WebhookDelivery> _deliveries = new();
+    /// <summary>The tracking server's state; the HTTP handlers and the seeding API below read and change it under its lock.</summary>
+    private readonly MlflowRegistryStore _store = new();
     private readonly ConcurrentDictionary<Task, byte> _pendingDeliveries = new();
     private readonly SemaphoreSlim _deliveryWorkers;
     private readonly CancellationTokenSource _shutdown = new();
     private readonly HttpClient _webhookClient = new(new SocketsHttpHandler { AllowAutoRedirect = true }) { Timeout = Timeout.InfiniteTimeSpan };
     private readonly MlflowEmulatorOptions _options;
     private EmulatorHost? _host;
-    private long _lastTimestamp;
     private int _disposed;
 
     private MlflowEmulator(MlflowEmulatorOptions options)
@@ -80,7 +74,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     /// <summary>Completed webhook deliveries (one entry per event × webhook, after its retries).</summary>
     public IReadOnlyList<WebhookDelivery> WebhookDeliveries
     {
-        get { lock (_lock) return _deliveries.ToArray(); }
+        get { lock (_store.Lock) return _store.Deliveries.ToArray(); }
     }
 
     // ------------------------------------------------------------------ seeding
@@ -89,10 +83,10 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     public void CreateRegisteredModel(string name, IReadOnlyDictionary<string, string>? tags = null, string? description = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        lock (_lock)
+        lock (_store.Lock)
         {
-            if (_models.ContainsKey(name)) throw new InvalidOperationException($"Registered Model (name={name}) already exists.");
-            CreateRegisteredModelLocked(name, tags, description);
+            if (_store.Models.ContainsKey(name)) throw new InvalidOperationException($"Registered Model (name={name}) already exists.");
+            _store.CreateRegisteredModel(name, tags, description);
         }
         Fire("registered_model.created", new JsonObject
         {
@@ -114,14 +108,14 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
         ArgumentException.ThrowIfNullOrEmpty(source);
         ModelVersion mv;
         var createdModel = false;
-        lock (_lock)
+        lock (_store.Lock)
         {
-            if (!_models.TryGetValue(name, out var rm))
+            if (!_store.Models.TryGetValue(name, out var rm))
             {
-                rm = CreateRegisteredModelLocked(name, null, null);
+                rm = _store.CreateRegisteredModel(name, null, null);
                 createdModel = true;
             }
-            mv = CreateVersionLocked(rm, source, runId, tags, status, storageLocation, null);
+            mv = _store.CreateVersion(rm, source, runId, tags, status, storageLocation, null);
         }
         if (createdModel)
             Fire("registered_model.created", new JsonObject { ["name"] = name, ["tags"] = new JsonObject(), ["description"] = null });
@@ -139,22 +133,22 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
 
     public void SetRegisteredModelTag(string name, string key, string value)
     {
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
+            var rm = _store.GetModel(name);
             rm.Tags.Set(key, value);
-            rm.LastUpdatedTimestamp = Now();
+            rm.LastUpdatedTimestamp = _store.Now();
         }
     }
 
     /// <summary>Sets a version tag (fires <c>model_version_tag.set</c>).</summary>
     public void SetModelVersionTag(string name, string version, string key, string value)
     {
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var mv = GetVersionOrThrow(name, version);
+            var mv = _store.GetVersion(name, version);
             mv.Tags.Set(key, value);
-            mv.LastUpdatedTimestamp = Now();
+            mv.LastUpdatedTimestamp = _store.Now();
         }
         Fire("model_version_tag.set", new JsonObject { ["name"] = name, ["version"] = version, ["key"] = key, ["value"] = value });
     }
@@ -162,12 +156,12 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     /// <summary>Points (or moves) an alias at a version (fires <c>model_version_alias.created</c>).</summary>
     public void SetAlias(string name, string alias, string version)
     {
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
-            var mv = GetVersionOrThrow(name, version);
+            var rm = _store.GetModel(name);
+            var mv = _store.GetVersion(name, version);
             rm.SetAlias(alias, mv.Version);
-            rm.LastUpdatedTimestamp = Now();
+            rm.LastUpdatedTimestamp = _store.Now();
         }
         Fire("model_version_alias.created", new JsonObject { ["name"] = name, ["alias"] = alias, ["version"] = version });
     }
@@ -175,10 +169,10 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     /// <summary>Deletes an alias (fires <c>model_version_alias.deleted</c>).</summary>
     public void DeleteAlias(string name, string alias)
     {
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
-            if (rm.RemoveAlias(alias)) rm.LastUpdatedTimestamp = Now();
+            var rm = _store.GetModel(name);
+            if (rm.RemoveAlias(alias)) rm.LastUpdatedTimestamp = _store.Now();
         }
         Fire("model_version_alias.deleted", new JsonObject { ["name"] = name, ["alias"] = alias });
     }
@@ -186,22 +180,22 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     /// <summary>Deletes a version and every alias pointing at it (MLflow ≥ 2.4; no event is fired, as in MLflow).</summary>
     public void DeleteModelVersion(string name, string version)
     {
-        lock (_lock)
+        lock (_store.Lock)
         {
-            var rm = GetModelOrThrow(name);
-            var mv = GetVersionOrThrow(name, version);
+            var rm = _store.GetModel(name);
+            var mv = _store.GetVersion(name, version);
             rm.Versions.Remove(mv.Version);
             rm.Aliases.RemoveAll(kv => kv.Value == mv.Version);
-            rm.LastUpdatedTimestamp = Now();
+            rm.LastUpdatedTimestamp = _store.Now();
         }
     }
 
     public void DeleteRegisteredModel(string name)
     {
-        lock (_lock)
+        lock (_store.Lock)
         {
-            GetModelOrThrow(name);
-            _models.Remove(name);
+            _store.GetModel(name);
+            _store.Models.Remove(name);
         }
     }
 
@@ -215,7 +209,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
         var key = ArtifactKeyFromUri(artifactUri)
             ?? (artifactUri.Contains(':') ? throw new ArgumentException($"Only mlflow-artifacts: URIs or relative paths are stored, got '{artifactUri}'.", nameof(artifactUri)) : artifactUri.Trim('/'));
         if (key.Length == 0) throw new ArgumentException("Artifact path is empty.", nameof(artifactUri));
-        lock (_lock) _artifacts[key] = content.ToArray();
+        lock (_store.Lock) _store.Artifacts[key] = content.ToArray();
     }
 
     public void PutArtifact(string artifactUri, string text) => PutArtifact(artifactUri, Encoding.UTF8.GetBytes(text));
@@ -224,14 +218,14 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     public void CreateRun(string runId, string artifactUri)
     {
         ArgumentException.ThrowIfNullOrEmpty(runId);
-        lock (_lock) _runs[runId] = artifactUri;
+        lock (_store.Lock) _store.Runs[runId] = artifactUri;
     }
 
     /// <summary>Registers an MLflow 3 logged model for <c>logged-models/{id}</c> and <c>models:/m-…</c> resolution.</summary>
     public void CreateLoggedModel(string modelId, string artifactUri)
     {
         ArgumentException.ThrowIfNullOrEmpty(modelId);
-        lock (_lock) _loggedModels[modelId] = artifactUri;
+        lock (_store.Lock) _store.LoggedModels[modelId] = artifactUri;
     }
 
     /// <summary>
@@ -255,7 +249,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
 
     public IReadOnlyDictionary<string, string> GetModelVersionTags(string name, string version)
     {
-        lock (_lock) return GetVersionOrThrow(name, version).Tags.ToDictionary();
+        lock (_store.Lock) return _store.GetVersion(name, version).Tags.ToDictionary();
     }
 
     /// <summary>Waits until no webhook delivery is in flight (or the timeout passes).</summary>
@@ -275,80 +269,6 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
         if (_host is not null) await _host.DisposeAsync().ConfigureAwait(false);
         _webhookClient.Dispose();
         _shutdown.Dispose();
-    }
-
-    // ------------------------------------------------------------------ state helpers (call under _lock)
-
-    private long Now()
-    {
-        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        if (now <= _lastTimestamp) now = _lastTimestamp + 1;
-        _lastTimestamp = now;
-        return now;
-    }
-
-    private RegisteredModel CreateRegisteredModelLocked(string name, IReadOnlyDictionary<string, string>? tags, string? description)
-    {
-        var now = Now();
-        var rm = new RegisteredModel { Name = name, CreationTimestamp = now, LastUpdatedTimestamp = now, Description = description };
-        if (tags is not null)
-            foreach (var kv in tags) rm.Tags.Set(kv.Key, kv.Value);
-        _models[name] = rm;
-        return rm;
-    }
-
-    private ModelVersion CreateVersionLocked(RegisteredModel rm, string source, string? runId,
-        IEnumerable<KeyValuePair<string, string>>? tags, string status, string? storageLocation, string? description)
-    {
-        string? modelId = null;
-        var m = LoggedModelSource().Match(source);
-        if (m.Success)
-        {
-            modelId = m.Groups[1].Value;
-            if (storageLocation is null && _loggedModels.TryGetValue(modelId, out var loc)) storageLocation = loc;
-        }
-        var now = Now();
-        var mv = new ModelVersion
-        {
-            Name = rm.Name,
-            Version = ++rm.LastVersion,
-            CreationTimestamp = now,
-            LastUpdatedTimestamp = now,
-            Source = source,
-            RunId = string.IsNullOrEmpty(runId) ? null : runId,
-            Status = status,
-            StorageLocation = storageLocation,
-            ModelId = modelId,
-            Description = description,
-        };
-        if (tags is not null)
-            foreach (var kv in tags) mv.Tags.Set(kv.Key, kv.Value);
-        rm.Versions[mv.Version] = mv;
-        rm.LastUpdatedTimestamp = now;
-        return mv;
-    }
-
-    private RegisteredModel GetModelOrThrow(string name)
-    {
-        if (!_models.TryGetValue(name, out var rm))
-            throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Registered Model with name={name} not found");
-        return rm;
-    }
-
-    private ModelVersion GetVersionOrThrow(string name, string version)
-    {
-        var rm = GetModelOrThrow(name);
-        var number = ParseVersion(version);
-        if (!rm.Versions.TryGetValue(number, out var mv))
-            throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Model Version (name={name}, version={version}) not found");
-        return mv;
-    }
-
-    private static int ParseVersion(string version)
-    {
-        if (!int.TryParse(version, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))
-            throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Parameter 'version' must be an integer, got '{version}'.");
-        return number;
     }
 
     internal static string? ArtifactKeyFromUri(string uri)
@@ -438,9 +358,6 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
         }
         return result.OrderBy(v => v.Version).ToList();
     }
-
-    [GeneratedRegex("^models:/(m-[0-9a-fA-F]{32})/?$")]
-    private static partial Regex LoggedModelSource();
 
     [GeneratedRegex(@"^[\w\-]*$")]
     private static partial Regex AliasPattern();

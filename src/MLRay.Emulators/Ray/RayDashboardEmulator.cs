@@ -174,8 +174,7 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
     {
         if (_store.TryConsume(() => Options.FailNextGets, v => Options.FailNextGets = v))
         {
-            await Json.WriteTextAsync(ctx, 503,
-                "Failed to get a response from the controller. The GCS may be down, try again later: ray.exceptions.GetTimeoutError: Get timed out: some object(s) not ready.").ConfigureAwait(false);
+            await ControllerUnavailableAsync(ctx).ConfigureAwait(false);
             return;
         }
         string? apiType = null;
@@ -192,9 +191,23 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
         await Json.WriteAsync(ctx, 200, _store.Instance(apiType)).ConfigureAwait(false);
     }
 
+    /// <summary>The dashboard's 503 when its Serve controller does not answer (with <c>Retry-After</c> when configured).</summary>
+    private Task ControllerUnavailableAsync(HttpContext ctx)
+    {
+        if (Options.RetryAfter is { } after)
+            ctx.Response.Headers.RetryAfter = ((int)Math.Ceiling(after.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return Json.WriteTextAsync(ctx, 503,
+            "Failed to get a response from the controller. The GCS may be down, try again later: ray.exceptions.GetTimeoutError: Get timed out: some object(s) not ready.");
+    }
+
     private async Task PutApplicationsAsync(HttpContext ctx)
     {
         _store.CountPut();
+        if (_store.TryConsume(() => Options.UnavailableNextPuts, v => Options.UnavailableNextPuts = v))
+        {
+            await ControllerUnavailableAsync(ctx).ConfigureAwait(false);
+            return;
+        }
         if (_store.TryConsume(() => Options.FailNextPuts, v => Options.FailNextPuts = v))
         {
             await Json.WriteTextAsync(ctx, 500, RayMessages.InjectedPutFailure(Options.PythonVersion)).ConfigureAwait(false);

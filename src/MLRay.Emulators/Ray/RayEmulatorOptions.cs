@@ -40,6 +40,14 @@ public sealed class RayEmulatorOptions
     /// <summary>The next N GETs of <c>/api/serve/applications/</c> get 503 "Failed to get a response from the controller...".</summary>
     public int FailNextGets { get; set; }
 
+    /// <summary>The next N PUTs of <c>/api/serve/applications/</c> get the same 503 as <see cref="FailNextGets"/> (nothing applied), as
+    /// while the controller restarts.</summary>
+    public int UnavailableNextPuts { get; set; }
+
+    /// <summary>When set, the injected 503s (<see cref="FailNextGets"/>, <see cref="UnavailableNextPuts"/>) carry <c>Retry-After</c>
+    /// with this many whole seconds, as a proxy or load balancer in front of the dashboard may send.</summary>
+    public TimeSpan? RetryAfter { get; set; }
+
     /// <summary>The next N requests (any route) have their connection aborted without a response.</summary>
     public int DropNextRequests { get; set; }
 

@@ -1,5 +1,8 @@
+using Microsoft.Extensions.DependencyInjection;
 using MLRay.Http;
 using MLRay.Registry;
+using MLRay.Serve;
+using Polly.CircuitBreaker;
 
 namespace MLRay.Tests.Integration;
 
@@ -87,5 +90,79 @@ public class HttpResilienceTests
 
         Assert.Equal(2, world.Mlflow.RequestCounts()["model-versions/set-tag"]);
         Assert.Equal("RUNNING", (await client.GetModelVersionAsync(model, "1")).Tags?.Single(t => t.Key == "mlray.status").Value);
+    }
+
+    private static readonly JsonObject EmptyConfig = new() { ["applications"] = new JsonArray() };
+
+    /// <summary>A factory of its own, so no other test's requests count in its circuit breakers (the process's one is shared).</summary>
+    private static IHttpClientFactory OwnFactory() =>
+        new ServiceCollection().AddMLRayHttpClients().BuildServiceProvider().GetRequiredService<IHttpClientFactory>();
+
+    [Theory]
+    [InlineData("503")]
+    [InlineData("dropped connection")]
+    public async Task A_ray_put_that_fails_transiently_is_sent_again_and_applied_once(string fault)
+    {
+        await using var world = await DeployWorld.StartAsync();
+        using var ray = new RayDashboardClient(world.Ray312.BaseUri, http: OwnFactory());
+        if (fault == "503") world.Ray312.Options.UnavailableNextPuts = 1;
+        else world.Ray312.Options.DropNextRequests = 1;
+
+        await ray.PutApplicationsAsync(EmptyConfig);
+
+        // Two PUTs arrived: the first answered 503 by Ray's handler, or dropped before it saw it; the second applied.
+        Assert.Equal(2, world.Ray312.Requests.Count(r => r.Method == "PUT"));
+        Assert.Equal(fault == "503" ? 2 : 1, world.Ray312.PutCount);
+        Assert.Single(world.Ray312.PutBodies);
+    }
+
+    [Fact]
+    public async Task Retry_after_on_a_503_is_honoured_instead_of_the_quarter_second_backoff()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        using var ray = new RayDashboardClient(world.Ray312.BaseUri, http: OwnFactory());
+        world.Ray312.Options.RetryAfter = TimeSpan.FromSeconds(2);
+        world.Ray312.Options.FailNextGets = 1;
+
+        await ray.GetApplicationsAsync();
+
+        var gets = world.Ray312.Requests.Where(r => r.Method == "GET").ToList();
+        Assert.Equal([503, 200], gets.Select(r => r.Status));
+        var waited = gets[1].At - gets[0].At;
+        // The backoff alone would wait about 0.25 s (jittered, well under 1 s); the header asks for 2 s.
+        Assert.True(waited >= TimeSpan.FromSeconds(1.9) && waited < TimeSpan.FromSeconds(10), $"retried after {waited}");
+    }
+
+    [Fact]
+    public async Task One_circuit_breaker_per_server_a_ray_cluster_that_keeps_failing_does_not_stop_requests_to_the_others()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        var factory = OwnFactory();
+        using var failing = new RayDashboardClient(world.Ray312.BaseUri, http: factory);
+        using var other = new RayDashboardClient(world.Ray39.BaseUri, http: factory);
+        using var mlflow = new MlflowClient(world.Mlflow.BaseUri, http: factory);
+        world.Ray312.Options.FailNextGets = int.MaxValue;
+
+        // The standard breaker opens once it has sampled 100 attempts, 10 % of them failed: 25 requests × 5 attempts.
+        var burst = Enumerable.Range(0, 25).Select(_ => Assert.ThrowsAnyAsync<Exception>(() => failing.GetApplicationsAsync())).ToList();
+        var failures = await Task.WhenAll(burst);
+        Assert.Contains(failures, e => Broken(e));
+
+        var sent = world.Ray312.Requests.Count;
+        var refused = await Assert.ThrowsAnyAsync<Exception>(() => failing.GetApplicationsAsync());
+        Assert.True(Broken(refused), $"not refused by an open circuit: {refused}");
+        Assert.Equal(sent, world.Ray312.Requests.Count); // refused in process: nothing reached that cluster
+
+        // Another Ray cluster (another authority on the same named client) and MLflow are served as before.
+        Assert.NotNull(await other.GetApplicationsAsync());
+        Assert.Empty(await mlflow.ListWebhooksAsync());
+        Assert.All(world.Ray39.Requests, r => Assert.Equal(200, r.Status));
+
+        static bool Broken(Exception? e)
+        {
+            for (; e is not null; e = e.InnerException)
+                if (e is BrokenCircuitException) return true;
+            return false;
+        }
     }
 }

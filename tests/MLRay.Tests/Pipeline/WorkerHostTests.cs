@@ -154,17 +154,72 @@ public class WorkerHostTests(RabbitMqBroker broker)
         }
     }
 
+    [Fact]
+    public async Task Worker_readyz_names_its_consumers_turns_unready_within_5_seconds_of_losing_the_broker_and_ready_again_when_it_is_back()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        var (process, probes) = StartWorker(world, "ray-cluster-py312", router: true);
+        using var http = new HttpClient { BaseAddress = probes, Timeout = TimeSpan.FromSeconds(4) };
+        var body = "";
+        HttpStatusCode Ready()
+        {
+            try
+            {
+                using var response = http.GetAsync("/readyz").GetAwaiter().GetResult();
+                body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                return response.StatusCode;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { body = e.Message; return 0; }
+        }
+        try
+        {
+            await PipelineWorld.WaitUntil(() => Ready() == HttpStatusCode.OK, seconds: 60, what: "worker ready at start");
+            AssertNamesConsumers(body);
+
+            try
+            {
+                await broker.StopAppAsync();
+                await PipelineWorld.WaitUntil(() => Ready() == HttpStatusCode.ServiceUnavailable, seconds: 5, what: "unready, broker stopped: " + body);
+            }
+            finally
+            {
+                await broker.StartAppAsync(); // always: other tests (and agents) share this broker
+            }
+            await PipelineWorld.WaitUntil(() => Ready() == HttpStatusCode.OK, seconds: 60, what: "ready again: " + body);
+            // Ready means consuming again: every receive endpoint restarted (MassTransit says Degraded until then).
+            AssertNamesConsumers(body);
+            Assert.DoesNotContain("Degraded", body);
+            Assert.DoesNotContain("faulted", body);
+
+            await broker.DeleteVhostAsync(world.BrokerUri);
+            await PipelineWorld.WaitUntil(() => Ready() == HttpStatusCode.ServiceUnavailable, seconds: 5, what: "unready, vhost deleted: " + body);
+            Assert.Contains("\"broker\"", body);
+        }
+        finally
+        {
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            process.Dispose();
+        }
+
+        static void AssertNamesConsumers(string body)
+        {
+            Assert.Contains(MLRay.Pipeline.PipelineTopology.ClusterQueue("ray-cluster-py312"), body);
+            Assert.Contains(MLRay.Pipeline.PipelineTopology.RegistryChangesQueue, body);
+        }
+    }
+
     /// <summary>The sample lines of <paramref name="metric"/> (any suffix: _bucket, _total…) carrying every one of <paramref name="labels"/>.</summary>
     internal static List<string> Series(string metrics, string metric, params string[] labels) =>
         metrics.Split('\n').Where(l => l.StartsWith(metric) && l.Contains('{') && labels.All(l.Contains)).ToList();
 
-    /// <summary>A worker process for <paramref name="cluster"/> (no router), and where its probes and metrics are served.</summary>
-    private static (Process Process, Uri Probes) StartWorker(PipelineWorld world, string cluster)
+    /// <summary>A worker process for <paramref name="cluster"/> (and the router only when asked), and where its probes and metrics are served.</summary>
+    private static (Process Process, Uri Probes) StartWorker(PipelineWorld world, string cluster, bool router = false)
     {
         var probes = new Uri($"http://127.0.0.1:{FreePort()}");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { WorkerDll, "--config", world.ConfigPath, "--cluster", cluster, "--no-router", "--urls", probes.ToString().TrimEnd('/') })
+        foreach (var a in new[] { WorkerDll, "--config", world.ConfigPath, "--cluster", cluster, "--urls", probes.ToString().TrimEnd('/') })
             start.ArgumentList.Add(a);
+        if (!router) start.ArgumentList.Add("--no-router");
         var process = Process.Start(start)!;
         _ = process.StandardOutput.ReadToEndAsync();
         _ = process.StandardError.ReadToEndAsync();
