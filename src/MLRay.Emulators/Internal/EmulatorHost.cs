@@ -93,7 +93,8 @@ internal sealed class EmulatorHost : IAsyncDisposable
         void Record(int status)
         {
             if (Interlocked.Exchange(ref recorded, 1) != 0) return;
-            lock (_gate) _requests.Add(new RecordedRequest(method, path, query, body, headers, status) { At = at });
+            var answered = DateTimeOffset.UtcNow;
+            lock (_gate) _requests.Add(new RecordedRequest(method, path, query, body, headers, status) { At = at, AnsweredAt = answered });
         }
 
         ctx.Response.OnStarting(() => { Record(ctx.Response.StatusCode); return Task.CompletedTask; });
