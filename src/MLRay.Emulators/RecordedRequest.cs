@@ -17,4 +17,7 @@ public sealed record RecordedRequest(
 {
     /// <summary>When the request arrived.</summary>
     public DateTimeOffset At { get; init; }
+
+    /// <summary>When the emulator answered it (its response started) or gave up on it (dropped, aborted).</summary>
+    public DateTimeOffset AnsweredAt { get; init; }
 }

@@ -200,7 +200,8 @@ public static partial class ConfigLoader
         var tokenEnv = node.OptionalString("auth_token_env");
         if (tokenEnv is not null && !Regex.IsMatch(tokenEnv, "^[A-Za-z_][A-Za-z0-9_]*$"))
             throw new ConfigException(node.PathOf("auth_token_env"),
-                $"'{tokenEnv}' is not an environment variable name (name the variable that holds the token, not the token)");
+                // The value is not echoed: what sits here by mistake is most often the token itself.
+                "is not an environment variable name (name the variable that holds the token, not the token)");
 
         var timeout = node.OptionalDuration("deploy_timeout") ?? RayClusterConfig.DefaultDeployTimeout;
 
@@ -256,9 +257,15 @@ public static partial class ConfigLoader
     private static Uri ParseHttpUri(string text, string path)
     {
         if (!Uri.TryCreate(text.Trim(), UriKind.Absolute, out var uri) || (uri.Scheme != "http" && uri.Scheme != "https"))
-            throw new ConfigException(path, $"'{text}' is not an http(s) URL");
+            throw new ConfigException(path, $"'{WithoutCredentials(text)}' is not an http(s) URL");
         return uri;
     }
+
+    /// <summary>A URL as error messages may show it: whatever precedes an '@' after the scheme (user:password) is hidden.</summary>
+    internal static string WithoutCredentials(string text) => UserInfo().Replace(text, "$1***@");
+
+    [GeneratedRegex(@"^(\s*[^:/?#\s]*:?//)[^/?#@]*@")]
+    private static partial Regex UserInfo();
 
     private static YamlMappingNode ParseRoot(string yaml, string source)
     {

@@ -19,6 +19,8 @@ internal sealed class EmulatorHost : IAsyncDisposable
 {
     public const string BodyKey = "mlray.emulator.body";
     public const string BodyBytesKey = "mlray.emulator.body-bytes";
+    /// <summary>Set by an emulator that aborts a connection on purpose: the request is recorded with status 0.</summary>
+    public const string DroppedKey = "mlray.emulator.dropped";
 
     private readonly WebApplication _app;
     private readonly object _gate = new();
@@ -93,7 +95,8 @@ internal sealed class EmulatorHost : IAsyncDisposable
         void Record(int status)
         {
             if (Interlocked.Exchange(ref recorded, 1) != 0) return;
-            lock (_gate) _requests.Add(new RecordedRequest(method, path, query, body, headers, status) { At = at });
+            var answered = DateTimeOffset.UtcNow;
+            lock (_gate) _requests.Add(new RecordedRequest(method, path, query, body, headers, status) { At = at, AnsweredAt = answered });
         }
 
         ctx.Response.OnStarting(() => { Record(ctx.Response.StatusCode); return Task.CompletedTask; });
@@ -113,7 +116,7 @@ internal sealed class EmulatorHost : IAsyncDisposable
             ctx.Response.ContentType = "text/plain; charset=utf-8";
             await ctx.Response.WriteAsync("Internal emulator error: " + ex, ctx.RequestAborted).ConfigureAwait(false);
         }
-        if (ctx.RequestAborted.IsCancellationRequested) Record(0);
+        if (ctx.RequestAborted.IsCancellationRequested || ctx.Items.ContainsKey(DroppedKey)) Record(0);
         else if (!ctx.Response.HasStarted) await ctx.Response.StartAsync(ctx.RequestAborted).ConfigureAwait(false);
         Record(ctx.Response.StatusCode);
     }

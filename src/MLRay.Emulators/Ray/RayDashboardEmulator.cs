@@ -116,7 +116,13 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
         if (delay > TimeSpan.Zero) await Task.Delay(delay, ctx.RequestAborted).ConfigureAwait(false);
         if (_store.TryConsume(() => Options.DropNextRequests, v => Options.DropNextRequests = v))
         {
+            ctx.Items[Internal.EmulatorHost.DroppedKey] = true;
             ctx.Abort();
+            return;
+        }
+        if (_store.TryConsume(() => Options.TimeOutNextRequests, v => Options.TimeOutNextRequests = v))
+        {
+            await Task.Delay(Timeout.Infinite, ctx.RequestAborted).ConfigureAwait(false); // ends when the client gives up
             return;
         }
         var endpoint = ctx.GetEndpoint();

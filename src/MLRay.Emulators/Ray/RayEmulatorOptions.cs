@@ -51,6 +51,9 @@ public sealed class RayEmulatorOptions
     /// <summary>The next N requests (any route) have their connection aborted without a response.</summary>
     public int DropNextRequests { get; set; }
 
+    /// <summary>The next N requests (any route) get no answer at all until the client gives up on them (a timeout).</summary>
+    public int TimeOutNextRequests { get; set; }
+
     /// <summary>Added to every request.</summary>
     public TimeSpan ResponseDelay { get; set; }
 

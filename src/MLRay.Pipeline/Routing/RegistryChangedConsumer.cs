@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
+using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
 using MLRay.Telemetry;
 
@@ -10,7 +11,7 @@ namespace MLRay.Pipeline.Routing;
 /// The router: stateless, competing consumers. Re-reads the registry (the message is only a hint), resolves the
 /// version and its Python (cached per name+version by <see cref="RegistryReader"/>), and sends a deploy request
 /// keyed by that Python version. No cluster for the Python, or an unreadable environment → parked with the reason.
-/// Nothing to serve any more (model gone, alias removed, disabled) → every cluster is told to look.
+/// Nothing to serve any more (model gone, alias removed, disabled), or MLflow unreachable → every cluster is told to look.
 /// </summary>
 public sealed class RegistryChangedConsumer(RegistryReader registry, IClusterDispatcher dispatcher, MLRayConfig config,
     ILogger<RegistryChangedConsumer> log) : IConsumer<RegistryChanged>
@@ -23,7 +24,24 @@ public sealed class RegistryChangedConsumer(RegistryReader registry, IClusterDis
 
         using var span = MLRayTelemetry.Source.StartActivity($"route {hint.RegisteredModel}");
         span?.SetTag(MLRayTelemetry.DeliveryIdAttribute, hint.DeliveryId);
-        var candidate = await registry.ReadAsync(hint.RegisteredModel, ct);
+        ModelCandidate candidate;
+        try
+        {
+            candidate = await registry.ReadAsync(hint.RegisteredModel, ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && TransientErrors.Is(e))
+        {
+            // MLflow is away (its client has already retried): rather than hold the hint until the router's retries run out
+            // and it lands in the error queue — lost until the next resync — every cluster is told to look. Their workers
+            // reconcile from the whole registry and keep trying, with backoff held in the broker, until MLflow answers.
+            log.LogWarning("Routing {Model} ({Reason}): the registry could not be read ({Error}); every cluster will look", hint.RegisteredModel, hint.Reason, e.Message);
+            await dispatcher.DispatchAsync(new ClusterDeployRequested
+            {
+                RoutingKey = PipelineTopology.BroadcastKey, RegisteredModel = hint.RegisteredModel, Reason = hint.Reason, DeliveryId = hint.DeliveryId,
+            }, ct);
+            MLRayTelemetry.RoutingDecisions.Add(1, MLRayTelemetry.Tag("decision", "all"));
+            return;
+        }
         var decision = Route(candidate, config);
         MLRayTelemetry.RoutingDecisions.Add(1, MLRayTelemetry.Tag("decision", decision switch
         {

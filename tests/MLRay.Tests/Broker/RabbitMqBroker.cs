@@ -122,6 +122,15 @@ public sealed class RabbitMqBroker : IAsyncLifetime
         }
     }
 
+    /// <summary>The names of every queue in the vhost of <paramref name="vhostUri"/>.</summary>
+    public async Task<IReadOnlyList<string>> QueueNamesAsync(string vhostUri)
+    {
+        using var response = await _http.GetAsync($"api/queues/{Uri.EscapeDataString(VhostOf(vhostUri))}?columns=name");
+        await EnsureSuccess(response, "list queues");
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync()) is JsonArray queues
+            ? queues.Select(q => (string)q!["name"]!).ToList() : [];
+    }
+
     /// <summary>
     /// Up to <paramref name="count"/> messages from the head of the queue, requeued afterwards
     /// (<c>ack_requeue_true</c>): body as text (base64 when not UTF-8), headers as strings (non-string values as

@@ -20,12 +20,12 @@ public sealed class DeployWorld : IAsyncDisposable
     public required PackageIndexEmulator Index { get; init; }
     public string WorkingDir { get; } = Path.Combine(Path.GetTempPath(), "mlray-tests", Guid.NewGuid().ToString("N"));
 
-    public static async Task<DeployWorld> StartAsync()
+    public static async Task<DeployWorld> StartAsync(MlflowEmulatorOptions? mlflow = null)
     {
         var build = TimeSpan.FromMilliseconds(100);
         return new DeployWorld
         {
-            Mlflow = await MlflowEmulator.StartAsync(),
+            Mlflow = await MlflowEmulator.StartAsync(mlflow),
             Ray39 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = build }),
             Ray312 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = build }),
             Index = await PackageIndexEmulator.StartAsync(),
@@ -35,7 +35,8 @@ public sealed class DeployWorld : IAsyncDisposable
     public static readonly DictionaryEnvironment NoEnv = new(new Dictionary<string, string>());
 
     /// <param name="py39Extra">More keys of the py39 cluster, one per line (e.g. <c>platform: linux/aarch64</c>).</param>
-    public string ConfigYaml(string mlflowExtra = "", string py39Extra = "") => $"""
+    /// <param name="py312Extra">More keys of the py312 cluster, one per line.</param>
+    public string ConfigYaml(string mlflowExtra = "", string py39Extra = "", string py312Extra = "") => $"""
         mlray:
           working_dir: {WorkingDir}
         mlflow:
@@ -53,7 +54,7 @@ public sealed class DeployWorld : IAsyncDisposable
           python_version: '3.12'
           dashboard_address: {Ray312.BaseUri}
           preflight: off
-          deploy_timeout: 20s
+          deploy_timeout: 20s{string.Concat(py312Extra.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "\n  " + l.Trim()))}
         """;
 
     /// <summary>

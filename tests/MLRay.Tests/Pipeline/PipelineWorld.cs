@@ -27,18 +27,25 @@ public sealed class PipelineWorld : IAsyncDisposable
     public required Uri BrokerUri { get; init; }
     public required string ConfigPath { get; init; }
     public required MLRayConfig Config { get; init; }
+    /// <summary>The environment config and hosts read (secrets), <see cref="DeployWorld.NoEnv"/> unless a test gives one.</summary>
+    public IEnvironment Env { get; init; } = DeployWorld.NoEnv;
     public Uri? ReceiverUri { get; private set; }
 
     /// <param name="extraYaml">More top-level config (e.g. <c>retry: …</c>).</param>
     /// <param name="py39Extra">More keys of the py39 cluster, one per line (e.g. <c>platform: linux/aarch64</c>).</param>
-    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string extraYaml = "", string py39Extra = "")
+    /// <param name="py312Extra">More keys of the py312 cluster, one per line.</param>
+    /// <param name="env">The environment the config and every host read (e.g. credentials).</param>
+    /// <param name="mlflow">Start-up options of the emulated MLflow (e.g. required credentials).</param>
+    public static async Task<PipelineWorld> StartAsync(RabbitMqBroker broker, string resyncInterval = "1h", string extraYaml = "", string py39Extra = "",
+        string py312Extra = "", IReadOnlyDictionary<string, string>? env = null, MLRay.Emulators.Mlflow.MlflowEmulatorOptions? mlflow = null)
     {
-        var emulators = await DeployWorld.StartAsync();
+        var emulators = await DeployWorld.StartAsync(mlflow);
+        var environment = env is null ? DeployWorld.NoEnv : new DictionaryEnvironment(new Dictionary<string, string>(env));
         var vhost = await broker.CreateVhostAsync();
         Directory.CreateDirectory(emulators.WorkingDir);
         var secretFile = Path.Combine(emulators.WorkingDir, "webhook-secret");
         await File.WriteAllTextAsync(secretFile, Secret + "\n");
-        var yaml = emulators.ConfigYaml(py39Extra: py39Extra) + $"""
+        var yaml = emulators.ConfigYaml(py39Extra: py39Extra, py312Extra: py312Extra) + $"""
 
             rabbitmq:
               uri: {vhost}
@@ -54,14 +61,15 @@ public sealed class PipelineWorld : IAsyncDisposable
             Emulators = emulators,
             BrokerUri = vhost,
             ConfigPath = path,
-            Config = ConfigLoader.LoadFile(path, DeployWorld.NoEnv),
+            Config = ConfigLoader.LoadFile(path, environment),
+            Env = environment,
         };
     }
 
     /// <summary>Starts the receiver on a free loopback port and registers it as the emulated MLflow's webhook.</summary>
     public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true, TextWriter? log = null)
     {
-        _receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, DeployWorld.NoEnv,
+        _receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, Env,
             new ReceiverHostOptions
             {
                 LogOutput = log ?? TextWriter.Null,
@@ -96,7 +104,7 @@ public sealed class PipelineWorld : IAsyncDisposable
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddMLRayPipeline(Config, DeployWorld.NoEnv, new PipelineRoles { Router = router, Clusters = clusters });
+        builder.Services.AddMLRayPipeline(Config, Env, new PipelineRoles { Router = router, Clusters = clusters });
         var host = builder.Build();
         await host.StartAsync();
         _hosts.Add(host);

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using MLRay.Tests.Broker;
 using MLRay.Tests.Integration;
 
@@ -10,15 +8,7 @@ namespace MLRay.Tests.Pipeline;
 [Collection("broker")]
 public class WorkerHostTests(RabbitMqBroker broker)
 {
-    /// <summary>The worker built in the same configuration as these tests (it is built, not referenced, by the test project).</summary>
-    private static string WorkerDll
-    {
-        get
-        {
-            var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-            return TestPaths.RepoFile(Path.Combine("src", "MLRay.Worker", "bin", framework.Parent!.Name, framework.Name, "mlray-worker.dll"));
-        }
-    }
+    private static string WorkerDll => WorkerProcess.Dll;
 
     [Theory]
     [InlineData("--bogus")]
@@ -52,60 +42,37 @@ public class WorkerHostTests(RabbitMqBroker broker)
     public async Task A_running_worker_serves_healthz_readyz_with_its_checks_and_metrics_on_loopback()
     {
         await using var world = await PipelineWorld.StartAsync(broker);
-        var port = FreePort();
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { WorkerDll, "--config", world.ConfigPath, "--cluster", "ray-cluster-py312", "--urls", $"http://127.0.0.1:{port}" })
-            start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        try
-        {
-            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-            string? ready = null;
-            await PipelineWorld.WaitUntil(() =>
-            {
-                try
-                {
-                    using var response = http.GetAsync("/readyz").GetAwaiter().GetResult();
-                    ready = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
-                    return response.StatusCode == HttpStatusCode.OK;
-                }
-                catch (HttpRequestException) { return false; }
-            }, seconds: 60, what: "worker ready");
-            Assert.Contains("\"broker\"", ready);
-            Assert.Contains("ray-cluster-py312", ready);
-            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
+        using var worker = WorkerProcess.Start(world.ConfigPath, ["ray-cluster-py312"], router: true);
+        using var http = new HttpClient { BaseAddress = worker.Probes };
+        var ready = await worker.WaitReadyAsync();
+        Assert.Contains("\"broker\"", ready);
+        Assert.Contains("ray-cluster-py312", ready);
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/healthz")).StatusCode);
 
-            // A registration through the receiver: the process routes and reconciles, and its /metrics shows it. Ray's
-            // first answer to the worker is a 503 (retried), which its request metrics must show.
-            world.Emulators.Ray312.Options.FailNextGets = 1;
-            await world.StartReceiverAsync();
-            MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0]);
-            // Observable gauges (mlray_apps) are sampled on the exporter's schedule, so wait for every name, not the first.
-            string[] names = ["mlray_reconciles", "mlray_reconcile_duration", "mlray_routing_decisions", "mlray_apps", "mlray_status_tag_writes", "mlray_ray_puts",
-                "mlray_http_request_duration", "mlray_http_request_errors"];
-            string metrics = "";
-            await PipelineWorld.WaitUntil(() => names.All((metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult()).Contains),
-                seconds: 60, what: "every reconcile metric on /metrics");
-            Assert.Matches(@"mlray_ray_puts\w*\{[^}]*cluster=""ray-cluster-py312""[^}]*\} 1", metrics);
+        // A registration through the receiver: the process routes and reconciles, and its /metrics shows it. Ray's
+        // first answer to the worker is a 503 (retried), which its request metrics must show.
+        world.Emulators.Ray312.Options.FailNextGets = 1;
+        await world.StartReceiverAsync();
+        MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0]);
+        // Observable gauges (mlray_apps) are sampled on the exporter's schedule, so wait for every name, not the first.
+        string[] names = ["mlray_reconciles", "mlray_reconcile_duration", "mlray_routing_decisions", "mlray_apps", "mlray_status_tag_writes", "mlray_ray_puts",
+            "mlray_http_request_duration", "mlray_http_request_errors"];
+        string metrics = "";
+        await PipelineWorld.WaitUntil(() => names.All((metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult()).Contains),
+            seconds: 60, what: "every reconcile metric on /metrics");
+        Assert.Matches(@"mlray_ray_puts\w*\{[^}]*cluster=""ray-cluster-py312""[^}]*\} 1", metrics);
 
-            // MLflow and Ray requests by endpoint (a route template), method and status; the 503 also as an error.
-            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"GET\"", "status=\"503\""));
-            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"PUT\"", "status=\"200\""));
-            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow/model-versions/search\"", "method=\"GET\"", "status=\"200\""));
-            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow/model-versions/set-tag\"", "method=\"POST\""));
-            Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow-artifacts/artifacts/{path}\""));
-            var errors = Series(metrics, "mlray_http_request_errors", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"GET\"", "status=\"503\"");
-            Assert.True(errors.Count == 1 && errors[0].EndsWith(" 1"), "one Ray 503 counted:\n" + string.Join("\n", errors));
-            Assert.Empty(Series(metrics, "mlray_http_request_errors", "status=\"200\""));
-            // Bounded: no series carries a raw path (a model name, a query string).
-            Assert.DoesNotContain(metrics.Split('\n'), l => l.StartsWith("mlray_http_request") && (l.Contains("catboost") || l.Contains('?')));
-        }
-        finally
-        {
-            process.Kill(entireProcessTree: true);
-        }
+        // MLflow and Ray requests by endpoint (a route template), method and status; the 503 also as an error.
+        Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"GET\"", "status=\"503\""));
+        Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"PUT\"", "status=\"200\""));
+        Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow/model-versions/search\"", "method=\"GET\"", "status=\"200\""));
+        Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow/model-versions/set-tag\"", "method=\"POST\""));
+        Assert.NotEmpty(Series(metrics, "mlray_http_request_duration", "server=\"mlflow\"", "endpoint=\"/api/2.0/mlflow-artifacts/artifacts/{path}\""));
+        var errors = Series(metrics, "mlray_http_request_errors", "server=\"ray\"", "endpoint=\"/api/serve/applications/\"", "method=\"GET\"", "status=\"503\"");
+        Assert.True(errors.Count == 1 && errors[0].EndsWith(" 1"), "one Ray 503 counted:\n" + string.Join("\n", errors));
+        Assert.Empty(Series(metrics, "mlray_http_request_errors", "status=\"200\""));
+        // Bounded: no series carries a raw path (a model name, a query string).
+        Assert.DoesNotContain(metrics.Split('\n'), l => l.StartsWith("mlray_http_request") && (l.Contains("catboost") || l.Contains('?')));
     }
 
     [Fact]
@@ -116,50 +83,35 @@ public class WorkerHostTests(RabbitMqBroker broker)
         await world.StartReceiverAsync();
         var ray = world.Emulators.Ray312;
         ray.Options.MissingWheels.Add(("catboost==9.9", "x86_64"));
-        var workers = new List<Process>();
-        try
-        {
-            var (first, _) = StartWorker(world, "ray-cluster-py312");
-            workers.Add(first);
-            MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0], requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
-            // The first process is the only consumer, so it is the active one that fails attempt 1 and schedules the retry.
-            await PipelineWorld.WaitUntil(() => world.Emulators.Mlflow.GetModelVersionTags("iris_classifier-py312-catboost12.staging", "1")
-                .GetValueOrDefault("mlray.ray-cluster-py312.message")?.Contains("next attempt at") == true, seconds: 60, what: "attempt 1 failed");
-            var failedAt = DateTimeOffset.UtcNow;
-            var (standby, probes) = StartWorker(world, "ray-cluster-py312"); // a hot standby (single active consumer)
-            workers.Add(standby);
-            await Task.Delay(1000);
-            first.Kill(entireProcessTree: true); // SIGKILL: no shutdown, no ack of anything in flight
+        using var first = WorkerProcess.Start(world.ConfigPath, ["ray-cluster-py312"]);
+        MLRay.Emulators.Seed.SeedModels.Register(world.Emulators.Mlflow, MLRay.Emulators.Seed.SeedModels.All[0], requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
+        // The first process is the only consumer, so it is the active one that fails attempt 1 and schedules the retry.
+        await PipelineWorld.WaitUntil(() => world.Emulators.Mlflow.GetModelVersionTags("iris_classifier-py312-catboost12.staging", "1")
+            .GetValueOrDefault("mlray.ray-cluster-py312.message")?.Contains("next attempt at") == true, seconds: 60, what: "attempt 1 failed");
+        var failedAt = DateTimeOffset.UtcNow;
+        using var standby = WorkerProcess.Start(world.ConfigPath, ["ray-cluster-py312"]); // a hot standby (single active consumer)
+        await Task.Delay(1000);
+        first.Kill(); // SIGKILL: no shutdown, no ack of anything in flight
 
-            await PipelineWorld.WaitUntil(() => ray.Builds.Count(b => b.App == "iris_classifier-py312-catboost12") == 2, seconds: 30, what: "attempt 2 by the standby");
-            var after = DateTimeOffset.UtcNow - failedAt;
-            Assert.True(after < TimeSpan.FromSeconds(15), $"the retry came {after} after the failure (due after 5 s)");
+        await PipelineWorld.WaitUntil(() => ray.Builds.Count(b => b.App == "iris_classifier-py312-catboost12") == 2, seconds: 30, what: "attempt 2 by the standby");
+        var after = DateTimeOffset.UtcNow - failedAt;
+        Assert.True(after < TimeSpan.FromSeconds(15), $"the retry came {after} after the failure (due after 5 s)");
 
-            // The standby's /metrics counts the install retry it made.
-            using var http = new HttpClient { BaseAddress = probes };
-            var metrics = "";
-            bool Counted() => (metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult()).Split('\n')
-                .Any(l => l.StartsWith("mlray_retries{") && l.Contains("class=\"install\"") && !l.EndsWith(" 0"));
-            try { await PipelineWorld.WaitUntil(Counted, seconds: 20, what: "mlray_retries{class=install} on the standby"); }
-            catch (TimeoutException) { Assert.Fail("no install retry counted:\n" + string.Join("\n", metrics.Split('\n').Where(l => l.StartsWith("mlray")))); }
-        }
-        finally
-        {
-            // Killed in every case: a worker left running keeps the test host's pipes open.
-            foreach (var w in workers)
-            {
-                if (!w.HasExited) w.Kill(entireProcessTree: true);
-                w.Dispose();
-            }
-        }
+        // The standby's /metrics counts the install retry it made.
+        using var http = new HttpClient { BaseAddress = standby.Probes };
+        var metrics = "";
+        bool Counted() => (metrics = http.GetStringAsync("/metrics").GetAwaiter().GetResult()).Split('\n')
+            .Any(l => l.StartsWith("mlray_retries{") && l.Contains("class=\"install\"") && !l.EndsWith(" 0"));
+        try { await PipelineWorld.WaitUntil(Counted, seconds: 20, what: "mlray_retries{class=install} on the standby"); }
+        catch (TimeoutException) { Assert.Fail("no install retry counted:\n" + string.Join("\n", metrics.Split('\n').Where(l => l.StartsWith("mlray")))); }
     }
 
     [Fact]
     public async Task Worker_readyz_names_its_consumers_turns_unready_within_5_seconds_of_losing_the_broker_and_ready_again_when_it_is_back()
     {
         await using var world = await PipelineWorld.StartAsync(broker);
-        var (process, probes) = StartWorker(world, "ray-cluster-py312", router: true);
-        using var http = new HttpClient { BaseAddress = probes, Timeout = TimeSpan.FromSeconds(4) };
+        using var worker = WorkerProcess.Start(world.ConfigPath, ["ray-cluster-py312"], router: true);
+        using var http = new HttpClient { BaseAddress = worker.Probes, Timeout = TimeSpan.FromSeconds(4) };
         var body = "";
         HttpStatusCode Ready()
         {
@@ -197,8 +149,7 @@ public class WorkerHostTests(RabbitMqBroker broker)
         }
         finally
         {
-            if (!process.HasExited) process.Kill(entireProcessTree: true);
-            process.Dispose();
+            worker.Dispose();
         }
 
         static void AssertNamesConsumers(string body)
@@ -211,25 +162,4 @@ public class WorkerHostTests(RabbitMqBroker broker)
     /// <summary>The sample lines of <paramref name="metric"/> (any suffix: _bucket, _total…) carrying every one of <paramref name="labels"/>.</summary>
     internal static List<string> Series(string metrics, string metric, params string[] labels) =>
         metrics.Split('\n').Where(l => l.StartsWith(metric) && l.Contains('{') && labels.All(l.Contains)).ToList();
-
-    /// <summary>A worker process for <paramref name="cluster"/> (and the router only when asked), and where its probes and metrics are served.</summary>
-    private static (Process Process, Uri Probes) StartWorker(PipelineWorld world, string cluster, bool router = false)
-    {
-        var probes = new Uri($"http://127.0.0.1:{FreePort()}");
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { WorkerDll, "--config", world.ConfigPath, "--cluster", cluster, "--urls", probes.ToString().TrimEnd('/') })
-            start.ArgumentList.Add(a);
-        if (!router) start.ArgumentList.Add("--no-router");
-        var process = Process.Start(start)!;
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        return (process, probes);
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

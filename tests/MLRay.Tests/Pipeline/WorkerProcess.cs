@@ -1,0 +1,124 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace MLRay.Tests.Pipeline;
+
+/// <summary>
+/// A real <c>mlray-worker</c> child process (the build of the same configuration as these tests), its probes on a free
+/// loopback port, and everything it wrote to stdout and stderr. Dispose kills it (SIGKILL) if it still runs: a worker
+/// left running keeps the test host's pipes open.
+/// </summary>
+public sealed class WorkerProcess : IDisposable
+{
+    private readonly StringBuilder _output = new();
+    private readonly Task _stdout, _stderr;
+
+    private WorkerProcess(Process process, Uri probes)
+    {
+        Process = process;
+        Probes = probes;
+        _stdout = Pump(process.StandardOutput);
+        _stderr = Pump(process.StandardError);
+    }
+
+    public Process Process { get; }
+
+    /// <summary>Where its <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c> are served.</summary>
+    public Uri Probes { get; }
+
+    /// <summary>When <see cref="Kill"/> sent SIGKILL.</summary>
+    public DateTimeOffset? KilledAt { get; private set; }
+
+    /// <summary>The worker's built <c>mlray-worker.dll</c> (it is built, not referenced, by the test project).</summary>
+    public static string Dll
+    {
+        get
+        {
+            var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+            return TestPaths.RepoFile(Path.Combine("src", "MLRay.Worker", "bin", framework.Parent!.Name, framework.Name, "mlray-worker.dll"));
+        }
+    }
+
+    /// <summary>Starts <c>mlray-worker --config … --cluster … [--no-router] --urls http://127.0.0.1:&lt;free port&gt;</c>.</summary>
+    /// <param name="environment">Extra environment variables (secrets, <c>Serilog__MinimumLevel__Default</c>).</param>
+    public static WorkerProcess Start(string configPath, IEnumerable<string> clusters, bool router = false,
+        IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var probes = new Uri($"http://127.0.0.1:{FreePort()}");
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Dll);
+        start.ArgumentList.Add("--config");
+        start.ArgumentList.Add(configPath);
+        foreach (var cluster in clusters)
+        {
+            start.ArgumentList.Add("--cluster");
+            start.ArgumentList.Add(cluster);
+        }
+        if (!router) start.ArgumentList.Add("--no-router");
+        start.ArgumentList.Add("--urls");
+        start.ArgumentList.Add(probes.ToString().TrimEnd('/'));
+        start.Environment.Remove("MLFLOW_TRACKING_URI");
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
+        return new WorkerProcess(Process.Start(start)!, probes);
+    }
+
+    /// <summary>Everything the process wrote so far (stdout, then stderr lines as they came).</summary>
+    public string Output
+    {
+        get { lock (_output) return _output.ToString(); }
+    }
+
+    /// <summary>Waits until <c>/readyz</c> answers 200 (the broker probe and its consumers are up); returns its JSON.</summary>
+    public async Task<string> WaitReadyAsync(int seconds = 60)
+    {
+        using var http = new HttpClient { BaseAddress = Probes, Timeout = TimeSpan.FromSeconds(5) };
+        string ready = "";
+        await PipelineWorld.WaitUntil(() =>
+        {
+            if (Process.HasExited) throw new InvalidOperationException($"mlray-worker exited with {Process.ExitCode}:\n{Output}");
+            try
+            {
+                using var response = http.GetAsync("/readyz").GetAwaiter().GetResult();
+                ready = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+                return response.StatusCode == HttpStatusCode.OK;
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { return false; }
+        }, seconds, what: "mlray-worker ready");
+        return ready;
+    }
+
+    /// <summary>SIGKILL: no shutdown, no ack of anything in flight; the broker sees its connections drop.</summary>
+    public void Kill()
+    {
+        KilledAt = DateTimeOffset.UtcNow;
+        Process.Kill(entireProcessTree: true);
+        Process.WaitForExit(10_000);
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            if (!Process.HasExited) Process.Kill(entireProcessTree: true);
+            Process.WaitForExit(10_000);
+            Task.WaitAll([_stdout, _stderr], TimeSpan.FromSeconds(5));
+        }
+        catch (InvalidOperationException) { /* never started */ }
+        Process.Dispose();
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private async Task Pump(StreamReader reader)
+    {
+        while (await reader.ReadLineAsync() is { } line)
+            lock (_output) _output.Append(line).Append('\n');
+    }
+}
