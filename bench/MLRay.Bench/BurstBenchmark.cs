@@ -20,28 +20,14 @@ namespace MLRay.Bench;
 /// </summary>
 public static class BurstBenchmark
 {
-    private const string Secret = "bench-webhook-secret";
-
     public static async Task RunAsync(int count, Uri broker, TextWriter output, CancellationToken ct)
     {
-        var dir = Path.Combine(Path.GetTempPath(), "mlray-bench-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
+        using var temp = new TempDirectory(); // disposed last: the services' logs are in it
+        var dir = temp.Path;
         await using var vhost = await ThrowAwayVhost.CreateAsync(broker);
         await using var mlflow = await MlflowEmulator.StartAsync();
-        await using var ray = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions
-        {
-            Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = TimeSpan.FromMilliseconds(100),
-            TotalCpus = 10_000, // half a CPU per replica: room for every model
-        });
-        var secretFile = Path.Combine(dir, "webhook-secret");
-        await File.WriteAllTextAsync(secretFile, Secret, ct);
-        var config = ReconcileBenchmark.Config(mlflow.BaseUri, ray.BaseUri, dir, $"""
-            rabbitmq:
-              uri: {vhost.Uri}
-            receiver:
-              webhook_secret_file: {secretFile}
-              resync_interval: 1h
-            """);
+        await using var ray = await PipelineBench.StartRayAsync();
+        var config = ConfigLoader.Load(await PipelineBench.ConfigYamlAsync(mlflow.BaseUri, ray.BaseUri, dir, vhost.Uri, ct), BenchEnvironment.Empty);
 
         await using var receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], config, BenchEnvironment.Empty,
             new ReceiverHostOptions { LogOutput = TextWriter.Null });
@@ -54,7 +40,7 @@ public static class BurstBenchmark
         await worker.StartAsync(ct);
         mlflow.CreateWebhook("mlray", new Uri(new Uri(receiver.Urls.First()), "/webhooks/mlflow").ToString(),
             ["model_version.created", "model_version_alias.created", "model_version_alias.deleted",
-             "model_version_tag.set", "model_version_tag.deleted", "registered_model.created"], Secret);
+             "model_version_tag.set", "model_version_tag.deleted", "registered_model.created"], PipelineBench.Secret);
         using var rayClient = new RayDashboardClient(ray.BaseUri);
 
         try
@@ -68,7 +54,7 @@ public static class BurstBenchmark
                 SeedModels.RegisterCopy(mlflow, SeedModels.All[0], app);
                 registered[app] = DateTimeOffset.UtcNow;
             }
-            await WaitAsync(async () => Running(await rayClient.GetApplicationsAsync(ct)) >= count, TimeSpan.FromSeconds(120),
+            await PipelineBench.WaitAsync(async () => Running(await rayClient.GetApplicationsAsync(ct)) >= count, TimeSpan.FromSeconds(120),
                 () => $"every app RUNNING ({Running(rayClient.GetApplicationsAsync(ct).GetAwaiter().GetResult())} of {count}, {ray.PutCount} PUTs, " +
                       $"{mlflow.WebhookDeliveries.Count} webhooks answered: {string.Join(", ", mlflow.WebhookDeliveries.GroupBy(d => d.ResponseStatus).Select(g => $"{g.Key}×{g.Count()}"))})");
             var allRunning = DateTimeOffset.UtcNow - start;
@@ -84,8 +70,8 @@ public static class BurstBenchmark
             var putsBefore = puts.Count;
             const string extra = "one-more-model";
             SeedModels.RegisterCopy(mlflow, SeedModels.All[0], extra);
-            await WaitAsync(() => Task.FromResult(Puts(ray).Any(p => p.Apps.Contains(extra))), TimeSpan.FromSeconds(30), () => "the extra model's PUT");
-            await WaitAsync(() => Task.FromResult(Answered(mlflow, extra) is not null), TimeSpan.FromSeconds(30), () => "the extra model's webhook");
+            await PipelineBench.WaitAsync(() => Task.FromResult(Puts(ray).Any(p => p.Apps.Contains(extra))), TimeSpan.FromSeconds(30), () => "the extra model's PUT");
+            await PipelineBench.WaitAsync(() => Task.FromResult(Answered(mlflow, extra) is not null), TimeSpan.FromSeconds(30), () => "the extra model's webhook");
             var extraPut = Puts(ray).First(p => p.Apps.Contains(extra)).At;
             var webhookAnswered = Answered(mlflow, extra)!.Value;
 
@@ -107,7 +93,6 @@ public static class BurstBenchmark
         {
             await worker.StopAsync(CancellationToken.None);
             await receiver.StopAsync(CancellationToken.None);
-            Directory.Delete(dir, recursive: true);
         }
     }
 
@@ -123,16 +108,6 @@ public static class BurstBenchmark
         .Where(r => r.Method == "PUT" && r.Status == 200)
         .Select(r => new Put(r.At, JsonNode.Parse(r.Body)!["applications"]!.AsArray().Select(a => (string)a!["name"]!).ToHashSet()))
         .OrderBy(p => p.At).ToList();
-
-    private static async Task WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what)
-    {
-        var clock = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            if (clock.Elapsed > timeout) throw new TimeoutException($"not reached within {timeout}: {what()}");
-            await Task.Delay(20);
-        }
-    }
 }
 
 /// <summary>A vhost of its own on the broker (management API on port 15672, the URI's credentials), deleted afterwards.</summary>

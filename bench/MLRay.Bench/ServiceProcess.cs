@@ -8,7 +8,7 @@ namespace MLRay.Bench;
 /// A real <c>mlray-receiver</c> or <c>mlray-worker</c> process (the build next to this one), its log in a file, so its
 /// memory is its own: peak RSS is the kernel's high-water mark (<c>VmHWM</c>).
 /// </summary>
-internal sealed class ServiceProcess : IAsyncDisposable
+public sealed class ServiceProcess : IAsyncDisposable
 {
     private readonly Process _process;
 
@@ -93,9 +93,9 @@ internal sealed class ServiceProcess : IAsyncDisposable
 
     /// <summary>
     /// <c>src/&lt;project&gt;/bin/&lt;Configuration&gt;/&lt;tfm&gt;/&lt;assembly&gt;.dll</c> of this checkout, in the same
-    /// configuration as this benchmark (<c>bench/MLRay.Bench/bin/&lt;Configuration&gt;/&lt;tfm&gt;/</c>).
+    /// configuration as the running program (this benchmark, or the tests: both are <c>&lt;dir&gt;/&lt;project&gt;/bin/&lt;Configuration&gt;/&lt;tfm&gt;/</c>).
     /// </summary>
-    private static string BuiltAssembly(string project, string assembly)
+    public static string BuiltAssembly(string project, string assembly)
     {
         var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var configuration = framework.Parent!;
@@ -104,7 +104,8 @@ internal sealed class ServiceProcess : IAsyncDisposable
         return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dll} is not built: run dotnet build -c {configuration.Name} MLRay.sln", dll);
     }
 
-    private static int FreePort()
+    /// <summary>A loopback port nothing listens on right now.</summary>
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

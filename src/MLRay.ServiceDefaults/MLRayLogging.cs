@@ -21,9 +21,7 @@ public static class MLRayLogging
             .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", LogEventLevel.Warning)
             .Enrich.FromLogContext()
             .Enrich.WithProperty("Application", application);
-        // stdout through a background writer: a request never waits on the console (flushed when the logger is disposed,
-        // which every host does on every exit path; blockWhenFull keeps every line under a flood).
-        if (output is null) logger.WriteTo.Async(a => a.Console(new CompactJsonFormatter()), blockWhenFull: true);
+        if (output is null) logger.WriteTo.Console(new CompactJsonFormatter());
         else logger.WriteTo.Sink(new TextWriterSink(new CompactJsonFormatter(), output));
         if (configuration is not null) logger.ReadFrom.Configuration(configuration);
         return logger;

@@ -24,25 +24,21 @@ public sealed class RegistryChangedConsumer(RegistryReader registry, IClusterDis
 
         using var span = MLRayTelemetry.Source.StartActivity($"route {hint.RegisteredModel}");
         span?.SetTag(MLRayTelemetry.DeliveryIdAttribute, hint.DeliveryId);
-        ModelCandidate candidate;
+        ModelCandidate? candidate = null;
+        RouteDecision decision;
         try
         {
             candidate = await registry.ReadAsync(hint.RegisteredModel, ct);
+            decision = Route(candidate, config);
         }
         catch (Exception e) when (!ct.IsCancellationRequested && TransientErrors.Is(e))
         {
             // MLflow is away (its client has already retried): rather than hold the hint until the router's retries run out
             // and it lands in the error queue — lost until the next resync — every cluster is told to look. Their workers
             // reconcile from the whole registry and keep trying, with backoff held in the broker, until MLflow answers.
-            log.LogWarning("Routing {Model} ({Reason}): the registry could not be read ({Error}); every cluster will look", hint.RegisteredModel, hint.Reason, e.Message);
-            await dispatcher.DispatchAsync(new ClusterDeployRequested
-            {
-                RoutingKey = PipelineTopology.BroadcastKey, RegisteredModel = hint.RegisteredModel, Reason = hint.Reason, DeliveryId = hint.DeliveryId,
-            }, ct);
-            MLRayTelemetry.RoutingDecisions.Add(1, MLRayTelemetry.Tag("decision", "all"));
-            return;
+            log.LogWarning("Routing {Model} ({Reason}): the registry could not be read ({Error})", hint.RegisteredModel, hint.Reason, e.Message);
+            decision = new RouteDecision.ToClusters(PipelineTopology.BroadcastKey, "registry unreadable: every cluster looks");
         }
-        var decision = Route(candidate, config);
         MLRayTelemetry.RoutingDecisions.Add(1, MLRayTelemetry.Tag("decision", decision switch
         {
             RouteDecision.ToClusters { RoutingKey: PipelineTopology.BroadcastKey } => "all",
@@ -57,7 +53,7 @@ public sealed class RegistryChangedConsumer(RegistryReader registry, IClusterDis
                 {
                     RoutingKey = to.RoutingKey,
                     RegisteredModel = hint.RegisteredModel,
-                    Version = candidate.Version?.Version,
+                    Version = candidate?.Version?.Version,
                     Reason = hint.Reason,
                     DeliveryId = hint.DeliveryId,
                 }, ct);
@@ -66,8 +62,8 @@ public sealed class RegistryChangedConsumer(RegistryReader registry, IClusterDis
                 await dispatcher.ParkAsync(new ModelUnroutable
                 {
                     RegisteredModel = hint.RegisteredModel,
-                    Version = candidate.Version?.Version,
-                    Python = candidate.Environment?.Python.ToString(),
+                    Version = candidate?.Version?.Version,
+                    Python = candidate?.Environment?.Python.ToString(),
                     Reason = parked.Reason,
                     DeliveryId = hint.DeliveryId,
                 }, ct);

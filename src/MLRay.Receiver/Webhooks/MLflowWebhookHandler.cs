@@ -137,20 +137,12 @@ public sealed class MLflowWebhookHandler(
         }
         deliveries.Complete(deliveryId);
         metrics.Count(WebhookOutcome.Queued);
-        // The hot path's one log line is the request's own (UseSerilogRequestLogging): it carries these.
-        if (diagnostics is not null)
-        {
-            diagnostics.Set("Outcome", "queued");
-            diagnostics.Set("Event", message.Reason);
-            diagnostics.Set("RegisteredModel", message.RegisteredModel);
-            diagnostics.Set("Version", message.Version);
-            diagnostics.Set("Alias", message.Alias);
-        }
-        else
-        {
-            log.LogInformation("Webhook {Event} for {RegisteredModel} version {Version} alias {Alias} queued",
-                message.Reason, message.RegisteredModel, message.Version, message.Alias);
-        }
+        // The hot path's one log line is the request's own (UseSerilogRequestLogging, which ReceiverApp always adds): it carries these.
+        diagnostics?.Set("Outcome", "queued");
+        diagnostics?.Set("Event", message.Reason);
+        diagnostics?.Set("RegisteredModel", message.RegisteredModel);
+        diagnostics?.Set("Version", message.Version);
+        diagnostics?.Set("Alias", message.Alias);
         return Results.Json(new { queued = true }, statusCode: StatusCodes.Status202Accepted);
     }
 

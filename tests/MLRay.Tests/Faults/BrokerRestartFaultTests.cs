@@ -7,6 +7,8 @@ using MLRay.Tests.Broker;
 using MLRay.Tests.Pipeline;
 using Xunit.Abstractions;
 
+using static MLRay.Tests.Faults.FaultSuite;
+
 namespace MLRay.Tests.Faults;
 
 /// <summary>RabbitMQ's app stopped and started again (<c>rabbitmqctl stop_app</c> / <c>start_app</c>) in the middle of a webhook burst.</summary>
@@ -14,8 +16,6 @@ namespace MLRay.Tests.Faults;
 [Collection("broker")]
 public class BrokerRestartFaultTests(RabbitMqBroker broker, ITestOutputHelper output)
 {
-    private const string Cluster = "ray-cluster-py312";
-
     [Fact]
     public async Task A_broker_restart_in_a_webhook_burst_loses_no_acknowledged_delivery_and_one_resync_leaves_the_cluster_exact()
     {

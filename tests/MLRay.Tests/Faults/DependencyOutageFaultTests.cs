@@ -5,6 +5,8 @@ using MLRay.Tests.Broker;
 using MLRay.Tests.Pipeline;
 using Xunit.Abstractions;
 
+using static MLRay.Tests.Faults.FaultSuite;
+
 namespace MLRay.Tests.Faults;
 
 /// <summary>
@@ -15,8 +17,6 @@ namespace MLRay.Tests.Faults;
 [Collection("broker")]
 public class DependencyOutageFaultTests(RabbitMqBroker broker, ITestOutputHelper output)
 {
-    private const string Cluster = "ray-cluster-py312";
-
     /// <summary>One stretch of an outage: what is switched on for how long.</summary>
     private sealed record Phase(string Name, TimeSpan Length, Action On, Action Off);
 

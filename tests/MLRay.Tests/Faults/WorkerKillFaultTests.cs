@@ -3,6 +3,8 @@ using MLRay.Tests.Broker;
 using MLRay.Tests.Pipeline;
 using Xunit.Abstractions;
 
+using static MLRay.Tests.Faults.FaultSuite;
+
 namespace MLRay.Tests.Faults;
 
 /// <summary>SIGKILL of the active <c>mlray-worker</c> process while it deploys; a hot standby process takes over.</summary>
@@ -10,8 +12,6 @@ namespace MLRay.Tests.Faults;
 [Collection("broker")]
 public class WorkerKillFaultTests(RabbitMqBroker broker, ITestOutputHelper output)
 {
-    private const string Cluster = "ray-cluster-py312";
-
     [Fact]
     public async Task Killing_the_active_worker_mid_deploy_hands_over_to_the_standby_within_10_seconds_and_the_state_is_exact()
     {

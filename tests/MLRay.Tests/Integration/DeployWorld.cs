@@ -54,16 +54,18 @@ public sealed class DeployWorld : IAsyncDisposable
           python_version: '3.12'
           dashboard_address: {Ray312.BaseUri}
           preflight: off
-          deploy_timeout: 20s{string.Concat(py312Extra.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "\n  " + l.Trim()))}
+          deploy_timeout: 20s{ClusterKeys(py312Extra)}
         """;
 
     /// <summary>
     /// The py39 cluster's extra keys, with the pre-flight off unless they name it: most tests install made-up packages
     /// (<c>slowpkg</c>) that no index has, and a blocking pre-flight would rightly refuse them.
     /// </summary>
-    private static string Py39Keys(string extra) =>
-        string.Concat((extra.Contains("preflight:") ? extra : extra + "\npreflight: off")
-            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "\n  " + l.Trim()));
+    private static string Py39Keys(string extra) => ClusterKeys(extra.Contains("preflight:") ? extra : extra + "\npreflight: off");
+
+    /// <summary>Keys given one per line, as more lines of a <c>ray_clusters</c> entry.</summary>
+    private static string ClusterKeys(string extra) =>
+        string.Concat(extra.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => "\n  " + l.Trim()));
 
     public MLRayConfig Config(string mlflowExtra = "", string py39Extra = "") => ConfigLoader.Load(ConfigYaml(mlflowExtra, py39Extra), NoEnv);
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace MLRay.Tests.Pipeline;
@@ -32,21 +31,14 @@ public sealed class WorkerProcess : IDisposable
     public DateTimeOffset? KilledAt { get; private set; }
 
     /// <summary>The worker's built <c>mlray-worker.dll</c> (it is built, not referenced, by the test project).</summary>
-    public static string Dll
-    {
-        get
-        {
-            var framework = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
-            return TestPaths.RepoFile(Path.Combine("src", "MLRay.Worker", "bin", framework.Parent!.Name, framework.Name, "mlray-worker.dll"));
-        }
-    }
+    public static string Dll => MLRay.Bench.ServiceProcess.BuiltAssembly("MLRay.Worker", "mlray-worker");
 
     /// <summary>Starts <c>mlray-worker --config … --cluster … [--no-router] --urls http://127.0.0.1:&lt;free port&gt;</c>.</summary>
     /// <param name="environment">Extra environment variables (secrets, <c>Serilog__MinimumLevel__Default</c>).</param>
     public static WorkerProcess Start(string configPath, IEnumerable<string> clusters, bool router = false,
         IReadOnlyDictionary<string, string>? environment = null)
     {
-        var probes = new Uri($"http://127.0.0.1:{FreePort()}");
+        var probes = new Uri($"http://127.0.0.1:{MLRay.Bench.ServiceProcess.FreePort()}");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Dll);
         start.ArgumentList.Add("--config");
@@ -107,13 +99,6 @@ public sealed class WorkerProcess : IDisposable
         }
         catch (InvalidOperationException) { /* never started */ }
         Process.Dispose();
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private async Task Pump(StreamReader reader)
