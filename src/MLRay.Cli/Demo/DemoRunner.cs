@@ -146,8 +146,10 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         const string arm = "iris_classifier-py39-catboost11.staging", cluster = "ray-cluster-py39";
         console.Write(new Rule("[bold]Second act[/]: retries, the dead-letter queue, and a replay once the cause is fixed").LeftJustified());
         console.MarkupLine($"The worker tries {Markup.Escape(arm)} again with a new runtime_env (Ray would answer an identical one from its 10-minute bad-env cache), then gives up…");
+        // The worker writes the attempt tag (its retry memory) before status and message: wait for the message too.
         var dead = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(60),
-            _ => mlflow.GetModelVersionTags(arm, "1").GetValueOrDefault($"mlray.{cluster}.attempt")?.Contains("dead_letter") == true, ct);
+            s => mlflow.GetModelVersionTags(arm, "1").GetValueOrDefault($"mlray.{cluster}.attempt")?.Contains("dead_letter") == true
+                 && s[arm].Message.Contains("dead-lettered", StringComparison.Ordinal), ct);
         console.MarkupLine($"[red]{Markup.Escape(arm)}[/]: {Markup.Escape(RayMessage.Summarize(dead[arm].Message, 2000))}");
 
         // The demo shares the broker's default vhost with earlier runs: show and replay this run's letter only (its id is in the tag).

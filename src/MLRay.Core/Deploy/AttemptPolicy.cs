@@ -24,6 +24,11 @@ public sealed record AttemptState
     public DateTimeOffset? LastFailure { get; init; }
     /// <summary>The dead letter's id once MLRay stopped trying: nothing is attempted until it is replayed.</summary>
     public string? DeadLetter { get; init; }
+    /// <summary>
+    /// Why the last attempt failed, summarized: later reconciles (while waiting, after giving up) write the same message
+    /// again instead of one without the why.
+    /// </summary>
+    public string? Error { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -149,14 +154,14 @@ public static class AttemptPolicy
             {
                 if (Fallback(out var served) is { } good) apps.Add(good);
                 decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.DeadLettered,
-                    "dead-lettered; replay it with mlray dlq replay once the cause is fixed", state, changed, null, null, served));
+                    DeadLetteredMessage(state, retry), state, changed, null, null, served));
                 continue;
             }
             if (state.RetryAt is { } due && due > now)
             {
                 if (Fallback(out var served) is { } good) apps.Add(good);
                 decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.WaitingToRetry,
-                    $"attempt {state.Attempts} of {retry.Attempts} failed; next attempt at {Stamp(due)}", state, changed, null, due, served));
+                    WaitingMessage(state, retry), state, changed, null, due, served));
                 continue;
             }
             if (state.Attempts == 0 || state.RetryAt is not null)
@@ -186,25 +191,33 @@ public static class AttemptPolicy
                 continue;
             }
 
-            var failed = state with { FirstFailure = state.FirstFailure ?? now, LastFailure = now };
+            var failed = state with { FirstFailure = state.FirstFailure ?? now, LastFailure = now, Error = RayMessage.Summarize(failure, MaxErrorLength) };
             if (Fallback(out var instead) is { } previous) apps.Add(previous);
             if (state.Attempts >= retry.Attempts)
             {
                 var letter = new DeadLetterDecision(newId(), "install", failure, state.Attempts, failed.FirstFailure!.Value, now);
+                var dead = failed with { DeadLetter = letter.Id, RetryAt = null };
                 decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.DeadLettered,
-                    $"failed {state.Attempts} of {retry.Attempts} attempts; dead-lettered: {failure}",
-                    failed with { DeadLetter = letter.Id, RetryAt = null }, true, letter, null, instead));
+                    DeadLetteredMessage(dead, retry), dead, true, letter, null, instead));
             }
             else
             {
-                var next = now + retry.DelayAfter(state.Attempts);
+                var waiting = failed with { RetryAt = now + retry.DelayAfter(state.Attempts) };
                 decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.WaitingToRetry,
-                    $"attempt {state.Attempts} of {retry.Attempts} failed; next attempt at {Stamp(next)}: {failure}",
-                    failed with { RetryAt = next }, true, null, next, instead));
+                    WaitingMessage(waiting, retry), waiting, true, null, waiting.RetryAt, instead));
             }
         }
         return new AttemptPlan(apps, decisions, keep);
     }
+
+    /// <summary>The attempt tag must stay within MLflow's 5,000-character tag values.</summary>
+    private const int MaxErrorLength = 2000;
+
+    private static string WaitingMessage(AttemptState s, RetrySettings retry) =>
+        $"attempt {s.Attempts} of {retry.Attempts} failed; next attempt at {Stamp(s.RetryAt!.Value)}" + (s.Error is { } e ? $": {e}" : "");
+
+    private static string DeadLetteredMessage(AttemptState s, RetrySettings retry) =>
+        $"failed {s.Attempts} of {retry.Attempts} attempts; dead-lettered (mlray dlq replay once the cause is fixed)" + (s.Error is { } e ? $": {e}" : "");
 
     /// <summary>The app as attempt <paramref name="attempt"/> sends it: from the second attempt on, a new <c>runtime_env</c> for Ray.</summary>
     public static JsonObject WithAttempt(JsonObject app, int attempt)

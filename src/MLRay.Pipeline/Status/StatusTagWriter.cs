@@ -45,8 +45,9 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
                 var current = await CurrentAsync(cluster, tag, known, ct);
                 if (current["status"] == tag.Status && (current["message"] ?? "") == tag.Message && (current["endpoint"] ?? "") == tag.Endpoint)
                     continue;
-                foreach (var (field, value) in new[] { ("status", tag.Status), ("message", tag.Message), ("endpoint", tag.Endpoint),
-                             ("updated_at", time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)) })
+                // MLflow sets one tag per request: status goes last, so whoever sees a new status also sees its message.
+                foreach (var (field, value) in new[] { ("message", tag.Message), ("endpoint", tag.Endpoint),
+                             ("updated_at", time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)), ("status", tag.Status) })
                     await SetTagAsync(cluster, tag.RegisteredModel, tag.Version, StatusTags.Key(cluster, field), value, known, ct);
                 log.LogInformation("Model {Model} version {Version} on {Cluster}: {Status}", tag.RegisteredModel, tag.Version, cluster, tag.Status);
             }

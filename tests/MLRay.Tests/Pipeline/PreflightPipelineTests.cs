@@ -75,10 +75,12 @@ public class PreflightPipelineTests(RabbitMqBroker broker)
         await using var world = await StartAsync(broker, "warn");
         SeedModels.Register(world.Emulators.Mlflow, SeedModels.All[2]);
 
-        await PipelineWorld.WaitUntil(() => Tag(world, Arm, "status") == "FAILED", what: "Ray's failure on the ARM catboost 1.1 model");
+        // Status, then message, are separate tag writes: wait for both (a timeout fails the test).
+        await PipelineWorld.WaitUntil(() => Tag(world, Arm, "status") == "FAILED"
+                && Tag(world, Arm, "message")?.Contains("No matching distribution found for catboost==1.1") == true,
+            what: "Ray's failure, in pip's words, on the ARM catboost 1.1 model");
 
         Assert.True(PutContains(world, "iris_classifier-py39-catboost11"));
-        Assert.Contains("No matching distribution found for catboost==1.1", Tag(world, Arm, "message"));
         Assert.DoesNotContain("pre-flight", Tag(world, Arm, "message")); // Ray's words, as today
         var warning = Tag(world, Arm, "preflight")!;
         Assert.StartsWith("warning: pip will fail to install catboost==1.1 on CPython 3.9.22, linux/aarch64, glibc 2.36; deployed anyway (preflight: warn)", warning);

@@ -108,6 +108,24 @@ public class AttemptPolicyTests
     }
 
     [Fact]
+    public void Later_reconciles_while_waiting_or_after_giving_up_write_the_same_message_with_the_why()
+    {
+        ServeInstance Failing(int attempt) => Ray(AttemptPolicy.WithAttempt(App("2"), attempt), "DEPLOY_FAILED",
+            "Runtime env setup failed:\nTraceback\n    ERROR: No matching distribution found for catboost==1.1\n");
+        var waiting = Assert.Single(Plan(new AttemptState { Spec = "spec", Attempts = 1, StartedAt = Now.AddSeconds(-40) }, Failing(1)).Decisions);
+        var later = Assert.Single(Plan(waiting.State, Ray(App("1"))).Decisions);
+        Assert.Equal((AttemptPhase.WaitingToRetry, waiting.Message, false), (later.Phase, later.Message, later.StateChanged));
+        Assert.Contains("ERROR: No matching distribution found for catboost==1.1", later.Message);
+
+        var dead = Assert.Single(Plan(new AttemptState { Spec = "spec", Attempts = 3, StartedAt = Now.AddSeconds(-40) }, Failing(3)).Decisions);
+        var afterwards = Assert.Single(Plan(dead.State, Ray(App("1"))).Decisions);
+        Assert.Equal((AttemptPhase.DeadLettered, dead.Message, false), (afterwards.Phase, afterwards.Message, afterwards.StateChanged));
+        Assert.StartsWith("failed 3 of 3 attempts; dead-lettered (mlray dlq replay once the cause is fixed): ", afterwards.Message);
+        Assert.Contains("No matching distribution found for catboost==1.1", afterwards.Message);
+        Assert.True(AttemptState.Parse(dead.State.ToJson())!.Error!.Length <= 2000); // within MLflow's 5,000-character tag values
+    }
+
+    [Fact]
     public void An_install_past_deploy_timeout_is_a_failed_attempt()
     {
         var state = new AttemptState { Spec = "spec", Attempts = 1, StartedAt = Now.AddMinutes(-11) };
