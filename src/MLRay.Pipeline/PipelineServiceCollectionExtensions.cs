@@ -6,6 +6,7 @@ using MLRay.Deploy;
 using MLRay.Http;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
+using MLRay.Pipeline.Publishing;
 using MLRay.Pipeline.Resync;
 using MLRay.Pipeline.Routing;
 using MLRay.Pipeline.Status;
@@ -79,6 +80,13 @@ public static class PipelineServiceCollectionExtensions
 
         if (roles.Receiver)
         {
+            if (!roles.InMemory)
+            {
+                // The webhook hot path publishes with RabbitMQ.Client (after the topology declarer, which starts first).
+                services.AddSingleton<ConfirmedRegistryChangedPublisher>();
+                services.AddSingleton<IRegistryChangedPublisher>(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());
+                services.AddHostedService(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());
+            }
             services.AddSingleton(sp => new ResyncService(sp.GetRequiredService<Registry.MlflowClient>(), config,
                 sp.GetRequiredService<IBus>(), sp.GetRequiredService<IClusterDispatcher>(), sp.GetRequiredService<ILogger<ResyncService>>()));
             services.AddHostedService(sp => sp.GetRequiredService<ResyncService>());

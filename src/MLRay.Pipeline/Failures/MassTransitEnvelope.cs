@@ -14,7 +14,8 @@ public static class MassTransitEnvelope
     public static string ContentType => SystemTextJsonMessageSerializer.JsonContentType.MediaType;
 
     /// <summary>What a MassTransit consumer of <typeparamref name="T"/> accepts, addressed to <paramref name="destination"/>.</summary>
-    public static byte[] Serialize<T>(T message, string messageId, Uri destination, DateTime sentTime) where T : class =>
+    public static byte[] Serialize<T>(T message, string messageId, Uri destination, DateTime sentTime,
+        IReadOnlyDictionary<string, object?>? headers = null) where T : class =>
         JsonSerializer.SerializeToUtf8Bytes(new JsonMessageEnvelope
         {
             MessageId = messageId,
@@ -23,7 +24,7 @@ public static class MassTransitEnvelope
             MessageType = [MessageUrn.ForTypeString<T>()],
             Message = message,
             SentTime = sentTime,
-            Headers = new Dictionary<string, object?>()!,
+            Headers = headers is null ? new Dictionary<string, object?>()! : new Dictionary<string, object?>(headers)!,
         }, SystemTextJsonMessageSerializer.Options);
 
     /// <summary>An envelope read back: its message id and sent time, and the payload as <typeparamref name="T"/> or why it is not one.</summary>

@@ -1,7 +1,7 @@
 using System.Buffers;
-using MassTransit;
 using Microsoft.Extensions.Options;
 using MLRay.Pipeline.Messages;
+using MLRay.Pipeline.Publishing;
 using Serilog;
 
 namespace MLRay.Receiver.Webhooks;
@@ -21,8 +21,6 @@ public sealed class MLflowWebhookHandler(
     public const string DeliveryIdHeader = "X-MLflow-Delivery-Id";
     public const string TimestampHeader = "X-MLflow-Timestamp";
     public const string SignatureHeader = "X-MLflow-Signature";
-    /// <summary>The message header carrying the delivery id through the pipeline.</summary>
-    public const string DeliveryIdMessageHeader = MLRay.Pipeline.PipelineTopology.DeliveryIdHeader;
     private const int MaxDeliveryIdLength = 128;
 
     private readonly MLflowWebhookOptions _options = options.Value;
@@ -116,15 +114,15 @@ public sealed class MLflowWebhookHandler(
                 return Unavailable("the same delivery is being published", null);
         }
 
-        var publishEndpoint = request.GetService<IPublishEndpoint>();
-        if (publishEndpoint is null)
+        var publisher = request.GetService<IRegistryChangedPublisher>();
+        if (publisher is null)
         {
             deliveries.Abandon(deliveryId);
             return Unavailable("no message bus is registered", null);
         }
         try
         {
-            await PublishAsync(publishEndpoint, message, deliveryId, http.RequestAborted);
+            await PublishAsync(publisher, message, http.RequestAborted);
             metrics.Published(confirmed: true);
         }
         catch (Exception e)
@@ -146,11 +144,11 @@ public sealed class MLflowWebhookHandler(
         return Results.Json(new { queued = true }, statusCode: StatusCodes.Status202Accepted);
     }
 
-    private async Task PublishAsync(IPublishEndpoint endpoint, RegistryChanged message, string deliveryId, CancellationToken aborted)
+    private async Task PublishAsync(IRegistryChangedPublisher publisher, RegistryChanged message, CancellationToken aborted)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(aborted);
         timeout.CancelAfter(_options.PublishTimeout);
-        var publish = endpoint.Publish(message, ctx => ctx.Headers.Set(DeliveryIdMessageHeader, deliveryId), timeout.Token);
+        var publish = publisher.PublishAsync(message, timeout.Token);
         try
         {
             // WaitAsync bounds the wait even if the endpoint ignores the token.

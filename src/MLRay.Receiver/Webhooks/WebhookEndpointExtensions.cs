@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
+using MLRay.Pipeline.Publishing;
 using Prometheus;
 
 namespace MLRay.Receiver.Webhooks;
@@ -10,7 +11,7 @@ public static class WebhookEndpointExtensions
 
     /// <summary>
     /// The webhook endpoint's services, configured from <paramref name="config"/> and validated at start-up.
-    /// Needs an <see cref="MassTransit.IPublishEndpoint"/> (the bus) registered separately.
+    /// Needs the bus (<see cref="MassTransit.IPublishEndpoint"/>) or an <see cref="IRegistryChangedPublisher"/> registered separately.
     /// </summary>
     public static IServiceCollection AddMLflowWebhooks(this IServiceCollection services, MLRayConfig config)
     {
@@ -31,6 +32,8 @@ public static class WebhookEndpointExtensions
             return new PublishedDeliveries(sp.GetRequiredService<TimeProvider>(), o.DedupWindow, o.MaxRememberedDeliveries);
         });
         services.TryAddSingleton<MLflowWebhookHandler>();
+        // Through the bus unless the pipeline registers the confirmed RabbitMQ.Client publisher (AddMLRayBus on RabbitMQ).
+        services.TryAddScoped<IRegistryChangedPublisher, BusRegistryChangedPublisher>();
         return services;
     }
 

@@ -43,6 +43,8 @@ public class TracingTests(RabbitMqBroker broker)
         Assert.Contains(trace, a => a.Source.Name == MLRayTelemetry.Name && a.DisplayName.StartsWith("route ") && (string?)a.GetTagItem(MLRayTelemetry.DeliveryIdAttribute) == deliveryId);
         var reconcile = trace.First(a => a.Source.Name == MLRayTelemetry.Name && a.DisplayName == "reconcile ray-cluster-py312" && put.StartTimeUtc >= a.StartTimeUtc);
         Assert.Contains(deliveryId, (string)reconcile.GetTagItem(MLRayTelemetry.DeliveryIdAttribute)!);
+        Assert.Contains(trace, a => a.Source.Name == MLRayTelemetry.Name && a.Kind == ActivityKind.Producer
+                                    && a.DisplayName == "mlray.registry-changed publish" && (string?)a.GetTagItem(MLRayTelemetry.DeliveryIdAttribute) == deliveryId);
         Assert.Contains(trace, a => a.Source.Name == "MassTransit"); // the hops through the broker carry the context
     }
 }
