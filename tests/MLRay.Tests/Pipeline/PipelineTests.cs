@@ -195,6 +195,29 @@ public class PipelineTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task A_webhook_no_queue_would_take_is_a_503_not_a_silent_drop()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        await world.StartReceiverAsync(registerWebhook: false);
+        using var http = new HttpClient();
+        await using var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = world.BrokerUri }.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        await channel.QueueDeleteAsync(PipelineTopology.RegistryChangesQueue, ifUnused: false, ifEmpty: false);
+        var body = PipelineWorld.ModelVersionCreated("iris_classifier-py312-catboost12.staging", "1");
+
+        var lost = await http.SendAsync(PipelineWorld.SignedWebhook(world.ReceiverUri!, body, "no-queue"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, lost.StatusCode); // mandatory publish: the broker returned it, MLflow retries
+
+        await channel.QueueDeclareAsync(PipelineTopology.RegistryChangesQueue, durable: true, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
+        await channel.QueueBindAsync(PipelineTopology.RegistryChangesQueue, PipelineTopology.RegistryChangedExchange, "");
+        var retried = await http.SendAsync(PipelineWorld.SignedWebhook(world.ReceiverUri!, body, "no-queue"));
+        Assert.Equal(HttpStatusCode.Accepted, retried.StatusCode);
+        var queued = Assert.Single(await broker.PeekMessagesAsync(world.BrokerUri.ToString(), PipelineTopology.RegistryChangesQueue, 10));
+        Assert.Equal("no-queue", queued.Headers[PipelineTopology.DeliveryIdHeader]);
+    }
+
+    [Fact]
     public async Task Readyz_turns_unready_within_5_seconds_of_losing_the_broker_and_ready_again_when_it_is_back()
     {
         await using var world = await PipelineWorld.StartAsync(broker);
