@@ -76,6 +76,8 @@ public static class PipelineServiceCollectionExtensions
             services.AddHostedService<TopologyDeclarer>();
             services.AddSingleton<BrokerHealthCheck>();
             services.AddHealthChecks().AddCheck<BrokerHealthCheck>("broker", tags: [MLRay.Telemetry.HealthTags.Ready]);
+            // A graceful stop hands its clusters to the standby instead of reconciling alongside it.
+            if (roles.Clusters.Count > 0) services.AddHostedService<ClusterHandover>();
         }
 
         if (roles.Receiver)

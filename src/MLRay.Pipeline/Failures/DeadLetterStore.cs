@@ -79,7 +79,6 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
     public Task<DeadLetterOutcome> ReplayAsync(string cluster, LetterSelection selection, CancellationToken ct)
     {
         var queue = PipelineTopology.ClusterQueue(cluster);
-        var destination = new Uri($"rabbitmq://{broker.Host}/{Uri.EscapeDataString(broker.VirtualHost)}/{queue}");
         var replayed = new HashSet<string>(StringComparer.Ordinal);
         return RemoveAsync(cluster, selection, "replay", async (session, entry) =>
         {
@@ -90,9 +89,7 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
                 RoutingKey = queue, Reason = "replay", RegisteredModel = letter.RegisteredModel, Version = letter.Version,
                 ReplayOf = letter.Id, DeliveryId = letter.DeliveryIds.FirstOrDefault(),
             };
-            var messageId = MassTransit.NewId.NextGuid().ToString();
-            var body = MassTransitEnvelope.Serialize(request, messageId, destination, DateTime.UtcNow);
-            await session.PublishConfirmedAsync(queue, messageId, body, ct);
+            await session.PublishConfirmedAsync(broker, queue, request, ct);
             return null;
         }, ct);
     }
@@ -183,18 +180,13 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
 
         public Task AckAsync(BasicGetResult message, CancellationToken ct) => channel.BasicAckAsync(message.DeliveryTag, multiple: false, ct).AsTask();
 
-        /// <summary>Persistent, mandatory (an unroutable publish is an error, not a silent drop), awaited until the broker confirms.</summary>
-        public async Task PublishConfirmedAsync(string queue, string messageId, byte[] body, CancellationToken ct)
+        /// <summary>Through the default exchange to <paramref name="queue"/>, awaited until the broker confirms.</summary>
+        public async Task PublishConfirmedAsync(RabbitMqEndpoint broker, string queue, ClusterDeployRequested request, CancellationToken ct)
         {
             _confirms ??= await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), ct);
-            var properties = new BasicProperties
-            {
-                ContentType = MassTransitEnvelope.ContentType, MessageId = messageId, Persistent = true,
-                Headers = new Dictionary<string, object?> { ["Content-Type"] = MassTransitEnvelope.ContentType },
-            };
             try
             {
-                await _confirms.BasicPublishAsync("", queue, mandatory: true, properties, body, ct);
+                await MassTransitEnvelope.PublishAsync(_confirms, broker, "", queue, request, null, ct);
             }
             catch (RabbitMQ.Client.Exceptions.PublishException e) when (e.IsReturn)
             {

@@ -27,6 +27,24 @@ public static class MassTransitEnvelope
             Headers = headers is null ? new Dictionary<string, object?>()! : new Dictionary<string, object?>(headers)!,
         }, SystemTextJsonMessageSerializer.Options);
 
+    /// <summary>
+    /// Publishes <paramref name="message"/> in the envelope with RabbitMQ.Client: persistent, <c>mandatory</c> (a message no
+    /// queue takes comes back as a <see cref="RabbitMQ.Client.Exceptions.PublishException"/> with <c>IsReturn</c>, not a
+    /// silent drop), awaited until the broker confirms (the channel must track confirmations). <paramref name="headers"/>
+    /// go where MassTransit puts a message's headers: in the envelope and as AMQP headers.
+    /// </summary>
+    public static async Task PublishAsync<T>(RabbitMQ.Client.IChannel channel, Topology.RabbitMqEndpoint broker, string exchange, string routingKey,
+        T message, IReadOnlyDictionary<string, object?>? headers, CancellationToken ct) where T : class
+    {
+        var messageId = NewId.NextGuid().ToString();
+        var destination = new Uri($"rabbitmq://{broker.Host}/{Uri.EscapeDataString(broker.VirtualHost)}/{(exchange.Length > 0 ? exchange : routingKey)}");
+        var body = Serialize(message, messageId, destination, DateTime.UtcNow, headers);
+        var amqpHeaders = headers is null ? new Dictionary<string, object?>() : new Dictionary<string, object?>(headers);
+        amqpHeaders["Content-Type"] = ContentType;
+        var properties = new RabbitMQ.Client.BasicProperties { ContentType = ContentType, MessageId = messageId, Persistent = true, Headers = amqpHeaders };
+        await channel.BasicPublishAsync(exchange, routingKey, mandatory: true, properties, body, ct);
+    }
+
     /// <summary>An envelope read back: its message id and sent time, and the payload as <typeparamref name="T"/> or why it is not one.</summary>
     public sealed record Read<T>(string? MessageId, DateTimeOffset? SentTime, T? Message, string? Problem) where T : class;
 

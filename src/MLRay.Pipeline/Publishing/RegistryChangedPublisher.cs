@@ -43,7 +43,6 @@ public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, ILogge
 
     private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private Uri Destination => new($"rabbitmq://{_broker.Host}/{Uri.EscapeDataString(_broker.VirtualHost)}/{PipelineTopology.RegistryChangedExchange}");
     private IConnection? _connection;
     private IChannel? _channel;
 
@@ -55,20 +54,12 @@ public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, ILogge
         activity?.SetTag("messaging.destination.name", PipelineTopology.RegistryChangedExchange);
         activity?.SetTag(MLRayTelemetry.DeliveryIdAttribute, message.DeliveryId);
 
-        // Where MassTransit puts a message's headers: in the envelope and as AMQP headers (with the content type).
         var headers = new Dictionary<string, object?>();
         if (message.DeliveryId is { } id) headers[PipelineTopology.DeliveryIdHeader] = id;
         if (Activity.Current?.Id is { } trace) headers[TraceContextHeader] = trace;
-        var messageId = NewId.NextGuid().ToString();
-        var body = MassTransitEnvelope.Serialize(message, messageId, Destination, DateTime.UtcNow, headers);
-        var properties = new BasicProperties
-        {
-            ContentType = MassTransitEnvelope.ContentType, MessageId = messageId, Persistent = true,
-            Headers = new Dictionary<string, object?>(headers) { ["Content-Type"] = MassTransitEnvelope.ContentType },
-        };
         try
         {
-            await channel.BasicPublishAsync(PipelineTopology.RegistryChangedExchange, "", mandatory: true, properties, body, ct);
+            await MassTransitEnvelope.PublishAsync(channel, _broker, PipelineTopology.RegistryChangedExchange, "", message, headers, ct);
         }
         catch (RabbitMQ.Client.Exceptions.PublishException e) when (e.IsReturn)
         {

@@ -28,14 +28,36 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
     IWakeUps wakeUps, IDeadLetters deadLetters, TimeProvider time, ILogger<ClusterWorker> log)
 {
     private readonly SemaphoreSlim _oneWriter = new(1, 1);
+    private volatile bool _handingOver;
+    private int _leftForSuccessor;
 
     public RayClusterConfig Cluster => cluster;
+
+    /// <summary>Requests acked without a reconcile since <see cref="StopReconcilingAsync"/>: the successor must look.</summary>
+    public int LeftForSuccessor => Volatile.Read(ref _leftForSuccessor);
+
+    /// <summary>
+    /// Stops reconciling for a graceful stop: returns once the reconcile in progress (if any) has ended; requests
+    /// consumed from then on are acked without one and counted in <see cref="LeftForSuccessor"/>.
+    /// </summary>
+    public async Task StopReconcilingAsync(CancellationToken ct)
+    {
+        _handingOver = true;
+        await _oneWriter.WaitAsync(ct);
+        _oneWriter.Release();
+    }
 
     public async Task<WorkerActivity> ReconcileAsync(IReadOnlyList<ClusterDeployRequested> requests, CancellationToken ct)
     {
         await _oneWriter.WaitAsync(ct);
         try
         {
+            if (_handingOver)
+            {
+                Interlocked.Add(ref _leftForSuccessor, requests.Count);
+                log.LogInformation("Stopping: {Count} request(s) for {Cluster} left to the worker that takes over", requests.Count, cluster.Name);
+                return new WorkerActivity(cluster.Name, requests, false, [], time.GetUtcNow());
+            }
             var deliveryIds = requests.Select(r => r.DeliveryId).OfType<string>().Distinct().ToArray();
             using var span = MLRayTelemetry.Source.StartActivity($"reconcile {cluster.Name}");
             span?.SetTag(MLRayTelemetry.ClusterAttribute, cluster.Name);
