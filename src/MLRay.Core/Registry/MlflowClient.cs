@@ -135,7 +135,7 @@ public sealed class MlflowClient : IDisposable
 
     public async Task<string> GetLoggedModelArtifactUriAsync(string modelId, CancellationToken ct = default)
     {
-        var doc = await GetAsync<JsonObject>($"logged-models/{Uri.EscapeDataString(modelId)}", null, ct, "logged-models/{model_id}");
+        var doc = await GetAsync<JsonObject>("logged-models/{model_id}", null, ct, modelId);
         return doc["model"]?["info"]?["artifact_uri"]?.GetValue<string>()
             ?? throw new MlflowException(200, "INVALID_STATE", $"logged model {modelId} has no artifact_uri", "logged-models");
     }
@@ -159,10 +159,12 @@ public sealed class MlflowClient : IDisposable
         return await response.GetBytesAsync();
     }
 
-    /// <param name="template">The endpoint's route template for the metrics, when <paramref name="endpoint"/> carries an id.</param>
-    private async Task<T> GetAsync<T>(string endpoint, object? query, CancellationToken ct, string? template = null)
+    /// <param name="template">The endpoint's route template (what the metrics are tagged with), e.g. <c>logged-models/{model_id}</c>.</param>
+    /// <param name="ids">The values of its placeholders, in order.</param>
+    private async Task<T> GetAsync<T>(string template, object? query, CancellationToken ct, params string[] ids)
     {
-        var request = Request(endpoint, template).RetryWhenTransient();
+        var (request, endpoint) = Request(template, ids);
+        request.RetryWhenTransient();
         if (query is not null) request.SetQueryParams(query, Flurl.NullValueHandling.Remove);
         using var response = await request.GetAsync(cancellationToken: ct);
         if (response.StatusCode != 200) throw await ToException(response, endpoint);
@@ -173,19 +175,29 @@ public sealed class MlflowClient : IDisposable
     private enum Resend { Never, WhenTransient }
 
     /// <summary>Sends <paramref name="body"/> as JSON; the answer's body as <typeparamref name="T"/>.</summary>
-    private async Task<T> SendAsync<T>(string endpoint, HttpMethod method, object body, Resend resend, CancellationToken ct, string? template = null)
+    private async Task<T> SendAsync<T>(string template, HttpMethod method, object body, Resend resend, CancellationToken ct, params string[] ids)
     {
         using var content = new StringContent(JsonSerializer.Serialize(body, body.GetType(), Json), System.Text.Encoding.UTF8);
         content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-        var request = Request(endpoint, template);
+        var (request, endpoint) = Request(template, ids);
         if (resend == Resend.WhenTransient) request.RetryWhenTransient();
         using var response = await request.SendAsync(method, content, cancellationToken: ct);
         if (response.StatusCode != 200) throw await ToException(response, endpoint);
         return await response.GetJsonAsync<T>();
     }
 
-    private IFlurlRequest Request(string endpoint, string? template) =>
-        _http.Request(Api, endpoint).ForEndpoint($"/{Api}/{template ?? endpoint}");
+    /// <summary>
+    /// The request to <paramref name="template"/> with each placeholder replaced, in order, by an escaped id; its metrics
+    /// carry the template, so no id ever becomes a label value.
+    /// </summary>
+    private (IFlurlRequest Request, string Path) Request(string template, string[] ids)
+    {
+        var next = 0;
+        var path = System.Text.RegularExpressions.Regex.Replace(template, @"\{[^}]+\}", _ =>
+            next < ids.Length ? Uri.EscapeDataString(ids[next++]) : throw new ArgumentException($"no value for a placeholder of {template}", nameof(ids)));
+        if (next != ids.Length) throw new ArgumentException($"{ids.Length} values for {next} placeholders of {template}", nameof(ids));
+        return (_http.Request(Api, path).ForEndpoint($"/{Api}/{template}"), path);
+    }
 
     private static async Task<MlflowException> ToException(IFlurlResponse response, string endpoint)
     {
@@ -268,13 +280,12 @@ public sealed class MlflowClient : IDisposable
 
     /// <summary><c>PATCH /webhooks/{id}</c>: a non-empty <see cref="WebhookFields.Events"/> replaces the whole list.</summary>
     public Task<Webhook> UpdateWebhookAsync(string webhookId, WebhookFields fields, CancellationToken ct = default) =>
-        SendAsync<WebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}", HttpMethod.Patch, fields, Resend.WhenTransient, ct,
-            "webhooks/{webhook_id}").Then(r => r.Webhook);
+        SendAsync<WebhookResponse>("webhooks/{webhook_id}", HttpMethod.Patch, fields, Resend.WhenTransient, ct, webhookId).Then(r => r.Webhook);
 
     /// <summary><c>POST /webhooks/{id}/test</c>: MLflow delivers a canned payload synchronously and reports the receiver's answer.</summary>
     public Task<WebhookTestResult> TestWebhookAsync(string webhookId, WebhookEvent? evt = null, CancellationToken ct = default) =>
-        SendAsync<TestWebhookResponse>($"webhooks/{Uri.EscapeDataString(webhookId)}/test", HttpMethod.Post,
-            evt is null ? new { } : new { @event = evt }, Resend.Never, ct, "webhooks/{webhook_id}/test").Then(r => r.Result);
+        SendAsync<TestWebhookResponse>("webhooks/{webhook_id}/test", HttpMethod.Post,
+            evt is null ? new { } : new { @event = evt }, Resend.Never, ct, webhookId).Then(r => r.Result);
 }
 
 internal static class TaskExtensions

@@ -78,6 +78,37 @@ public class HttpResilienceTests
     }
 
     [Fact]
+    public async Task Requests_to_paths_with_an_id_are_measured_under_their_route_template_never_the_id()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        using var client = new MlflowClient(world.Mlflow.BaseUri);
+        var hook = await client.CreateWebhookAsync(new MlflowClient.WebhookFields
+        {
+            Name = "mlray", Url = "http://127.0.0.1:9/webhook", Events = [new("MODEL_VERSION", "CREATED")],
+        });
+        var endpoints = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (i.Meter.Name == "MLRay" && i.Name == "http.request.duration") l.EnableMeasurementEvents(i);
+        };
+        listener.SetMeasurementEventCallback<double>((_, _, tags, _) =>
+        {
+            foreach (var t in tags)
+                if (t.Key == "endpoint" && t.Value is string e) endpoints.Add(e);
+        });
+        listener.Start();
+
+        await client.UpdateWebhookAsync(hook.WebhookId, new MlflowClient.WebhookFields { Description = "renamed" });
+        await client.TestWebhookAsync(hook.WebhookId);
+
+        Assert.Contains("/api/2.0/mlflow/webhooks/{webhook_id}", endpoints);
+        Assert.Contains("/api/2.0/mlflow/webhooks/{webhook_id}/test", endpoints);
+        Assert.DoesNotContain(endpoints, e => e.Contains(hook.WebhookId, StringComparison.Ordinal));
+        Assert.Equal(1, world.Mlflow.RequestCounts()[$"webhooks/{hook.WebhookId}/test"]); // the id is still in the request's path
+    }
+
+    [Fact]
     public async Task A_set_tag_answered_503_is_sent_again_and_sets_the_tag()
     {
         await using var world = await DeployWorld.StartAsync();
