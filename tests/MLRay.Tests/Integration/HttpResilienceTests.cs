@@ -9,6 +9,12 @@ namespace MLRay.Tests.Integration;
 /// <summary>Which requests of the MLflow and Ray clients are sent again after a transient failure, and which never are.</summary>
 public class HttpResilienceTests
 {
+    /// <summary>A webhook to a port nothing listens on: these tests only look at the requests to MLflow.</summary>
+    private static readonly MlflowClient.WebhookFields AHook = new()
+    {
+        Name = "mlray", Url = "http://127.0.0.1:9/webhook", Events = [new("MODEL_VERSION", "CREATED")],
+    };
+
     [Fact]
     public async Task Mlray_deploy_survives_a_burst_of_503s_from_ray_while_it_polls()
     {
@@ -48,10 +54,7 @@ public class HttpResilienceTests
         using var client = new MlflowClient(world.Mlflow.BaseUri);
         world.Mlflow.Faults.FailNext = 1;
 
-        var e = await Assert.ThrowsAsync<MlflowException>(() => client.CreateWebhookAsync(new MlflowClient.WebhookFields
-        {
-            Name = "mlray", Url = "http://127.0.0.1:9/webhook", Events = [new("MODEL_VERSION", "CREATED")],
-        }));
+        var e = await Assert.ThrowsAsync<MlflowException>(() => client.CreateWebhookAsync(AHook));
 
         Assert.Equal(503, e.Status);
         Assert.Equal("TEMPORARILY_UNAVAILABLE", e.ErrorCode);
@@ -64,10 +67,7 @@ public class HttpResilienceTests
     {
         await using var world = await DeployWorld.StartAsync();
         using var client = new MlflowClient(world.Mlflow.BaseUri);
-        var hook = await client.CreateWebhookAsync(new MlflowClient.WebhookFields
-        {
-            Name = "mlray", Url = "http://127.0.0.1:9/webhook", Events = [new("MODEL_VERSION", "CREATED")],
-        });
+        var hook = await client.CreateWebhookAsync(AHook);
         world.Mlflow.Faults.FailNext = 1;
 
         var e = await Assert.ThrowsAsync<MlflowException>(() => client.TestWebhookAsync(hook.WebhookId));
@@ -82,10 +82,7 @@ public class HttpResilienceTests
     {
         await using var world = await DeployWorld.StartAsync();
         using var client = new MlflowClient(world.Mlflow.BaseUri);
-        var hook = await client.CreateWebhookAsync(new MlflowClient.WebhookFields
-        {
-            Name = "mlray", Url = "http://127.0.0.1:9/webhook", Events = [new("MODEL_VERSION", "CREATED")],
-        });
+        var hook = await client.CreateWebhookAsync(AHook);
         var endpoints = new System.Collections.Concurrent.ConcurrentBag<string>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
         listener.InstrumentPublished = (i, l) =>
