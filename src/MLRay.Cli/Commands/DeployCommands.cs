@@ -34,7 +34,7 @@ public static class DeployCommands
     public static Command Deploy()
     {
         var noWait = new Option<bool>("--no-wait") { Description = "Apply and return without waiting for RUNNING / DEPLOY_FAILED" };
-        var timeout = new Option<string?>("--timeout") { Description = "Override the cluster's deploy_timeout (e.g. 90s, 10m)" };
+        var timeout = TimeoutOption();
         var output = OutputOption();
         var command = new Command("deploy", "Deploy every selected MLflow model whose Python matches the cluster, and wait until each runs")
         {
@@ -46,7 +46,7 @@ public static class DeployCommands
                 var options = new DeployOptions
                 {
                     Wait = !parse.GetValue(noWait),
-                    Timeout = ParseTimeoutOption(parse.GetValue(timeout)),
+                    Timeout = parse.GetValue(timeout),
                     WorkingDir = services.Config.WorkingDir,
                 };
                 var deployer = services.Deployer(cluster);
@@ -79,9 +79,21 @@ public static class DeployCommands
         return command;
     }
 
-    /// <summary>The <c>--timeout</c> option's value (null: the cluster's deploy_timeout).</summary>
-    internal static TimeSpan? ParseTimeoutOption(string? text) => text is null ? null
-        : ConfigLoader.ParseDuration(text) ?? throw new ConfigException("--timeout", $"'{text}' is not a duration of at most 30 days (examples: 90s, 10m, 1h)");
+    /// <summary>
+    /// <c>--timeout</c>: overrides the cluster's deploy_timeout (absent: null). Checked while parsing, so a value that is not a
+    /// duration is an argument error (exit 2) like any other, not a configuration error.
+    /// </summary>
+    internal static Option<TimeSpan?> TimeoutOption() => new("--timeout")
+    {
+        Description = "Override the cluster's deploy_timeout (e.g. 90s, 10m)",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Count == 1 ? r.Tokens[0].Value : "";
+            if (ConfigLoader.ParseDuration(text) is { } duration) return duration;
+            r.AddError($"--timeout: '{text}' is not a duration of at most 30 days (examples: 90s, 10m, 1h)");
+            return null;
+        },
+    };
 
     internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
 

@@ -18,7 +18,7 @@ public static class UndeployCommand
         {
             Description = "Only this model's app: its registered model name (e.g. iris.staging) or its app name (ray.name)",
         };
-        var timeout = new Option<string?>("--timeout") { Description = "Override the cluster's deploy_timeout (e.g. 90s, 10m)" };
+        var timeout = DeployCommands.TimeoutOption();
         var output = DeployCommands.OutputOption();
         var command = new Command("undeploy", "Remove MLRay's apps (all, or one model's) from the cluster, keeping every app MLRay did not create")
         {
@@ -28,7 +28,7 @@ public static class UndeployCommand
             parse.GetValue(DeployCommands.ClusterArgument)!, parse.GetValue(output) == "json",
             async (services, cluster, console, json) =>
             {
-                var options = new DeployOptions { Timeout = DeployCommands.ParseTimeoutOption(parse.GetValue(timeout)) };
+                var options = new DeployOptions { Timeout = parse.GetValue(timeout) };
                 var deployer = services.Deployer(cluster);
                 var only = parse.GetValue(model);
                 var report = await DeployCommands.WithProgressAsync(progress => deployer.UndeployAsync(only, options, progress, ct), console, json);

@@ -283,7 +283,7 @@ public class MalformedInputCorpusTests(RabbitMqBroker broker, ITestOutputHelper 
         yield return new("no arguments to deploy", "mlray.dll", ["deploy"], "argument error");
         yield return new("unknown command", "mlray.dll", ["frobnicate"], "argument error");
         yield return new("--output xml", "mlray.dll", ["deploy", "{config}", "ray-cluster-py312", "--output", "xml"], "argument error", BaseConfig);
-        yield return new("--timeout not a duration", "mlray.dll", ["deploy", "{config}", "ray-cluster-py312", "--timeout", "forever"], "--timeout: 'forever' is not a duration", BaseConfig);
+        yield return new("--timeout not a duration", "mlray.dll", ["deploy", "{config}", "ray-cluster-py312", "--timeout", "forever"], "argument error: --timeout: 'forever' is not a duration", BaseConfig);
         yield return new("webhook register without --url", "mlray.dll", ["webhook", "register", "{config}"], "argument error", BaseConfig);
         yield return new("worker --cluster without a name", WorkerProcess.Dll, ["--cluster"], "argument error");
     }
