@@ -21,7 +21,7 @@ public sealed class MLRayServices : IDisposable
         Artifacts = Own(new ArtifactReader(Mlflow, config.Mlflow.S3));
         Environments = new ModelEnvironmentCache(Artifacts, config.Mlflow.TrackingUri, config.ArtifactCacheDir);
         Registry = new RegistryReader(Mlflow, Environments, config.Mlflow, logs?.CreateLogger<RegistryReader>());
-        Preflight = new Preflight.PreflightChecker(Own(new Preflight.PackageIndexClient(config.PackageIndex)));
+        Preflight = new Preflight.PreflightChecker(Own(new Preflight.PackageIndexClient(config.PackageIndex, http: http)));
     }
 
     public MLRayConfig Config { get; }

@@ -26,6 +26,8 @@ public static class MLRayHttpClients
 {
     public const string Mlflow = "mlray-mlflow";
     public const string Ray = "mlray-ray";
+    /// <summary>The wheel pre-flight's index client: no resilience handler (see <see cref="AddMLRayHttpClients"/>).</summary>
+    public const string PackageIndex = "mlray-package-index";
 
     /// <summary>One attempt of one request; a slow registry page or a Ray PUT of many apps stays well under it.</summary>
     public static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(30);
@@ -64,6 +66,16 @@ public static class MLRayHttpClients
             // Inside the pipeline: every attempt is measured, so a 503 that a retry hides still shows.
             client.AddHttpMessageHandler(() => new HttpMetricsHandler(server));
         }
+        // Sent once, never retried here: an index that does not answer makes the pre-flight's verdict "unknown" (never
+        // "no"), and the next reconcile asks again once the 30 s failure cache expires. PyPI's 301 to the normalised
+        // name is followed; the per-request timeout is the config's package_index timeout (PackageIndexClient).
+        services.AddHttpClient(PackageIndex, http => http.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler
+            {
+                AllowAutoRedirect = true, MaxAutomaticRedirections = 5, PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+            })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .AddHttpMessageHandler(() => new HttpMetricsHandler(HttpMetricsHandler.IndexServer));
         return services;
     }
 

@@ -23,26 +23,17 @@ public sealed class PackageIndexClient : IDisposable
     private readonly TimeProvider _time;
     private readonly ConcurrentDictionary<string, (DateTimeOffset Expires, Task<IndexAnswer> Answer)> _cache = new(StringComparer.Ordinal);
 
-    public PackageIndexClient(PackageIndexSettings settings, TimeProvider? time = null)
+    private readonly AuthenticationHeaderValue? _authorization;
+
+    /// <param name="http">A host's factory (its handlers and telemetry); null for the process's own.</param>
+    public PackageIndexClient(PackageIndexSettings settings, TimeProvider? time = null, IHttpClientFactory? http = null)
     {
         _settings = settings;
         _time = time ?? TimeProvider.System;
         _gate = new SemaphoreSlim(settings.MaxConcurrency);
-        _http = new HttpClient(new Http.HttpMetricsHandler(Http.HttpMetricsHandler.IndexServer)
-        {
-            InnerHandler = new SocketsHttpHandler
-            {
-                AllowAutoRedirect = true, MaxAutomaticRedirections = 5, ConnectTimeout = settings.Timeout,
-                PooledConnectionLifetime = TimeSpan.FromMinutes(2), // a long-running worker follows the index's DNS changes
-            },
-        })
-        {
-            Timeout = settings.Timeout,
-        };
-        _http.DefaultRequestHeaders.Accept.ParseAdd(ProjectPage.AcceptHeader);
-        _http.DefaultRequestHeaders.UserAgent.ParseAdd("mlray-preflight/1.0");
+        _http = (http ?? Http.MLRayHttpClients.Default).CreateClient(Http.MLRayHttpClients.PackageIndex);
         if (settings.Password is not null || settings.Username is not null)
-            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+            _authorization = new AuthenticationHeaderValue("Basic",
                 Convert.ToBase64String(Encoding.UTF8.GetBytes($"{settings.Username ?? ""}:{settings.Password ?? ""}")));
     }
 
@@ -78,11 +69,16 @@ public sealed class PackageIndexClient : IDisposable
         try
         {
             using var request = Http.HttpMetricsHandler.ForEndpoint(new HttpRequestMessage(HttpMethod.Get, url), ProjectEndpoint);
-            using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+            request.Headers.Accept.ParseAdd(ProjectPage.AcceptHeader);
+            request.Headers.UserAgent.ParseAdd("mlray-preflight/1.0");
+            request.Headers.Authorization = _authorization;
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(_settings.Timeout);
+            using var response = await _http.SendAsync(request, timeout.Token).ConfigureAwait(false);
             if (response.StatusCode == HttpStatusCode.NotFound) return IndexAnswer.Of(ProjectPage.NotFound(project));
             if (!response.IsSuccessStatusCode)
                 return IndexAnswer.Unreachable($"the package index answered {url} with {(int)response.StatusCode} {response.ReasonPhrase}");
-            var body = await response.Content.ReadAsStringAsync(ct).ConfigureAwait(false);
+            var body = await response.Content.ReadAsStringAsync(timeout.Token).ConfigureAwait(false);
             return IndexAnswer.Of(ProjectPage.Parse(project, response.Content.Headers.ContentType?.ToString(), body,
                 response.RequestMessage?.RequestUri ?? url));
         }
@@ -94,7 +90,7 @@ public sealed class PackageIndexClient : IDisposable
         {
             return IndexAnswer.Unreachable($"the package index could not be reached at {url}: {e.Message}");
         }
-        catch (TaskCanceledException) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
             return IndexAnswer.Unreachable($"the package index did not answer {url} within {_settings.Timeout.TotalSeconds:0.#}s");
         }

@@ -81,6 +81,15 @@ public class PackageIndexClientTests
             Assert.Null(answer.Page);
             Assert.Contains("could not be reached", answer.Failure);
         }
+        index.Down = false;
+        index.ResponseDelay = TimeSpan.FromSeconds(3); // over the client's 2 s package_index timeout
+        using (var client = Client(index))
+        {
+            var answer = await client.GetProjectAsync("catboost");
+            Assert.Null(answer.Page);
+            Assert.Contains("did not answer", answer.Failure);
+            Assert.Contains("within 2s", answer.Failure);
+        }
     }
 
     [Fact]
