@@ -257,18 +257,11 @@ public static class BrokerProbe
 {
     public static async Task<bool> IsReachableAsync(Uri uri, TimeSpan timeout, CancellationToken ct)
     {
-        var endpoint = RabbitMqEndpoint.Parse(uri);
-        var factory = new RabbitMQ.Client.ConnectionFactory
-        {
-            HostName = endpoint.Host, Port = endpoint.Port, VirtualHost = endpoint.VirtualHost,
-            UserName = endpoint.Username, Password = endpoint.Password,
-            RequestedConnectionTimeout = timeout,
-        };
         try
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             cts.CancelAfter(timeout);
-            await using var connection = await factory.CreateConnectionAsync("mlray-demo-probe", cts.Token);
+            await using var connection = await RabbitMqEndpoint.Parse(uri).ConnectAsync("mlray-demo-probe", timeout, cts.Token);
             return connection.IsOpen;
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)

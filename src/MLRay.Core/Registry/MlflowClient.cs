@@ -190,10 +190,12 @@ public sealed class MlflowClient : IDisposable
     /// The request to <paramref name="template"/> with each placeholder replaced, in order, by an escaped id; its metrics
     /// carry the template, so no id ever becomes a label value.
     /// </summary>
+    private static readonly System.Text.RegularExpressions.Regex Placeholder = new(@"\{[^}]+\}", System.Text.RegularExpressions.RegexOptions.Compiled);
+
     private (IFlurlRequest Request, string Path) Request(string template, string[] ids)
     {
         var next = 0;
-        var path = System.Text.RegularExpressions.Regex.Replace(template, @"\{[^}]+\}", _ =>
+        var path = Placeholder.Replace(template, _ =>
             next < ids.Length ? Uri.EscapeDataString(ids[next++]) : throw new ArgumentException($"no value for a placeholder of {template}", nameof(ids)));
         if (next != ids.Length) throw new ArgumentException($"{ids.Length} values for {next} placeholders of {template}", nameof(ids));
         return (_http.Request(Api, path).ForEndpoint($"/{Api}/{template}"), path);

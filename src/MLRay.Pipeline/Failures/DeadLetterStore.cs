@@ -183,7 +183,7 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
         /// <summary>Through the default exchange to <paramref name="queue"/>, awaited until the broker confirms.</summary>
         public async Task PublishConfirmedAsync(RabbitMqEndpoint broker, string queue, ClusterDeployRequested request, CancellationToken ct)
         {
-            _confirms ??= await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), ct);
+            _confirms ??= await connection.CreateChannelAsync(RabbitMqEndpoint.ConfirmedPublishes, ct);
             try
             {
                 await MassTransitEnvelope.PublishAsync(_confirms, broker, "", queue, request, null, ct);
@@ -272,10 +272,8 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
 
     private Task<IConnection> ConnectAsync(CancellationToken ct)
     {
-        var factory = broker.ConnectionFactory();
-        factory.RequestedConnectionTimeout = TimeSpan.FromSeconds(5);
-        factory.AutomaticRecoveryEnabled = false;   // one short operation per connection: fail, don't linger
-        return factory.CreateConnectionAsync("mlray-dead-letters", ct);
+        // One short operation per connection: fail, don't linger.
+        return broker.ConnectAsync("mlray-dead-letters", TimeSpan.FromSeconds(5), ct);
     }
 
     /// <summary>RabbitMQ.Client's many exception types as one <see cref="BrokerException"/> naming the broker (without its password).</summary>

@@ -81,13 +81,10 @@ public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, ILogge
             {
                 if (_connection is not null) await DisposeQuietlyAsync(_connection);
                 _connection = null;
-                var factory = _broker.ConnectionFactory();
-                factory.RequestedConnectionTimeout = ConnectTimeout;
-                factory.AutomaticRecoveryEnabled = false;   // re-opened here, on demand: no second recovery loop
-                _connection = await factory.CreateConnectionAsync("mlray-receiver publisher", ct);
+                // Re-opened here, on demand: no second recovery loop.
+                _connection = await _broker.ConnectAsync("mlray-receiver publisher", ConnectTimeout, ct);
             }
-            _channel = await _connection.CreateChannelAsync(
-                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), ct);
+            _channel = await _connection.CreateChannelAsync(RabbitMqEndpoint.ConfirmedPublishes, ct);
             return _channel;
         }
         finally

@@ -43,14 +43,7 @@ public sealed class BrokerHealthCheck(MLRayConfig config) : IHealthCheck, IAsync
             {
                 if (_connection is not null) await _connection.DisposeAsync();
                 _connection = null;
-                var factory = new ConnectionFactory
-                {
-                    HostName = endpoint.Host, Port = endpoint.Port, VirtualHost = endpoint.VirtualHost,
-                    UserName = endpoint.Username, Password = endpoint.Password, RequestedConnectionTimeout = Timeout,
-                    AutomaticRecoveryEnabled = false,
-                };
-                if (endpoint.Tls) factory.Ssl = new SslOption { Enabled = true, ServerName = endpoint.Host };
-                _connection = await factory.CreateConnectionAsync("mlray-readiness", timeout.Token);
+                _connection = await endpoint.ConnectAsync("mlray-readiness", Timeout, timeout.Token);
             }
             await using var channel = await _connection.CreateChannelAsync(cancellationToken: timeout.Token);
             await channel.ExchangeDeclarePassiveAsync(PipelineTopology.RegistryChangedExchange, timeout.Token);

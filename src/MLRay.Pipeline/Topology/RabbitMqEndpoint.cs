@@ -27,5 +27,20 @@ public sealed record RabbitMqEndpoint(string Host, int Port, string VirtualHost,
         return factory;
     }
 
+    /// <summary>Channel options for publishes awaited until the broker confirms each (what <c>MassTransitEnvelope.PublishAsync</c> needs).</summary>
+    public static readonly CreateChannelOptions ConfirmedPublishes = new(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true);
+
+    /// <summary>
+    /// A connection named <paramref name="clientName"/> (as the management UI shows it), without automatic recovery: its
+    /// owner either uses it for one short operation or re-opens it itself when it is lost.
+    /// </summary>
+    public Task<IConnection> ConnectAsync(string clientName, TimeSpan timeout, CancellationToken ct)
+    {
+        var factory = ConnectionFactory();
+        factory.RequestedConnectionTimeout = timeout;
+        factory.AutomaticRecoveryEnabled = false;
+        return factory.CreateConnectionAsync(clientName, ct);
+    }
+
     public override string ToString() => $"{(Tls ? "amqps" : "amqp")}://{Username}@{Host}:{Port}/{Uri.EscapeDataString(VirtualHost)}";
 }

@@ -3,7 +3,6 @@ using Microsoft.Extensions.Logging;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Topology;
-using RabbitMQ.Client;
 
 namespace MLRay.Pipeline.Workers;
 
@@ -27,11 +26,8 @@ public sealed class ClusterHandover(ClusterWorkers workers, MLRayConfig config, 
         var broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
         try
         {
-            var factory = broker.ConnectionFactory();
-            factory.RequestedConnectionTimeout = TimeSpan.FromSeconds(5);
-            await using var connection = await factory.CreateConnectionAsync("mlray-worker handover", ct);
-            await using var channel = await connection.CreateChannelAsync(
-                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true), ct);
+            await using var connection = await broker.ConnectAsync("mlray-worker handover", TimeSpan.FromSeconds(5), ct);
+            await using var channel = await connection.CreateChannelAsync(RabbitMqEndpoint.ConfirmedPublishes, ct);
             foreach (var worker in left)
             {
                 var queue = PipelineTopology.ClusterQueue(worker.Cluster.Name);

@@ -114,12 +114,8 @@ public sealed class MLflowWebhookHandler(
                 return Unavailable("the same delivery is being published", null);
         }
 
-        var publisher = request.GetService<IRegistryChangedPublisher>();
-        if (publisher is null)
-        {
-            deliveries.Abandon(deliveryId);
-            return Unavailable("no message bus is registered", null);
-        }
+        // Always registered (AddMLflowWebhooks: the bus's, unless the pipeline put RabbitMQ.Client's in its place).
+        var publisher = request.GetRequiredService<IRegistryChangedPublisher>();
         try
         {
             await PublishAsync(publisher, message, http.RequestAborted);

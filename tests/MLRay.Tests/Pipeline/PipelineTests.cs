@@ -198,12 +198,15 @@ public class PipelineTests(RabbitMqBroker broker)
     public async Task A_webhook_no_queue_would_take_is_a_503_not_a_silent_drop()
     {
         await using var world = await PipelineWorld.StartAsync(broker);
-        await world.StartReceiverAsync(registerWebhook: false);
+        var receiver = await world.StartReceiverAsync(registerWebhook: false);
         using var http = new HttpClient();
         await using var connection = await new RabbitMQ.Client.ConnectionFactory { Uri = world.BrokerUri }.CreateConnectionAsync();
         await using var channel = await connection.CreateChannelAsync();
         await channel.QueueDeleteAsync(PipelineTopology.RegistryChangesQueue, ifUnused: false, ifEmpty: false);
         var body = PipelineWorld.ModelVersionCreated("iris_classifier-py312-catboost12.staging", "1");
+        // Why the receiver does not publish through the bus: MassTransit's publish is confirmed and the message is gone.
+        await receiver.Services.GetRequiredService<IBus>().Publish(
+            new RegistryChanged { RegisteredModel = "lost.staging", Reason = "model_version.created" });
 
         var lost = await http.SendAsync(PipelineWorld.SignedWebhook(world.ReceiverUri!, body, "no-queue"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, lost.StatusCode); // mandatory publish: the broker returned it, MLflow retries
