@@ -46,5 +46,13 @@ public class TracingTests(RabbitMqBroker broker)
         Assert.Contains(trace, a => a.Source.Name == MLRayTelemetry.Name && a.Kind == ActivityKind.Producer
                                     && a.DisplayName == "mlray.registry-changed publish" && (string?)a.GetTagItem(MLRayTelemetry.DeliveryIdAttribute) == deliveryId);
         Assert.Contains(trace, a => a.Source.Name == "MassTransit"); // the hops through the broker carry the context
+
+        // The README lists each of MLRay's own spans: by its name, or with its variable last word as <placeholder>.
+        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
+        var unlisted = trace.Where(a => a.Source.Name == MLRayTelemetry.Name).Select(a => a.DisplayName).Distinct()
+            .Where(name => !readme.Contains($"`{name}`", StringComparison.Ordinal)
+                           && !System.Text.RegularExpressions.Regex.IsMatch(readme, $@"`{System.Text.RegularExpressions.Regex.Escape(name[..Math.Max(0, name.LastIndexOf(' '))])} <[a-z]+>`"))
+            .ToList();
+        Assert.True(unlisted.Count == 0, $"spans the README does not list: {string.Join(", ", unlisted)}");
     }
 }
