@@ -1,5 +1,5 @@
-"""Train the seed's iris classifier with CatBoost, log it to MLflow with its environment, register it as
-`<name>.staging` and put the `ray.*` tags MLRay reads on the registered model.
+"""Train the seed's iris classifier with CatBoost, create the registered model `<name>.staging` with the `ray.*` tags
+MLRay reads, then log the model to MLflow with its environment as a new version of it.
 
 Run it in a virtualenv of exactly the Python of the Ray cluster that is to serve the model (3.9.22 or 3.12.11: Ray and
 MLRay match the model's python_env.yaml against the cluster), after installing that model's requirements:
@@ -56,13 +56,32 @@ def train(random_state=42):
     return model, x_test, accuracy
 
 
+def tag_registered_model(client, registered_name, tags):
+    """Creates the registered model with its ray.* tags, or sets them on the existing one.
+
+    Before the version, on purpose: registering a version sends MLflow's webhook at once, while setting tags on a
+    registered model sends none. A version whose model has no ray.* tags yet is only PENDING in MLRay (picked up at the
+    next resync), so this order deploys at the version's own webhook instead.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(registered_name, tags=tags)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        for key, value in tags.items():
+            client.set_registered_model_tag(registered_name, key, value)
+
+
 def log_and_register(model, x_test, accuracy, app_name, requirements=None, tags=None):
-    """Logs the model with its environment, registers it as <app_name>.staging and tags the registered model."""
+    """Tags the registered model <app_name>.staging, then logs the model with its environment as a new version of it."""
     import mlflow
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
 
     registered_name = app_name + MODEL_NAME_SUFFIX
+    tag_registered_model(MlflowClient(), registered_name, tags or ray_tags(app_name))
     mlflow.set_experiment("mlray-iris")
     with mlflow.start_run(run_name=app_name):
         mlflow.log_params({"python": platform.python_version(), "loss_function": "MultiClass"})
@@ -73,11 +92,8 @@ def log_and_register(model, x_test, accuracy, app_name, requirements=None, tags=
             signature=infer_signature(x_test, model.predict(x_test)),
             input_example=x_test.head(3),
             pip_requirements=requirements,  # None: MLflow infers them (and writes requirements.txt either way)
-            registered_model_name=registered_name,
+            registered_model_name=registered_name,  # the version's webhook: MLRay finds the tags already there
         )
-    client = MlflowClient()
-    for key, value in (tags or ray_tags(app_name)).items():
-        client.set_registered_model_tag(registered_name, key, value)
     return registered_name, info.registered_model_version
 
 

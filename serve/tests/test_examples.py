@@ -102,3 +102,75 @@ def test_every_example_request_is_answered_in_its_format(path):
     seed, mlflow = answers[0][1], answers[1][1]
     assert isinstance(seed, list) and len(seed) == 5          # the seed's bare list
     assert mlflow == {"predictions": seed}                    # the same rows, MLflow's shape
+
+
+class RecordingMlflow:
+    """Stand-ins for the mlflow modules log_and_register imports, recording the order of registry calls."""
+
+    def __init__(self, existing=False):
+        import types
+
+        self.calls, self.model_tags, self.existing = [], {}, existing
+        recorder = self
+
+        class MlflowException(Exception):
+            def __init__(self, message, error_code):
+                super().__init__(message)
+                self.error_code = error_code
+
+        class Client:
+            def create_registered_model(self, name, tags=None):
+                recorder.calls.append(("create_registered_model", name))
+                if recorder.existing:
+                    raise MlflowException(f"Registered Model (name={name}) already exists.", "RESOURCE_ALREADY_EXISTS")
+                recorder.model_tags.update(tags or {})
+
+            def set_registered_model_tag(self, name, key, value):
+                recorder.calls.append(("set_registered_model_tag", key))
+                recorder.model_tags[key] = value
+
+        class Run:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+        def log_model(model, **kwargs):
+            # MLflow registers the version (and sends its webhook) here: the tags must already be on the model.
+            recorder.calls.append(("log_model", kwargs.get("registered_model_name"), dict(recorder.model_tags)))
+            return types.SimpleNamespace(registered_model_version="1")
+
+        self.modules = {
+            "mlflow": types.SimpleNamespace(set_experiment=lambda name: None, start_run=lambda run_name=None: Run(),
+                                            log_params=lambda p: None, log_metric=lambda k, v: None,
+                                            catboost=types.SimpleNamespace(log_model=log_model)),
+            "mlflow.models": types.SimpleNamespace(infer_signature=lambda x, y: None),
+            "mlflow.tracking": types.SimpleNamespace(MlflowClient=Client),
+            "mlflow.exceptions": types.SimpleNamespace(MlflowException=MlflowException),
+        }
+
+
+class Predicting:
+    def predict(self, x):
+        return x
+
+
+class Frame:
+    def head(self, n):
+        return self
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new registered model", "existing registered model"])
+def test_the_script_tags_the_registered_model_before_it_registers_the_version(monkeypatch, existing):
+    mlflow = RecordingMlflow(existing)
+    for name, module in mlflow.modules.items():
+        monkeypatch.setitem(__import__("sys").modules, name, module)
+    script = load_script()
+    tags = script.ray_tags("iris_classifier-py39-catboost12")
+    name, version = script.log_and_register(Predicting(), Frame(), 0.9, "iris_classifier-py39-catboost12", None, tags)
+    assert (name, version) == ("iris_classifier-py39-catboost12.staging", "1")
+    log_model = [c for c in mlflow.calls if c[0] == "log_model"]
+    assert len(log_model) == 1 and mlflow.calls[-1] is log_model[0], mlflow.calls
+    assert log_model[0][1] == name
+    assert log_model[0][2] == tags   # every ray.* tag was on the registered model when its version was created

@@ -71,7 +71,8 @@ public static class PipelineServiceCollectionExtensions
         {
             services.AddSingleton<IClusterDispatcher>(sp => new TopicClusterDispatcher(sp.GetRequiredService<IBus>()));
             services.AddSingleton<IWakeUps>(sp => new BrokerWakeUps(sp.GetRequiredService<IBus>(), config));
-            services.AddSingleton<IDeadLetters>(sp => new BrokerDeadLetters(sp.GetRequiredService<IBus>()));
+            services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)));
+            services.AddSingleton<IDeadLetters>(sp => new BrokerDeadLetters(sp.GetRequiredService<IBus>(), sp.GetRequiredService<DeadLetterStore>()));
             // Registered before the bus so queues and bindings exist before anything is published.
             services.AddHostedService<TopologyDeclarer>();
             services.AddSingleton<BrokerHealthCheck>();

@@ -73,7 +73,7 @@ public static class DeployCommands
                 if (json) Console.Out.WriteLine(ReportRenderer.PlanToJson(desired, plan, current, planned.Preflight).ToJsonString(Indented));
                 else ReportRenderer.WritePlan(console, desired, plan, current, planned.Preflight);
                 // A model the pre-flight says pip would refuse fails the plan too, blocked (invalid) or only warned about.
-                return desired.Models.Any(m => m.Kind == ModelOutcomeKind.Invalid) || planned.Preflight.Any(p => p.WouldFail)
+                return desired.Models.Any(m => m.Kind is ModelOutcomeKind.Invalid or ModelOutcomeKind.Pending) || planned.Preflight.Any(p => p.WouldFail)
                     ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
             }, ct));
         return command;

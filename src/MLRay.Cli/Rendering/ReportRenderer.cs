@@ -103,6 +103,7 @@ public static class ReportRenderer
                 ModelOutcomeKind.OtherCluster => ("grey", "other cluster"),
                 ModelOutcomeKind.Disabled => ("grey", "disabled"),
                 ModelOutcomeKind.NothingToServe => ("grey", "nothing to serve"),
+                ModelOutcomeKind.Pending => ("yellow", "pending"),
                 _ => ("red", "invalid"),
             };
             table.AddRow(Markup.Escape(m.RegisteredModel), m.Version ?? "-", m.Python ?? "-",

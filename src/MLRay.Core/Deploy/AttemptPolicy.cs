@@ -29,6 +29,11 @@ public sealed record AttemptState
     /// again instead of one without the why.
     /// </summary>
     public string? Error { get; init; }
+    /// <summary>
+    /// A dead letter written for this version before its <c>ray.*</c> tags changed: still listed in the dead-letter queue,
+    /// it is removed once the version runs (a letter for a version that serves would send ops after a fixed problem).
+    /// </summary>
+    public string? StaleDeadLetter { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -63,6 +68,8 @@ public enum AttemptPhase
     WaitingToRetry,
     /// <summary>Given up: a dead letter is (or was) written; the last good version serves, or the app is removed.</summary>
     DeadLettered,
+    /// <summary>Its model has no <c>ray.*</c> tags yet: nothing attempted, nothing dead-lettered, a running app kept.</summary>
+    Pending,
 }
 
 /// <summary>A dead letter to publish, in the pure core's terms (the pipeline adds delivery ids and the cluster).</summary>
@@ -81,7 +88,11 @@ public sealed record AttemptDecision(
     /// <summary>When this version wants the worker to look again (a follow-up check or a retry), if at all.</summary>
     DateTimeOffset? LookAgainAt,
     /// <summary>The version that serves instead while this one waits or was given up on (rollback), if any.</summary>
-    string? ServedVersion);
+    string? ServedVersion)
+{
+    /// <summary>A dead letter of this version's to take out of the queue now that it runs (<see cref="AttemptState.StaleDeadLetter"/>).</summary>
+    public string? RemoveLetter { get; init; }
+}
 
 /// <summary>The desired apps after failure handling, with a decision per model version it concerns.</summary>
 public sealed record AttemptPlan(IReadOnlyList<JsonObject> Applications, IReadOnlyList<AttemptDecision> Decisions, IReadOnlySet<string> KeepAsIs);
@@ -122,12 +133,21 @@ public static class AttemptPolicy
 
         foreach (var m in desired.Models)
         {
+            if (m is { Kind: ModelOutcomeKind.Pending, Version: { } pendingVersion })
+            {
+                var known = byModel.GetValueOrDefault(m.RegisteredModel)?.State ?? new AttemptState();
+                decisions.Add(new AttemptDecision(m.RegisteredModel, pendingVersion, null, AttemptPhase.Pending, DesiredState.PendingMessage,
+                    known, false, null, null, null));
+                continue;
+            }
             if (!byModel.TryGetValue(m.RegisteredModel, out var f) || m.Version is null)
             {
                 if (appsByModel.TryGetValue(m.RegisteredModel, out var untouched)) apps.Add(untouched);
                 continue;
             }
-            var state = f.State is { } s && s.Spec == f.Spec && !(s.DeadLetter is { } id && replays.Contains(id)) ? s : new AttemptState { Spec = f.Spec };
+            var state = f.State is { } s && s.Spec == f.Spec && !(s.DeadLetter is { } id && replays.Contains(id)) ? s
+                // A replay removes its own letter; a changed spec leaves the old one listed until the version runs.
+                : new AttemptState { Spec = f.Spec, StaleDeadLetter = f.State is { } old && old.Spec != f.Spec ? old.DeadLetter ?? old.StaleDeadLetter : null };
             var changed = !ReferenceEquals(state, f.State);
 
             if (m.Kind == ModelOutcomeKind.Invalid)
@@ -186,8 +206,10 @@ public static class AttemptPolicy
             {
                 apps.Add(inFlight);
                 var running = judged.Outcome == AppOutcome.Running;
+                var stale = running ? state.StaleDeadLetter : null;
                 decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, running ? AttemptPhase.Running : AttemptPhase.Deploying,
-                    running ? "" : judged.Message, state, changed, null, running ? null : now + CheckDelay(now - started), null));
+                    running ? "" : judged.Message, stale is null ? state : state with { StaleDeadLetter = null }, changed || stale is not null,
+                    null, running ? null : now + CheckDelay(now - started), null) { RemoveLetter = stale });
                 continue;
             }
 

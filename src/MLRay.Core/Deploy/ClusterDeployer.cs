@@ -26,7 +26,7 @@ public sealed record DeployReport(
     /// is still on its way and nothing has failed yet.
     /// </summary>
     public bool Succeeded =>
-        Desired.Models.All(m => m.Kind != ModelOutcomeKind.Invalid)
+        Desired.Models.All(m => m.Kind is not (ModelOutcomeKind.Invalid or ModelOutcomeKind.Pending))
         && Apps.Where(a => a.Outcome != AppOutcome.Removed)
             .All(a => a.Outcome == AppOutcome.Running || (!Waited && a.Outcome == AppOutcome.Pending));
 }

@@ -14,6 +14,8 @@ public enum ModelOutcomeKind
     NothingToServe,
     /// <summary>Broken tags or environment: reported, left out, and its running app (if any) is kept.</summary>
     Invalid,
+    /// <summary>No <c>ray.*</c> tags yet (<see cref="TagParseResult.Untagged"/>): waited for, never dead-lettered; a running app is kept.</summary>
+    Pending,
 }
 
 /// <summary>What became of one registered model for one cluster, and why.</summary>
@@ -29,7 +31,7 @@ public sealed record ModelOutcome(
 public sealed record DesiredState(RayClusterConfig Cluster, IReadOnlyList<ModelOutcome> Models, IReadOnlyList<JsonObject> Applications)
 {
     /// <summary>Models whose current app must be left as it is because their new state could not be computed.</summary>
-    public IReadOnlySet<string> KeepAsIs => Models.Where(m => m.Kind == ModelOutcomeKind.Invalid)
+    public IReadOnlySet<string> KeepAsIs => Models.Where(m => m.Kind is ModelOutcomeKind.Invalid or ModelOutcomeKind.Pending)
         .Select(m => m.RegisteredModel).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
@@ -37,6 +39,9 @@ public sealed record DesiredState(RayClusterConfig Cluster, IReadOnlyList<ModelO
     /// first, so a model meant for another cluster never reports its tag problems here. App names and routes must
     /// be unique on the cluster, including against apps MLRay does not manage (<paramref name="foreignApps"/>).
     /// </summary>
+    /// <summary>Why a <see cref="ModelOutcomeKind.Pending"/> model has no app yet (its status message, and the CLI's).</summary>
+    public const string PendingMessage = "waiting for ray.* tags on the registered model";
+
     public static DesiredState For(RayClusterConfig cluster, IEnumerable<ModelCandidate> candidates, ServeInstance? current = null)
     {
         var outcomes = new List<ModelOutcome>();
@@ -69,6 +74,11 @@ public sealed record DesiredState(RayClusterConfig Cluster, IReadOnlyList<ModelO
             {
                 outcomes.Add(new ModelOutcome(c.RegisteredModel, version, ModelOutcomeKind.OtherCluster, null, python.ToString(),
                     [$"Python {python}; this cluster serves {cluster.PythonVersion}"]));
+                continue;
+            }
+            if (c.Tags is { Untagged: true })
+            {
+                outcomes.Add(new ModelOutcome(c.RegisteredModel, version, ModelOutcomeKind.Pending, null, python.ToString(), [PendingMessage]));
                 continue;
             }
             if (c.Tags is not { Spec: { } spec })

@@ -35,6 +35,13 @@ public sealed record TagError(string Tag, string? Value, string Problem)
 public sealed record TagParseResult(DeploymentSpec? Spec, bool Disabled, IReadOnlyList<TagError> Errors)
 {
     public bool IsValid => Errors.Count == 0;
+
+    /// <summary>
+    /// No <c>ray.*</c> tag at all: not opted in yet. MLflow sends no event when tags are set on a registered model, and
+    /// the usual order (log and register the version, then tag the model) makes a version's webhook arrive first, so this
+    /// is a state to wait in (picked up at the next resync), not an error.
+    /// </summary>
+    public bool Untagged { get; init; }
 }
 
 /// <summary>Tags → <see cref="DeploymentSpec"/> per the table in DESIGN.md. Pure; reports every problem at once.</summary>
@@ -81,6 +88,8 @@ public static partial class DeploymentTags
         var errors = new List<TagError>();
         var ray = tags.Where(t => t.Key.StartsWith(Prefix, StringComparison.Ordinal))
             .ToDictionary(t => t.Key, t => t.Value, StringComparer.Ordinal);
+        if (ray.Count == 0)
+            return new TagParseResult(null, Disabled: false, [new TagError(Name, null, "required but missing")]) { Untagged = true };
 
         foreach (var key in ray.Keys.Where(k => !Known.Contains(k)).Order(StringComparer.Ordinal))
             errors.Add(new TagError(key, ray[key], $"unknown ray.* tag (known: {string.Join(", ", Known)})"));

@@ -9,6 +9,8 @@ public static class DeployStatus
     public const string Running = "RUNNING";
     public const string Failed = "FAILED";
     public const string Undeployed = "UNDEPLOYED";
+    /// <summary>The model has no <c>ray.*</c> tags yet (<see cref="AttemptPhase.Pending"/>).</summary>
+    public const string Pending = "PENDING";
 }
 
 /// <summary>The status MLRay shows on one model version's MLflow page for one cluster.</summary>
@@ -44,6 +46,7 @@ public static class StatusTags
             {
                 AttemptPhase.Running => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Running, "", Endpoint(cluster, plan, d.AppName!)),
                 AttemptPhase.Deploying => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Deploying, Bound(d.Message), ""),
+                AttemptPhase.Pending => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Pending, d.Message, ""),
                 _ => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Failed,
                     Bound(RayMessage.Summarize(d.Message, MaxMessageLength) + (d.ServedVersion is { } v ? $"\nversion {v} serves on {cluster.Name} meanwhile" : "")), ""),
             });

@@ -90,6 +90,11 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
             }
             foreach (var _ in attempts.Decisions.Where(d => d is { Phase: AttemptPhase.Deploying, StateChanged: true, State.Attempts: > 1 }))
                 MLRayTelemetry.Retries.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name), MLRayTelemetry.Tag("class", "install"));
+            // A letter of a version that now runs is stale (its tags were fixed since): out of the queue, so ops see only what is wrong.
+            foreach (var d in attempts.Decisions.Where(d => d.RemoveLetter is not null))
+                if (await deadLetters.RemoveAsync(cluster.Name, d.RemoveLetter!, ct))
+                    log.LogInformation("Removed dead letter {LetterId} of {Model} version {Version} from {Cluster}: that version runs there now",
+                        d.RemoveLetter, d.RegisteredModel, d.Version, cluster.Name);
             var known = new KnownStatusTags(snapshot);
             await tags.WriteAttemptsAsync(cluster.Name, attempts.Decisions.Where(d => d.StateChanged), known, ct);
             await tags.WriteAsync(cluster.Name, StatusTags.FromAttempts(desired, attempts, plan, snapshot), known, ct);

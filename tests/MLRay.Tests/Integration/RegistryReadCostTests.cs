@@ -211,4 +211,15 @@ internal sealed class RecordedWakeUps : IWakeUps, IDeadLetters
         lock (Letters) Letters.Add(letter);
         return Task.CompletedTask;
     }
+
+    public List<string> Removed { get; } = [];
+
+    public Task<bool> RemoveAsync(string cluster, string id, CancellationToken ct)
+    {
+        lock (Letters)
+        {
+            Removed.Add(id);
+            return Task.FromResult(Letters.RemoveAll(l => l.Id == id) > 0);
+        }
+    }
 }
