@@ -36,10 +36,11 @@ public static class DemoCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            var runner = new DemoRunner(AnsiConsole.Console, parse.GetValue(workingDir)!, TimeSpan.FromSeconds(parse.GetValue(buildTime)), new Uri(parse.GetValue(rabbit)!));
+            var console = CliConsole.Create(json: false);
+            var runner = new DemoRunner(console, parse.GetValue(workingDir)!, TimeSpan.FromSeconds(parse.GetValue(buildTime)), new Uri(parse.GetValue(rabbit)!));
             var outcome = await runner.RunAsync(ct);
             var ok = DemoRunner.WentAsExpected(outcome);
-            AnsiConsole.MarkupLine(ok ? "[green]Demo finished as expected.[/]" : "[red]Demo did not end as expected (see above).[/]");
+            console.MarkupLine(ok ? "[green]Demo finished as expected.[/]" : "[red]Demo did not end as expected (see above).[/]");
             return ok ? ExitCodes.Success : ExitCodes.ModelsNotRunning;
         });
         return command;

@@ -95,7 +95,8 @@ public static class DeployCommands
         },
     };
 
-    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+    /// <summary>Readable JSON: indented, and quotes, apostrophes and non-ASCII text as they are (the output is not embedded in HTML).</summary>
+    internal static readonly JsonSerializerOptions Indented = new() { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Runs a deploy or undeploy, with a live table of app states on a terminal.</summary>
     internal static async Task<DeployReport> WithProgressAsync(Func<Action<IReadOnlyList<AppResult>>?, Task<DeployReport>> run, IAnsiConsole console, bool json)
@@ -124,29 +125,68 @@ public static class DeployCommands
             var cluster = config.FindCluster(clusterName)
                 ?? throw new ConfigException("ray_clusters", $"no cluster named '{clusterName}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
             return body(services, cluster, console, isJson);
-        }, ct);
+        }, ct, clusterName);
 
     /// <summary>The same for commands that are not about one cluster (<c>webhook</c>, <c>status</c>).</summary>
     internal static async Task<int> Run(FileInfo configFile, bool json,
-        Func<MLRayServices, IAnsiConsole, bool, Task<int>> body, CancellationToken ct)
+        Func<MLRayServices, IAnsiConsole, bool, Task<int>> body, CancellationToken ct, string? clusterName = null)
     {
-        var console = json ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : AnsiConsole.Console;
+        var console = CliConsole.Create(json);
+        MLRayConfig? config = null;
         try
         {
             var env = ProcessEnvironment.WithDotEnv(configFile.DirectoryName);
-            var config = ConfigLoader.LoadFile(configFile.FullName, env);
+            config = ConfigLoader.LoadFile(configFile.FullName, env);
             using var services = new MLRayServices(config, env);
             return await body(services, console, json);
         }
+        catch (ConfigException e) when (e.KeyPath.StartsWith("--", StringComparison.Ordinal))
+        {
+            // A problem with an option the command line gave (found once the config is known) is an argument error.
+            return CommandErrors.Report(json, CommandErrors.Argument, ExitCodes.ConfigError, [new ServiceFailure(null, e.Message)]);
+        }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine($"config error: {e.Message}");
-            return ExitCodes.ConfigError;
+            return CommandErrors.Report(json, CommandErrors.Config, ExitCodes.ConfigError, [new ServiceFailure(null, e.Message)]);
         }
-        catch (Exception e) when (e is MlflowException or RayRejectedException or Flurl.Http.FlurlHttpException or HttpRequestException)
+        catch (Exception e) when (ServiceErrors.IsServiceError(e) && config is not null)
         {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return ExitCodes.ServiceError;
+            return CommandErrors.Report(json, CommandErrors.Service, ExitCodes.ServiceError,
+                ServiceErrors.Describe(e, config, clusterName is null ? null : config.FindCluster(clusterName)));
         }
     }
+}
+
+/// <summary>
+/// How a command that failed says so: one line per problem on stderr (<c>config error: …</c>, <c>error: …</c>), and with
+/// <c>--output json</c> also one JSON object on stdout, so a script that asked for JSON always gets JSON.
+/// </summary>
+internal static class CommandErrors
+{
+    public const string Config = "config", Service = "service", Argument = "argument";
+
+    public static int Report(bool json, string kind, int exitCode, IReadOnlyList<ServiceFailure> problems)
+    {
+        var prefix = kind switch { Config => "config error", Argument => "argument error", _ => "error" };
+        foreach (var p in problems) Console.Error.WriteLine($"{prefix}: {p}");
+        if (json) Console.Out.WriteLine(ToJson(kind, exitCode, problems).ToJsonString(DeployCommands.Indented));
+        return exitCode;
+    }
+
+    public static JsonObject ToJson(string kind, int exitCode, IReadOnlyList<ServiceFailure> problems) => new()
+    {
+        ["error"] = new JsonObject
+        {
+            ["kind"] = kind,
+            ["exit_code"] = exitCode,
+            ["problems"] = new JsonArray([.. problems.Select(p => (JsonNode)new JsonObject
+            {
+                ["service"] = p.Service?.Role,
+                ["config_key"] = p.Service?.ConfigKey,
+                ["address"] = p.Service?.Address.ToString(),
+                ["problem"] = p.Problem,
+                ["message"] = p.ToString(),
+            })]),
+        },
+    };
 }

@@ -1,3 +1,4 @@
+using MLRay.Deploy;
 using System.CommandLine;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Topology;
@@ -114,7 +115,7 @@ public static class DlqCommands
     private static LetterSelection Selection(string[]? ids, string? model, bool all, string usage)
     {
         var selection = new LetterSelection { Ids = ids ?? [], Model = model, All = all };
-        return selection.Problem is { } problem ? throw new ConfigException(usage, problem) : selection;
+        return selection.Problem is { } problem ? throw new ConfigException(usage, problem) : selection;   // "--…": an argument error
     }
 
     private static RayClusterConfig FindCluster(MLRayConfig config, string name) => config.FindCluster(name)
@@ -142,8 +143,9 @@ public static class DlqCommands
             }
             catch (BrokerException e)
             {
-                Console.Error.WriteLine($"error: {e.Message}");
-                return ExitCodes.ServiceError;
+                var pipeline = services.Config.Pipeline;
+                return CommandErrors.Report(isJson, CommandErrors.Service, ExitCodes.ServiceError,
+                    [new ServiceFailure(new ServiceEndpoint("RabbitMQ broker", pipeline.RabbitMqUriKey, new Uri(pipeline.RedactedRabbitMqUri)), e.Message)]);
             }
         }, ct);
 

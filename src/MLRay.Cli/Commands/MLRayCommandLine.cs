@@ -11,6 +11,7 @@ public static class MLRayCommandLine
         UndeployCommand.Create(),
         RenderCommands.Create(),
         DemoCommand.Create(),
+        EmulatorsCommand.Create(),
         StatusCommand.Create(),
         WebhookCommands.Create(),
         DlqCommands.Create(),
@@ -25,8 +26,8 @@ public static class MLRayCommandLine
     {
         var parse = Create().Parse(args);
         if (parse.Errors.Count == 0) return parse.InvokeAsync();
-        foreach (var error in parse.Errors)
-            Console.Error.WriteLine($"argument error: {error.Message}");
+        CommandErrors.Report(AsksForJson(args), CommandErrors.Argument, ExitCodes.ConfigError,
+            [.. parse.Errors.Select(e => new MLRay.Deploy.ServiceFailure(null, e.Message))]);
         var words = new List<string> { "mlray" };
         for (var result = parse.CommandResult; result is { Command: not RootCommand }; result = result.Parent as System.CommandLine.Parsing.CommandResult)
             words.Insert(1, result.Command.Name);
@@ -37,4 +38,9 @@ public static class MLRayCommandLine
         Console.Error.WriteLine($"usage: {string.Join(' ', usage)}  (run '{string.Join(' ', words)} --help' for more)");
         return Task.FromResult(ExitCodes.ConfigError);
     }
+
+    /// <summary>Whether the command line asks for JSON output, read from the words themselves (the parse failed).</summary>
+    private static bool AsksForJson(string[] args) =>
+        args.Zip(args.Skip(1)).Any(p => p.First is "-o" or "--output" && p.Second == "json")
+        || args.Any(a => a is "--output=json" or "-o=json" or "--output:json" or "-o:json");
 }

@@ -84,6 +84,7 @@ public static partial class ConfigLoader
             Mlflow = new MlflowSettings
             {
                 TrackingUri = trackingUri,
+                TrackingUriKey = mlflowNode?.Has("tracking_uri") == true ? "mlflow.tracking_uri" : "MLFLOW_TRACKING_URI",
                 ModelNameSuffix = suffix,
                 Alias = alias,
                 Credentials = new MlflowCredentials(
@@ -123,6 +124,7 @@ public static partial class ConfigLoader
         return new PipelineSettings
         {
             RabbitMqUri = uri,
+            RabbitMqUriKey = rabbit?.Has("uri") == true ? "rabbitmq.uri" : env.Get("RABBITMQ_URI") is not null ? "RABBITMQ_URI" : "default rabbitmq.uri",
             WebhookSecret = secret,
             AllowUnsignedWebhooks = allowUnsigned,
             OpsToken = ReadSecret(receiver, "ops_token", env),

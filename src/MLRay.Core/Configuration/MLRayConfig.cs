@@ -22,6 +22,8 @@ public sealed record MlflowSettings
 {
     /// <summary>The tracking URI MLRay itself talks to (<c>mlflow.tracking_uri</c>, else <c>MLFLOW_TRACKING_URI</c>).</summary>
     public required Uri TrackingUri { get; init; }
+    /// <summary>Where <see cref="TrackingUri"/> came from, for messages: <c>mlflow.tracking_uri</c> or <c>MLFLOW_TRACKING_URI</c>.</summary>
+    public string TrackingUriKey { get; init; } = "mlflow.tracking_uri";
     /// <summary>Registered models whose name ends with this are selected (seed: <c>.staging</c>).</summary>
     public string ModelNameSuffix { get; init; } = DefaultModelNameSuffix;
     public const string DefaultModelNameSuffix = ".staging";
@@ -89,6 +91,8 @@ public sealed record PipelineSettings
     public Uri RabbitMqUri { get; init; } = new(DefaultRabbitMqUri);
     /// <summary>RabbitMQ's own default: the guest user on the local broker (loopback: guest may log in only from there).</summary>
     public const string DefaultRabbitMqUri = "amqp://guest:guest@127.0.0.1:5672/";
+    /// <summary>Where <see cref="RabbitMqUri"/> came from, for messages: <c>rabbitmq.uri</c>, <c>RABBITMQ_URI</c> or the default.</summary>
+    public string RabbitMqUriKey { get; init; } = "rabbitmq.uri";
 
     /// <summary><c>RABBITMQ_URI</c> when set, else <see cref="DefaultRabbitMqUri"/>.</summary>
     public static string RabbitMqUriFrom(IEnvironment env) => env.Get("RABBITMQ_URI") ?? DefaultRabbitMqUri;

@@ -76,7 +76,7 @@ public sealed class ClusterDeployer(RegistryReader registry, RayDashboardClient 
     {
         var snapshot = registry.ReadSnapshotAsync(ct);
         var current = ray.GetApplicationsAsync(ct);
-        await Task.WhenAll(snapshot, current); // both observed, whichever fails
+        await ServiceErrors.WhenAllAsync(snapshot, current); // both observed, and both reported when both fail
         return (snapshot.Result, current.Result);
     }
 

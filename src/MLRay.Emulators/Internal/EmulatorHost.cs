@@ -37,11 +37,14 @@ internal sealed class EmulatorHost : IAsyncDisposable
     }
 
     /// <summary>Every request goes to <paramref name="handler"/>.</summary>
-    public static Task<EmulatorHost> StartAsync(string name, Func<HttpContext, Task> handler, CancellationToken ct) =>
-        StartAsync(name, app => app.Run(new RequestDelegate(handler)), ct);
+    public static Task<EmulatorHost> StartAsync(string name, Func<HttpContext, Task> handler, CancellationToken ct, int port = 0) =>
+        StartAsync(name, app => app.Run(new RequestDelegate(handler)), ct, port);
 
-    /// <summary><paramref name="mapRoutes"/> adds the emulator's middleware and endpoints after the request recorder.</summary>
-    public static async Task<EmulatorHost> StartAsync(string name, Action<WebApplication> mapRoutes, CancellationToken ct)
+    /// <summary>
+    /// <paramref name="mapRoutes"/> adds the emulator's middleware and endpoints after the request recorder. Listens on
+    /// 127.0.0.1:<paramref name="port"/> (0: a free port, as tests want; <c>mlray emulators</c> asks for fixed ones).
+    /// </summary>
+    public static async Task<EmulatorHost> StartAsync(string name, Action<WebApplication> mapRoutes, CancellationToken ct, int port = 0)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions
         {
@@ -57,7 +60,7 @@ internal sealed class EmulatorHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
         builder.WebHost.ConfigureKestrel(o =>
         {
-            o.Listen(IPAddress.Loopback, 0);
+            o.Listen(IPAddress.Loopback, port);
             o.AddServerHeader = false;
             o.Limits.MaxRequestBodySize = 256L * 1024 * 1024;
         });

@@ -44,7 +44,7 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     public static async Task<MlflowEmulator> StartAsync(MlflowEmulatorOptions? options = null, CancellationToken ct = default)
     {
         var emulator = new MlflowEmulator(options ?? new MlflowEmulatorOptions());
-        emulator._host = await EmulatorHost.StartAsync("MLflow", emulator.MapRoutes, ct).ConfigureAwait(false);
+        emulator._host = await EmulatorHost.StartAsync("MLflow", emulator.MapRoutes, ct, emulator._options.Port).ConfigureAwait(false);
         return emulator;
     }
 

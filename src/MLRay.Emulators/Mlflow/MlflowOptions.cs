@@ -3,6 +3,9 @@ namespace MLRay.Emulators.Mlflow;
 /// <summary>Start-up options of <see cref="MlflowEmulator"/>.</summary>
 public sealed record MlflowEmulatorOptions
 {
+    /// <summary>The loopback port to listen on; 0 (default) takes a free one.</summary>
+    public int Port { get; init; }
+
     /// <summary>When set, every request must carry <c>Authorization: Bearer &lt;token&gt;</c> (or valid basic credentials, if those are configured too).</summary>
     public string? RequiredBearerToken { get; init; }
 

@@ -24,10 +24,10 @@ public sealed partial class PackageIndexEmulator : IAsyncDisposable
         _projects = projects.ToDictionary(p => p.Key, p => p.Value.ToList());
 
     /// <summary>Starts an index holding <paramref name="projects"/> (default: <see cref="SeedPackages.All"/>).</summary>
-    public static async Task<PackageIndexEmulator> StartAsync(IReadOnlyDictionary<string, IReadOnlyList<PackageFile>>? projects = null, CancellationToken ct = default)
+    public static async Task<PackageIndexEmulator> StartAsync(IReadOnlyDictionary<string, IReadOnlyList<PackageFile>>? projects = null, CancellationToken ct = default, int port = 0)
     {
         var emulator = new PackageIndexEmulator(projects ?? SeedPackages.All);
-        emulator._host = await EmulatorHost.StartAsync("package index", emulator.HandleAsync, ct).ConfigureAwait(false);
+        emulator._host = await EmulatorHost.StartAsync("package index", emulator.HandleAsync, ct, port).ConfigureAwait(false);
         return emulator;
     }
 

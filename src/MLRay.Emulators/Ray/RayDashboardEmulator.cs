@@ -26,7 +26,7 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
     public static async Task<RayDashboardEmulator> StartAsync(RayEmulatorOptions? options = null, CancellationToken ct = default)
     {
         var emulator = new RayDashboardEmulator(options ?? new RayEmulatorOptions());
-        emulator._host = await EmulatorHost.StartAsync("Ray dashboard", emulator.MapRoutes, ct).ConfigureAwait(false);
+        emulator._host = await EmulatorHost.StartAsync("Ray dashboard", emulator.MapRoutes, ct, emulator.Options.Port).ConfigureAwait(false);
         return emulator;
     }
 

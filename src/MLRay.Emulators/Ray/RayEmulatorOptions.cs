@@ -6,6 +6,9 @@ namespace MLRay.Emulators.Ray;
 /// </summary>
 public sealed class RayEmulatorOptions
 {
+    /// <summary>The loopback port to listen on; 0 (default) takes a free one.</summary>
+    public int Port { get; init; }
+
     /// <summary>Node architecture: <c>x86_64</c> or <c>aarch64</c> (<c>amd64</c>/<c>arm64</c> are accepted as aliases).</summary>
     public string Architecture { get; set; } = "x86_64";
 

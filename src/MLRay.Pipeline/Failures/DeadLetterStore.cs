@@ -67,6 +67,11 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
         HoldAsync(PipelineTopology.DeadLetterQueue(cluster), "list", int.MaxValue, LockWait,
             session => Task.FromResult<IReadOnlyList<DeadLetterEntry>>([.. session.Held.Select(h => ReadLetter(h))]), ct)!;
 
+    /// <summary>As <see cref="ListAsync"/>, but a queue that does not exist yet (no receiver or worker ever ran) has no letters.</summary>
+    public async Task<IReadOnlyList<DeadLetterEntry>> ListIfDeclaredAsync(string cluster, CancellationToken ct) =>
+        await HoldAsync(PipelineTopology.DeadLetterQueue(cluster), "list", int.MaxValue, LockWait,
+            session => Task.FromResult<IReadOnlyList<DeadLetterEntry>>([.. session.Held.Select(h => ReadLetter(h))]), ct, missingQueueIsNull: true) ?? [];
+
     public Task<IReadOnlyList<UnroutableEntry>> ListUnroutableAsync(CancellationToken ct) =>
         HoldAsync(PipelineTopology.UnroutableQueue, "list", int.MaxValue, LockWait,
             session => Task.FromResult<IReadOnlyList<UnroutableEntry>>([.. session.Held.Select(ReadUnroutable)]), ct)!;

@@ -1,0 +1,102 @@
+using MLRay.Serve;
+
+namespace MLRay.Deploy;
+
+/// <summary>Where a selected model version stands, as <c>mlray status</c> counts it.</summary>
+public static class ModelStatus
+{
+    public const string Running = "RUNNING";
+    public const string Deploying = "DEPLOYING";
+    public const string Failed = "FAILED";
+    public const string DeadLettered = "DEAD-LETTERED";
+    public const string Pending = "PENDING";
+    public const string NotDeployed = "NOT DEPLOYED";
+    public const string Unroutable = "UNROUTABLE";
+
+    /// <summary>Every status, in the order the counts are shown.</summary>
+    public static readonly IReadOnlyList<string> All = [Running, Deploying, Failed, DeadLettered, Pending, NotDeployed, Unroutable];
+
+    /// <summary>The tag of a model version's field on a cluster (<c>mlray.&lt;cluster&gt;.&lt;field&gt;</c>).</summary>
+    public static string TagKey(string cluster, string field) => $"mlray.{cluster}.{field}";
+}
+
+/// <summary>One selected model version on one cluster (cluster null: no cluster takes it), its status and why.</summary>
+public sealed record ModelStatusRow(string? Cluster, string RegisteredModel, string? Version, string Status, string Detail);
+
+/// <summary>
+/// Pure: what Ray runs, what the registry selects (with MLRay's tags on the versions) and which versions have a dead letter
+/// → one row per selected model version and cluster. A model no cluster takes is one UNROUTABLE row; a model whose
+/// environment cannot be read is one FAILED row (no cluster can be chosen for it).
+/// </summary>
+public static class ModelStatusReport
+{
+    public static IReadOnlyList<ModelStatusRow> For(IReadOnlyList<(DesiredState Desired, ServeInstance? Current)> clusters, RegistrySnapshot snapshot,
+        IReadOnlySet<(string Cluster, string Model, string Version)> deadLetters)
+    {
+        var rows = new List<ModelStatusRow>();
+        foreach (var candidate in snapshot.Models.Where(c => c.Version is not null && !c.NothingToServe && c.Tags is not { Disabled: true }))
+        {
+            var name = candidate.RegisteredModel;
+            var version = candidate.Version!.Version;
+            var outcomes = clusters.Select(c => (c.Desired.Cluster, c.Current, Outcome: c.Desired.Models.FirstOrDefault(m => m.RegisteredModel == name))).ToList();
+            if (candidate.Environment is null)
+            {
+                rows.Add(new ModelStatusRow(null, name, version, ModelStatus.Failed, candidate.Problem ?? "the model's environment could not be read"));
+                continue;
+            }
+            var mine = outcomes.Where(o => o.Outcome is { Kind: not ModelOutcomeKind.OtherCluster }).ToList();
+            if (mine.Count == 0)
+            {
+                rows.Add(new ModelStatusRow(null, name, version, ModelStatus.Unroutable,
+                    $"no configured cluster serves Python {candidate.Environment.Python} ({string.Join(", ", clusters.Select(c => $"{c.Desired.Cluster.Name}={c.Desired.Cluster.PythonVersion}"))})"));
+                continue;
+            }
+            foreach (var (cluster, current, outcome) in mine)
+            {
+                var tags = snapshot.TagsOf(name, version) ?? new Dictionary<string, string>();
+                var tagMessage = tags.GetValueOrDefault(ModelStatus.TagKey(cluster.Name, "message")) ?? "";
+                var lettered = deadLetters.Contains((cluster.Name, name, version))
+                               || AttemptState.Parse(tags.GetValueOrDefault(ModelStatus.TagKey(cluster.Name, AttemptPolicy.AttemptField)))?.DeadLetter is not null;
+                rows.Add(new ModelStatusRow(cluster.Name, name, version, Row(outcome!, current, tags.GetValueOrDefault(ModelStatus.TagKey(cluster.Name, AttemptPolicy.StatusField)), lettered, tagMessage, out var detail), detail));
+            }
+        }
+        return rows;
+    }
+
+    private static string Row(ModelOutcome outcome, ServeInstance? current, string? tagStatus, bool lettered, string tagMessage, out string detail)
+    {
+        detail = string.Join("; ", outcome.Problems);
+        switch (outcome.Kind)
+        {
+            case ModelOutcomeKind.Pending:
+                return ModelStatus.Pending;
+            case ModelOutcomeKind.Invalid:
+                return lettered ? ModelStatus.DeadLettered : ModelStatus.Failed;
+        }
+        var app = current?.Applications.Values.FirstOrDefault(a => a.ManagedModel == outcome.RegisteredModel && a.ManagedVersion == outcome.Version);
+        if (lettered)
+        {
+            detail = tagMessage;
+            return ModelStatus.DeadLettered;
+        }
+        switch (app?.Status)
+        {
+            case AppStatus.Running:
+                detail = "";
+                return ModelStatus.Running;
+            case AppStatus.DeployFailed or AppStatus.Unhealthy:
+                detail = RayMessage.Summarize(app.FailureMessage, 300);
+                return ModelStatus.Failed;
+            case not null:
+                detail = RayMessage.Summarize(app.FailureMessage, 300);
+                return ModelStatus.Deploying;
+        }
+        (var status, detail) = tagStatus switch
+        {
+            "FAILED" => (ModelStatus.Failed, tagMessage),
+            "DEPLOYING" => (ModelStatus.Deploying, tagMessage),
+            _ => (ModelStatus.NotDeployed, current is null ? "the cluster could not be read" : "not on the cluster (mlray deploy, or a running worker, puts it there)"),
+        };
+        return status;
+    }
+}
