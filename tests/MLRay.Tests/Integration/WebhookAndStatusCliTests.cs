@@ -1,3 +1,4 @@
+using MLRay.Emulators.Seed;
 namespace MLRay.Tests.Integration;
 
 /// <summary><c>mlray webhook register|test</c> and <c>mlray status</c>, as a process, against the emulators.</summary>
@@ -180,8 +181,18 @@ public class WebhookAndStatusCliTests
         public void Dispose() => _listener.Close();
     }
 
+    /// <summary>
+    /// <c>mlray status</c> with no broker to read dead-letter queues from (a closed port): what it shows comes from Ray and the
+    /// tags alone, whatever letters other tests left on the test broker's default vhost.
+    /// </summary>
+    private static Task<(int ExitCode, string Stdout, string Stderr)> Status(string config, params string[] more) =>
+        CliTests.RunProgram("mlray.dll", new Dictionary<string, string> { ["RABBITMQ_URI"] = "amqp://guest:guest@127.0.0.1:1/" }, ["status", config, .. more]);
+
+    private static Dictionary<string, JsonNode> ModelRows(JsonNode doc) =>
+        doc["models"]!.AsArray().ToDictionary(m => $"{(string?)m!["cluster"]}/{(string)m["registered_model"]!}", m => m!);
+
     [Fact]
-    public async Task Status_shows_running_and_failed_apps_and_exits_1_for_the_arm_catboost_11_failure()
+    public async Task Status_shows_running_and_failed_models_and_apps_and_exits_1_for_the_arm_catboost_11_failure()
     {
         await using var world = await DeployWorld.StartAsync();
         world.RegisterSeed();
@@ -189,7 +200,7 @@ public class WebhookAndStatusCliTests
         await world.DeployAsync("ray-cluster-py312");
         var config = world.WriteConfigFile();
 
-        var (code, stdout, stderr) = await CliTests.RunMlray("status", config, "--output", "json");
+        var (code, stdout, stderr) = await Status(config, "--output", "json");
 
         Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
         var doc = JsonNode.Parse(stdout)!;
@@ -205,29 +216,78 @@ public class WebhookAndStatusCliTests
         Assert.Equal("iris_classifier-py39-catboost11.staging", (string)failed["registered_model"]!);
         Assert.Equal("1", (string)failed["version"]!);
         Assert.Contains("No matching distribution found for catboost==1.1", (string)failed["summary"]!);
+        var models = ModelRows(doc);
+        Assert.Equal("FAILED", (string)models["ray-cluster-py39/iris_classifier-py39-catboost11.staging"]["status"]!);
+        Assert.Equal("RUNNING", (string)models["ray-cluster-py39/iris_classifier-py39-catboost12.staging"]["status"]!);
+        Assert.Equal("RUNNING", (string)models["ray-cluster-py312/iris_classifier-py312-catboost12.staging"]["status"]!);
+        Assert.Equal((2, 1), ((int)doc["counts"]!["RUNNING"]!, (int)doc["counts"]!["FAILED"]!));
 
-        var (textCode, text, _) = await CliTests.RunMlray("status", config);
+        var (textCode, text, _) = await Status(config);
         Assert.Equal(1, textCode);
-        Assert.Contains("RUNNING", text);
         Assert.Contains("DEPLOY_FAILED", text);
         Assert.Contains("iris_classifier-py39-catboost11", text);
-        Assert.Contains("some MLRay app is not RUNNING", text);
+        Assert.Contains("RUNNING 2  DEPLOYING 0  FAILED 1", text);
+        Assert.Contains("1 of 3 selected model(s) not RUNNING", text);
+        Assert.DoesNotContain("every selected model is RUNNING", text);
     }
 
     [Fact]
-    public async Task Status_exits_0_when_every_mlray_app_runs_and_ignores_apps_it_does_not_manage()
+    public async Task Status_exits_0_when_every_selected_model_runs_and_ignores_apps_it_does_not_manage()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        SeedModels.Register(world.Mlflow, SeedModels.All.Single(m => m.PythonVersion.StartsWith("3.12")));
+        await world.DeployAsync("ray-cluster-py312");
+        var config = world.WriteConfigFile();
+
+        var (code, stdout, stderr) = await Status(config, "--output", "json");
+
+        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+        var doc = JsonNode.Parse(stdout)!;
+        var clusters = doc["clusters"]!.AsArray();
+        Assert.Empty(clusters.Single(c => (string)c!["cluster"]! == "ray-cluster-py39")!["apps"]!.AsArray());
+        Assert.Single(clusters.Single(c => (string)c!["cluster"]! == "ray-cluster-py312")!["apps"]!.AsArray());
+        Assert.Equal("RUNNING", (string)Assert.Single(doc["models"]!.AsArray())!["status"]!);
+        var (_, text, _) = await Status(config);
+        Assert.Contains("every selected model is RUNNING (1)", text);
+    }
+
+    [Fact]
+    public async Task Status_with_no_apps_does_not_claim_everything_runs()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        var config = world.WriteConfigFile();
+        var (emptyCode, empty, _) = await Status(config);
+        Assert.Equal(0, emptyCode);
+        Assert.Contains("no model is selected", empty);
+        Assert.DoesNotContain("is RUNNING", empty);
+
+        world.RegisterSeed();   // selected, never deployed
+        var (code, stdout, stderr) = await Status(config, "--output", "json");
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Equal(3, (int)JsonNode.Parse(stdout)!["counts"]!["NOT DEPLOYED"]!);
+    }
+
+    [Fact]
+    public async Task Status_shows_a_dead_lettered_model_and_exits_1()
     {
         await using var world = await DeployWorld.StartAsync();
         world.RegisterSeed();
         await world.DeployAsync("ray-cluster-py312");
+        // What a worker leaves on a version it gave up on: the attempt tag naming the dead letter, FAILED with its message.
+        const string arm = "iris_classifier-py39-catboost11.staging";
+        world.Mlflow.SetModelVersionTag(arm, "1", "mlray.ray-cluster-py39.attempt", "{\"spec\":\"0\",\"attempts\":2,\"dead_letter\":\"0123abcd\"}");
+        world.Mlflow.SetModelVersionTag(arm, "1", "mlray.ray-cluster-py39.status", "FAILED");
+        world.Mlflow.SetModelVersionTag(arm, "1", "mlray.ray-cluster-py39.message", "failed 2 of 2 attempts; dead-lettered: No matching distribution found for catboost==1.1");
         var config = world.WriteConfigFile();
 
-        var (code, stdout, stderr) = await CliTests.RunMlray("status", config, "--output", "json");
+        var (code, stdout, stderr) = await Status(config, "--output", "json");
 
-        Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
-        var clusters = JsonNode.Parse(stdout)!["clusters"]!.AsArray();
-        Assert.Empty(clusters.Single(c => (string)c!["cluster"]! == "ray-cluster-py39")!["apps"]!.AsArray());
-        Assert.Single(clusters.Single(c => (string)c!["cluster"]! == "ray-cluster-py312")!["apps"]!.AsArray());
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        var row = ModelRows(JsonNode.Parse(stdout)!)["ray-cluster-py39/" + arm];
+        Assert.Equal("DEAD-LETTERED", (string)row["status"]!);
+        Assert.Contains("No matching distribution found for catboost==1.1", (string)row["detail"]!);
+        var (_, text, _) = await Status(config);
+        Assert.Contains("DEAD-LETTERED 1", text);
     }
 
     [Fact]
@@ -239,19 +299,58 @@ public class WebhookAndStatusCliTests
         var config = world.WriteConfigFile();
         await world.Ray39.DisposeAsync(); // the py39 dashboard goes away
 
-        var (code, stdout, stderr) = await CliTests.RunMlray("status", config, "--output", "json");
+        var (code, stdout, stderr) = await Status(config, "--output", "json");
 
         Assert.True(code == 3, $"exit {code}\n{stdout}\n{stderr}");
         var clusters = JsonNode.Parse(stdout)!["clusters"]!.AsArray();
         var down = clusters.Single(c => (string)c!["cluster"]! == "ray-cluster-py39")!;
         Assert.False((bool)down["reachable"]!);
-        Assert.False(string.IsNullOrEmpty((string?)down["error"]));
+        Assert.StartsWith("Ray dashboard of ray-cluster-py39 (ray_clusters[0].dashboard_address = ", (string?)down["error"]);
+        Assert.EndsWith("): connection refused", (string?)down["error"]);
         Assert.Equal("RUNNING", (string)clusters.Single(c => (string)c!["cluster"]! == "ray-cluster-py312")!["apps"]![0]!["ray_status"]!);
 
-        var (textCode, text, _) = await CliTests.RunMlray("status", config);
+        var (textCode, text, _) = await Status(config);
         Assert.Equal(3, textCode);
         Assert.Contains("UNREACHABLE", text);
         Assert.Contains("ray-cluster-py39", text);
+    }
+
+    [Fact]
+    public async Task Plan_with_nothing_running_names_both_services_and_their_config_keys_exit_3_and_json_is_json()
+    {
+        var dir = Directory.CreateTempSubdirectory("mlray-plan-down-").FullName;
+        var config = Path.Combine(dir, "config.yml");
+        // Port 9 (discard) on loopback: nothing listens, connections are refused at once.
+        await File.WriteAllTextAsync(config, """
+            mlflow:
+              tracking_uri: http://127.0.0.1:9
+            ray_clusters:
+            - name: ray-cluster-py39
+              python_version: '3.9'
+              dashboard_address: http://127.0.0.1:19
+            """);
+        try
+        {
+            var (code, stdout, stderr) = await CliTests.RunMlray("plan", config, "ray-cluster-py39");
+            Assert.True(code == 3, $"exit {code}\n{stdout}\n{stderr}");
+            Assert.Contains("error: MLflow tracking server (mlflow.tracking_uri = http://127.0.0.1:9/): connection refused", stderr);
+            Assert.Contains("error: Ray dashboard of ray-cluster-py39 (ray_clusters[0].dashboard_address = http://127.0.0.1:19/): connection refused", stderr);
+
+            var (jsonCode, json, _) = await CliTests.RunMlray("plan", config, "ray-cluster-py39", "--output", "json");
+            Assert.Equal(3, jsonCode);
+            var error = JsonNode.Parse(json)!["error"]!;
+            Assert.Equal(("service", 3), ((string)error["kind"]!, (int)error["exit_code"]!));
+            Assert.Equal(["mlflow.tracking_uri", "ray_clusters[0].dashboard_address"],
+                error["problems"]!.AsArray().Select(p => (string)p!["config_key"]!).Order().ToArray());
+
+            var (argCode, argJson, _) = await CliTests.RunMlray("plan", config, "--output", "json");   // the cluster argument is missing
+            Assert.Equal(2, argCode);
+            Assert.Equal("argument", (string)JsonNode.Parse(argJson)!["error"]!["kind"]!);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 
     private static async Task<JsonArray> ListWebhooks(DeployWorld world)
