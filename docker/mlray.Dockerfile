@@ -9,6 +9,7 @@ COPY src/MLRay.Core/MLRay.Core.csproj src/MLRay.Core/
 COPY src/MLRay.Emulators/MLRay.Emulators.csproj src/MLRay.Emulators/
 COPY src/MLRay.Pipeline/MLRay.Pipeline.csproj src/MLRay.Pipeline/
 COPY src/MLRay.Receiver/MLRay.Receiver.csproj src/MLRay.Receiver/
+COPY src/MLRay.ServiceDefaults/MLRay.ServiceDefaults.csproj src/MLRay.ServiceDefaults/
 COPY src/MLRay.Cli/MLRay.Cli.csproj src/MLRay.Cli/
 RUN dotnet restore src/MLRay.Cli/MLRay.Cli.csproj
 COPY src/ src/

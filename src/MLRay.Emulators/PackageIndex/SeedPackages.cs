@@ -1,3 +1,5 @@
+using MLRay.Emulators.Seed;
+
 namespace MLRay.Emulators.PackageIndex;
 
 /// <summary>One file of a release on the emulated index: its name and the metadata the Simple API carries with it.</summary>
@@ -5,28 +7,21 @@ public sealed record PackageFile(string Filename, string? RequiresPython = null,
 
 /// <summary>
 /// The releases the seed's requirements name (catboost, numpy, pandas, scipy, mlflow, pyarrow), with the real filename
-/// patterns of contracts/pypi.md §4: catboost 1.1/1.1.1 with <c>cp3X-none</c> wheels for x86_64 only and no sdist,
-/// 1.2 onwards with <c>manylinux2014_aarch64</c>; numpy/scipy/pandas with their dual manylinux tags, musllinux and
-/// requires-python. Files not seen on a stored PyPI page follow the project's build matrix of that release.
+/// patterns of contracts/pypi.md §4: catboost's from <see cref="CatboostReleases"/> (1.1/1.1.1 with <c>cp3X-none</c>
+/// wheels for x86_64 only and no sdist, 1.2 onwards with <c>manylinux2014_aarch64</c>); numpy/scipy/pandas with their
+/// dual manylinux tags, musllinux and requires-python. Files not seen on a stored PyPI page follow the project's build matrix of that release.
 /// </summary>
 public static class SeedPackages
 {
-    private static readonly string[] CatboostOld = ["win_amd64", "manylinux1_x86_64", "macosx_10_6_universal2"];
-    private static readonly string[] CatboostNew = ["win_amd64", "manylinux2014_x86_64", "manylinux2014_aarch64", "macosx_11_0_universal2"];
     private static readonly string[] Dual2014 = ["manylinux_2_17_x86_64.manylinux2014_x86_64", "manylinux_2_17_aarch64.manylinux2014_aarch64", "win_amd64", "macosx_11_0_arm64"];
 
     public static IReadOnlyDictionary<string, IReadOnlyList<PackageFile>> All { get; } = new Dictionary<string, IReadOnlyList<PackageFile>>
     {
+        // The releases the emulated Ray's pip lists too (one catalogue for both emulators).
         ["catboost"] =
         [
-            .. Wheels("catboost", "1.1", [36, 37, 38, 39, 310], none: true, CatboostOld),
-            .. Wheels("catboost", "1.1.1", [37, 38, 39, 310], none: true, CatboostOld),
-            .. Wheels("catboost", "1.2", [37, 38, 39, 310, 311], none: false, CatboostNew), new("catboost-1.2.tar.gz"),
-            .. Wheels("catboost", "1.2.1.1", [37, 38, 39, 310, 311], none: false, CatboostNew),
-            .. Wheels("catboost", "1.2.2", [37, 38, 39, 310, 311], none: false, CatboostNew), new("catboost-1.2.2.tar.gz"),
-            .. Wheels("catboost", "1.2.5", [37, 38, 39, 310, 311, 312], none: false, CatboostNew), new("catboost-1.2.5.tar.gz"),
-            .. Wheels("catboost", "1.2.7", [37, 38, 39, 310, 311, 312], none: false, CatboostNew), new("catboost-1.2.7.tar.gz"),
-            .. Wheels("catboost", "1.2.8", [38, 39, 310, 311, 312, 313], none: false, CatboostNew), new("catboost-1.2.8.tar.gz"),
+            .. CatboostReleases.All.SelectMany(r => Wheels("catboost", r.Version, r.CPythons, r.NoneAbi, r.Platforms)
+                .Concat(r.Sdist ? [new PackageFile($"catboost-{r.Version}.tar.gz")] : [])),
         ],
         ["numpy"] =
         [

@@ -334,7 +334,7 @@ internal sealed partial class RayClusterStore
         _builds.Add(new BuildRecord(app.Name, Json.Canonical(app.Config?["runtime_env"]), FromBadEnvCache: false, Failed: missing is not null));
         if (missing is { } failing)
         {
-            var template = RayMessages.RuntimeEnvSetupFailed("{app}", Options.PythonVersion, SessionName, requirements, failing, ParseRequirement(failing).Name);
+            var template = RayMessages.RuntimeEnvSetupFailed("{app}", Options.PythonVersion, NormaliseArch(Options.Architecture), SessionName, requirements, failing, ParseRequirement(failing).Name);
             _badEnvCache[envKey] = (template, now + TimeSpan.FromSeconds(600));
             FailBuild(app, template.Replace("{app}", app.Name, StringComparison.Ordinal));
             return;
@@ -375,7 +375,7 @@ internal sealed partial class RayClusterStore
                 dep.Status = "DEPLOY_FAILED";
                 dep.Trigger = "REPLICA_STARTUP_FAILED";
                 dep.Message = RayMessages.ReplicaStartupFailed(Math.Min(20, Math.Max(1, dep.Target) * 3),
-                    RayMessages.ReplicaRuntimeEnvError(failing, ParseRequirement(failing).Name));
+                    RayMessages.ReplicaRuntimeEnvError(failing, ParseRequirement(failing).Name, NormaliseArch(Options.Architecture)));
                 dep.Replicas.Clear();
                 failed.Add(dep.Name);
             }

@@ -1,16 +1,19 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using MLRay.Emulators.Seed;
 
 namespace MLRay.Emulators.Ray;
 
 /// <summary>Ray's error texts (tracebacks as the controller / runtime-env agent format them).</summary>
 internal static class RayMessages
 {
-    private static readonly Dictionary<string, string> KnownVersions = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["catboost"] = "1.2, 1.2.1, 1.2.2, 1.2.3, 1.2.5, 1.2.7, 1.2.8",
-    };
+    /// <summary>pip's "(from versions: …)" for a project on a node of <paramref name="architecture"/>: catboost's releases
+    /// that have a file for it (the package index emulator serves the same <see cref="CatboostReleases"/>), else none.</summary>
+    public static string FromVersions(string project, string architecture) =>
+        string.Equals(project, "catboost", StringComparison.OrdinalIgnoreCase) && CatboostReleases.InstallableOn(architecture) is { Count: > 0 } versions
+            ? string.Join(", ", versions)
+            : "none";
 
     public static string PyLib(string pythonVersion)
     {
@@ -19,14 +22,14 @@ internal static class RayMessages
         return $"/home/ray/anaconda3/lib/python{mm}";
     }
 
-    public static string RuntimeEnvSetupFailed(string app, string pythonVersion, string sessionName,
+    public static string RuntimeEnvSetupFailed(string app, string pythonVersion, string architecture, string sessionName,
         IReadOnlyList<string> requirements, string failing, string failingName)
     {
         var lib = PyLib(pythonVersion);
         var ray = lib + "/site-packages/ray";
         var hash = Convert.ToHexString(SHA1.HashData(Encoding.UTF8.GetBytes(string.Join("\n", requirements)))).ToLowerInvariant();
         var dir = $"/tmp/ray/{sessionName}/runtime_resources/pip/{hash}";
-        var versions = KnownVersions.TryGetValue(failingName, out var v) ? v : "none";
+        var versions = FromVersions(failingName, architecture);
         var sb = new StringBuilder();
         sb.Append($"Runtime env setup for app '{app}' failed:\n");
         sb.Append("Traceback (most recent call last):\n");
@@ -132,9 +135,9 @@ internal static class RayMessages
         $"The deployment failed to start {attempts} times in a row. This may be due to a problem with its constructor or initial health check failing. See controller and replica logs for details. Error:\n"
         + runtimeEnvError;
 
-    public static string ReplicaRuntimeEnvError(string failing, string failingName)
+    public static string ReplicaRuntimeEnvError(string failing, string failingName, string architecture)
     {
-        var versions = KnownVersions.TryGetValue(failingName, out var v) ? v : "none";
+        var versions = FromVersions(failingName, architecture);
         return "ray.exceptions.RuntimeEnvSetupError: Failed to set up runtime environment.\n"
             + "ray._private.runtime_env.utils.SubprocessCalledProcessError: Run cmd[9] failed with the following details.\n"
             + "Last 50 lines of stdout:\n"

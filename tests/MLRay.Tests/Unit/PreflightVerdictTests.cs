@@ -109,7 +109,7 @@ public class PreflightVerdictTests
         Assert.DoesNotContain("1.1", fromVersions);
         Assert.DoesNotContain("1.1.1", fromVersions);
         Assert.Equal("ERROR: No matching distribution found for catboost==1.1", v.PipError[1]);
-        Assert.Equal(["1.2", "1.2.1.1", "1.2.2", "1.2.5", "1.2.7", "1.2.8"], v.WorkingVersions);
+        Assert.Equal(["1.2", "1.2.1", "1.2.2", "1.2.3", "1.2.5", "1.2.7", "1.2.8"], v.WorkingVersions);
         Assert.Contains("linux/aarch64", v.Reason);
     }
 
