@@ -23,9 +23,9 @@ public static class DlqCommands
 
     public static Command List()
     {
-        var cluster = new Argument<string?>("cluster") { Description = "Only this cluster (default: every cluster, and the unroutable models)", Arity = ArgumentArity.ZeroOrOne };
+        var cluster = new Argument<string?>("cluster") { Description = "Only this cluster (default: every cluster, and the unroutable models)", Arity = ArgumentArity.ZeroOrOne, HelpName = "cluster" };
         var output = DeployCommands.OutputOption();
-        var command = new Command("list", "List dead letters, oldest first; nothing is consumed or reordered") { ConfigArgument, cluster, output };
+        var command = new Command("list", "List dead letters, oldest first; nothing is consumed or reordered. <cluster> is optional: without it, every cluster and the unroutable models") { ConfigArgument, cluster, output };
         command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(output) == "json", async (config, store, console, json) =>
         {
             var only = parse.GetValue(cluster);
