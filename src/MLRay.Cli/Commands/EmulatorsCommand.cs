@@ -45,7 +45,11 @@ public static class EmulatorsCommand
                 stack.RegisterSeedModels();
                 var config = Path.GetRelativePath(Environment.CurrentDirectory, await stack.WriteConfigAsync(parse.GetValue(workingDir)!, ct));
                 WriteIntro(console, stack, config);
-                try { await Task.Delay(Timeout.Infinite, ct); }
+                // Until Ctrl+C or SIGTERM (a supervisor's stop): both end the wait here, and the emulators stop cleanly.
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+                using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+                try { await Task.Delay(Timeout.Infinite, stop.Token); }
                 catch (OperationCanceledException) { }
                 console.MarkupLine("[grey]emulators stopped[/]");
             }

@@ -58,6 +58,8 @@ internal sealed class EmulatorHost : IAsyncDisposable
         builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
         // "Overriding address(es)" when ASPNETCORE_URLS/HTTP_PORTS is set (e.g. in containers) is expected here.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel", LogLevel.Error);
+        // A port in use is thrown to the caller, which says so in one line; the host's own log of it is a stack trace.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
         builder.WebHost.ConfigureKestrel(o =>
         {
             o.Listen(IPAddress.Loopback, port);
@@ -65,6 +67,8 @@ internal sealed class EmulatorHost : IAsyncDisposable
             o.Limits.MaxRequestBodySize = 256L * 1024 * 1024;
         });
 
+        // Embedded in a test or a command: the process's Ctrl+C and SIGTERM are the embedder's, not this host's to swallow.
+        builder.Services.AddSingleton<Microsoft.Extensions.Hosting.IHostLifetime, EmbeddedLifetime>();
         var app = builder.Build();
         var host = new EmulatorHost(app);
         app.Use(next => ctx => host.RecordAsync(ctx, next));
@@ -134,5 +138,11 @@ internal sealed class EmulatorHost : IAsyncDisposable
         }
         catch (OperationCanceledException) { }
         await _app.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private sealed class EmbeddedLifetime : Microsoft.Extensions.Hosting.IHostLifetime
+    {
+        public Task WaitForStartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
 }
