@@ -139,11 +139,11 @@ public static partial class WebhookCommands
             var env = ProcessEnvironment.WithDotEnv(configFile.DirectoryName);
             return env.Get(secretEnv) ?? throw new ConfigException("--secret-env", $"names {secretEnv}, which is not set (in the environment or .env)");
         }
-        if (config.Pipeline.WebhookSecret is { Length: > 0 } configured)
+        if (config.Pipeline.WebhookSecretSource is { } configured)
         {
             if (noSecret)
                 throw new ConfigException("--no-secret", "the config sets a webhook secret (receiver.webhook_secret_env / webhook_secret_file), so the receiver would reject unsigned deliveries; drop --no-secret");
-            return configured;
+            return configured.Read(); // here, where it is used: plan, deploy and status do not need it
         }
         if (noSecret) return null;
         throw new ConfigException("receiver.webhook_secret_env",

@@ -5,14 +5,6 @@ using YamlDotNet.RepresentationModel;
 
 namespace MLRay.Configuration;
 
-/// <summary>A config problem, naming the key path (<c>ray_clusters[1].dashboard_address</c>) and what is wrong.</summary>
-public sealed class ConfigException(string path, string problem)
-    : Exception(path.Length == 0 ? problem : $"{path}: {problem}")
-{
-    public string KeyPath { get; } = path;
-    public string Problem { get; } = problem;
-}
-
 /// <summary>
 /// Loads <c>config.yml</c>. Walks the YAML tree itself (rather than deserialising into classes) so every error
 /// names its key path, unknown keys are refused, and nothing is contacted before the file is known to be valid.
@@ -79,7 +71,7 @@ public static partial class ConfigLoader
             WorkingDir = workingDir,
             ArtifactCache = artifactCache,
             Clusters = clusters,
-            Pipeline = ReadPipeline(reader, env),
+            Pipeline = ReadPipeline(reader, env, source),
             PackageIndex = ReadPackageIndex(reader.Child("package_index"), env),
             Mlflow = new MlflowSettings
             {
@@ -101,7 +93,7 @@ public static partial class ConfigLoader
         };
     }
 
-    private static PipelineSettings ReadPipeline(Node root, IEnvironment env)
+    private static PipelineSettings ReadPipeline(Node root, IEnvironment env, string source)
     {
         var rabbit = root.Child("rabbitmq");
         rabbit?.RefuseUnknownKeys("uri");
@@ -111,12 +103,13 @@ public static partial class ConfigLoader
 
         var receiver = root.Child("receiver");
         receiver?.RefuseUnknownKeys("webhook_secret_env", "webhook_secret_file", "ops_token_env", "ops_token_file", "allow_unsigned", "resync_interval", "dedup_window");
-        var secret = ReadSecret(receiver, "webhook_secret", env);
+        var secret = ReadSecret(receiver, "webhook_secret", env, source);
         var allowUnsigned = false;
         if (receiver?.OptionalString("allow_unsigned") is { } allowText)
         {
             if (!bool.TryParse(allowText.Trim(), out allowUnsigned))
                 throw new ConfigException("receiver.allow_unsigned", $"'{allowText}' is not true or false");
+            // Decided from the configured source, not the value: the value is not read here.
             if (allowUnsigned && secret is not null)
                 throw new ConfigException("receiver.allow_unsigned",
                     "true, but a webhook secret is configured too (receiver.webhook_secret_env / webhook_secret_file): keep one");
@@ -125,26 +118,24 @@ public static partial class ConfigLoader
         {
             RabbitMqUri = uri,
             RabbitMqUriKey = rabbit?.Has("uri") == true ? "rabbitmq.uri" : env.Get("RABBITMQ_URI") is not null ? "RABBITMQ_URI" : "default rabbitmq.uri",
-            WebhookSecret = secret,
+            WebhookSecretSource = secret,
             AllowUnsignedWebhooks = allowUnsigned,
-            OpsToken = ReadSecret(receiver, "ops_token", env),
+            OpsTokenSource = ReadSecret(receiver, "ops_token", env, source),
             ResyncInterval = receiver?.OptionalDuration("resync_interval") ?? PipelineSettings.DefaultResyncInterval,
             DedupWindow = receiver?.OptionalDuration("dedup_window") ?? PipelineSettings.DefaultDedupWindow,
         };
     }
 
     /// <summary>
-    /// A secret named by <c>receiver.&lt;key&gt;_env</c> (the variable holding it) or read from <c>receiver.&lt;key&gt;_file</c>
-    /// (trimmed); null when neither is set. The value itself never goes in the config file.
+    /// Where a secret comes from: the variable <c>receiver.&lt;key&gt;_env</c> names, or the file <c>receiver.&lt;key&gt;_file</c>
+    /// names; null when neither is set. Neither is read here: only the processes that use the secret (the receiver,
+    /// <c>mlray webhook register</c>) need it, and they fail then, naming the key. The value itself never goes in the config file.
     /// </summary>
-    private static string? ReadSecret(Node? receiver, string key, IEnvironment env)
+    private static SecretSource? ReadSecret(Node? receiver, string key, IEnvironment env, string source)
     {
         if (receiver?.OptionalString($"{key}_env") is { } variable)
-            return env.Get(variable) ?? throw new ConfigException($"receiver.{key}_env", $"names {variable}, which is not set");
-        if (receiver?.OptionalString($"{key}_file") is not { } file) return null;
-        if (!File.Exists(file)) throw new ConfigException($"receiver.{key}_file", $"'{file}' does not exist");
-        var secret = File.ReadAllText(file).Trim();
-        return secret.Length > 0 ? secret : throw new ConfigException($"receiver.{key}_file", $"'{file}' is empty");
+            return SecretSource.Variable(env, variable, receiver.PathOf($"{key}_env"), source);
+        return receiver?.OptionalString($"{key}_file") is { } file ? SecretSource.File(file, receiver.PathOf($"{key}_file"), source) : null;
     }
 
     [GeneratedRegex(@"^[\w\-]{1,255}$")]

@@ -96,12 +96,27 @@ public sealed record PipelineSettings
 
     /// <summary><c>RABBITMQ_URI</c> when set, else <see cref="DefaultRabbitMqUri"/>.</summary>
     public static string RabbitMqUriFrom(IEnvironment env) => env.Get("RABBITMQ_URI") ?? DefaultRabbitMqUri;
-    /// <summary>The webhook secret (from <c>receiver.webhook_secret_env</c> or <c>receiver.webhook_secret_file</c>); null = none configured.</summary>
-    public string? WebhookSecret { get; init; }
+    /// <summary>Where the webhook secret comes from (<c>receiver.webhook_secret_env</c> or <c>receiver.webhook_secret_file</c>); null = none configured.</summary>
+    public SecretSource? WebhookSecretSource { get; init; }
+    /// <summary>
+    /// The webhook secret, read from <see cref="WebhookSecretSource"/> now (a <see cref="ConfigException"/> naming the key and the
+    /// variable or file when it is unset, missing or empty); null = none configured. Only the receiver and <c>mlray webhook register</c> need it.
+    /// </summary>
+    public string? WebhookSecret
+    {
+        get => WebhookSecretSource?.Read();
+        init => WebhookSecretSource = value is null ? null : SecretSource.Of(value);
+    }
     /// <summary><c>receiver.allow_unsigned</c>: without a secret the receiver starts only when this says so on purpose.</summary>
     public bool AllowUnsignedWebhooks { get; init; }
-    /// <summary>The bearer token of the receiver's ops API (<c>receiver.ops_token_env</c> or <c>_file</c>); null = ops API off. Never logged.</summary>
-    public string? OpsToken { get; init; }
+    /// <summary>Where the ops API's bearer token comes from (<c>receiver.ops_token_env</c> or <c>_file</c>); null = ops API off.</summary>
+    public SecretSource? OpsTokenSource { get; init; }
+    /// <summary>The bearer token of the receiver's ops API, read from <see cref="OpsTokenSource"/> now (as <see cref="WebhookSecret"/>); null = ops API off. Never logged.</summary>
+    public string? OpsToken
+    {
+        get => OpsTokenSource?.Read();
+        init => OpsTokenSource = value is null ? null : SecretSource.Of(value);
+    }
     /// <summary>How often every selected model is re-announced (<c>receiver.resync_interval</c>), catching lost webhooks.</summary>
     public TimeSpan ResyncInterval { get; init; } = DefaultResyncInterval;
     public static readonly TimeSpan DefaultResyncInterval = TimeSpan.FromMinutes(5);
@@ -109,7 +124,8 @@ public sealed record PipelineSettings
     public TimeSpan DedupWindow { get; init; } = DefaultDedupWindow;
     public static readonly TimeSpan DefaultDedupWindow = TimeSpan.FromMinutes(10);
 
-    public override string ToString() => $"PipelineSettings(RabbitMqUri={RedactedRabbitMqUri}, WebhookSecret={(WebhookSecret is null ? "none" : "***")}, OpsToken={(OpsToken is null ? "none" : "***")}, ResyncInterval={ResyncInterval})";
+    // The sources, not the secrets: printing the settings must neither show nor need them.
+    public override string ToString() => $"PipelineSettings(RabbitMqUri={RedactedRabbitMqUri}, WebhookSecret={(WebhookSecretSource is null ? "none" : "***")}, OpsToken={(OpsTokenSource is null ? "none" : "***")}, ResyncInterval={ResyncInterval})";
 
     /// <summary>The broker URI without its password, for logs.</summary>
     public string RedactedRabbitMqUri => new UriBuilder(RabbitMqUri) { Password = RabbitMqUri.UserInfo.Contains(':') ? "***" : "" }.Uri.ToString();

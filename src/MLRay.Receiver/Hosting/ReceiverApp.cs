@@ -19,14 +19,17 @@ public static class ReceiverApp
     /// <summary>
     /// Builds the app from an already loaded config (see <see cref="ReceiverHostOptions"/> for the bus, service
     /// overrides and log output). Throws <see cref="ConfigException"/> without a webhook secret unless
-    /// <c>receiver.allow_unsigned</c> is true; fails if no <see cref="IPublishEndpoint"/> ends up registered.
+    /// <c>receiver.allow_unsigned</c> is true, or when a configured secret cannot be read; fails if no <see cref="IPublishEndpoint"/> ends up registered.
     /// </summary>
     public static WebApplication Build(string[] args, MLRayConfig config, IEnvironment environment, ReceiverHostOptions? options = null)
     {
         options ??= new ReceiverHostOptions();
-        if (config.Pipeline.WebhookSecret is null && !config.Pipeline.AllowUnsignedWebhooks)
+        if (config.Pipeline.WebhookSecretSource is null && !config.Pipeline.AllowUnsignedWebhooks)
             throw new ConfigException("receiver", "no webhook secret: set receiver.webhook_secret_env or receiver.webhook_secret_file, " +
                                                   "or receiver.allow_unsigned: true to accept anyone's unsigned webhooks on purpose");
+        // The receiver is what uses the secrets (loading the config does not read them): read each once, now, so an unset
+        // variable or a missing file stops start-up with a ConfigException naming its key, and nothing reads them later.
+        config = config with { Pipeline = config.Pipeline with { WebhookSecret = config.Pipeline.WebhookSecret, OpsToken = config.Pipeline.OpsToken } };
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,

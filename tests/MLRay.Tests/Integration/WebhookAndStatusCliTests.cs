@@ -1,4 +1,6 @@
+using System.Text.RegularExpressions;
 using MLRay.Emulators.Seed;
+
 namespace MLRay.Tests.Integration;
 
 /// <summary><c>mlray webhook register|test</c> and <c>mlray status</c>, as a process, against the emulators.</summary>
@@ -93,6 +95,27 @@ public class WebhookAndStatusCliTests
         var body = JsonNode.Parse(Assert.Single(world.Mlflow.Requests, r => r.Method == "POST").Body)!;
         Assert.Equal("unsigned", (string)body["name"]!);
         Assert.Null(body["secret"]);
+    }
+
+    [Fact]
+    public async Task Plan_and_status_run_without_the_receivers_secrets_and_register_names_the_unset_variable()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        world.RegisterSeed();
+        // Neither variable is set: only the receiver (and webhook register) use them.
+        var config = world.WriteConfigFile("receiver:\n  webhook_secret_env: MLRAY_TEST_UNSET_WEBHOOK_SECRET\n  ops_token_env: MLRAY_TEST_UNSET_OPS_TOKEN");
+
+        var (plan, planOut, planErr) = await CliTests.RunMlray("plan", config, "ray-cluster-py312");
+        Assert.True(plan == 0, $"plan: exit {plan}\n{planOut}\n{planErr}");
+        var (status, statusOut, statusErr) = await CliTests.RunMlray("status", config);
+        Assert.True(status == 0, $"status: exit {status}\n{statusOut}\n{statusErr}");
+        var requests = world.Mlflow.Requests.Count;
+
+        var (code, stdout, stderr) = await CliTests.RunMlray("webhook", "register", config, "--url", ReceiverUrl);
+
+        Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Matches($@"^config error: {Regex.Escape(config)}: receiver.webhook_secret_env: names MLRAY_TEST_UNSET_WEBHOOK_SECRET, which is not set \(in the environment or .env\)\n$", stderr);
+        Assert.Equal(requests, world.Mlflow.Requests.Count);
     }
 
     [Fact]

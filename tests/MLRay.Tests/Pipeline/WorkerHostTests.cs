@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using MLRay.Tests.Broker;
 using MLRay.Tests.Integration;
 
@@ -36,6 +37,21 @@ public class WorkerHostTests(RabbitMqBroker broker)
         Assert.True(code == 2, $"exit {code}: {logs}{errors}");
         Assert.Contains("ray_clusters[0].python_version", logs + errors);
         Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task A_worker_starts_without_the_receivers_secrets()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        // The receiver's secrets from variables this process does not have: the worker never uses them.
+        var config = Path.Combine(Path.GetDirectoryName(world.ConfigPath)!, "worker-config.yml");
+        File.WriteAllText(config, Regex.Replace(File.ReadAllText(world.ConfigPath), @"webhook_secret_file: .*",
+            "webhook_secret_env: MLRAY_TEST_UNSET_WEBHOOK_SECRET\n  ops_token_env: MLRAY_TEST_UNSET_OPS_TOKEN"));
+        Assert.NotNull(ConfigLoader.LoadFile(config, DeployWorld.NoEnv).Pipeline.WebhookSecretSource);
+
+        using var worker = WorkerProcess.Start(config, ["ray-cluster-py312"], router: true);
+        Assert.Contains("ray-cluster-py312", await worker.WaitReadyAsync());
+        Assert.DoesNotContain("MLRAY_TEST_UNSET", worker.Output);
     }
 
     [Fact]

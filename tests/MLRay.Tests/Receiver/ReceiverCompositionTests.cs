@@ -92,6 +92,34 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
+    public async Task WithTheSecretsVariableUnset_TheReceiverProcessRefusesToStart_Exit2NamingTheKeyAndTheVariable()
+    {
+        var dir = Directory.CreateTempSubdirectory("mlray-receiver-").FullName;
+        try
+        {
+            var config = Path.Combine(dir, "config.yml");
+            await File.WriteAllTextAsync(config, """
+                mlflow: {tracking_uri: 'http://127.0.0.1:9'}
+                rabbitmq: {uri: 'amqp://guest:guest@127.0.0.1:1/'}
+                receiver:
+                  webhook_secret_env: MLRAY_TEST_UNSET_WEBHOOK_SECRET
+                ray_clusters:
+                - {name: c1, python_version: '3.12', dashboard_address: 'http://127.0.0.1:9'}
+                """);
+
+            var (code, stdout, stderr) = await MLRay.Tests.Integration.CliTests.RunProgram("mlray-receiver.dll", "--config", config, "--urls", "http://127.0.0.1:0");
+
+            Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
+            Assert.Contains("receiver.webhook_secret_env", stdout + stderr);
+            Assert.Contains("names MLRAY_TEST_UNSET_WEBHOOK_SECRET, which is not set", stdout + stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task InvalidOptions_FailAtStartUp()
     {
         await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(secret: ""), NoEnv, new ReceiverHostOptions

@@ -142,8 +142,6 @@ public class ConfigLoaderTests
         { Valid.Replace("'3.9'", "'3.99999999999'"), "ray_clusters[0].python_version", "not a Python version" },
         { "receiver: {allow_unsigned: maybe}\n" + Valid, "receiver.allow_unsigned", "not true or false" },
         { "receiver: {allow_unsigned: true, webhook_secret_env: RAY_ADDR}\n" + Valid, "receiver.allow_unsigned", "keep one" },
-        { "receiver: {ops_token_env: MLRAY_NOPE}\n" + Valid, "receiver.ops_token_env", "names MLRAY_NOPE, which is not set" },
-        { "receiver: {ops_token_file: /nonexistent/ops-token}\n" + Valid, "receiver.ops_token_file", "does not exist" },
     };
 
     [Fact]
@@ -159,13 +157,45 @@ public class ConfigLoaderTests
             File.WriteAllText(file, "  file-token \n");
             Assert.Equal("file-token", ConfigLoader.Load($"receiver: {{ops_token_file: '{file}'}}\n" + Valid, Env).Pipeline.OpsToken);
             File.WriteAllText(file, "\n");
-            var empty = Assert.Throws<ConfigException>(() => ConfigLoader.Load($"receiver: {{ops_token_file: '{file}'}}\n" + Valid, Env));
+            var empty = Assert.Throws<ConfigException>(() => ConfigLoader.Load($"receiver: {{ops_token_file: '{file}'}}\n" + Valid, Env).Pipeline.OpsToken);
             Assert.Equal("receiver.ops_token_file", empty.KeyPath);
+            Assert.Contains("is empty", empty.Message);
         }
         finally
         {
             File.Delete(file);
         }
+    }
+
+    [Fact]
+    public void Secrets_are_recorded_while_loading_and_read_only_where_they_are_used()
+    {
+        // Neither variable is set, nor does the file exist: plan, deploy, status and the worker load this config all the same.
+        var config = ConfigLoader.Load("""
+            receiver:
+              webhook_secret_env: MLRAY_TEST_UNSET_WEBHOOK_SECRET
+              ops_token_file: /nonexistent/ops-token
+            """ + "\n" + Valid, Env, "/etc/mlray/config.yml");
+        Assert.NotNull(config.Pipeline.WebhookSecretSource);
+        Assert.Contains("WebhookSecret=***", config.Pipeline.ToString()); // printing neither reads nor shows a secret
+        Assert.Contains("OpsToken=***", config.Pipeline.ToString());
+        using (new MLRay.Deploy.MLRayServices(config, Env)) { } // the CLI's clients
+
+        var secret = Assert.Throws<ConfigException>(() => config.Pipeline.WebhookSecret);
+        Assert.Equal("receiver.webhook_secret_env", secret.KeyPath);
+        Assert.Equal("/etc/mlray/config.yml", secret.File);
+        Assert.Contains("names MLRAY_TEST_UNSET_WEBHOOK_SECRET, which is not set", secret.Message);
+        var token = Assert.Throws<ConfigException>(() => config.Pipeline.OpsToken);
+        Assert.Equal("receiver.ops_token_file", token.KeyPath);
+        Assert.Contains("'/nonexistent/ops-token' does not exist", token.Message);
+
+        var set = new DictionaryEnvironment(new Dictionary<string, string> { ["MLFLOW_TRACKING_URI"] = "http://m:1", ["MLRAY_TEST_SECRET"] = "s3cret" });
+        var late = ConfigLoader.Load("receiver: {webhook_secret_env: MLRAY_TEST_SECRET}\n" + Valid, set);
+        Assert.Equal("s3cret", late.Pipeline.WebhookSecret);
+        Assert.DoesNotContain("s3cret", late.Pipeline.ToString());
+        Assert.DoesNotContain("s3cret", late.Pipeline.WebhookSecretSource!.ToString());
+        Assert.Equal("s3cret", (late.Pipeline with { ResyncInterval = TimeSpan.FromMinutes(1) }).WebhookSecret);
+        Assert.Null(ConfigLoader.Load(Valid, Env).Pipeline.WebhookSecret);
     }
 
     [Fact]
