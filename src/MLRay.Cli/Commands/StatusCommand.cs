@@ -99,18 +99,27 @@ public static class StatusCommand
     {
         var store = new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)) { LockWait = TimeSpan.FromSeconds(3) };
         var letters = new HashSet<(string, string, string)>();
+        // A broker that accepts connections but does not answer must not hold up the rest of the report.
+        using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        bounded.CancelAfter(BrokerReadTimeout);
         try
         {
             foreach (var cluster in config.Clusters)
-                foreach (var entry in await store.ListIfDeclaredAsync(cluster.Name, ct))
+                foreach (var entry in await store.ListIfDeclaredAsync(cluster.Name, bounded.Token))
                     if (entry.Letter is { } l) letters.Add((cluster.Name, l.RegisteredModel, l.Version));
             return (letters, []);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return (letters, [$"dead-letter queues not read (RabbitMQ broker, {config.Pipeline.RabbitMqUriKey} = {config.Pipeline.RedactedRabbitMqUri}: no answer within {BrokerReadTimeout.TotalSeconds:0} s); dead letters shown from the versions' tags"]);
         }
         catch (BrokerException e)
         {
             return (letters, [$"dead-letter queues not read (RabbitMQ broker, {config.Pipeline.RabbitMqUriKey} = {config.Pipeline.RedactedRabbitMqUri}: {e.Message}); dead letters shown from the versions' tags"]);
         }
     }
+
+    private static readonly TimeSpan BrokerReadTimeout = TimeSpan.FromSeconds(10);
 
     private static string AppMessage(ServeApp app) =>
         RayMessage.Summarize(app.Status == AppStatus.Running ? app.Message : app.FailureMessage, 300);
@@ -179,7 +188,7 @@ public static class StatusCommand
         foreach (var s in report.Clusters)
         {
             var cluster = Markup.Escape(s.Cluster.Name);
-            if (!s.Reachable) apps.AddRow(cluster, "[grey]—[/]", "[red]UNREACHABLE[/]", "", Markup.Escape(s.Error!.Problem));
+            if (!s.Reachable) apps.AddRow(cluster, "[grey]—[/]", "[red]UNREACHABLE[/]", "", Markup.Escape(RayMessage.Summarize(s.Error!.Problem, 300)));
             else if (s.Apps.Count == 0) apps.AddRow(cluster, "[grey](no apps)[/]", "", "", "");
             foreach (var app in s.Apps)
                 apps.AddRow(cluster, Markup.Escape(app.Name), $"[{Colour(app.Status)}]{Markup.Escape(app.Status)}[/]",

@@ -68,7 +68,7 @@ public static class ServiceErrors
         ServicesFailedException many => [.. many.Failures.SelectMany(f => Describe(f, config, cluster))],
         MlflowException m => [new ServiceFailure(ServiceEndpoint.Mlflow(config), $"answered {m.Status} {m.ErrorCode}: {m.MlflowMessage}")],
         RayRejectedException r => [new ServiceFailure(cluster is null ? null : ServiceEndpoint.RayDashboard(config, cluster),
-            $"answered {r.Status}: {RayMessage.Summarize(r.Body, 300)}")],
+            $"answered {r.Status}: {r.Body}")],   // verbatim: Ray's traceback is the diagnosis
         FlurlHttpException f => [new ServiceFailure(Find(config, f.Call?.Request?.Url?.ToUri()) ?? (cluster is null ? null : ServiceEndpoint.RayDashboard(config, cluster)),
             Problem(f))],
         _ => [new ServiceFailure(null, Transport(e) ?? e.Message)],

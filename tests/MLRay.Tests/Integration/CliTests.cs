@@ -129,7 +129,8 @@ public class CliTests
         var (code, _, stderr) = await RunMlray("deploy", world.WriteConfigFile(), "ray-cluster-py312");
 
         Assert.Equal(3, code);
-        Assert.Contains("Ray dashboard answered 500", stderr);
+        Assert.Contains("error: Ray dashboard of ray-cluster-py312 (ray_clusters[1].dashboard_address = ", stderr);
+        Assert.Contains("): answered 500: ", stderr);
         Assert.Contains("Traceback", stderr);
     }
 

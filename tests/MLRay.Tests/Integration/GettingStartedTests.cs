@@ -95,3 +95,42 @@ public partial class GettingStartedTests
         Assert.Contains("No matching distribution found for catboost==1.1", output);
     }
 }
+
+/// <summary>Small things a newcomer trips over: piped output, help texts.</summary>
+public class CliOutputTests
+{
+    [Fact]
+    public async Task Piped_output_is_not_cut_at_80_columns()
+    {
+        var dir = Directory.CreateTempSubdirectory("mlray-piped-").FullName;
+        try
+        {
+            // A cluster name long enough that an 80-column table would wrap or squeeze it.
+            var name = "ray-cluster-py39-with-a-name-long-enough-to-need-a-wide-terminal";
+            await File.WriteAllTextAsync(Path.Combine(dir, "config.yml"), $"""
+                mlflow:
+                  tracking_uri: http://127.0.0.1:9
+                ray_clusters:
+                - name: {name}
+                  python_version: '3.9'
+                  dashboard_address: http://127.0.0.1:19
+                """);
+            var (_, stdout, stderr) = await CliTests.RunMlray("status", Path.Combine(dir, "config.yml"));   // stdout is a pipe here
+            Assert.Contains(name, stdout);
+            Assert.Contains($"error: Ray dashboard of {name} (ray_clusters[0].dashboard_address = http://127.0.0.1:19/): connection refused", stderr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Dlq_help_and_dlq_list_help_agree_that_the_cluster_is_optional()
+    {
+        var (_, dlq, _) = await CliTests.RunMlray("dlq", "--help");
+        var (_, list, _) = await CliTests.RunMlray("dlq", "list", "--help");
+        Assert.Contains("[<cluster>]", list);
+        Assert.Contains("<cluster> is optional", dlq);
+    }
+}

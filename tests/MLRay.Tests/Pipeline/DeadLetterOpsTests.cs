@@ -197,7 +197,10 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
         // No terminal to confirm on (stdout is a pipe): refused, nothing removed.
         var unconfirmed = await CliTests.RunMlray("dlq", "purge", world.Config, Py39, "--id", m2.Id);
         Assert.Equal(2, unconfirmed.ExitCode);
-        Assert.Contains("--yes", unconfirmed.Stderr);
+        Assert.StartsWith("argument error: --yes: ", unconfirmed.Stderr);   // as the README promises: an argument, not the config
+        var unconfirmedAll = await CliTests.RunMlray("dlq", "purge", world.Config, Py39, "--all");
+        Assert.Equal(2, unconfirmedAll.ExitCode);
+        Assert.StartsWith("argument error: --yes: ", unconfirmedAll.Stderr);
         Assert.Equal([m2.Id, m3.Id], Ids(await ListJsonAsync(world, Py39), Py39));
 
         var purged = await CliTests.RunMlray("dlq", "purge", world.Config, Py39, "--id", m2.Id, "--yes");

@@ -171,4 +171,28 @@ public class AttemptPolicyTests
         Assert.Equal(AttemptState.SpecOf(new Dictionary<string, string> { ["ray.num_replicas"] = "1" }),
             AttemptState.SpecOf(new Dictionary<string, string> { ["ray.num_replicas"] = "1", ["mlray.c.status"] = "RUNNING", ["team"] = "x" }));
     }
+
+    [Fact]
+    public void A_model_without_ray_tags_is_pending_attempts_nothing_and_keeps_its_running_app()
+    {
+        var plan = Plan(null, Ray(App("1")), kind: ModelOutcomeKind.Pending);
+        var d = Assert.Single(plan.Decisions);
+        Assert.Equal((AttemptPhase.Pending, DesiredState.PendingMessage, false, (DeadLetterDecision?)null), (d.Phase, d.Message, d.StateChanged, d.Letter));
+        Assert.Empty(plan.Applications);
+        Assert.Contains("m.staging", plan.KeepAsIs);   // the planner carries the running app over unchanged
+    }
+
+    [Fact]
+    public void A_dead_letter_outlives_a_changed_spec_and_is_removed_once_the_version_runs()
+    {
+        var dead = new AttemptState { Spec = "old", DeadLetter = "letter-0", FirstFailure = Now.AddHours(-1) };
+        var retried = Assert.Single(Plan(dead, Ray(App("1")), spec: "new").Decisions);
+        Assert.Equal((AttemptPhase.Deploying, "letter-0", (string?)null), (retried.Phase, retried.State.StaleDeadLetter, retried.RemoveLetter));
+
+        var running = Assert.Single(Plan(retried.State, Ray(App("2")), spec: "new").Decisions);
+        Assert.Equal((AttemptPhase.Running, "letter-0", (string?)null, true), (running.Phase, running.RemoveLetter, running.State.StaleDeadLetter, running.StateChanged));
+
+        var replayed = Assert.Single(Plan(dead, Ray(App("1")), spec: "old", replays: "letter-0").Decisions);
+        Assert.Null(replayed.State.StaleDeadLetter);   // a replay removes its own letter
+    }
 }
