@@ -140,7 +140,8 @@ public static class DeployCommands
         }
         catch (ConfigException e)
         {
-            Console.Error.WriteLine($"config error: {e.Message}");
+            // One line per problem, every problem: config error: <file>:<line>:<column>: <key path>: <problem>.
+            foreach (var line in e.Lines()) Console.Error.WriteLine(line);
             return ExitCodes.ConfigError;
         }
         catch (Exception e) when (e is MlflowException or RayRejectedException or Flurl.Http.FlurlHttpException or HttpRequestException)

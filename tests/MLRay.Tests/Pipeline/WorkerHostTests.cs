@@ -40,6 +40,39 @@ public class WorkerHostTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task An_invalid_config_is_plain_config_error_lines_on_stderr_one_per_problem_and_exit_2()
+    {
+        var dir = Directory.CreateTempSubdirectory("mlray-worker-").FullName;
+        try
+        {
+            var config = Path.Combine(dir, "config.yml");
+            File.WriteAllText(config, """
+                mlflow: {tracking_uri: 'http://m:1', aliass: x}
+                ray_clusters:
+                - {name: c, python_version: 'three', dashboard_address: 'http://r:1'}
+                - {name: d, python_version: '3.9', dashboard_address: 'r:2'}
+                """);
+            var (code, stdout, stderr) = await CliTests.RunProgram(WorkerDll, "--config", config, "--cluster", "c");
+
+            Assert.True(code == 2, $"exit {code}: {stdout}{stderr}");
+            Assert.Equal(string.Join("", [
+                $"config error: {config}:1:38: mlflow.aliass: unknown key (known here: tracking_uri, model_name_suffix, alias)\n",
+                $"config error: {config}:3:13: ray_clusters[0].python_version: 'three' is not a Python version: write it quoted as '3.9' (any 3.9.x) or '3.9.22' (exact)\n",
+                $"config error: {config}:4:36: ray_clusters[1].dashboard_address: 'r:2' is not an http(s) URL\n"]), stderr);
+            Assert.DoesNotContain("{KeyPath}", stdout); // no half-filled JSON log event instead
+            Assert.DoesNotContain("config error", stdout);
+
+            File.WriteAllText(config, "mlflow:\n\ttracking_uri: http://m:1\nray_clusters: []\n");
+            (code, _, stderr) = await CliTests.RunProgram(WorkerDll, "--config", config, "--cluster", "c");
+            Assert.Equal((2, $"config error: {config}:2:1: a tab character indents this line; YAML allows only spaces\n"), (code, stderr));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public async Task A_worker_starts_without_the_receivers_secrets()
     {
         await using var world = await PipelineWorld.StartAsync(broker);
