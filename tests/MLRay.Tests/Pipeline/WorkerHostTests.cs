@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using MLRay.Tests.Broker;
 using MLRay.Tests.Integration;
@@ -65,6 +66,44 @@ public class WorkerHostTests(RabbitMqBroker broker)
             File.WriteAllText(config, "mlflow:\n\ttracking_uri: http://m:1\nray_clusters: []\n");
             (code, _, stderr) = await CliTests.RunProgram(WorkerDll, "--config", config, "--cluster", "c");
             Assert.Equal((2, $"config error: {config}:2:1: a tab character indents this line; YAML allows only spaces\n"), (code, stderr));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task A_worker_whose_probe_port_is_taken_says_so_in_one_line_naming_urls_and_exits_2()
+    {
+        var vhost = await broker.CreateVhostAsync(); // the worker declares its topology before it listens
+        var dir = Directory.CreateTempSubdirectory("mlray-worker-").FullName;
+        using var holder = new TcpListener(IPAddress.Loopback, 0); // as a first worker on the default port would
+        holder.Start();
+        var port = ((IPEndPoint)holder.LocalEndpoint).Port;
+        try
+        {
+            var config = Path.Combine(dir, "config.yml");
+            File.WriteAllText(config, $"""
+                mlflow: {"{"}tracking_uri: 'http://127.0.0.1:9'{"}"}
+                rabbitmq: {"{"}uri: '{vhost}'{"}"}
+                ray_clusters:
+                - {"{"}name: c, python_version: '3.9', dashboard_address: 'http://127.0.0.1:9'{"}"}
+                """);
+            var (code, stdout, stderr) = await CliTests.RunProgram(WorkerDll, "--config", config, "--cluster", "c", "--urls", $"http://127.0.0.1:{port}");
+
+            Assert.True(code == 2, $"exit {code}: {stdout}{stderr}");
+            Assert.Equal($"mlray-worker: cannot listen on http://127.0.0.1:{port} (address already in use): " +
+                         $"give this process its own --urls{(port < 65535 ? $", e.g. --urls http://127.0.0.1:{port + 1}" : "")}\n", stderr);
+            Assert.DoesNotContain("Hosting failed to start", stdout);
+            Assert.DoesNotContain("\"@x\"", stdout); // no exception with its stack in the log either
+
+            // The receiver's start-up is the same code (ServiceStartup).
+            File.AppendAllText(config, "\nreceiver: {allow_unsigned: true}\n");
+            (code, stdout, stderr) = await CliTests.RunProgram("mlray-receiver.dll", "--config", config, "--urls", $"http://127.0.0.1:{port}");
+            Assert.True(code == 2, $"exit {code}: {stdout}{stderr}");
+            Assert.StartsWith($"mlray-receiver: cannot listen on http://127.0.0.1:{port} (address already in use): give this process its own --urls", stderr);
+            Assert.DoesNotContain("\"@x\"", stdout);
         }
         finally
         {
