@@ -20,7 +20,8 @@ public static class MLRayLogging
             .MinimumLevel.Override("Microsoft.AspNetCore", LogEventLevel.Warning)
             .MinimumLevel.Override("Microsoft.Extensions.Diagnostics.HealthChecks", LogEventLevel.Warning)
             .Enrich.FromLogContext()
-            .Enrich.WithProperty("Application", application);
+            .Enrich.WithProperty("Application", application)
+            .Filter.ByExcluding(ServiceStartup.IsToldAsPlainLines);
         if (output is null) logger.WriteTo.Console(new CompactJsonFormatter());
         else logger.WriteTo.Sink(new TextWriterSink(new CompactJsonFormatter(), output));
         if (configuration is not null) logger.ReadFrom.Configuration(configuration);

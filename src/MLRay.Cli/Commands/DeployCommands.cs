@@ -147,7 +147,9 @@ public static class DeployCommands
         }
         catch (ConfigException e)
         {
-            return CommandErrors.Report(json, CommandErrors.Config, ExitCodes.ConfigError, [new ServiceFailure(null, e.Message)]);
+            // One line per problem, every problem: config error: <file>:<line>:<column>: <key path>: <problem>.
+            return CommandErrors.Report(json, CommandErrors.Config, ExitCodes.ConfigError,
+                [.. e.Problems.Select(p => new ServiceFailure(null, ConfigException.Describe(p, e.File)))]);
         }
         catch (Exception e) when (ServiceErrors.IsServiceError(e) && config is not null)
         {

@@ -30,28 +30,32 @@ public static partial class ConfigLoader
     /// <c>package_index: URL</c>, or a mapping of <c>url</c>, <c>username_env</c>/<c>password_env</c> (basic auth; a token goes
     /// in the password, as pip takes it), <c>cache_ttl</c>, <c>max_concurrency</c>, <c>timeout</c>.
     /// </summary>
-    private static PackageIndexSettings ReadPackageIndex(Node? node, IEnvironment env)
+    private static PackageIndexSettings ReadPackageIndex(Node? node, IEnvironment env, Problems problems)
     {
         if (node is null) return new PackageIndexSettings();
         if (node.IsScalar) return new PackageIndexSettings { Url = IndexUrl(node.Scalar(), node.Path) };
-        node.RefuseUnknownKeys("url", "username_env", "password_env", "cache_ttl", "max_concurrency", "timeout");
-        string? Secret(string key) => node.OptionalString(key) is { } name
+        problems.Check(() => node.RefuseUnknownKeys("url", "username_env", "password_env", "cache_ttl", "max_concurrency", "timeout"));
+        // Read now, unlike the receiver's secrets: the pre-flight of plan, deploy and the worker uses them.
+        string? Secret(string key) => problems.Check(() => node.OptionalString(key) is { } name
             ? env.Get(name) ?? throw new ConfigException(node.PathOf(key), $"names {name}, which is not set")
-            : null;
+            : null);
         var settings = new PackageIndexSettings();
-        var concurrency = settings.MaxConcurrency;
-        if (node.OptionalString("max_concurrency") is { } c && (!int.TryParse(c, out concurrency) || concurrency < 1 || concurrency > 64))
-            throw new ConfigException(node.PathOf("max_concurrency"), $"'{c}' is not a whole number from 1 to 64");
-        var url = node.OptionalString("url") is { } u ? IndexUrl(u, node.PathOf("url")) : settings.Url;
-        if (url.UserInfo.Length > 0)
-            throw new ConfigException(node.PathOf("url"), "has credentials in it: name the variables that hold them in username_env and password_env instead");
+        var concurrency = problems.Check(() => node.OptionalString("max_concurrency") is not { } c ? settings.MaxConcurrency
+            : int.TryParse(c, out var n) && n is >= 1 and <= 64 ? n
+            : throw new ConfigException(node.PathOf("max_concurrency"), $"'{c}' is not a whole number from 1 to 64"));
+        var url = problems.Check(() =>
+        {
+            var url = node.OptionalString("url") is { } u ? IndexUrl(u, node.PathOf("url")) : settings.Url;
+            return url.UserInfo.Length == 0 ? url
+                : throw new ConfigException(node.PathOf("url"), "has credentials in it: name the variables that hold them in username_env and password_env instead");
+        });
         return settings with
         {
-            Url = url,
+            Url = url ?? settings.Url,
             Username = Secret("username_env"),
             Password = Secret("password_env"),
-            CacheTtl = node.OptionalDuration("cache_ttl") ?? settings.CacheTtl,
-            Timeout = node.OptionalDuration("timeout") ?? settings.Timeout,
+            CacheTtl = problems.Check(() => node.OptionalDuration("cache_ttl")) ?? settings.CacheTtl,
+            Timeout = problems.Check(() => node.OptionalDuration("timeout")) ?? settings.Timeout,
             MaxConcurrency = concurrency,
         };
     }

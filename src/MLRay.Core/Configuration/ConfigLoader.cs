@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using MLRay.Yaml;
+using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace MLRay.Configuration;
@@ -31,53 +32,69 @@ public static partial class ConfigLoader
         return Load(text, env, path);
     }
 
-    /// <summary>Loads config text; <paramref name="source"/> names it in errors.</summary>
+    /// <summary>
+    /// Loads config text; <paramref name="source"/> names it in errors. Every problem found is reported at once (in file
+    /// order, with its line and column): each key is read on its own, so one bad value does not hide the next.
+    /// </summary>
     public static MLRayConfig Load(string yaml, IEnvironment env, string source = "config.yml")
     {
         var root = ParseRoot(yaml, source);
+        var positions = Positions(root);
+        var problems = new Problems();
         var reader = new Node(root, "", env);
-        reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver", "retry", "package_index");
-        var retry = ReadRetry(reader.Child("retry"), new RetrySettings());
+        problems.Check(() => reader.RefuseUnknownKeys("mlray", "mlflow", "ray_clusters", "rabbitmq", "receiver", "retry", "package_index"));
+        var retry = problems.Check(() => ReadRetry(reader.Child("retry"), new RetrySettings(), problems)) ?? new RetrySettings();
 
-        var mlrayNode = reader.Child("mlray")?.Also(n => n.RefuseUnknownKeys("working_dir", "artifact_cache"));
-        var workingDir = mlrayNode?.OptionalString("working_dir") ?? ".mlray";
-        var artifactCache = mlrayNode?.OptionalBool("artifact_cache") ?? true;
+        var mlrayNode = problems.Check(() => reader.Child("mlray"));
+        problems.Check(() => mlrayNode?.RefuseUnknownKeys("working_dir", "artifact_cache"));
+        var workingDir = problems.Check(() => mlrayNode?.OptionalString("working_dir")) ?? ".mlray";
+        var artifactCache = problems.Check(() => mlrayNode?.OptionalBool("artifact_cache")) ?? true;
 
-        var mlflowNode = reader.Child("mlflow");
-        mlflowNode?.RefuseUnknownKeys("tracking_uri", "model_name_suffix", "alias");
-        var trackingText = mlflowNode?.OptionalString("tracking_uri") ?? env.Get("MLFLOW_TRACKING_URI");
-        var clustersNode = reader.RequiredSequence("ray_clusters");
+        var mlflowNode = problems.Check(() => reader.Child("mlflow"));
+        problems.Check(() => mlflowNode?.RefuseUnknownKeys("tracking_uri", "model_name_suffix", "alias"));
+        var failures = problems.Failures;
+        var trackingText = problems.Check(() => mlflowNode?.OptionalString("tracking_uri") ?? env.Get("MLFLOW_TRACKING_URI"));
+        // Missing (rather than unreadable, which is reported already): the clusters without their own say so too.
+        var trackingMissing = trackingText is null && problems.Failures == failures;
+        var trackingUri = problems.Check(() => trackingText is null
+            ? trackingMissing ? throw new ConfigException("mlflow.tracking_uri",
+                "not set: give mlflow.tracking_uri, or MLFLOW_TRACKING_URI in the environment or a .env file") : null
+            : ParseHttpUri(trackingText, mlflowNode?.Has("tracking_uri") == true ? "mlflow.tracking_uri" : "MLFLOW_TRACKING_URI"));
+
         var clusters = new List<RayClusterConfig>();
-        for (var i = 0; i < clustersNode.Count; i++)
-            clusters.Add(ReadCluster(clustersNode[i], trackingText, retry));
+        foreach (var clusterNode in problems.Check(() => reader.RequiredSequence("ray_clusters")) ?? [])
+            if (problems.Check(() => ReadCluster(clusterNode, trackingUri, trackingMissing, retry, problems)) is { } cluster)
+                clusters.Add(cluster);
+        problems.Check(() =>
+        {
+            var duplicate = clusters.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1);
+            if (duplicate is not null)
+                throw new ConfigException("ray_clusters", $"cluster name '{duplicate.Key}' is used more than once");
+        });
 
-        var duplicate = clusters.GroupBy(c => c.Name).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null)
-            throw new ConfigException("ray_clusters", $"cluster name '{duplicate.Key}' is used more than once");
+        var suffix = problems.Check(() => mlflowNode?.OptionalString("model_name_suffix") is { } text
+            ? text.Length > 0 ? text : throw new ConfigException("mlflow.model_name_suffix", "must not be empty")
+            : MlflowSettings.DefaultModelNameSuffix);
+        var alias = problems.Check(() => mlflowNode?.OptionalString("alias") is { } text
+            ? AliasPattern().IsMatch(text) ? text : throw new ConfigException("mlflow.alias", $"'{text}' is not a valid MLflow alias (letters, digits, '_' and '-')")
+            : null);
+        var pipeline = problems.Check(() => ReadPipeline(reader, env, source, positions, problems));
+        var packageIndex = problems.Check(() => ReadPackageIndex(reader.Child("package_index"), env, problems));
 
-        var trackingUri = trackingText is null
-            ? throw new ConfigException("mlflow.tracking_uri",
-                "not set: give mlflow.tracking_uri, or MLFLOW_TRACKING_URI in the environment or a .env file")
-            : ParseHttpUri(trackingText, mlflowNode?.Has("tracking_uri") == true ? "mlflow.tracking_uri" : "MLFLOW_TRACKING_URI");
-
-        var suffix = mlflowNode?.OptionalString("model_name_suffix") ?? MlflowSettings.DefaultModelNameSuffix;
-        if (suffix.Length == 0) throw new ConfigException("mlflow.model_name_suffix", "must not be empty");
-        var alias = mlflowNode?.OptionalString("alias");
-        if (alias is not null && !AliasPattern().IsMatch(alias))
-            throw new ConfigException("mlflow.alias", $"'{alias}' is not a valid MLflow alias (letters, digits, '_' and '-')");
-
+        if (problems.Found.Count > 0)
+            throw new ConfigException(InFileOrder(problems.Found, positions), source);
         return new MLRayConfig
         {
             WorkingDir = workingDir,
             ArtifactCache = artifactCache,
             Clusters = clusters,
-            Pipeline = ReadPipeline(reader, env, source),
-            PackageIndex = ReadPackageIndex(reader.Child("package_index"), env),
+            Pipeline = pipeline!,
+            PackageIndex = packageIndex!,
             Mlflow = new MlflowSettings
             {
-                TrackingUri = trackingUri,
+                TrackingUri = trackingUri!,
                 TrackingUriKey = mlflowNode?.Has("tracking_uri") == true ? "mlflow.tracking_uri" : "MLFLOW_TRACKING_URI",
-                ModelNameSuffix = suffix,
+                ModelNameSuffix = suffix!,
                 Alias = alias,
                 Credentials = new MlflowCredentials(
                     env.Get("MLFLOW_TRACKING_USERNAME"), env.Get("MLFLOW_TRACKING_PASSWORD"), env.Get("MLFLOW_TRACKING_TOKEN")),
@@ -93,36 +110,40 @@ public static partial class ConfigLoader
         };
     }
 
-    private static PipelineSettings ReadPipeline(Node root, IEnvironment env, string source)
+    private static PipelineSettings ReadPipeline(Node root, IEnvironment env, string source, IReadOnlyDictionary<string, Mark> positions, Problems problems)
     {
-        var rabbit = root.Child("rabbitmq");
-        rabbit?.RefuseUnknownKeys("uri");
-        var uriText = rabbit?.OptionalString("uri") ?? PipelineSettings.RabbitMqUriFrom(env);
-        if (!Uri.TryCreate(uriText, UriKind.Absolute, out var uri) || (uri.Scheme != "amqp" && uri.Scheme != "amqps"))
-            throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : "RABBITMQ_URI", "not an amqp:// or amqps:// URI");
-
-        var receiver = root.Child("receiver");
-        receiver?.RefuseUnknownKeys("webhook_secret_env", "webhook_secret_file", "ops_token_env", "ops_token_file", "allow_unsigned", "resync_interval", "dedup_window");
-        var secret = ReadSecret(receiver, "webhook_secret", env, source);
-        var allowUnsigned = false;
-        if (receiver?.OptionalString("allow_unsigned") is { } allowText)
+        var rabbit = problems.Check(() => root.Child("rabbitmq"));
+        problems.Check(() => rabbit?.RefuseUnknownKeys("uri"));
+        var uri = problems.Check(() =>
         {
-            if (!bool.TryParse(allowText.Trim(), out allowUnsigned))
+            var uriText = rabbit?.OptionalString("uri") ?? PipelineSettings.RabbitMqUriFrom(env);
+            return Uri.TryCreate(uriText, UriKind.Absolute, out var parsed) && parsed.Scheme is "amqp" or "amqps" ? parsed
+                : throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : "RABBITMQ_URI", "not an amqp:// or amqps:// URI");
+        });
+
+        var receiver = problems.Check(() => root.Child("receiver"));
+        problems.Check(() => receiver?.RefuseUnknownKeys("webhook_secret_env", "webhook_secret_file", "ops_token_env", "ops_token_file", "allow_unsigned", "resync_interval", "dedup_window"));
+        var secret = problems.Check(() => ReadSecret(receiver, "webhook_secret", env, source, positions));
+        var allowUnsigned = problems.Check(() =>
+        {
+            if (receiver?.OptionalString("allow_unsigned") is not { } allowText) return false;
+            if (!bool.TryParse(allowText.Trim(), out var allow))
                 throw new ConfigException("receiver.allow_unsigned", $"'{allowText}' is not true or false");
             // Decided from the configured source, not the value: the value is not read here.
-            if (allowUnsigned && secret is not null)
+            if (allow && secret is not null)
                 throw new ConfigException("receiver.allow_unsigned",
                     "true, but a webhook secret is configured too (receiver.webhook_secret_env / webhook_secret_file): keep one");
-        }
+            return allow;
+        });
         return new PipelineSettings
         {
-            RabbitMqUri = uri,
+            RabbitMqUri = uri!,
             RabbitMqUriKey = rabbit?.Has("uri") == true ? "rabbitmq.uri" : env.Get("RABBITMQ_URI") is not null ? "RABBITMQ_URI" : "default rabbitmq.uri",
             WebhookSecretSource = secret,
             AllowUnsignedWebhooks = allowUnsigned,
-            OpsTokenSource = ReadSecret(receiver, "ops_token", env, source),
-            ResyncInterval = receiver?.OptionalDuration("resync_interval") ?? PipelineSettings.DefaultResyncInterval,
-            DedupWindow = receiver?.OptionalDuration("dedup_window") ?? PipelineSettings.DefaultDedupWindow,
+            OpsTokenSource = problems.Check(() => ReadSecret(receiver, "ops_token", env, source, positions)),
+            ResyncInterval = problems.Check(() => receiver?.OptionalDuration("resync_interval")) ?? PipelineSettings.DefaultResyncInterval,
+            DedupWindow = problems.Check(() => receiver?.OptionalDuration("dedup_window")) ?? PipelineSettings.DefaultDedupWindow,
         };
     }
 
@@ -131,11 +152,16 @@ public static partial class ConfigLoader
     /// names; null when neither is set. Neither is read here: only the processes that use the secret (the receiver,
     /// <c>mlray webhook register</c>) need it, and they fail then, naming the key. The value itself never goes in the config file.
     /// </summary>
-    private static SecretSource? ReadSecret(Node? receiver, string key, IEnvironment env, string source)
+    private static SecretSource? ReadSecret(Node? receiver, string key, IEnvironment env, string source, IReadOnlyDictionary<string, Mark> positions)
     {
         if (receiver?.OptionalString($"{key}_env") is { } variable)
-            return SecretSource.Variable(env, variable, receiver.PathOf($"{key}_env"), source);
-        return receiver?.OptionalString($"{key}_file") is { } file ? SecretSource.File(file, receiver.PathOf($"{key}_file"), source) : null;
+        {
+            var at = Located(new ConfigProblem(receiver.PathOf($"{key}_env"), ""), positions);
+            return SecretSource.Variable(env, variable, at.KeyPath, source, at.Line, at.Column);
+        }
+        if (receiver?.OptionalString($"{key}_file") is not { } file) return null;
+        var fileAt = Located(new ConfigProblem(receiver.PathOf($"{key}_file"), ""), positions);
+        return SecretSource.File(file, fileAt.KeyPath, source, fileAt.Line, fileAt.Column);
     }
 
     [GeneratedRegex(@"^[\w\-]{1,255}$")]
@@ -145,82 +171,96 @@ public static partial class ConfigLoader
     private static partial Regex ClusterNamePattern();
 
     /// <summary><c>retry: {attempts: 3, delays: [1m, 5m, 15m]}</c>; each key falls back to <paramref name="fallback"/>.</summary>
-    private static RetrySettings ReadRetry(Node? node, RetrySettings fallback)
+    private static RetrySettings ReadRetry(Node? node, RetrySettings fallback, Problems problems)
     {
         if (node is null) return fallback;
-        node.RefuseUnknownKeys("attempts", "delays");
-        var attempts = fallback.Attempts;
-        if (node.OptionalString("attempts") is { } text && (!int.TryParse(text, out attempts) || attempts < 1 || attempts > 100))
-            throw new ConfigException(node.PathOf("attempts"), $"'{text}' is not a whole number from 1 to 100");
+        problems.Check(() => node.RefuseUnknownKeys("attempts", "delays"));
+        var attempts = problems.Check(() => node.OptionalString("attempts") is not { } text ? fallback.Attempts
+            : int.TryParse(text, out var n) && n is >= 1 and <= 100 ? n
+            : throw new ConfigException(node.PathOf("attempts"), $"'{text}' is not a whole number from 1 to 100"));
         var delays = fallback.Delays;
-        if (node.Child("delays") is { } delaysNode)
+        if (problems.Check(() => node.Child("delays")?.StringList()) is { } list)
         {
-            var list = delaysNode.StringList();
-            if (list.Count == 0) throw new ConfigException(node.PathOf("delays"), "must list at least one duration");
-            delays = list.Select((d, i) => ParseDuration(d) is { } delay && delay >= TimeSpan.FromSeconds(1) ? delay
-                : throw new ConfigException($"{node.PathOf("delays")}[{i}]", $"'{d}' is not a duration of at least 1s (examples: 90s, 10m, 1h)")).ToList();
+            if (list.Count == 0) problems.Add(new ConfigException(node.PathOf("delays"), "must list at least one duration"));
+            delays = list.Select((d, i) => problems.Check(() => ParseDuration(d) is { } delay && delay >= TimeSpan.FromSeconds(1) ? delay
+                : throw new ConfigException($"{node.PathOf("delays")}[{i}]", $"'{d}' is not a duration of at least 1s (examples: 90s, 10m, 1h)"))).ToList();
         }
         return new RetrySettings { Attempts = attempts, Delays = delays };
     }
 
-    private static RayClusterConfig ReadCluster(Node node, string? defaultTrackingUri, RetrySettings retry)
+    /// <summary>One <c>ray_clusters</c> entry; null when it has a problem (each of them collected).</summary>
+    /// <param name="defaultTracking">The top-level tracking URI; null when it is missing or wrong (reported there).</param>
+    /// <param name="trackingMissing">No top-level tracking URI at all: a cluster without its own has none either.</param>
+    private static RayClusterConfig? ReadCluster(Node node, Uri? defaultTracking, bool trackingMissing, RetrySettings retry, Problems problems)
     {
-        node.RefuseUnknownKeys("name", "python_version", "dashboard_address", "mlflow_tracking_uri",
+        var failures = problems.Failures;
+        T Read<T>(Func<T> read) => problems.Check(read)!;
+        problems.Check(() => node.RefuseUnknownKeys("name", "python_version", "dashboard_address", "mlflow_tracking_uri",
             "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address", "retry", "kuberay",
-            "platform", "libc", "preflight");
-        var name = node.RequiredString("name");
-        if (!ClusterNamePattern().IsMatch(name))
-            throw new ConfigException(node.PathOf("name"), $"'{name}' is not a valid cluster name (letters, digits, '.', '_' and '-')");
-        var pythonText = node.RequiredString("python_version");
-        if (!PythonVersionSpec.TryParse(pythonText, out var python))
-            throw new ConfigException(node.PathOf("python_version"),
-                $"'{pythonText}' is not a Python version: write it quoted as '3.9' (any 3.9.x) or '3.9.22' (exact)");
+            "platform", "libc", "preflight"));
+        var name = Read(() =>
+        {
+            var text = node.RequiredString("name");
+            return ClusterNamePattern().IsMatch(text) ? text
+                : throw new ConfigException(node.PathOf("name"), $"'{text}' is not a valid cluster name (letters, digits, '.', '_' and '-')");
+        });
+        var python = Read(() =>
+        {
+            var text = node.RequiredString("python_version");
+            return PythonVersionSpec.TryParse(text, out var version) ? version
+                : throw new ConfigException(node.PathOf("python_version"),
+                    $"'{text}' is not a Python version: write it quoted as '3.9' (any 3.9.x) or '3.9.22' (exact)");
+        });
+        var dashboard = Read(() => ParseHttpUri(node.RequiredString("dashboard_address"), node.PathOf("dashboard_address")));
+        var tracking = Read(() => node.OptionalString("mlflow_tracking_uri") is { } own ? ParseHttpUri(own, node.PathOf("mlflow_tracking_uri"))
+            : defaultTracking is not null || !trackingMissing ? defaultTracking
+            : throw new ConfigException(node.PathOf("mlflow_tracking_uri"), "not set and no mlflow.tracking_uri / MLFLOW_TRACKING_URI to fall back on"));
 
-        var trackingText = node.OptionalString("mlflow_tracking_uri") ?? defaultTrackingUri
-            ?? throw new ConfigException(node.PathOf("mlflow_tracking_uri"),
-                "not set and no mlflow.tracking_uri / MLFLOW_TRACKING_URI to fall back on");
+        var envVars = Read(() =>
+        {
+            var vars = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (node.Child("env_vars") is { } envNode)
+                foreach (var (key, value) in envNode.StringMap())
+                    vars[key] = value;
+            return vars;
+        });
 
-        var envVars = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (node.Child("env_vars") is { } envNode)
-            foreach (var (key, value) in envNode.StringMap())
-                envVars[key] = value;
-
-        var extraPip = node.Child("extra_pip")?.StringList() ?? [];
-        foreach (var (pin, i) in extraPip.Select((p, i) => (p, i)))
+        var extraPip = Read(() => node.Child("extra_pip")?.StringList() ?? []);
+        foreach (var (pin, i) in (extraPip ?? []).Select((p, i) => (p, i)))
             if (RequirementsFile.PackageName(pin) is null)
-                throw new ConfigException($"{node.PathOf("extra_pip")}[{i}]", $"'{pin}' is not a pip requirement");
+                problems.Add(new ConfigException($"{node.PathOf("extra_pip")}[{i}]", $"'{pin}' is not a pip requirement"));
 
-        var tokenEnv = node.OptionalString("auth_token_env");
-        if (tokenEnv is not null && !Regex.IsMatch(tokenEnv, "^[A-Za-z_][A-Za-z0-9_]*$"))
-            throw new ConfigException(node.PathOf("auth_token_env"),
+        var tokenEnv = Read(() => node.OptionalString("auth_token_env") is not { } text ? null
+            : Regex.IsMatch(text, "^[A-Za-z_][A-Za-z0-9_]*$") ? text
+            : throw new ConfigException(node.PathOf("auth_token_env"),
                 // The value is not echoed: what sits here by mistake is most often the token itself.
-                "is not an environment variable name (name the variable that holds the token, not the token)");
+                "is not an environment variable name (name the variable that holds the token, not the token)"));
 
-        var timeout = node.OptionalDuration("deploy_timeout") ?? RayClusterConfig.DefaultDeployTimeout;
-
-        return new RayClusterConfig
+        var cluster = new RayClusterConfig
         {
             Name = name,
             PythonVersion = python,
-            DashboardAddress = ParseHttpUri(node.RequiredString("dashboard_address"), node.PathOf("dashboard_address")),
-            MlflowTrackingUri = ParseHttpUri(trackingText, node.Has("mlflow_tracking_uri") ? node.PathOf("mlflow_tracking_uri") : "mlflow.tracking_uri"),
+            DashboardAddress = dashboard,
+            MlflowTrackingUri = tracking!,
             EnvVars = envVars,
-            ExtraPip = extraPip,
+            ExtraPip = extraPip!,
             AuthTokenEnv = tokenEnv,
-            DeployTimeout = timeout,
-            Retry = ReadRetry(node.Child("retry"), retry),
-            ServeAddress = node.OptionalString("serve_address") is { } serve ? ParseHttpUri(serve, node.PathOf("serve_address")) : null,
-            KubeRay = node.Child("kuberay") is { } kuberay ? ReadKubeRay(kuberay) : new KubeRaySettings(),
-            Architecture = node.OptionalString("platform") is { } platform ? ParsePlatform(platform, node.PathOf("platform")) : "x86_64",
-            Libc = node.OptionalString("libc") is { } libc ? ParseLibc(libc, node.PathOf("libc")) : LibcVersion.Default,
-            Preflight = node.OptionalString("preflight")?.Trim().ToLowerInvariant() switch
+            DeployTimeout = Read(() => node.OptionalDuration("deploy_timeout")) ?? RayClusterConfig.DefaultDeployTimeout,
+            Retry = Read(() => ReadRetry(node.Child("retry"), retry, problems)),
+            ServeAddress = Read(() => node.OptionalString("serve_address") is { } serve ? ParseHttpUri(serve, node.PathOf("serve_address")) : null),
+            KubeRay = Read(() => node.Child("kuberay") is { } kuberay ? ReadKubeRay(kuberay, problems) : new KubeRaySettings()),
+            Architecture = Read(() => node.OptionalString("platform") is { } platform ? ParsePlatform(platform, node.PathOf("platform")) : "x86_64"),
+            Libc = Read(() => node.OptionalString("libc") is { } libc ? ParseLibc(libc, node.PathOf("libc")) : LibcVersion.Default),
+            Preflight = Read(() => node.OptionalString("preflight")?.Trim().ToLowerInvariant() switch
             {
                 null or "block" => PreflightMode.Block,
                 "warn" => PreflightMode.Warn,
                 "off" or "false" => PreflightMode.Off,
                 var other => throw new ConfigException(node.PathOf("preflight"), $"'{other}' is not block, warn or off"),
-            },
+            }),
         };
+        // Half-read (its problems are collected): kept out of the list, so the duplicate-name check does not see it.
+        return problems.Failures > failures ? null : cluster;
     }
 
     /// <summary>The longest duration accepted: timers and cancellation tokens refuse more than about 49 days.</summary>
@@ -269,10 +309,95 @@ public static partial class ConfigLoader
         }
         catch (YamlTextException e)
         {
-            throw new ConfigException("", $"{source} is not valid YAML: {e.Where}");
+            // Nothing else can be read from a file that does not parse: this is its one problem.
+            throw new ConfigException([new ConfigProblem("", e.Problem, e.Line, e.Column)], source);
         }
         return root as YamlMappingNode
-            ?? throw new ConfigException("", $"{source} must be a YAML mapping with at least 'ray_clusters'");
+            ?? throw new ConfigException([new ConfigProblem("", "must be a YAML mapping with at least 'ray_clusters'")], source);
+    }
+
+    /// <summary>
+    /// Where each key path (<c>ray_clusters[1].name</c>) starts in the file: a mapping entry at its key, a list item at
+    /// the item. A node reached again through an alias is not walked again, so the cost stays linear in the file.
+    /// </summary>
+    private static Dictionary<string, Mark> Positions(YamlNode root)
+    {
+        var positions = new Dictionary<string, Mark>(StringComparer.Ordinal);
+        var walked = new HashSet<YamlNode>(ReferenceEqualityComparer.Instance);
+        void Walk(YamlNode node, string path)
+        {
+            if (!walked.Add(node)) return;
+            if (node is YamlMappingNode mapping)
+                foreach (var (key, value) in mapping.Children)
+                {
+                    var child = path.Length == 0 ? (key as YamlScalarNode)?.Value ?? "" : $"{path}.{(key as YamlScalarNode)?.Value}";
+                    positions.TryAdd(child, key.Start);
+                    Walk(value, child);
+                }
+            else if (node is YamlSequenceNode sequence)
+                for (var i = 0; i < sequence.Children.Count; i++)
+                {
+                    positions.TryAdd($"{path}[{i}]", sequence.Children[i].Start);
+                    Walk(sequence.Children[i], $"{path}[{i}]");
+                }
+        }
+        Walk(root, "");
+        return positions;
+    }
+
+    /// <summary>
+    /// The problem with the line and column of its key, else of the nearest enclosing key (a missing key: the mapping
+    /// that lacks it); none for a path outside the file (<c>MLFLOW_TRACKING_URI</c>) or one only the root encloses.
+    /// </summary>
+    private static ConfigProblem Located(ConfigProblem problem, IReadOnlyDictionary<string, Mark> positions)
+    {
+        if (problem.Line is not null) return problem;
+        for (var path = problem.KeyPath; path.Length > 0; path = path[..Math.Max(0, path.LastIndexOfAny(['.', '[']))])
+            if (positions.TryGetValue(path, out var mark))
+                return problem with { Line = mark.Line, Column = mark.Column };
+        return problem;
+    }
+
+    /// <summary>Located, and sorted as they appear in the file; those without a position (environment variables) last.</summary>
+    private static List<ConfigProblem> InFileOrder(IEnumerable<ConfigProblem> problems, IReadOnlyDictionary<string, Mark> positions) =>
+        problems.Select(p => Located(p, positions)).OrderBy(p => p.Line ?? long.MaxValue).ThenBy(p => p.Column).ToList();
+
+    /// <summary>
+    /// The problems of one load. <see cref="Check{T}"/> runs one independent read (a key, an item, a section) and keeps
+    /// its <see cref="ConfigException"/> instead of stopping, so one run reports every problem; the value is then the
+    /// default, and the load throws before any such value is used. A problem reached twice (a section that is not a
+    /// mapping, asked for each of its keys) is kept once.
+    /// </summary>
+    private sealed class Problems
+    {
+        private readonly List<ConfigProblem> _found = [];
+
+        public IReadOnlyList<ConfigProblem> Found => _found;
+
+        /// <summary>How many reads failed so far (repeats included): a part whose reads grew it is incomplete.</summary>
+        public int Failures { get; private set; }
+
+        public T? Check<T>(Func<T> read)
+        {
+            try
+            {
+                return read();
+            }
+            catch (ConfigException e)
+            {
+                Add(e);
+                return default;
+            }
+        }
+
+        public void Check(Action read) => Check(() => { read(); return 0; });
+
+        public void Add(ConfigException e)
+        {
+            Failures++;
+            foreach (var problem in e.Problems)
+                if (!_found.Contains(problem)) _found.Add(problem);
+        }
     }
 
     /// <summary>A position in the YAML tree that knows its key path and expands <c>${VAR}</c> in scalars.</summary>
@@ -284,20 +409,19 @@ public static partial class ConfigLoader
         private YamlMappingNode Mapping => yaml as YamlMappingNode
             ?? throw new ConfigException(path, "expected a mapping of keys to values");
 
-        public Node Also(Action<Node> check) { check(this); return this; }
-
         public bool IsScalar => yaml is YamlScalarNode;
 
         public bool Has(string key) => Mapping.Children.ContainsKey(new YamlScalarNode(key));
 
+        /// <summary>Every key not in <paramref name="known"/>, each its own problem (a typo rarely comes alone).</summary>
         public void RefuseUnknownKeys(params string[] known)
         {
-            foreach (var key in Mapping.Children.Keys)
-            {
-                var name = (key as YamlScalarNode)?.Value ?? key.ToString();
-                if (!known.Contains(name))
-                    throw new ConfigException(PathOf(name), $"unknown key (known here: {string.Join(", ", known)})");
-            }
+            var unknown = Mapping.Children.Keys
+                .Select(key => (key as YamlScalarNode)?.Value ?? key.ToString())
+                .Where(name => !known.Contains(name))
+                .Select(name => new ConfigProblem(PathOf(name), $"unknown key (known here: {string.Join(", ", known)})"))
+                .ToList();
+            if (unknown.Count > 0) throw new ConfigException(unknown);
         }
 
         public Node? Child(string key)

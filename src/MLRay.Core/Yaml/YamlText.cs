@@ -41,7 +41,7 @@ public static class YamlText
         }
         catch (YamlException e)
         {
-            throw new YamlTextException(file, e.Start.Line, e.Start.Column, e.InnerException?.Message ?? e.Message);
+            throw Explained(text, file, e.InnerException?.Message ?? e.Message, e.Start.Line, e.Start.Column);
         }
         // The text is the only input, so anything else YamlDotNet throws is also the file's fault: it throws
         // InvalidOperationException, for one, on an unclosed '[' followed by another key.
@@ -50,6 +50,56 @@ public static class YamlText
             throw parser.Unparseable(e);
         }
         return stream.Documents.Count > 0 ? stream.Documents[0].RootNode : null;
+    }
+
+    /// <summary>The tab problem's text; YAML indents with spaces only.</summary>
+    public const string TabIndentation = "a tab character indents this line; YAML allows only spaces";
+
+    /// <summary>
+    /// The parser's complaint at <paramref name="line"/>:<paramref name="column"/>, said so it points at the cause. A tab in
+    /// a line's indentation is reported where it is (the parser names the mapping above it, often line 1). The
+    /// complaints a mis-indented line causes get their likely cause, which the parser's wording does not give.
+    /// </summary>
+    internal static YamlTextException Explained(string text, string file, string message, long line, long column)
+    {
+        if (message.Contains("tab", StringComparison.OrdinalIgnoreCase) && TabIndentedLine(text, line) is var (tabLine, tabColumn))
+            return new YamlTextException(file, tabLine, tabColumn, TabIndentation);
+        var said = message.TrimEnd('.');
+        said = said.Length > 0 ? char.ToLowerInvariant(said[0]) + said[1..] : said;
+        var lines = text.Split('\n');
+        var at = line >= 1 && line <= lines.Length ? lines[line - 1].TrimEnd('\r') : "";
+        var cause = said switch
+        {
+            _ when said.Contains("did not find expected key") || said.Contains("could not find expected ':'") =>
+                at.Contains(':') || at.TrimStart().StartsWith('-')
+                    ? "this line's indentation does not match the lines above it"
+                    : "the key on this line lacks its ':'",
+            _ when said.Contains("did not find expected '-' indicator") =>
+                "this line's indentation does not match the list items above it",
+            _ when said.Contains("found invalid mapping") || said.Contains("mapping values are not allowed") =>
+                at[..(int)Math.Clamp(column - 1, 0, at.Length)].Contains(": ", StringComparison.Ordinal)
+                    ? "a value on this line holds ': ', which YAML reads as another key: quote the value"
+                    : Indent(at) > Indent(lines.Take((int)line - 1).LastOrDefault(l => l.Trim().Length > 0) ?? "")
+                        ? "this line is indented deeper than the key above it"
+                        : "the line above lacks its ':', so this line continues its value",
+            _ => null,
+        };
+        return new YamlTextException(file, line, column, cause is null ? said : $"{said} (likely cause: {cause})");
+    }
+
+    private static int Indent(string line) => line.Length - line.TrimStart(' ').Length;
+
+    /// <summary>The first line at or after <paramref name="from"/> (1-based) with a tab in its leading whitespace, and the tab's column.</summary>
+    private static (long Line, long Column)? TabIndentedLine(string text, long from)
+    {
+        var lines = text.Split('\n');
+        for (var i = (int)Math.Max(0, from - 1); i < lines.Length; i++)
+        {
+            var indent = lines[i].Length - lines[i].TrimStart(' ', '\t').Length;
+            var tab = lines[i].IndexOf('\t', 0, indent);
+            if (tab >= 0) return (i + 1, tab + 1);
+        }
+        return null;
     }
 
     /// <summary>

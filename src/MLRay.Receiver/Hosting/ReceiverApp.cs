@@ -88,8 +88,9 @@ public static class ReceiverApp
     }
 
     /// <summary>
-    /// The process entry point (<c>mlray-receiver --config config.yml --urls URL</c>): 0 after a clean shutdown, 2 for
-    /// argument or configuration errors, 1 for any other start-up failure; logs flushed on every path.
+    /// The process entry point (<c>mlray-receiver --config config.yml --urls URL</c>): 0 after a clean shutdown; 2 for
+    /// argument or configuration errors (a missing or unreadable secret included) and an address already in use, told as
+    /// plain lines on stderr (<see cref="ServiceStartup"/>); 1 for any other failure, logged; logs flushed on every path.
     /// </summary>
     public static Task<int> RunAsync(string[] args)
     {
@@ -100,46 +101,13 @@ public static class ReceiverApp
 
     public const string DefaultUrls = "http://127.0.0.1:8090";
 
-    private static async Task<int> RunAsync(string configPath, string urls)
-    {
-        using var startupLog = MLRayLogging.CreateStartupLogger("mlray-receiver");
-        WebApplication app;
-        try
+    private static Task<int> RunAsync(string configPath, string urls) =>
+        ServiceStartup.RunAsync("mlray-receiver", configPath, urls, async _ =>
         {
             var environment = ProcessEnvironment.WithDotEnv(Path.GetDirectoryName(Path.GetFullPath(configPath)));
-            app = Build(["--urls", urls], ConfigLoader.LoadFile(configPath, environment), environment);
-        }
-        catch (ConfigException e)
-        {
-            startupLog.Fatal("Invalid configuration at {KeyPath}: {Problem}", e.KeyPath, e.Problem);
-            return 2;
-        }
-        catch (Exception e)
-        {
-            startupLog.Fatal(e, "Receiver failed to start");
-            return 1;
-        }
-
-        try
-        {
+            await using var app = Build(["--urls", urls], ConfigLoader.LoadFile(configPath, environment), environment);
             await app.RunAsync();
-            return 0;
-        }
-        catch (Microsoft.Extensions.Options.OptionsValidationException e)
-        {
-            startupLog.Fatal("Invalid configuration: {Problems}", string.Join("; ", e.Failures));
-            return 2;
-        }
-        catch (Exception e)
-        {
-            startupLog.Fatal(e, "Receiver stopped with an error");
-            return 1;
-        }
-        finally
-        {
-            await app.DisposeAsync();
-        }
-    }
+        });
 }
 
 /// <summary>How <see cref="ReceiverApp.Build(string[], MLRayConfig, IEnvironment, ReceiverHostOptions?)"/> composes the app.</summary>

@@ -30,7 +30,10 @@ public static class WorkerApp
         return app;
     }
 
-    /// <summary>0 after a clean shutdown, 2 for argument or configuration errors, 1 for any other failure; logs flushed on every path.</summary>
+    /// <summary>
+    /// 0 after a clean shutdown; 2 for argument or configuration errors and a probe address already in use, told as plain
+    /// lines on stderr (<see cref="ServiceStartup"/>); 1 for any other failure, logged; logs flushed on every path.
+    /// </summary>
     public static Task<int> RunAsync(string[] args)
     {
         var clusters = new Option<string[]>("--cluster")
@@ -48,10 +51,8 @@ public static class WorkerApp
                 ? "nothing to do: give --cluster NAME, or drop --no-router to run only the router" : null);
     }
 
-    private static async Task<int> RunAsync(WorkerOptions options, CancellationToken ct)
-    {
-        await using var startupLog = MLRayLogging.CreateStartupLogger("mlray-worker");
-        try
+    private static Task<int> RunAsync(WorkerOptions options, CancellationToken ct) =>
+        ServiceStartup.RunAsync("mlray-worker", options.ConfigPath, options.Urls, async startupLog =>
         {
             var env = ProcessEnvironment.WithDotEnv(Path.GetDirectoryName(Path.GetFullPath(options.ConfigPath)));
             var config = ConfigLoader.LoadFile(options.ConfigPath, env);
@@ -59,17 +60,5 @@ public static class WorkerApp
             startupLog.Information("MLRay worker for {Clusters} (router: {Router}) on {Broker}; probes on {Urls}",
                 options.Clusters, options.Router, config.Pipeline.RedactedRabbitMqUri, options.Urls);
             await app.RunAsync(ct);
-            return 0;
-        }
-        catch (ConfigException e)
-        {
-            startupLog.Fatal("Invalid configuration at {KeyPath}: {Problem}", e.KeyPath, e.Problem);
-            return 2;
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            startupLog.Fatal(e, "Worker stopped with an error");
-            return 1;
-        }
-    }
+        });
 }

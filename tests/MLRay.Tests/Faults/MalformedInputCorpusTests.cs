@@ -271,10 +271,10 @@ public class MalformedInputCorpusTests(RabbitMqBroker broker, ITestOutputHelper 
     {
         CommandCase Config(string name, string yaml, string expect, string program = "mlray.dll", params string[] args) =>
             new(name, program, args.Length > 0 ? args : ["plan", "{config}", "ray-cluster-py312"], expect, yaml, ConfigFile: true);
-        yield return Config("python_version a word", BaseConfig.Replace("'3.12'", "'three'"), "config error: ray_clusters[0].python_version");
+        yield return Config("python_version a word", BaseConfig.Replace("'3.12'", "'three'"), ".yml:9:3: ray_clusters[0].python_version: 'three' is not a Python version");
         yield return Config("misspelt key", BaseConfig.Replace("dashboard_address", "dashbaord_address"), "dashbaord_address");
-        yield return Config("YAML that does not parse", BaseConfig + "\n  - [unclosed\n", "is not valid YAML");
-        yield return Config("tracking_uri with a password, and not http", BaseConfig.Replace("http://127.0.0.1:9\n", $"htp://svc:{MlflowPassword}@mlflow.internal\n"), "config error: mlflow.tracking_uri");
+        yield return Config("YAML that does not parse", BaseConfig + "\n  - [unclosed\n", ".yml:11:3: while parsing a block mapping, did not find expected key (likely cause: this line's indentation does not match the lines above it)");
+        yield return Config("tracking_uri with a password, and not http", BaseConfig.Replace("http://127.0.0.1:9\n", $"htp://svc:{MlflowPassword}@mlflow.internal\n"), ".yml:2:3: mlflow.tracking_uri");
         yield return Config("rabbitmq.uri with a password, and not amqp", BaseConfig.Replace("amqp://127.0.0.1:9/", $"amqq://guest:{AmqpPassword}@127.0.0.1/"), "rabbitmq.uri: not an amqp:// or amqps:// URI");
         yield return Config("the Ray token itself as auth_token_env", BaseConfig + $"\n  auth_token_env: {RayToken}\n", "is not an environment variable name");
         yield return Config("auth_token_env naming an unset variable", BaseConfig + "\n  auth_token_env: MLRAY_FAULTS_UNSET_TOKEN\n", "names MLRAY_FAULTS_UNSET_TOKEN, which is not set", "mlray.dll", "status", "{config}");

@@ -116,7 +116,7 @@ public class WebhookAndStatusCliTests
         var (code, stdout, stderr) = await CliTests.RunMlray("webhook", "register", config, "--url", ReceiverUrl);
 
         Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
-        Assert.Matches($@"^config error: {Regex.Escape(config)}: receiver.webhook_secret_env: names MLRAY_TEST_UNSET_WEBHOOK_SECRET, which is not set \(in the environment or .env\)\n$", stderr);
+        Assert.Matches($@"^config error: {Regex.Escape(config)}:\d+:\d+: receiver.webhook_secret_env: names MLRAY_TEST_UNSET_WEBHOOK_SECRET, which is not set \(in the environment or .env\)\n$", stderr);
         Assert.Equal(requests, world.Mlflow.Requests.Count);
     }
 

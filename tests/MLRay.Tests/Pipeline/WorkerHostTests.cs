@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using MLRay.Tests.Broker;
 using MLRay.Tests.Integration;
@@ -37,6 +38,77 @@ public class WorkerHostTests(RabbitMqBroker broker)
         Assert.True(code == 2, $"exit {code}: {logs}{errors}");
         Assert.Contains("ray_clusters[0].python_version", logs + errors);
         Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public async Task An_invalid_config_is_plain_config_error_lines_on_stderr_one_per_problem_and_exit_2()
+    {
+        var dir = Directory.CreateTempSubdirectory("mlray-worker-").FullName;
+        try
+        {
+            var config = Path.Combine(dir, "config.yml");
+            File.WriteAllText(config, """
+                mlflow: {tracking_uri: 'http://m:1', aliass: x}
+                ray_clusters:
+                - {name: c, python_version: 'three', dashboard_address: 'http://r:1'}
+                - {name: d, python_version: '3.9', dashboard_address: 'r:2'}
+                """);
+            var (code, stdout, stderr) = await CliTests.RunProgram(WorkerDll, "--config", config, "--cluster", "c");
+
+            Assert.True(code == 2, $"exit {code}: {stdout}{stderr}");
+            Assert.Equal(string.Join("", [
+                $"config error: {config}:1:38: mlflow.aliass: unknown key (known here: tracking_uri, model_name_suffix, alias)\n",
+                $"config error: {config}:3:13: ray_clusters[0].python_version: 'three' is not a Python version: write it quoted as '3.9' (any 3.9.x) or '3.9.22' (exact)\n",
+                $"config error: {config}:4:36: ray_clusters[1].dashboard_address: 'r:2' is not an http(s) URL\n"]), stderr);
+            Assert.DoesNotContain("{KeyPath}", stdout); // no half-filled JSON log event instead
+            Assert.DoesNotContain("config error", stdout);
+
+            File.WriteAllText(config, "mlflow:\n\ttracking_uri: http://m:1\nray_clusters: []\n");
+            (code, _, stderr) = await CliTests.RunProgram(WorkerDll, "--config", config, "--cluster", "c");
+            Assert.Equal((2, $"config error: {config}:2:1: a tab character indents this line; YAML allows only spaces\n"), (code, stderr));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task A_worker_whose_probe_port_is_taken_says_so_in_one_line_naming_urls_and_exits_2()
+    {
+        var vhost = await broker.CreateVhostAsync(); // the worker declares its topology before it listens
+        var dir = Directory.CreateTempSubdirectory("mlray-worker-").FullName;
+        using var holder = new TcpListener(IPAddress.Loopback, 0); // as a first worker on the default port would
+        holder.Start();
+        var port = ((IPEndPoint)holder.LocalEndpoint).Port;
+        try
+        {
+            var config = Path.Combine(dir, "config.yml");
+            File.WriteAllText(config, $"""
+                mlflow: {"{"}tracking_uri: 'http://127.0.0.1:9'{"}"}
+                rabbitmq: {"{"}uri: '{vhost}'{"}"}
+                ray_clusters:
+                - {"{"}name: c, python_version: '3.9', dashboard_address: 'http://127.0.0.1:9'{"}"}
+                """);
+            var (code, stdout, stderr) = await CliTests.RunProgram(WorkerDll, "--config", config, "--cluster", "c", "--urls", $"http://127.0.0.1:{port}");
+
+            Assert.True(code == 2, $"exit {code}: {stdout}{stderr}");
+            Assert.Equal($"mlray-worker: cannot listen on http://127.0.0.1:{port} (address already in use): " +
+                         $"give this process its own --urls{(port < 65535 ? $", e.g. --urls http://127.0.0.1:{port + 1}" : "")}\n", stderr);
+            Assert.DoesNotContain("Hosting failed to start", stdout);
+            Assert.DoesNotContain("\"@x\"", stdout); // no exception with its stack in the log either
+
+            // The receiver's start-up is the same code (ServiceStartup).
+            File.AppendAllText(config, "\nreceiver: {allow_unsigned: true}\n");
+            (code, stdout, stderr) = await CliTests.RunProgram("mlray-receiver.dll", "--config", config, "--urls", $"http://127.0.0.1:{port}");
+            Assert.True(code == 2, $"exit {code}: {stdout}{stderr}");
+            Assert.StartsWith($"mlray-receiver: cannot listen on http://127.0.0.1:{port} (address already in use): give this process its own --urls", stderr);
+            Assert.DoesNotContain("\"@x\"", stdout);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
     }
 
     [Fact]

@@ -80,10 +80,10 @@ public sealed class ReceiverCompositionTests
             var (code, stdout, stderr) = await MLRay.Tests.Integration.CliTests.RunProgram("mlray-receiver.dll", "--config", config, "--urls", "http://127.0.0.1:0");
 
             Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
-            Assert.Contains("receiver.webhook_secret_env", stdout);
-            Assert.Contains("receiver.webhook_secret_file", stdout);
-            Assert.Contains("receiver.allow_unsigned: true", stdout);
-            Assert.DoesNotContain("\"@x\"", stdout); // a config error, not a stack trace
+            // One plain line on stderr (not a JSON log event, not a stack trace), naming the file and the keys.
+            Assert.Equal($"config error: {config}: receiver: no webhook secret: set receiver.webhook_secret_env or receiver.webhook_secret_file, " +
+                         "or receiver.allow_unsigned: true to accept anyone's unsigned webhooks on purpose\n", stderr);
+            Assert.DoesNotContain("\"@x\"", stdout);
         }
         finally
         {
@@ -110,8 +110,8 @@ public sealed class ReceiverCompositionTests
             var (code, stdout, stderr) = await MLRay.Tests.Integration.CliTests.RunProgram("mlray-receiver.dll", "--config", config, "--urls", "http://127.0.0.1:0");
 
             Assert.True(code == 2, $"exit {code}\n{stdout}\n{stderr}");
-            Assert.Contains("receiver.webhook_secret_env", stdout + stderr);
-            Assert.Contains("names MLRAY_TEST_UNSET_WEBHOOK_SECRET, which is not set", stdout + stderr);
+            Assert.Equal($"config error: {config}:4:3: receiver.webhook_secret_env: names MLRAY_TEST_UNSET_WEBHOOK_SECRET, which is not set (in the environment or .env)\n", stderr);
+            Assert.DoesNotContain("config error", stdout);
         }
         finally
         {

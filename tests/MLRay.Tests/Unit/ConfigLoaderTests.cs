@@ -132,9 +132,9 @@ public class ConfigLoaderTests
         { "mlflow: {tracking_uri: 'ftp://x'}\n" + Valid, "mlflow.tracking_uri", "http(s) URL" },
         { "mlflow: {model_name_suffix: ''}\n" + Valid, "mlflow.model_name_suffix", "must not be empty" },
         { "extra: 1\n" + Valid, "extra", "unknown key" },
-        { "ray_clusters: [\n", "", "not valid YAML" },
+        { "ray_clusters: [\n", "", "config.yml:2:1: while parsing a node" },
         // YamlDotNet throws InvalidOperationException here, not YamlException
-        { Valid + "  extra_pip: [pyarrow==19.0.1\n  deploy_timeout: 10m\n", "", "config.yml is not valid YAML: line 5, column 14: the '[' that starts here is never closed" },
+        { Valid + "  extra_pip: [pyarrow==19.0.1\n  deploy_timeout: 10m\n", "", "config.yml:5:14: the '[' that starts here is never closed" },
         { new string('[', 100_000), "", $"nested deeper than {MLRay.Yaml.YamlText.MaxDepth} levels" },
         { "a: &x {b: *x}\n" + Valid, "", "alias *x refers to a node that contains it" },
         { "? [ray_clusters]\n: 1\n", "", "a mapping key must be a plain value" },
