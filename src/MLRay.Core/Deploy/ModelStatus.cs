@@ -93,8 +93,9 @@ public static class ModelStatusReport
         }
         (var status, detail) = tagStatus switch
         {
-            "FAILED" => (ModelStatus.Failed, tagMessage),
-            "DEPLOYING" => (ModelStatus.Deploying, tagMessage),
+            // The worker's tag values are these same strings (DeployStatus in the pipeline).
+            ModelStatus.Failed => (ModelStatus.Failed, tagMessage),
+            ModelStatus.Deploying => (ModelStatus.Deploying, tagMessage),
             _ => (ModelStatus.NotDeployed, current is null ? "the cluster could not be read" : "not on the cluster (mlray deploy, or a running worker, puts it there)"),
         };
         return status;

@@ -3,14 +3,15 @@ using MLRay.Serve;
 
 namespace MLRay.Pipeline.Status;
 
+/// <summary>The values of <c>mlray.&lt;cluster&gt;.status</c>; those <c>mlray status</c> shows too are the same strings.</summary>
 public static class DeployStatus
 {
-    public const string Deploying = "DEPLOYING";
-    public const string Running = "RUNNING";
-    public const string Failed = "FAILED";
+    public const string Deploying = ModelStatus.Deploying;
+    public const string Running = ModelStatus.Running;
+    public const string Failed = ModelStatus.Failed;
     public const string Undeployed = "UNDEPLOYED";
     /// <summary>The model has no <c>ray.*</c> tags yet (<see cref="AttemptPhase.Pending"/>).</summary>
-    public const string Pending = "PENDING";
+    public const string Pending = ModelStatus.Pending;
 }
 
 /// <summary>The status MLRay shows on one model version's MLflow page for one cluster.</summary>
@@ -28,7 +29,7 @@ public static class StatusTags
     /// <summary><c>mlray.&lt;cluster&gt;.preflight</c>: the wheel pre-flight's verdict when it is not plainly ok.</summary>
     public const string PreflightField = "preflight";
 
-    public static string Key(string cluster, string field) => $"mlray.{cluster}.{field}";
+    public static string Key(string cluster, string field) => ModelStatus.TagKey(cluster, field);
 
     /// <summary>
     /// The tags of one reconcile: each decided version's phase (<c>DEPLOYING</c>, <c>RUNNING</c>, <c>FAILED</c> while it

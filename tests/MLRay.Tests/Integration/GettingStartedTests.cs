@@ -134,3 +134,39 @@ public class CliOutputTests
         Assert.Contains("<cluster> is optional", dlq);
     }
 }
+
+/// <summary>The first hour's files say what the code does.</summary>
+public class FirstHourFileTests
+{
+    [Fact]
+    public void The_receiver_image_example_passes_the_secret_variable_the_configs_name_and_a_broker()
+    {
+        var dockerfile = File.ReadAllText(TestPaths.RepoFile("docker/receiver.Dockerfile"));
+        var variable = Regex.Match(File.ReadAllText(TestPaths.RepoFile("compose/config.yml")), @"webhook_secret_env: (\w+)").Groups[1].Value;
+        Assert.Equal("MLRAY_WEBHOOK_SECRET", variable);
+        Assert.Contains($"-e {variable}=", dockerfile);
+        Assert.Contains("-e RABBITMQ_URI=amqp://", dockerfile);
+        Assert.DoesNotContain("MLFLOW_WEBHOOK_SECRET=", dockerfile);
+    }
+
+    [Fact]
+    public void The_example_config_names_the_receivers_secret_and_loads_without_it_and_its_python_comment_matches_the_loader()
+    {
+        var text = File.ReadAllText(TestPaths.RepoFile("config.example.yml"));
+        var config = ConfigLoader.Load(text, DeployWorld.NoEnv);   // the variable is unset: only the receiver reads it
+        Assert.Throws<ConfigException>(() => config.Pipeline.WebhookSecret);
+        // The comment says an unquoted 3.10 stays 3.10: so it does.
+        Assert.Contains("an unquoted 3.10 stays 3.10", text);
+        var unquoted = ConfigLoader.Load("ray_clusters: [{name: a, python_version: 3.10, dashboard_address: 'http://r:1'}]\nmlflow: {tracking_uri: 'http://m:1'}", DeployWorld.NoEnv);
+        Assert.Equal("3.10", unquoted.Clusters[0].PythonVersion.ToString());
+    }
+
+    [Fact]
+    public void Demo_sh_shows_what_it_does_and_the_builds_errors()
+    {
+        var script = File.ReadAllText(TestPaths.RepoFile("scripts/demo.sh"));
+        var build = script.Split('\n').Single(l => l.Contains("dotnet build") && !l.TrimStart().StartsWith("echo"));
+        Assert.DoesNotContain("/dev/null", build);
+        Assert.Contains("echo \"demo: building the CLI", script);
+    }
+}
