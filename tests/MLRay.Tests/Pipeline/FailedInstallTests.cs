@@ -53,6 +53,9 @@ public class FailedInstallTests(RabbitMqBroker broker)
         Assert.All(builds, b => Assert.False(b.FromBadEnvCache));
         Assert.Equal(3, builds.Select(b => b.RuntimeEnv).Distinct().Count());
 
+        // The letter is written before the tags (a tag naming a letter never written would lie): wait for the tags.
+        await PipelineWorld.WaitUntil(() => Tags(world, Arm).GetValueOrDefault($"mlray.{Py39}.attempt")?.Contains((string)letter["id"]!) == true
+                                            && Status(world, Arm, Py39) == "FAILED", what: "the dead-lettered version's tags");
         var tags = Tags(world, Arm);
         Assert.Equal("FAILED", tags[$"mlray.{Py39}.status"]);
         Assert.Contains("No matching distribution found for catboost==1.1", tags[$"mlray.{Py39}.message"]);
