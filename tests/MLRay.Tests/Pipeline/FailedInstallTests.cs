@@ -124,7 +124,7 @@ public class FailedInstallTests(RabbitMqBroker broker)
         Assert.Equal(("permanent", 0), ((string)letter["failureClass"]!, (int)letter["attempts"]!));
         Assert.Contains("ray.num_replicas", (string)letter["message"]!);
         Assert.Contains("'two'", (string)letter["message"]!);
-        Assert.Equal("FAILED", Status(world, model.AppName, Py312));
+        await PipelineWorld.WaitUntil(() => Status(world, model.AppName, Py312) == "FAILED", what: "FAILED (tags follow the letter)");
 
         await world.ResyncAndWaitAsync(Py312);
         Assert.Single(await LettersAsync(world, Py312));
