@@ -143,9 +143,8 @@ public static class DlqCommands
             }
             catch (BrokerException e)
             {
-                var pipeline = services.Config.Pipeline;
                 return CommandErrors.Report(isJson, CommandErrors.Service, ExitCodes.ServiceError,
-                    [new ServiceFailure(new ServiceEndpoint("RabbitMQ broker", pipeline.RabbitMqUriKey, new Uri(pipeline.RedactedRabbitMqUri)), e.Message)]);
+                    [new ServiceFailure(ServiceEndpoint.Broker(services.Config), e.Message)]);
             }
         }, ct);
 

@@ -111,13 +111,16 @@ public static class StatusCommand
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            return (letters, [$"dead-letter queues not read (RabbitMQ broker, {config.Pipeline.RabbitMqUriKey} = {config.Pipeline.RedactedRabbitMqUri}: no answer within {BrokerReadTimeout.TotalSeconds:0} s); dead letters shown from the versions' tags"]);
+            return (letters, [NotRead(config, $"no answer within {BrokerReadTimeout.TotalSeconds:0} s")]);
         }
         catch (BrokerException e)
         {
-            return (letters, [$"dead-letter queues not read (RabbitMQ broker, {config.Pipeline.RabbitMqUriKey} = {config.Pipeline.RedactedRabbitMqUri}: {e.Message}); dead letters shown from the versions' tags"]);
+            return (letters, [NotRead(config, e.Message)]);
         }
     }
+
+    private static string NotRead(MLRayConfig config, string why) =>
+        $"dead-letter queues not read ({new ServiceFailure(ServiceEndpoint.Broker(config), why)}); dead letters shown from the versions' tags";
 
     private static readonly TimeSpan BrokerReadTimeout = TimeSpan.FromSeconds(10);
 

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
+using MLRay.Cli.Emulators;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
-using MLRay.Emulators.PackageIndex;
 using MLRay.Emulators.Ray;
 using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
@@ -44,10 +44,9 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
     public async Task<DemoOutcome> RunAsync(CancellationToken ct = default)
     {
         console.Write(new Rule("[bold]MLRay demo[/]: register models in MLflow, and Ray Serve follows"));
-        await using var mlflow = await MlflowEmulator.StartAsync(ct: ct);
-        await using var ray39 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = buildTime }, ct);
-        await using var ray312 = await RayDashboardEmulator.StartAsync(new RayEmulatorOptions { Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = buildTime }, ct);
-        await using var index = await PackageIndexEmulator.StartAsync(ct: ct);
+        // The same emulators as `mlray emulators`, on free ports; the models are registered later, on screen.
+        await using var stack = await EmulatorStack.StartAsync(EmulatorPorts.Free, buildTime, ct);
+        var (mlflow, ray39, ray312, index) = (stack.Mlflow, stack.RayPy39, stack.RayPy312, stack.PackageIndex);
         console.MarkupLine($"Emulated MLflow at [blue]{mlflow.BaseUri}[/]; Ray py39 (aarch64) at [blue]{ray39.BaseUri}[/]; Ray py312 (x86_64) at [blue]{ray312.BaseUri}[/]");
         console.MarkupLine($"Emulated package index (the seed's catboost, numpy, pandas, scipy, mlflow and pyarrow releases) at [blue]{index.SimpleUri}[/]");
 

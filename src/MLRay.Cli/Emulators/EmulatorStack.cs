@@ -12,11 +12,14 @@ public sealed record EmulatorPorts(int Mlflow, int RayPy39, int RayPy312, int Pa
     /// <summary>The ports <c>config.example.yml</c> names (MLflow 8080, Ray 8265 and 8266), so it works against the emulators as it is.</summary>
     public static readonly EmulatorPorts Default = new(8080, 8265, 8266, 8267);
 
+    /// <summary>Free ports, whichever the system gives (the demo's and the tests' choice).</summary>
+    public static readonly EmulatorPorts Free = new(0, 0, 0, 0);
+
     public static EmulatorPorts From(int portBase) => new(portBase, portBase + 1, portBase + 2, portBase + 3);
 }
 
 /// <summary>
-/// The emulated MLflow (with the seed's three models, tagged), two Ray clusters (py39 on aarch64, where catboost 1.1 has no
+/// The emulated MLflow (with the seed's three models, tagged, once <see cref="RegisterSeedModels"/> is called), two Ray clusters (py39 on aarch64, where catboost 1.1 has no
 /// wheel; py312 on x86_64) and the package index, on fixed loopback ports, with a ready <c>config.yml</c> and <c>.env</c>.
 /// </summary>
 public sealed class EmulatorStack : IAsyncDisposable
@@ -56,8 +59,7 @@ public sealed class EmulatorStack : IAsyncDisposable
         {
             return await start;
         }
-        catch (IOException e) when (e.InnerException is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.AddressAlreadyInUse }
-                                    || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        catch (Exception e) when (ServiceDefaults.ServiceStartup.IsAddressInUse(e))
         {
             throw new PortInUseException($"cannot start the emulated {what} on 127.0.0.1:{port}: the address is already in use (another 'mlray emulators'?); pick other ports with --port-base N");
         }

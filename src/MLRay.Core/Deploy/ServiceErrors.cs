@@ -13,6 +13,10 @@ public sealed record ServiceEndpoint(string Role, string ConfigKey, Uri Address)
 
     public static ServiceEndpoint Mlflow(MLRayConfig config) => new("MLflow tracking server", config.Mlflow.TrackingUriKey, config.Mlflow.TrackingUri);
 
+    /// <summary>The broker, its password left out.</summary>
+    public static ServiceEndpoint Broker(MLRayConfig config) =>
+        new("RabbitMQ broker", config.Pipeline.RabbitMqUriKey, new Uri(config.Pipeline.RedactedRabbitMqUri));
+
     public static ServiceEndpoint RayDashboard(MLRayConfig config, RayClusterConfig cluster)
     {
         var index = config.Clusters.ToList().FindIndex(c => c.Name == cluster.Name);
