@@ -41,7 +41,7 @@ public static class BurstBenchmark
         mlflow.CreateWebhook("mlray", new Uri(new Uri(receiver.Urls.First()), "/webhooks/mlflow").ToString(),
             ["model_version.created", "model_version_alias.created", "model_version_alias.deleted",
              "model_version_tag.set", "model_version_tag.deleted", "registered_model.created"], PipelineBench.Secret);
-        using var rayClient = new RayDashboardClient(ray.BaseUri);
+        var rayClient = worker.Services.GetRequiredService<ClusterReconcilers>().Ray(config.Clusters[0].Name);
 
         try
         {

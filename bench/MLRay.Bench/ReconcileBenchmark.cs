@@ -1,3 +1,5 @@
+using MLRay.Registry;
+using Microsoft.Extensions.DependencyInjection;
 using System.Diagnostics;
 using MLRay.Emulators.Seed;
 using MLRay.Deploy;
@@ -31,12 +33,12 @@ public static class ReconcileBenchmark
             var config = Config(mlflow.BaseUri, ray.BaseUri, dir);
             try
             {
-                using (var services = new MLRayServices(config, BenchEnvironment.Empty))
+                using (var services = new ServiceCollection().AddMLRayCore(config, BenchEnvironment.Empty).BuildServiceProvider())
                 {
                     await MeasureAsync("cold", services);
                     await MeasureAsync("warm", services);
                 }
-                using (var restarted = new MLRayServices(config, BenchEnvironment.Empty))
+                using (var restarted = new ServiceCollection().AddMLRayCore(config, BenchEnvironment.Empty).BuildServiceProvider())
                 {
                     await MeasureAsync("warm, restarted (disk cache)", restarted);
                     await BreakDownAsync(restarted);
@@ -48,13 +50,13 @@ public static class ReconcileBenchmark
             }
 
             // Where a warm reconcile's time goes: the registry read, the cluster read, and the pure computation.
-            async Task BreakDownAsync(MLRayServices services)
+            async Task BreakDownAsync(ServiceProvider services)
             {
                 var clock = Stopwatch.StartNew();
-                var snapshot = await services.Registry.ReadSnapshotAsync(ct);
+                var snapshot = await services.GetRequiredService<RegistryReader>().ReadSnapshotAsync(ct);
                 var registry = clock.Elapsed;
                 clock.Restart();
-                var current = await services.RayClient(config.Clusters[0]).GetApplicationsAsync(ct);
+                var current = await services.GetRequiredService<ClusterReconcilers>().Ray(config.Clusters[0].Name).GetApplicationsAsync(ct);
                 var cluster = clock.Elapsed;
                 clock.Restart();
                 var desired = DesiredState.For(config.Clusters[0], snapshot.Models, current);
@@ -62,19 +64,19 @@ public static class ReconcileBenchmark
                 output.WriteLine($"| {size:N0} | warm, split | registry {Format(registry)} · Ray GET {Format(cluster)} · plan {Format(clock.Elapsed)} | | | | |");
             }
 
-            async Task MeasureAsync(string run, MLRayServices services)
+            async Task MeasureAsync(string run, ServiceProvider services)
             {
                 var before = mlflow.Requests.Count;
-                var downloads = services.Environments.Downloads;
+                var downloads = services.GetRequiredService<ModelEnvironmentCache>().Downloads;
                 var clock = Stopwatch.StartNew();
-                var report = await services.Deployer(config.Clusters[0]).DeployAsync(new DeployOptions { Wait = false }, ct: ct);
+                var report = await services.GetRequiredService<ClusterReconcilers>().For(config.Clusters[0].Name).ReconcileAsync(ct: ct);
                 var elapsed = clock.Elapsed;
                 var counts = mlflow.RequestCounts(before);
                 var selected = report.Desired.Models.Count(m => m.Kind == ModelOutcomeKind.Selected);
                 if (selected != size) throw new InvalidOperationException($"{selected} of {size} models were selected");
                 output.WriteLine($"| {size:N0} | {run} | {Format(elapsed)} | {counts.Values.Sum():N0} | " +
                                  $"{string.Join(", ", counts.OrderBy(c => c.Key).Select(c => $"{c.Key} {c.Value:N0}"))} | " +
-                                 $"{services.Environments.Downloads - downloads:N0} | {(report.Applied ? "yes" : "no")} |");
+                                 $"{services.GetRequiredService<ModelEnvironmentCache>().Downloads - downloads:N0} | {(report.Applied ? "yes" : "no")} |");
             }
         }
         output.WriteLine();

@@ -23,32 +23,22 @@ public static class PipelineServiceCollectionExtensions
     public static IServiceCollection AddMLRayPipeline(this IServiceCollection services, MLRayConfig config, IEnvironment env, PipelineRoles roles) =>
         services.AddMLRayClients(config, env).AddClusterWorkers(config, roles.Clusters).AddMLRayBus(config, roles);
 
-    /// <summary>The config, one MLflow client, registry reader and artifact cache for the process, status tags.</summary>
+    /// <summary>The deploy core (<see cref="MLRayCoreServiceCollectionExtensions.AddMLRayCore"/>), status tags and the workers' journal.</summary>
     public static IServiceCollection AddMLRayClients(this IServiceCollection services, MLRayConfig config, IEnvironment env)
     {
-        services.AddSingleton(config);
-        services.AddSingleton(env);
-        services.TryAddSingleton(TimeProvider.System);
-        // The host's own HttpClient factory, so its logging and HttpClient telemetry see the MLflow and Ray calls.
-        services.AddMLRayHttpClients();
-        services.AddSingleton(sp => new MLRayServices(config, env, sp.GetService<ILoggerFactory>(), sp.GetRequiredService<IHttpClientFactory>()));
-        services.AddSingleton(sp => sp.GetRequiredService<MLRayServices>().Mlflow);
-        services.AddSingleton(sp => sp.GetRequiredService<MLRayServices>().Registry);
+        services.AddMLRayCore(config, env);
         services.AddSingleton<StatusTagWriter>();
         services.AddSingleton<WorkerJournal>();
         return services;
     }
 
-    /// <summary>One <see cref="ClusterWorker"/> per cluster this process consumes.</summary>
+    /// <summary>One <see cref="ClusterWorker"/> per cluster this process consumes, around that cluster's reconciler.</summary>
     public static IServiceCollection AddClusterWorkers(this IServiceCollection services, MLRayConfig config, IReadOnlyList<string> clusters)
     {
         foreach (var name in clusters)
         {
-            var cluster = config.FindCluster(name)
-                ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
-            services.AddSingleton(sp => new ClusterWorker(cluster, sp.GetRequiredService<MLRayServices>().Deployer(cluster),
-                sp.GetRequiredService<StatusTagWriter>(), sp.GetRequiredService<WorkerJournal>(), sp.GetRequiredService<IWakeUps>(),
-                sp.GetRequiredService<IDeadLetters>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterWorker>>()));
+            var cluster = config.GetCluster(name);
+            services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ClusterWorker>(sp, sp.GetRequiredKeyedService<ClusterReconciler>(cluster.Name)));
         }
         services.AddSingleton<ClusterWorkers>();
         return services;

@@ -43,19 +43,38 @@ public static class DeployCommands
         command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(ClusterArgument)!, parse.GetValue(output) == "json",
             async (services, cluster, console, json) =>
             {
-                var options = new DeployOptions
-                {
-                    Wait = !parse.GetValue(noWait),
-                    Timeout = parse.GetValue(timeout),
-                    WorkingDir = services.Config.WorkingDir,
-                };
-                var deployer = services.Deployer(cluster);
-                var report = await WithProgressAsync(progress => deployer.DeployAsync(options, progress, ct), console, json);
+                var options = new WaitOptions { Wait = !parse.GetValue(noWait), Timeout = parse.GetValue(timeout) };
+                var report = await WithProgressAsync(progress => DeployAsync(services, cluster, options, progress, ct), console, json);
                 if (json) Console.Out.WriteLine(ReportRenderer.ToJson(report).ToJsonString(Indented));
                 else ReportRenderer.WriteReport(console, report);
                 return report.Succeeded ? ExitCodes.Success : ExitCodes.ModelsNotRunning;
             }, ct));
         return command;
+    }
+
+    /// <summary>
+    /// One reconcile — the worker's, so a version the pipeline dead-lettered or is retrying is not PUT here either — with
+    /// no tag, letter or wake-up written; the desired config saved to the working dir; then the wait until every app it
+    /// sent is terminal.
+    /// </summary>
+    public static async Task<DeployReport> DeployAsync(CliServices services, RayClusterConfig cluster, WaitOptions options,
+        Action<IReadOnlyList<AppResult>>? onProgress, CancellationToken ct)
+    {
+        var reconciler = services.Reconciler(cluster);
+        var result = await reconciler.ReconcileAsync(ct: ct);
+        string? saved = null;
+        if (services.Config.WorkingDir is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+            saved = Path.Combine(dir, $"{cluster.Name}.serve-config.json");
+            // JSON is YAML: `serve deploy` accepts this file as it is.
+            await File.WriteAllTextAsync(saved, result.Plan.Config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }), ct);
+        }
+        // A deploy reports removed apps at once: what it waits for is its models' apps running.
+        var apps = await Convergence.WaitAsync(reconciler.Ray, cluster, result.Attempts.Applications,
+            [.. result.Plan.Changes.Where(c => c.Kind == AppChangeKind.Removed)], result.Applied ? null : result.Current,
+            waitForRemovals: false, options, onProgress, ct);
+        return DeployReport.Of(result, apps, saved, options.Wait) with { ConfigPath = services.ConfigPath };
     }
 
     public static Command Plan()
@@ -68,8 +87,8 @@ public static class DeployCommands
         command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(ClusterArgument)!, parse.GetValue(output) == "json",
             async (services, cluster, console, json) =>
             {
-                var planned = await services.Deployer(cluster).PlanAsync(ct);
-                var (desired, plan, current, _) = planned;
+                var planned = await services.Reconciler(cluster).PlanAsync(ct: ct);
+                var (desired, plan, current) = (planned.Desired, planned.Plan, planned.Current);
                 if (json) Console.Out.WriteLine(ReportRenderer.PlanToJson(desired, plan, current, planned.Preflight).ToJsonString(Indented));
                 else ReportRenderer.WritePlan(console, desired, plan, current, planned.Preflight);
                 // A model the pre-flight says pip would refuse fails the plan too, blocked (invalid) or only warned about.
@@ -118,18 +137,12 @@ public static class DeployCommands
 
     /// <summary>Loads config (failing before any contact), builds the clients, maps known failures to exit codes.</summary>
     internal static Task<int> Run(FileInfo configFile, string clusterName, bool json,
-        Func<MLRayServices, RayClusterConfig, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
-        Run(configFile, json, (services, console, isJson) =>
-        {
-            var config = services.Config;
-            var cluster = config.FindCluster(clusterName)
-                ?? throw new ConfigException("ray_clusters", $"no cluster named '{clusterName}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
-            return body(services, cluster, console, isJson);
-        }, ct, clusterName);
+        Func<CliServices, RayClusterConfig, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
+        Run(configFile, json, (services, console, isJson) => body(services, services.Config.GetCluster(clusterName), console, isJson), ct, clusterName);
 
     /// <summary>The same for commands that are not about one cluster (<c>webhook</c>, <c>status</c>).</summary>
     internal static async Task<int> Run(FileInfo configFile, bool json,
-        Func<MLRayServices, IAnsiConsole, bool, Task<int>> body, CancellationToken ct, string? clusterName = null)
+        Func<CliServices, IAnsiConsole, bool, Task<int>> body, CancellationToken ct, string? clusterName = null)
     {
         var console = CliConsole.Create(json);
         MLRayConfig? config = null;
@@ -137,7 +150,7 @@ public static class DeployCommands
         {
             var env = ProcessEnvironment.WithDotEnv(configFile.DirectoryName);
             config = ConfigLoader.LoadFile(configFile.FullName, env);
-            using var services = new MLRayServices(config, env);
+            using var services = new CliServices(config, env, configFile.ToString());
             return await body(services, console, json);
         }
         catch (ConfigException e) when (e.KeyPath.StartsWith("--", StringComparison.Ordinal))

@@ -32,7 +32,8 @@ public static class RenderCommands
                         $"required by render kuberay: the image of the cluster's Ray nodes (Python {cluster.PythonVersion} with mlray_serve, e.g. built from docker/ray-serve-py*.Dockerfile)");
                 }
                 // The same plan deploy computes: the registry's apps merged into what runs, foreign apps kept.
-                var (desired, plan, _, _) = await services.Deployer(cluster).PlanAsync(ct);
+                var planned = await services.Reconciler(cluster).PlanAsync(ct: ct);
+                var (desired, plan) = (planned.Desired, planned.Plan);
                 Console.Out.Write(KubeRayRenderer.Render(cluster, plan.Config));
                 if (desired.Models.Any(m => m.Kind == ModelOutcomeKind.Invalid))
                 {

@@ -53,11 +53,11 @@ public static class StatusCommand
     }
 
     /// <summary>Ray (every cluster), the registry and the dead-letter queues, side by side; every failure is kept, none thrown.</summary>
-    public static async Task<StatusReport> ReadAsync(MLRayServices services, CancellationToken ct)
+    public static async Task<StatusReport> ReadAsync(CliServices services, CancellationToken ct)
     {
         var config = services.Config;
         // Every client first: a missing auth token is a config error, raised before any cluster is contacted.
-        var clients = config.Clusters.Select(c => (Cluster: c, Client: services.RayClient(c))).ToList();
+        var clients = config.Clusters.Select(c => (Cluster: c, Client: services.Ray(c))).ToList();
         var rays = clients.Select(c => ReadClusterAsync(config, c.Cluster, c.Client, ct)).ToList();
         var registry = services.Registry.ReadSnapshotAsync(ct);
         var letters = ReadDeadLettersAsync(config, ct);

@@ -28,15 +28,29 @@ public static class UndeployCommand
             parse.GetValue(DeployCommands.ClusterArgument)!, parse.GetValue(output) == "json",
             async (services, cluster, console, json) =>
             {
-                var options = new DeployOptions { Timeout = parse.GetValue(timeout) };
-                var deployer = services.Deployer(cluster);
+                var options = new WaitOptions { Timeout = parse.GetValue(timeout) };
                 var only = parse.GetValue(model);
-                var report = await DeployCommands.WithProgressAsync(progress => deployer.UndeployAsync(only, options, progress, ct), console, json);
+                var report = await DeployCommands.WithProgressAsync(progress => UndeployAsync(services.Ray(cluster), cluster, only, options, progress, ct), console, json);
                 if (json) Console.Out.WriteLine(ReportRenderer.ToJson(report).ToJsonString(DeployCommands.Indented));
                 else WriteReport(console, report, only);
                 return report.Succeeded ? ExitCodes.Success : ExitCodes.ModelsNotRunning;
             }, ct));
         return command;
+    }
+
+    /// <summary>
+    /// Removes MLRay's apps (<see cref="UndeployPlan"/>) with one PUT — never Ray's DELETE, which removes all of Serve — and
+    /// waits until Ray no longer lists them, bounded by the deadline.
+    /// </summary>
+    private static async Task<DeployReport> UndeployAsync(RayDashboardClient ray, RayClusterConfig cluster, string? model, WaitOptions options,
+        Action<IReadOnlyList<AppResult>>? onProgress, CancellationToken ct)
+    {
+        var current = await ray.GetApplicationsAsync(ct);
+        var (desired, plan) = UndeployPlan.For(cluster, current, model);
+        if (plan.NeedsPut) await ray.PutApplicationsAsync(plan.Config, ct);
+        var apps = await Convergence.WaitAsync(ray, cluster, [], [.. plan.Changes.Where(c => c.Kind == AppChangeKind.Removed)],
+            plan.NeedsPut ? null : current, waitForRemovals: true, options, onProgress, ct);
+        return new DeployReport(desired, plan, plan.NeedsPut, apps, null);
     }
 
     private static void WriteReport(IAnsiConsole console, DeployReport report, string? model)

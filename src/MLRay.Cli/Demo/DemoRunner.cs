@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using System.Security.Cryptography;
 using MLRay.Cli.Emulators;
 using MLRay.Deploy;
@@ -106,8 +107,8 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         });
         await receiver.StartAsync(ct);
         var hookUrl = new Uri(new Uri(receiver.Urls.First()), "/webhooks/mlflow");
-        using (var client = new MlflowClient(config.Mlflow.TrackingUri))
-            await client.CreateWebhookAsync(new MlflowClient.WebhookFields
+        // The clients of the receiver's own container: the demo builds no second one.
+        await receiver.Services.GetRequiredService<MlflowClient>().CreateWebhookAsync(new MlflowClient.WebhookFields
             {
                 Name = "mlray", Url = hookUrl.ToString(), Events = Commands.WebhookCommands.Events,
                 Secret = config.Pipeline.WebhookSecret, Description = Commands.WebhookCommands.Description,
@@ -124,11 +125,8 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         if (replay is not null) statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(5), _ => true, ct);
         else console.MarkupLine("[grey]The second act (dead letters, fixing the cause, replay) needs RabbitMQ: scripts/rabbitmq.sh start[/]");
         var clusters = new Dictionary<string, ServeInstance>();
-        foreach (var (name, ray) in new[] { ("ray-cluster-py39", ray39), ("ray-cluster-py312", ray312) })
-        {
-            using var client = new RayDashboardClient(ray.BaseUri);
-            clusters[name] = await client.GetApplicationsAsync(ct);
-        }
+        foreach (var cluster in config.Clusters)
+            clusters[cluster.Name] = await receiver.Services.GetRequiredService<ClusterReconcilers>().Ray(cluster.Name).GetApplicationsAsync(ct);
         await receiver.StopAsync(ct);
 
         var outcome = new DemoOutcome(statuses, clusters, transport) { Replay = replay };

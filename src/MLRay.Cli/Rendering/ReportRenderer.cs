@@ -14,7 +14,7 @@ public static class ReportRenderer
         ["succeeded"] = report.Succeeded,
         ["applied"] = report.Applied,
         ["saved_config"] = report.SavedConfigPath,
-        ["models"] = ModelsJson(report.Desired),
+        ["models"] = ModelsJson(report.Desired, report),
         ["changes"] = ChangesJson(report.Plan, null),
         ["apps"] = new JsonArray([.. report.Apps.Select(a => (JsonNode)new JsonObject
         {
@@ -62,14 +62,35 @@ public static class ReportRenderer
         })]),
     };
 
-    private static JsonArray ModelsJson(DesiredState desired) => new([.. desired.Models.Select(m => (JsonNode)new JsonObject
+    /// <summary>
+    /// Each model's outcome; with a deploy's <paramref name="report"/>, a selected version the pipeline gave up on is
+    /// <c>dead_lettered</c> (with its letter id and the command that replays it) and one waiting for its next attempt
+    /// <c>waiting_to_retry</c>: neither was PUT.
+    /// </summary>
+    private static JsonArray ModelsJson(DesiredState desired, DeployReport? report = null) => new([.. desired.Models.Select(m =>
     {
-        ["registered_model"] = m.RegisteredModel,
-        ["version"] = m.Version,
-        ["outcome"] = Snake(m.Kind.ToString()),
-        ["app"] = m.AppName,
-        ["python"] = m.Python,
-        ["problems"] = new JsonArray([.. m.Problems.Select(p => (JsonNode)p)]),
+        var node = new JsonObject
+        {
+            ["registered_model"] = m.RegisteredModel,
+            ["version"] = m.Version,
+            ["outcome"] = Snake(m.Kind.ToString()),
+            ["app"] = m.AppName,
+            ["python"] = m.Python,
+            ["problems"] = new JsonArray([.. m.Problems.Select(p => (JsonNode)p)]),
+        };
+        var decision = report?.Decisions.FirstOrDefault(d => d.RegisteredModel == m.RegisteredModel && d.Version == m.Version);
+        if (m.Kind == ModelOutcomeKind.Selected && decision is { Phase: AttemptPhase.DeadLettered or AttemptPhase.WaitingToRetry })
+        {
+            node["outcome"] = Snake(decision.Phase.ToString());
+            node["message"] = decision.Message;
+            node["served_version"] = decision.ServedVersion;
+            if (report!.DeadLettered.Contains(decision))
+            {
+                node["dead_letter"] = decision.State.DeadLetter;
+                node["replay"] = report.ReplayCommand(decision);
+            }
+        }
+        return (JsonNode)node;
     })]);
 
     private static JsonArray ChangesJson(ServePlan plan, ServeInstance? current) => new([.. plan.Changes.Select(c =>
@@ -176,6 +197,22 @@ public static class ReportRenderer
         }
     }
 
+    /// <summary>Selected versions this deploy did not PUT because the pipeline gave up on them or waits to retry them.</summary>
+    private static void WriteNotAttempted(IAnsiConsole console, DeployReport report)
+    {
+        var cluster = report.Desired.Cluster.Name;
+        var selected = report.Desired.Models.Where(m => m.Kind == ModelOutcomeKind.Selected).Select(m => (m.RegisteredModel, m.Version)).ToHashSet();
+        foreach (var d in report.Decisions.Where(d => d.Phase is AttemptPhase.DeadLettered or AttemptPhase.WaitingToRetry
+                     && selected.Contains((d.RegisteredModel, d.Version))))
+        {
+            var label = report.DeadLettered.Contains(d) ? $"dead-lettered ({report.ReplayCommand(d)})"
+                : d.Phase == AttemptPhase.WaitingToRetry ? "waiting to retry" : "failed";
+            var served = d.ServedVersion is { } v ? $"; version {v} serves on {cluster} instead" : "";
+            console.MarkupLine($"[red]{Markup.Escape(label)}[/] {Markup.Escape($"{d.RegisteredModel} version {d.Version} was not deployed{served}:")}");
+            console.MarkupLine($"    {Markup.Escape(RayMessage.Summarize(d.Message, 2000))}");
+        }
+    }
+
     public static Table AppsTable(IReadOnlyList<AppResult> apps)
     {
         var table = new Table().Border(TableBorder.Rounded).AddColumn("app").AddColumn("Ray status").AddColumn("detail");
@@ -198,6 +235,7 @@ public static class ReportRenderer
     {
         if (report.Apps.Count > 0) console.Write(AppsTable(report.Apps));
         WriteInvalidModels(console, report.Desired);
+        WriteNotAttempted(console, report);
         var put = report.Applied
             ? $"PUT the config ({string.Join(", ", report.Plan.Changes.Where(c => c.Kind is not (AppChangeKind.Unchanged or AppChangeKind.Foreign)).GroupBy(c => c.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))})"
             : "no PUT: the cluster already matched";

@@ -16,6 +16,10 @@ public sealed record MLRayConfig
 
     public RayClusterConfig? FindCluster(string name) =>
         Clusters.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.Ordinal));
+
+    /// <summary>The cluster named <paramref name="name"/>, or the one "no cluster named …" error, listing the configured ones.</summary>
+    public RayClusterConfig GetCluster(string name) => FindCluster(name)
+        ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", Clusters.Select(c => c.Name))})");
 }
 
 public sealed record MlflowSettings

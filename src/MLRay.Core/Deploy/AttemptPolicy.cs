@@ -34,6 +34,11 @@ public sealed record AttemptState
     /// it is removed once the version runs (a letter for a version that serves would send ops after a fixed problem).
     /// </summary>
     public string? StaleDeadLetter { get; init; }
+    /// <summary>
+    /// The version that serves instead while this one waits or was given up on (the rollback target), kept so that later
+    /// reconciles roll back to the same version while its own status is DEPLOYING again, and across a reset.
+    /// </summary>
+    public string? ServedVersion { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -92,6 +97,12 @@ public sealed record AttemptDecision(
 {
     /// <summary>A dead letter of this version's to take out of the queue now that it runs (<see cref="AttemptState.StaleDeadLetter"/>).</summary>
     public string? RemoveLetter { get; init; }
+
+    /// <summary>
+    /// How Ray showed <see cref="ServedVersion"/>'s app when this reconcile read the cluster (pending when this reconcile's
+    /// PUT changes it): its status tag follows it, and the worker looks again until it is terminal.
+    /// </summary>
+    public AppResult? Served { get; init; }
 }
 
 /// <summary>The desired apps after failure handling, with a decision per model version it concerns.</summary>
@@ -102,14 +113,13 @@ public sealed record AttemptPlan(IReadOnlyList<JsonObject> Applications, IReadOn
 /// is attempted up to <c>retry.attempts</c> times, each attempt visible to Ray as a new <c>runtime_env</c>
 /// (<see cref="AttemptEnvVar"/>, from the second attempt on) so neither the bad-env cache nor an unchanged deployment
 /// answers it; between attempts and after the last one, the model's last good version serves (or, if it never ran,
-/// its app is removed). Invalid models are dead-lettered at once and keep what they run. Dead-lettered versions are
-/// never attempted again until replayed or the model changes.
+/// its app is removed), followed like any other app until Ray runs it. Invalid models are dead-lettered at once and keep
+/// what they run. Dead-lettered versions are never attempted again until replayed or the model changes.
+/// One method per phase a version can be in.
 /// </summary>
 public static class AttemptPolicy
 {
     public const string AttemptEnvVar = "MLRAY_ATTEMPT";
-    public const string StatusField = "status";
-    public const string AttemptField = "attempt";
 
     /// <summary>What the policy needs to know about one selected or invalid model, beyond the desired state.</summary>
     public sealed record ModelFacts(
@@ -120,116 +130,162 @@ public static class AttemptPolicy
         /// <summary>The app of the model's last version that ran on this cluster (not this one), rebuilt from the registry.</summary>
         (string Version, JsonObject App)? LastGood);
 
+    /// <summary>One reconcile's inputs that every phase reads.</summary>
+    private sealed record Context(RayClusterConfig Cluster, ServeInstance Current, DateTimeOffset Now, Func<string> NewId)
+    {
+        public RetrySettings Retry => Cluster.Retry;
+    }
+
     public static AttemptPlan Plan(DesiredState desired, IReadOnlyList<ModelFacts> facts, ServeInstance current,
         DateTimeOffset now, IReadOnlySet<string> replays, Func<string> newId)
     {
-        var cluster = desired.Cluster;
-        var retry = cluster.Retry;
+        var ctx = new Context(desired.Cluster, current, now, newId);
         var byModel = facts.ToDictionary(f => f.RegisteredModel, StringComparer.Ordinal);
         var appsByModel = desired.Applications.ToDictionary(a => (string)a["args"]![ServeApp.ManagedModelArg]!, StringComparer.Ordinal);
         var apps = new List<JsonObject>();
         var decisions = new List<AttemptDecision>();
-        var keep = new HashSet<string>(desired.KeepAsIs, StringComparer.Ordinal);
 
         foreach (var m in desired.Models)
         {
+            var f = byModel.GetValueOrDefault(m.RegisteredModel);
             if (m is { Kind: ModelOutcomeKind.Pending, Version: { } pendingVersion })
             {
-                var known = byModel.GetValueOrDefault(m.RegisteredModel)?.State ?? new AttemptState();
-                decisions.Add(new AttemptDecision(m.RegisteredModel, pendingVersion, null, AttemptPhase.Pending, DesiredState.PendingMessage,
-                    known, false, null, null, null));
+                decisions.Add(Pending(m.RegisteredModel, pendingVersion, f?.State));
                 continue;
             }
-            if (!byModel.TryGetValue(m.RegisteredModel, out var f) || m.Version is null)
+            if (f is null || m.Version is null)
             {
                 if (appsByModel.TryGetValue(m.RegisteredModel, out var untouched)) apps.Add(untouched);
                 continue;
             }
-            var state = f.State is { } s && s.Spec == f.Spec && !(s.DeadLetter is { } id && replays.Contains(id)) ? s
-                // A replay removes its own letter; a changed spec leaves the old one listed until the version runs.
-                : new AttemptState { Spec = f.Spec, StaleDeadLetter = f.State is { } old && old.Spec != f.Spec ? old.DeadLetter ?? old.StaleDeadLetter : null };
+            var state = Current(f, replays);
             var changed = !ReferenceEquals(state, f.State);
-
             if (m.Kind == ModelOutcomeKind.Invalid)
             {
-                if (state.DeadLetter is not null)
-                    continue; // already given up on, and nothing about it changed
-                var message = string.Join("\n", m.Problems);
-                var letter = new DeadLetterDecision(newId(), "permanent", message, 0, now, now);
-                decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, m.AppName, AttemptPhase.DeadLettered, message,
-                    state with { DeadLetter = letter.Id, FirstFailure = now, LastFailure = now, RetryAt = null }, true, letter, null, null));
-                continue;
+                if (state.DeadLetter is null) decisions.Add(Invalid(ctx, m, state));
+                continue; // already given up on, and nothing about it changed
             }
             if (m.Kind != ModelOutcomeKind.Selected || !appsByModel.TryGetValue(m.RegisteredModel, out var wanted))
                 continue;
 
-            var name = (string)wanted["name"]!;
-            JsonObject? Fallback(out string? served)
-            {
-                served = f.LastGood?.Version;
-                return f.LastGood?.App;
-            }
-
-            if (state.DeadLetter is not null)
-            {
-                if (Fallback(out var served) is { } good) apps.Add(good);
-                decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.DeadLettered,
-                    DeadLetteredMessage(state, retry), state, changed, null, null, served));
-                continue;
-            }
-            if (state.RetryAt is { } due && due > now)
-            {
-                if (Fallback(out var served) is { } good) apps.Add(good);
-                decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.WaitingToRetry,
-                    WaitingMessage(state, retry), state, changed, null, due, served));
-                continue;
-            }
-            if (state.Attempts == 0 || state.RetryAt is not null)
-            {
-                var attempt = state.Attempts + 1;
-                apps.Add(WithAttempt(wanted, attempt));
-                decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.Deploying,
-                    attempt == 1 ? $"applied to {cluster.Name}; waiting for Ray" : $"attempt {attempt} of {retry.Attempts} applied to {cluster.Name}; waiting for Ray",
-                    state with { Attempts = attempt, StartedAt = now, RetryAt = null }, true, null, now + CheckDelay(TimeSpan.Zero), null));
-                continue;
-            }
-
-            // An attempt is in flight: judge what Ray shows of exactly this attempt's config.
-            var inFlight = WithAttempt(wanted, state.Attempts);
-            var judged = ClusterDeployer.Judge(name, inFlight, current);
-            var started = state.StartedAt ?? now;
-            var failure = judged.Outcome == AppOutcome.Failed ? judged.Message
-                : judged.Outcome == AppOutcome.Pending && now - started >= cluster.DeployTimeout
-                    ? $"still {judged.RayStatus} after {cluster.DeployTimeout} (deploy_timeout). Ray's last message: {judged.Message}".TrimEnd(' ', ':')
-                    : null;
-            if (failure is null)
-            {
-                apps.Add(inFlight);
-                var running = judged.Outcome == AppOutcome.Running;
-                var stale = running ? state.StaleDeadLetter : null;
-                decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, running ? AttemptPhase.Running : AttemptPhase.Deploying,
-                    running ? "" : judged.Message, stale is null ? state : state with { StaleDeadLetter = null }, changed || stale is not null,
-                    null, running ? null : now + CheckDelay(now - started), null) { RemoveLetter = stale });
-                continue;
-            }
-
-            var failed = state with { FirstFailure = state.FirstFailure ?? now, LastFailure = now, Error = RayMessage.Summarize(failure, MaxErrorLength) };
-            if (Fallback(out var instead) is { } previous) apps.Add(previous);
-            if (state.Attempts >= retry.Attempts)
-            {
-                var letter = new DeadLetterDecision(newId(), "install", failure, state.Attempts, failed.FirstFailure!.Value, now);
-                var dead = failed with { DeadLetter = letter.Id, RetryAt = null };
-                decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.DeadLettered,
-                    DeadLetteredMessage(dead, retry), dead, true, letter, null, instead));
-            }
-            else
-            {
-                var waiting = failed with { RetryAt = now + retry.DelayAfter(state.Attempts) };
-                decisions.Add(new AttemptDecision(m.RegisteredModel, m.Version, name, AttemptPhase.WaitingToRetry,
-                    WaitingMessage(waiting, retry), waiting, true, null, waiting.RetryAt, instead));
-            }
+            var (app, decision) =
+                state.DeadLetter is not null ? GivenUp(ctx, m, (string)wanted["name"]!, f, state, changed)
+                : state.RetryAt is { } due && due > now ? WaitingToRetry(ctx, m, (string)wanted["name"]!, f, state, changed)
+                : state.Attempts == 0 || state.RetryAt is not null ? StartAttempt(ctx, m, wanted, state)
+                : InFlight(ctx, m, wanted, f, state, changed);
+            if (app is not null) apps.Add(app);
+            decisions.Add(decision);
         }
-        return new AttemptPlan(apps, decisions, keep);
+        return new AttemptPlan(apps, decisions, new HashSet<string>(desired.KeepAsIs, StringComparer.Ordinal));
+    }
+
+    /// <summary>The version's state: as its tag says, or afresh when its <c>ray.*</c> tags changed or its letter is replayed.</summary>
+    private static AttemptState Current(ModelFacts f, IReadOnlySet<string> replays) =>
+        f.State is { } s && s.Spec == f.Spec && !(s.DeadLetter is { } id && replays.Contains(id)) ? s
+            // A replay removes its own letter; a changed spec leaves the old one listed until the version runs.
+            : new AttemptState
+            {
+                Spec = f.Spec,
+                StaleDeadLetter = f.State is { } old && old.Spec != f.Spec ? old.DeadLetter ?? old.StaleDeadLetter : null,
+                ServedVersion = f.State?.ServedVersion,
+            };
+
+    /// <summary>No <c>ray.*</c> tags yet: nothing attempted, nothing dead-lettered, a running app kept.</summary>
+    private static AttemptDecision Pending(string model, string version, AttemptState? known) =>
+        new(model, version, null, AttemptPhase.Pending, DesiredState.PendingMessage, known ?? new AttemptState(), false, null, null, null);
+
+    /// <summary>Retrying cannot help: dead-lettered at once (what it runs is kept).</summary>
+    private static AttemptDecision Invalid(Context ctx, ModelOutcome m, AttemptState state)
+    {
+        var message = string.Join("\n", m.Problems);
+        var letter = new DeadLetterDecision(ctx.NewId(), FailureClass.Permanent, message, 0, ctx.Now, ctx.Now);
+        return new AttemptDecision(m.RegisteredModel, m.Version!, m.AppName, AttemptPhase.DeadLettered, message,
+            state with { DeadLetter = letter.Id, FirstFailure = ctx.Now, LastFailure = ctx.Now, RetryAt = null }, true, letter, null, null);
+    }
+
+    /// <summary>Dead-lettered earlier: the last good version serves until a replay or a change of the model.</summary>
+    private static (JsonObject?, AttemptDecision) GivenUp(Context ctx, ModelOutcome m, string name, ModelFacts f, AttemptState state, bool changed)
+    {
+        var (app, served, judged, kept) = Fallback(ctx, name, f, state);
+        var decision = new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.DeadLettered,
+            DeadLetteredMessage(state, ctx.Retry), kept, changed || kept != state, null, FollowUp(ctx, kept, judged, null), served) { Served = judged };
+        return (app, decision);
+    }
+
+    /// <summary>An attempt failed and the next is not due yet: the last good version serves meanwhile.</summary>
+    private static (JsonObject?, AttemptDecision) WaitingToRetry(Context ctx, ModelOutcome m, string name, ModelFacts f, AttemptState state, bool changed)
+    {
+        var (app, served, judged, kept) = Fallback(ctx, name, f, state);
+        var decision = new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.WaitingToRetry,
+            WaitingMessage(state, ctx.Retry), kept, changed || kept != state, null, FollowUp(ctx, kept, judged, state.RetryAt), served) { Served = judged };
+        return (app, decision);
+    }
+
+    /// <summary>A new version, or a retry that is due: PUT this attempt's app.</summary>
+    private static (JsonObject?, AttemptDecision) StartAttempt(Context ctx, ModelOutcome m, JsonObject wanted, AttemptState state)
+    {
+        var attempt = state.Attempts + 1;
+        var cluster = ctx.Cluster.Name;
+        var decision = new AttemptDecision(m.RegisteredModel, m.Version!, (string)wanted["name"]!, AttemptPhase.Deploying,
+            attempt == 1 ? $"applied to {cluster}; waiting for Ray" : $"attempt {attempt} of {ctx.Retry.Attempts} applied to {cluster}; waiting for Ray",
+            state with { Attempts = attempt, StartedAt = ctx.Now, RetryAt = null }, true, null, ctx.Now + CheckDelay(TimeSpan.Zero), null);
+        return (WithAttempt(wanted, attempt), decision);
+    }
+
+    /// <summary>An attempt is in flight: judge what Ray shows of exactly this attempt's config; on failure retry or give up.</summary>
+    private static (JsonObject?, AttemptDecision) InFlight(Context ctx, ModelOutcome m, JsonObject wanted, ModelFacts f, AttemptState state, bool changed)
+    {
+        var (cluster, now, retry) = (ctx.Cluster, ctx.Now, ctx.Retry);
+        var name = (string)wanted["name"]!;
+        var inFlight = WithAttempt(wanted, state.Attempts);
+        var judged = Convergence.Judge(name, inFlight, ctx.Current);
+        var started = state.StartedAt ?? now;
+        var failure = judged.Outcome == AppOutcome.Failed ? judged.Message
+            : judged.Outcome == AppOutcome.Pending && now - started >= cluster.DeployTimeout
+                ? $"still {judged.RayStatus} after {cluster.DeployTimeout} (deploy_timeout). Ray's last message: {judged.Message}".TrimEnd(' ', ':')
+                : null;
+        if (failure is null)
+        {
+            var running = judged.Outcome == AppOutcome.Running;
+            var stale = running ? state.StaleDeadLetter : null;
+            return (inFlight, new AttemptDecision(m.RegisteredModel, m.Version!, name, running ? AttemptPhase.Running : AttemptPhase.Deploying,
+                running ? "" : judged.Message, stale is null ? state : state with { StaleDeadLetter = null }, changed || stale is not null,
+                null, running ? null : now + CheckDelay(now - started), null) { RemoveLetter = stale });
+        }
+
+        var failed = state with { FirstFailure = state.FirstFailure ?? now, LastFailure = now, Error = RayMessage.Summarize(failure, MaxErrorLength) };
+        if (state.Attempts >= retry.Attempts)
+        {
+            var letter = new DeadLetterDecision(ctx.NewId(), FailureClass.Install, failure, state.Attempts, failed.FirstFailure!.Value, now);
+            var (app, served, rollback, dead) = Fallback(ctx, name, f, failed with { DeadLetter = letter.Id, RetryAt = null });
+            return (app, new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.DeadLettered,
+                DeadLetteredMessage(dead, retry), dead, true, letter, FollowUp(ctx, dead, rollback, null), served) { Served = rollback });
+        }
+        var (previous, instead, judgedPrevious, waiting) = Fallback(ctx, name, f, failed with { RetryAt = now + retry.DelayAfter(state.Attempts) });
+        return (previous, new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.WaitingToRetry,
+            WaitingMessage(waiting, retry), waiting, true, null, FollowUp(ctx, waiting, judgedPrevious, waiting.RetryAt), instead) { Served = judgedPrevious });
+    }
+
+    /// <summary>
+    /// The model's last good version as the app to serve instead of a failed one (none if it never ran here), how Ray
+    /// shows it now, and the state naming it as the version served.
+    /// </summary>
+    private static (JsonObject? App, string? Version, AppResult? Judged, AttemptState State) Fallback(Context ctx, string name, ModelFacts f, AttemptState state)
+    {
+        var kept = state.ServedVersion == f.LastGood?.Version ? state : state with { ServedVersion = f.LastGood?.Version };
+        if (f.LastGood is not { } good) return (null, null, null, kept);
+        return (good.App, good.Version, Convergence.Judge(name, good.App, ctx.Current), kept);
+    }
+
+    /// <summary>
+    /// When to look again: at <paramref name="due"/> (a retry), and sooner while the served version's app is not terminal
+    /// — every PUT is followed until Ray ran or failed what it changed (sooner after the rollback, less often later).
+    /// </summary>
+    private static DateTimeOffset? FollowUp(Context ctx, AttemptState state, AppResult? served, DateTimeOffset? due)
+    {
+        if (served is not { Outcome: AppOutcome.Pending }) return due;
+        var check = ctx.Now + CheckDelay(ctx.Now - (state.LastFailure ?? ctx.Now));
+        return due is { } d && d < check ? d : check;
     }
 
     /// <summary>The attempt tag must stay within MLflow's 5,000-character tag values.</summary>

@@ -2,24 +2,6 @@ using MLRay.Serve;
 
 namespace MLRay.Deploy;
 
-/// <summary>Where a selected model version stands, as <c>mlray status</c> counts it.</summary>
-public static class ModelStatus
-{
-    public const string Running = "RUNNING";
-    public const string Deploying = "DEPLOYING";
-    public const string Failed = "FAILED";
-    public const string DeadLettered = "DEAD-LETTERED";
-    public const string Pending = "PENDING";
-    public const string NotDeployed = "NOT DEPLOYED";
-    public const string Unroutable = "UNROUTABLE";
-
-    /// <summary>Every status, in the order the counts are shown.</summary>
-    public static readonly IReadOnlyList<string> All = [Running, Deploying, Failed, DeadLettered, Pending, NotDeployed, Unroutable];
-
-    /// <summary>The tag of a model version's field on a cluster (<c>mlray.&lt;cluster&gt;.&lt;field&gt;</c>).</summary>
-    public static string TagKey(string cluster, string field) => $"mlray.{cluster}.{field}";
-}
-
 /// <summary>One selected model version on one cluster (cluster null: no cluster takes it), its status and why.</summary>
 public sealed record ModelStatusRow(string? Cluster, string RegisteredModel, string? Version, string Status, string Detail);
 
@@ -54,10 +36,10 @@ public static class ModelStatusReport
             foreach (var (cluster, current, outcome) in mine)
             {
                 var tags = snapshot.TagsOf(name, version) ?? new Dictionary<string, string>();
-                var tagMessage = tags.GetValueOrDefault(ModelStatus.TagKey(cluster.Name, "message")) ?? "";
+                var tagMessage = tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, "message")) ?? "";
                 var lettered = deadLetters.Contains((cluster.Name, name, version))
-                               || AttemptState.Parse(tags.GetValueOrDefault(ModelStatus.TagKey(cluster.Name, AttemptPolicy.AttemptField)))?.DeadLetter is not null;
-                rows.Add(new ModelStatusRow(cluster.Name, name, version, Row(outcome!, current, tags.GetValueOrDefault(ModelStatus.TagKey(cluster.Name, AttemptPolicy.StatusField)), lettered, tagMessage, out var detail), detail));
+                               || AttemptState.Parse(tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Attempt)))?.DeadLetter is not null;
+                rows.Add(new ModelStatusRow(cluster.Name, name, version, Row(outcome!, current, tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Status)), lettered, tagMessage, out var detail), detail));
             }
         }
         return rows;

@@ -97,10 +97,4 @@ public static class MLRayHttpClients
         outcome.Exception is HttpRequestException or TimeoutRejectedException
         || outcome.Result?.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
             or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
-
-    private static readonly Lazy<IHttpClientFactory> ProcessFactory = new(() =>
-        new ServiceCollection().AddMLRayHttpClients().BuildServiceProvider().GetRequiredService<IHttpClientFactory>());
-
-    /// <summary>The factory for clients built outside a host's container (the CLI, the demo, tests): one per process.</summary>
-    public static IHttpClientFactory Default => ProcessFactory.Value;
 }

@@ -25,13 +25,13 @@ public sealed class PackageIndexClient : IDisposable
 
     private readonly AuthenticationHeaderValue? _authorization;
 
-    /// <param name="http">A host's factory (its handlers and telemetry); null for the process's own.</param>
-    public PackageIndexClient(PackageIndexSettings settings, TimeProvider? time = null, IHttpClientFactory? http = null)
+    /// <param name="http">The process's factory (<see cref="Http.MLRayHttpClients.AddMLRayHttpClients"/>): its handlers and telemetry.</param>
+    public PackageIndexClient(PackageIndexSettings settings, IHttpClientFactory http, TimeProvider? time = null)
     {
         _settings = settings;
         _time = time ?? TimeProvider.System;
         _gate = new SemaphoreSlim(settings.MaxConcurrency);
-        _http = (http ?? Http.MLRayHttpClients.Default).CreateClient(Http.MLRayHttpClients.PackageIndex);
+        _http = http.CreateClient(Http.MLRayHttpClients.PackageIndex);
         if (settings.Password is not null || settings.Username is not null)
             _authorization = new AuthenticationHeaderValue("Basic",
                 Convert.ToBase64String(Encoding.UTF8.GetBytes($"{settings.Username ?? ""}:{settings.Password ?? ""}")));

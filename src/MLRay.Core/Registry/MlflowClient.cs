@@ -31,14 +31,14 @@ public sealed class MlflowClient : IDisposable
     private readonly int _pageSize;
     private readonly int _versionPageSize;
 
-    /// <param name="http">The factory of a host's container; null for the process's own (<see cref="MLRayHttpClients.Default"/>).</param>
-    public MlflowClient(Uri trackingUri, MlflowCredentials? credentials = null, int pageSize = 1000, IHttpClientFactory? http = null,
+    /// <param name="http">The process's factory (<see cref="MLRayHttpClients.AddMLRayHttpClients"/>): its handlers and telemetry.</param>
+    public MlflowClient(Uri trackingUri, IHttpClientFactory http, MlflowCredentials? credentials = null, int pageSize = 1000,
         int versionPageSize = DefaultVersionPageSize)
     {
         TrackingUri = trackingUri;
         _pageSize = pageSize;
         _versionPageSize = versionPageSize;
-        _http = new FlurlClient((http ?? MLRayHttpClients.Default).CreateClient(MLRayHttpClients.Mlflow), trackingUri.ToString().TrimEnd('/'))
+        _http = new FlurlClient(http.CreateClient(MLRayHttpClients.Mlflow), trackingUri.ToString().TrimEnd('/'))
             .WithSettings(s =>
             {
                 s.JsonSerializer = new DefaultJsonSerializer(Json);

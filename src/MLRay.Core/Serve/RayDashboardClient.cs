@@ -27,11 +27,11 @@ public sealed class RayDashboardClient : IDisposable
     private const string ApplicationsPath = "api/serve/applications/";
     private readonly IFlurlClient _http;
 
-    /// <param name="http">The factory of a host's container; null for the process's own (<see cref="MLRayHttpClients.Default"/>).</param>
-    public RayDashboardClient(Uri dashboardAddress, string? authToken = null, IHttpClientFactory? http = null)
+    /// <param name="http">The process's factory (<see cref="MLRayHttpClients.AddMLRayHttpClients"/>): its handlers and telemetry.</param>
+    public RayDashboardClient(Uri dashboardAddress, IHttpClientFactory http, string? authToken = null)
     {
         Address = dashboardAddress;
-        _http = new FlurlClient((http ?? MLRayHttpClients.Default).CreateClient(MLRayHttpClients.Ray), dashboardAddress.ToString().TrimEnd('/'))
+        _http = new FlurlClient(http.CreateClient(MLRayHttpClients.Ray), dashboardAddress.ToString().TrimEnd('/'))
             .WithHeader("User-Agent", $"mlray/{typeof(RayDashboardClient).Assembly.GetName().Version}")
             .WithSettings(s => s.Timeout = null) // the client's resilience pipeline times each attempt and the whole request
             .AllowAnyHttpStatus();
@@ -39,13 +39,13 @@ public sealed class RayDashboardClient : IDisposable
             _http.WithOAuthBearerToken(authToken);
     }
 
-    public static RayDashboardClient ForCluster(RayClusterConfig cluster, IEnvironment env, IHttpClientFactory? http = null)
+    public static RayDashboardClient ForCluster(RayClusterConfig cluster, IEnvironment env, IHttpClientFactory http)
     {
         string? token = null;
         if (cluster.AuthTokenEnv is { } name)
             token = env.Get(name) ?? throw new ConfigException($"ray_clusters[{cluster.Name}].auth_token_env",
                 $"names {name}, which is not set in the environment");
-        return new RayDashboardClient(cluster.DashboardAddress, token, http);
+        return new RayDashboardClient(cluster.DashboardAddress, http, token);
     }
 
     public Uri Address { get; }

@@ -1,3 +1,4 @@
+using MLRay.Deploy;
 using MLRay.Pipeline.Messages;
 
 namespace MLRay.Pipeline.Failures;

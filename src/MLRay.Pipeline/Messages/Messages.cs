@@ -45,17 +45,6 @@ public sealed record ModelUnroutable
     public string? DeliveryId { get; init; }
 }
 
-/// <summary>Why a (model version, cluster) was given up on.</summary>
-public static class FailureClass
-{
-    /// <summary>Ray could not install or start it (<c>DEPLOY_FAILED</c>, <c>UNHEALTHY</c>, or still deploying at the deadline) on every attempt.</summary>
-    public const string Install = "install";
-    /// <summary>Retrying cannot help: an invalid tag, an unreadable or missing environment file, an unsupported artifact scheme.</summary>
-    public const string Permanent = "permanent";
-    /// <summary>No cluster serves its Python (the router parks these in <c>mlray.unroutable</c>).</summary>
-    public const string Unroutable = "unroutable";
-}
-
 /// <summary>
 /// A dead letter: one (model version, cluster) MLRay stopped trying to deploy, with everything ops need to act on it.
 /// Kept in the cluster's durable queue <c>mlray.cluster.&lt;name&gt;.dead-letters</c> until replayed or purged.

@@ -48,7 +48,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
                 // MLflow sets one tag per request: status goes last, so whoever sees a new status also sees its message.
                 foreach (var (field, value) in new[] { ("message", tag.Message), ("endpoint", tag.Endpoint),
                              ("updated_at", time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)), ("status", tag.Status) })
-                    await SetTagAsync(cluster, tag.RegisteredModel, tag.Version, StatusTags.Key(cluster, field), value, known, ct);
+                    await SetTagAsync(cluster, tag.RegisteredModel, tag.Version, MLRayTags.Key(cluster, field), value, known, ct);
                 log.LogInformation("Model {Model} version {Version} on {Cluster}: {Status}", tag.RegisteredModel, tag.Version, cluster, tag.Status);
             }
             catch (MlflowException e) when (e.IsNotFound)
@@ -62,7 +62,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
     public async Task WriteAttemptsAsync(string cluster, IEnumerable<AttemptDecision> decisions, KnownStatusTags known, CancellationToken ct)
     {
         foreach (var d in decisions)
-            await SetIfChangedAsync(cluster, d.RegisteredModel, d.Version, StatusTags.Key(cluster, AttemptPolicy.AttemptField), d.State.ToJson(), known, ct);
+            await SetIfChangedAsync(cluster, d.RegisteredModel, d.Version, MLRayTags.Key(cluster, MLRayTags.Attempt), d.State.ToJson(), known, ct);
     }
 
     /// <summary>
@@ -71,7 +71,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
     /// </summary>
     public async Task WritePreflightAsync(string cluster, IEnumerable<Preflight.ModelPreflight> checks, KnownStatusTags known, CancellationToken ct)
     {
-        var key = StatusTags.Key(cluster, StatusTags.PreflightField);
+        var key = MLRayTags.Key(cluster, MLRayTags.Preflight);
         foreach (var c in checks)
             if (!c.Clean || known.Get(c.RegisteredModel, c.Version, key).Value is not null)
                 await SetIfChangedAsync(cluster, c.RegisteredModel, c.Version, key, c.TagText(), known, ct);
@@ -96,7 +96,7 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
         IReadOnlyDictionary<string, string>? read = null;
         foreach (var field in Fields)
         {
-            var key = StatusTags.Key(cluster, field);
+            var key = MLRayTags.Key(cluster, field);
             var (isKnown, value) = known.Get(tag.RegisteredModel, tag.Version, key);
             if (!isKnown)
             {

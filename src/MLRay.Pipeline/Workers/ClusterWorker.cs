@@ -18,20 +18,20 @@ public sealed record WorkerActivity(string Cluster, IReadOnlyList<ClusterDeployR
 }
 
 /// <summary>
-/// Reconciles one cluster, level-triggered and without waiting: the whole desired state from the registry, failure
-/// handling (<see cref="AttemptPolicy"/>: attempts, rollback, dead letters), foreign apps kept, PUT only on change,
-/// status and attempt tags, then a wake-up through the broker while an install is in flight or a retry is due. The
-/// message is acked as soon as Ray accepted the PUT, so one slow install never holds up the cluster's other models.
-/// One at a time per cluster in this process; across processes the queue's single active consumer ensures it.
+/// One cluster's worker: the single writer around <see cref="ClusterReconciler"/> (one reconcile at a time in this process;
+/// across processes the queue's single active consumer ensures it), the graceful handover, and the reconcile's side
+/// effects — dead letters, then attempt, status and pre-flight tags, then a wake-up through the broker while an app is
+/// in flight or a retry is due — and its telemetry. The message is acked as soon as Ray accepted the PUT, so one slow
+/// install never holds up the cluster's other models.
 /// </summary>
-public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer deployer, StatusTagWriter tags, WorkerJournal journal,
-    IWakeUps wakeUps, IDeadLetters deadLetters, TimeProvider time, ILogger<ClusterWorker> log)
+public sealed class ClusterWorker(ClusterReconciler reconciler, StatusTagWriter tags, WorkerJournal journal,
+    IWakeUps wakeUps, IDeadLetters deadLetters, ILogger<ClusterWorker> log)
 {
     private readonly SemaphoreSlim _oneWriter = new(1, 1);
     private volatile bool _handingOver;
     private int _leftForSuccessor;
 
-    public RayClusterConfig Cluster => cluster;
+    public RayClusterConfig Cluster => reconciler.Cluster;
 
     /// <summary>Requests acked without a reconcile since <see cref="StopReconcilingAsync"/>: the successor must look.</summary>
     public int LeftForSuccessor => Volatile.Read(ref _leftForSuccessor);
@@ -49,71 +49,62 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
 
     public async Task<WorkerActivity> ReconcileAsync(IReadOnlyList<ClusterDeployRequested> requests, CancellationToken ct)
     {
+        var cluster = reconciler.Cluster.Name;
         await _oneWriter.WaitAsync(ct);
         try
         {
             if (_handingOver)
             {
                 Interlocked.Add(ref _leftForSuccessor, requests.Count);
-                log.LogInformation("Stopping: {Count} request(s) for {Cluster} left to the worker that takes over", requests.Count, cluster.Name);
-                return new WorkerActivity(cluster.Name, requests, false, [], time.GetUtcNow());
+                log.LogInformation("Stopping: {Count} request(s) for {Cluster} left to the worker that takes over", requests.Count, cluster);
+                return new WorkerActivity(cluster, requests, false, [], DateTimeOffset.UtcNow);
             }
             var deliveryIds = requests.Select(r => r.DeliveryId).OfType<string>().Distinct().ToArray();
-            using var span = MLRayTelemetry.Source.StartActivity($"reconcile {cluster.Name}");
-            span?.SetTag(MLRayTelemetry.ClusterAttribute, cluster.Name);
+            using var span = MLRayTelemetry.Source.StartActivity($"reconcile {cluster}");
+            span?.SetTag(MLRayTelemetry.ClusterAttribute, cluster);
             span?.SetTag(MLRayTelemetry.DeliveryIdAttribute, string.Join(",", deliveryIds));
             var started = Stopwatch.GetTimestamp();
-            using var scope = log.BeginScope(new Dictionary<string, object?> { ["Cluster"] = cluster.Name, ["DeliveryIds"] = deliveryIds });
-            log.LogInformation("Reconciling {Cluster} for {Count} request(s): {Models}", cluster.Name, requests.Count,
-                string.Join(", ", requests.Select(r => r.RegisteredModel ?? r.Reason).Distinct()));
+            using var scope = log.BeginScope(new Dictionary<string, object?> { ["Cluster"] = cluster, ["DeliveryIds"] = deliveryIds });
 
-            var now = time.GetUtcNow();
-            var (snapshot, current) = await deployer.ReadAsync(ct);
-            // The wheel pre-flight first: with preflight: block, what pip would refuse is invalid (permanent, no PUT) from here on.
-            var (desired, preflight) = await deployer.PreflightAsync(DesiredState.For(cluster, snapshot.Models, current), ct);
-            var facts = await FactsAsync(desired, snapshot, ct);
             var replays = requests.Select(r => r.ReplayOf).OfType<string>().ToHashSet(StringComparer.Ordinal);
-            var attempts = AttemptPolicy.Plan(desired, facts, current, now, replays, () => Guid.NewGuid().ToString("N"));
-            var plan = ServeConfigPlanner.Plan(attempts.Applications, current, attempts.KeepAsIs);
-            if (plan.NeedsPut)
-            {
-                await deployer.Ray.PutApplicationsAsync(plan.Config, ct);
-                MLRayTelemetry.Puts.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name));
-            }
-            MLRayTelemetry.RecordApps(cluster.Name, current.Applications.Values.Select(a => a.Status));
+            var result = await reconciler.ReconcileAsync(replays, ct);
+            if (result.Applied) MLRayTelemetry.Puts.Add(1, MLRayTelemetry.Tag("cluster", cluster));
+            MLRayTelemetry.RecordApps(cluster, result.Current.Applications.Values.Select(a => a.Status));
 
             // Letters before tags: a letter is the durable record; a tag naming a letter that was never written would lie.
-            foreach (var d in attempts.Decisions.Where(d => d.Letter is not null))
+            foreach (var d in result.NewLetters)
             {
                 await deadLetters.PublishAsync(Letter(d, deliveryIds), ct);
-                MLRayTelemetry.DeadLetters.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name), MLRayTelemetry.Tag("class", d.Letter!.FailureClass));
+                MLRayTelemetry.DeadLetters.Add(1, MLRayTelemetry.Tag("cluster", cluster), MLRayTelemetry.Tag("class", d.Letter!.FailureClass));
             }
-            foreach (var _ in attempts.Decisions.Where(d => d is { Phase: AttemptPhase.Deploying, StateChanged: true, State.Attempts: > 1 }))
-                MLRayTelemetry.Retries.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name), MLRayTelemetry.Tag("class", "install"));
+            foreach (var _ in result.Decisions.Where(d => d is { Phase: AttemptPhase.Deploying, StateChanged: true, State.Attempts: > 1 }))
+                MLRayTelemetry.Retries.Add(1, MLRayTelemetry.Tag("cluster", cluster), MLRayTelemetry.Tag("class", FailureClass.Install));
             // A letter of a version that now runs is stale (its tags were fixed since): out of the queue, so ops see only what is wrong.
-            foreach (var d in attempts.Decisions.Where(d => d.RemoveLetter is not null))
-                if (await deadLetters.RemoveAsync(cluster.Name, d.RemoveLetter!, ct))
+            foreach (var d in result.Decisions.Where(d => d.RemoveLetter is not null))
+                if (await deadLetters.RemoveAsync(cluster, d.RemoveLetter!, ct))
                     log.LogInformation("Removed dead letter {LetterId} of {Model} version {Version} from {Cluster}: that version runs there now",
-                        d.RemoveLetter, d.RegisteredModel, d.Version, cluster.Name);
-            var known = new KnownStatusTags(snapshot);
-            await tags.WriteAttemptsAsync(cluster.Name, attempts.Decisions.Where(d => d.StateChanged), known, ct);
-            await tags.WriteAsync(cluster.Name, StatusTags.FromAttempts(desired, attempts, plan, snapshot), known, ct);
-            await tags.WritePreflightAsync(cluster.Name, preflight, known, ct);
+                        d.RemoveLetter, d.RegisteredModel, d.Version, cluster);
+            var known = new KnownStatusTags(result.Registry);
+            await tags.WriteAttemptsAsync(cluster, result.Decisions.Where(d => d.StateChanged), known, ct);
+            await tags.WriteAsync(cluster, result.StatusTags, known, ct);
+            await tags.WritePreflightAsync(cluster, result.Preflight, known, ct);
 
-            if (attempts.Decisions.Where(d => d.LookAgainAt is not null).MinBy(d => d.LookAgainAt) is { LookAgainAt: { } next } soonest)
-                await wakeUps.ScheduleAsync(cluster.Name, next - now, new ClusterDeployRequested
+            if (result.NextLook is { LookAgainAt: { } next } soonest)
+                await wakeUps.ScheduleAsync(cluster, next - result.At, new ClusterDeployRequested
                 {
                     RoutingKey = PipelineTopology.BroadcastKey,
-                    Reason = soonest.Phase == AttemptPhase.WaitingToRetry ? WakeUpReason.Retry : WakeUpReason.Check,
+                    Reason = soonest.Phase == AttemptPhase.WaitingToRetry && next == soonest.State.RetryAt ? WakeUpReason.Retry : WakeUpReason.Check,
                     RegisteredModel = soonest.RegisteredModel, Version = soonest.Version, DeliveryId = deliveryIds.FirstOrDefault(),
                 }, ct);
 
-            var activity = new WorkerActivity(cluster.Name, requests, plan.NeedsPut, attempts.Decisions, now);
-            MLRayTelemetry.Reconciles.Add(1, MLRayTelemetry.Tag("cluster", cluster.Name), MLRayTelemetry.Tag("outcome", plan.NeedsPut ? "applied" : "unchanged"));
-            MLRayTelemetry.ReconcileDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, MLRayTelemetry.Tag("cluster", cluster.Name));
+            var activity = new WorkerActivity(cluster, requests, result.Applied, result.Decisions, result.At);
+            MLRayTelemetry.Reconciles.Add(1, MLRayTelemetry.Tag("cluster", cluster), MLRayTelemetry.Tag("outcome", result.Applied ? "applied" : "unchanged"));
+            MLRayTelemetry.ReconcileDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, MLRayTelemetry.Tag("cluster", cluster));
             journal.Record(activity);
-            log.LogInformation("Reconciled {Cluster}: applied={Applied}, {Decisions}", cluster.Name, plan.NeedsPut,
-                string.Join(", ", attempts.Decisions.Select(d => $"{d.RegisteredModel}/{d.Version}={d.Phase}")));
+            // One line per reconcile, with what it was asked and what it decided.
+            log.LogInformation("Reconciled {Cluster} for {Count} request(s) ({Models}): applied={Applied}, {Decisions}", cluster, requests.Count,
+                string.Join(", ", requests.Select(r => r.RegisteredModel ?? r.Reason).Distinct()), result.Applied,
+                string.Join(", ", result.Decisions.Select(d => $"{d.RegisteredModel}/{d.Version}={d.Phase}" + (d.ServedVersion is { } v ? $" (v{v} serves)" : ""))));
             return activity;
         }
         finally
@@ -122,39 +113,10 @@ public sealed class ClusterWorker(RayClusterConfig cluster, ClusterDeployer depl
         }
     }
 
-    /// <summary>For each selected or invalid version: its attempt state, and the app of the model's last version that ran here.</summary>
-    private async Task<IReadOnlyList<AttemptPolicy.ModelFacts>> FactsAsync(DesiredState desired, RegistrySnapshot snapshot, CancellationToken ct)
-    {
-        var facts = new List<AttemptPolicy.ModelFacts>();
-        var candidates = snapshot.Models.ToDictionary(c => c.RegisteredModel, StringComparer.Ordinal);
-        foreach (var m in desired.Models.Where(m => m.Kind is ModelOutcomeKind.Selected or ModelOutcomeKind.Invalid && m.Version is not null))
-        {
-            var candidate = candidates[m.RegisteredModel];
-            var model = snapshot.RegisteredModels.GetValueOrDefault(m.RegisteredModel);
-            var effective = DeploymentTags.Effective(model?.TagMap ?? new Dictionary<string, string>(), candidate.Version?.TagMap ?? new Dictionary<string, string>());
-            var state = AttemptState.Parse(snapshot.TagsOf(m.RegisteredModel, m.Version!)?.GetValueOrDefault(StatusTags.Key(cluster.Name, AttemptPolicy.AttemptField)));
-            facts.Add(new AttemptPolicy.ModelFacts(m.RegisteredModel, m.Version!, AttemptState.SpecOf(effective), state,
-                m.Kind == ModelOutcomeKind.Selected && model is not null ? await LastGoodAsync(model, m.Version!, snapshot, ct) : null));
-        }
-        return facts;
-    }
-
-    /// <summary>The highest other version whose tags say it runs on this cluster, rebuilt as an app (rollback target).</summary>
-    private async Task<(string Version, JsonObject App)?> LastGoodAsync(Registry.RegisteredModel model, string version, RegistrySnapshot snapshot, CancellationToken ct)
-    {
-        var running = snapshot.VersionsOf(model.Name)
-            .Where(v => v.Version != version && v.TagMap.GetValueOrDefault(StatusTags.Key(cluster.Name, AttemptPolicy.StatusField)) == DeployStatus.Running)
-            .MaxBy(v => v.Number);
-        if (running is null) return null;
-        var candidate = await deployer.Registry.CandidateAsync(model, running, ct);
-        var built = DesiredState.For(cluster, [candidate]);
-        return built.Applications.FirstOrDefault() is { } app ? (running.Version, app) : null;
-    }
-
     private ModelDeadLettered Letter(AttemptDecision d, IReadOnlyList<string> deliveryIds) => new()
     {
         Id = d.Letter!.Id,
-        Cluster = cluster.Name,
+        Cluster = reconciler.Cluster.Name,
         RegisteredModel = d.RegisteredModel,
         Version = d.Version,
         App = d.AppName,

@@ -1,3 +1,4 @@
+using MLRay.Deploy;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
 using Prometheus;

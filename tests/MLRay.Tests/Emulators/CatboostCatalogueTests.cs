@@ -21,7 +21,7 @@ public class CatboostCatalogueTests
     public async Task The_package_index_publishes_exactly_the_catboost_versions_rays_pip_knows_with_1_1s_arm_gap()
     {
         await using var index = await PackageIndexEmulator.StartAsync();
-        using var client = new PackageIndexClient(new PackageIndexSettings { Url = index.SimpleUri, Timeout = TimeSpan.FromSeconds(5) });
+        using var client = new PackageIndexClient(new PackageIndexSettings { Url = index.SimpleUri, Timeout = TimeSpan.FromSeconds(5) }, TestHttp.Factory);
         var page = (await client.GetProjectAsync("catboost")).Page!;
 
         var versions = IndexVersions(page.Files.Select(f => f.Filename));
@@ -42,7 +42,7 @@ public class CatboostCatalogueTests
     {
         // Pre-flight's verdict from the index emulator's page, for a Python 3.9 node of that architecture.
         await using var index = await PackageIndexEmulator.StartAsync();
-        using var client = new PackageIndexClient(new PackageIndexSettings { Url = index.SimpleUri, Timeout = TimeSpan.FromSeconds(5) });
+        using var client = new PackageIndexClient(new PackageIndexSettings { Url = index.SimpleUri, Timeout = TimeSpan.FromSeconds(5) }, TestHttp.Factory);
         var target = new ClusterPlatform(3, 9, 22, architecture, LibcFamily.Glibc, 2, 36);
         var verdict = WheelVerdicts.Judge(requirement, await client.GetProjectAsync("catboost"), target);
         Assert.Equal(VerdictKind.No, verdict.Kind);

@@ -38,7 +38,7 @@ public class ConcurrentWritersFaultTests(RabbitMqBroker broker, ITestOutputHelpe
         {
             ray.Options.TotalCpus = 1_000; // 50 replicas × 0.5 CPU must fit, or Ray keeps them DEPLOYING
             // Someone else's app, deployed by hand before MLRay: every PUT must carry it unchanged.
-            using var client = new RayDashboardClient(ray.BaseUri);
+            using var client = new RayDashboardClient(ray.BaseUri, TestHttp.Factory);
             await client.PutApplicationsAsync(JsonNode.Parse("""
                 {"applications": [{"name": "hand-made", "route_prefix": "/hand-made", "import_path": "mlray_serve.app:build",
                   "args": {"model_uri": "models:/hand-made/1"}, "deployments": [{"name": "MLflowModel", "num_replicas": 1}]}]}

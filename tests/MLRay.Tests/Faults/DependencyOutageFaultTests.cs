@@ -117,7 +117,7 @@ public class DependencyOutageFaultTests(RabbitMqBroker broker, ITestOutputHelper
 
         await FaultSuite.AssertExactStateAsync(world, ray, Cluster, expected, seconds: 150);
         var recovered = clock.Elapsed;
-        using (var client = new MLRay.Serve.RayDashboardClient(ray.BaseUri))
+        using (var client = new MLRay.Serve.RayDashboardClient(ray.BaseUri, TestHttp.Factory))
         {
             var app = (await client.GetApplicationsAsync()).Applications["before-00"];
             Assert.Equal(2, (int)app.DeployedAppConfig!["deployments"]![0]!["num_replicas"]!); // the change made during the outage

@@ -62,7 +62,7 @@ public static class FaultSuite
     public static async Task AssertExactStateAsync(PipelineWorld world, RayDashboardEmulator ray, string cluster,
         IReadOnlyDictionary<string, string> expected, int seconds, IEnumerable<string>? foreign = null, string? rayToken = null)
     {
-        using var client = new RayDashboardClient(ray.BaseUri, rayToken);
+        using var client = new RayDashboardClient(ray.BaseUri, TestHttp.Factory, rayToken);
         var foreignApps = foreign?.ToList() ?? [];
         var problems = new List<string>();
         async Task<bool> Exact()

@@ -239,7 +239,7 @@ public class MalformedInputCorpusTests(RabbitMqBroker broker, ITestOutputHelper 
         foreach (var ray in new[] { world.Emulators.Ray312, world.Emulators.Ray39 })
         {
             foreach (var request in ray.Requests) AssertNoSecret($"a {request.Method} body to Ray", request.Body);
-            using var client = new MLRay.Serve.RayDashboardClient(ray.BaseUri, RayToken);
+            using var client = new MLRay.Serve.RayDashboardClient(ray.BaseUri, TestHttp.Factory, RayToken);
             AssertNoSecret("Ray's applications", (await client.GetApplicationsAsync()).Raw.ToJsonString());
         }
         Assert.DoesNotContain(world.Emulators.Ray312.PutBodies, b => b.Contains("extra-index-url"));

@@ -11,7 +11,7 @@ public class DeployTests
 {
     internal static ServeInstance Apps(MLRay.Emulators.Ray.RayDashboardEmulator ray)
     {
-        using var client = new RayDashboardClient(ray.BaseUri);
+        using var client = new RayDashboardClient(ray.BaseUri, TestHttp.Factory);
         return client.GetApplicationsAsync().GetAwaiter().GetResult();
     }
 
@@ -130,7 +130,7 @@ public class DeployTests
         }
         world.Mlflow.CreateRegisteredModel("not-selected.production");
 
-        using var client = new MlflowClient(world.Mlflow.BaseUri, pageSize: 2);
+        using var client = new MlflowClient(world.Mlflow.BaseUri, TestHttp.Factory, pageSize: 2);
         var models = await client.SearchRegisteredModelsBySuffixAsync(".staging");
 
         Assert.Equal(7, models.Count);
@@ -196,7 +196,7 @@ public class DeployTests
     public async Task Mlflow_errors_keep_their_code_and_message()
     {
         await using var world = await DeployWorld.StartAsync();
-        using var client = new MlflowClient(world.Mlflow.BaseUri);
+        using var client = new MlflowClient(world.Mlflow.BaseUri, TestHttp.Factory);
         var e = await Assert.ThrowsAsync<MlflowException>(() => client.GetRegisteredModelAsync("nope"));
         Assert.Equal(404, e.Status);
         Assert.Equal("RESOURCE_DOES_NOT_EXIST", e.ErrorCode);

@@ -1,3 +1,4 @@
+using MLRay.Cli.Commands;
 using MLRay.Emulators.Seed;
 using MLRay.Deploy;
 using MLRay.Emulators.Mlflow;
@@ -80,12 +81,8 @@ public sealed class DeployWorld : IAsyncDisposable
     public async Task<DeployReport> DeployAsync(string cluster, MLRayConfig? config = null, IEnvironment? env = null)
     {
         config ??= Config();
-        using var services = new MLRayServices(config, env ?? NoEnv);
-        return await services.Deployer(config.FindCluster(cluster)!).DeployAsync(new DeployOptions
-        {
-            WorkingDir = WorkingDir,
-            PollInterval = TimeSpan.FromMilliseconds(50),
-        });
+        using var services = new CliServices(config, env ?? NoEnv, "config.yml");
+        return await DeployCommands.DeployAsync(services, config.GetCluster(cluster), new WaitOptions { PollInterval = TimeSpan.FromMilliseconds(50) }, null, CancellationToken.None);
     }
 
     public void RegisterSeed() => SeedModels.RegisterAll(Mlflow);

@@ -51,7 +51,7 @@ public class HttpResilienceTests
     public async Task A_webhook_create_answered_503_is_not_sent_again()
     {
         await using var world = await DeployWorld.StartAsync();
-        using var client = new MlflowClient(world.Mlflow.BaseUri);
+        using var client = new MlflowClient(world.Mlflow.BaseUri, TestHttp.Factory);
         world.Mlflow.Faults.FailNext = 1;
 
         var e = await Assert.ThrowsAsync<MlflowException>(() => client.CreateWebhookAsync(AHook));
@@ -66,7 +66,7 @@ public class HttpResilienceTests
     public async Task A_webhook_test_answered_503_is_not_sent_again()
     {
         await using var world = await DeployWorld.StartAsync();
-        using var client = new MlflowClient(world.Mlflow.BaseUri);
+        using var client = new MlflowClient(world.Mlflow.BaseUri, TestHttp.Factory);
         var hook = await client.CreateWebhookAsync(AHook);
         world.Mlflow.Faults.FailNext = 1;
 
@@ -81,7 +81,7 @@ public class HttpResilienceTests
     public async Task Requests_to_paths_with_an_id_are_measured_under_their_route_template_never_the_id()
     {
         await using var world = await DeployWorld.StartAsync();
-        using var client = new MlflowClient(world.Mlflow.BaseUri);
+        using var client = new MlflowClient(world.Mlflow.BaseUri, TestHttp.Factory);
         var hook = await client.CreateWebhookAsync(AHook);
         var endpoints = new System.Collections.Concurrent.ConcurrentBag<string>();
         using var listener = new System.Diagnostics.Metrics.MeterListener();
@@ -110,7 +110,7 @@ public class HttpResilienceTests
     {
         await using var world = await DeployWorld.StartAsync();
         world.RegisterSeed();
-        using var client = new MlflowClient(world.Mlflow.BaseUri);
+        using var client = new MlflowClient(world.Mlflow.BaseUri, TestHttp.Factory);
         const string model = "iris_classifier-py312-catboost12.staging";
         world.Mlflow.Faults.FailNext = 1;
 

@@ -1,3 +1,4 @@
+using MLRay.Cli.Commands;
 using Microsoft.Extensions.Logging.Abstractions;
 using MLRay.Emulators.Seed;
 using MLRay.Deploy;
@@ -24,10 +25,10 @@ public class RegistryReadCostTests
     }
 
     /// <summary>Registry requests (everything but file downloads) of one plan of the py312 cluster.</summary>
-    private static async Task<IReadOnlyDictionary<string, int>> PlanAndCountAsync(DeployWorld world, MLRayServices services)
+    private static async Task<IReadOnlyDictionary<string, int>> PlanAndCountAsync(DeployWorld world, CliServices services)
     {
         var before = world.Mlflow.Requests.Count;
-        var plan = await services.Deployer(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
+        var plan = await services.Reconciler(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
         Assert.All(plan.Desired.Models, m => Assert.Equal(ModelOutcomeKind.Selected, m.Kind));
         return world.Mlflow.RequestCounts(before);
     }
@@ -40,15 +41,15 @@ public class RegistryReadCostTests
         {
             await using var world = await DeployWorld.StartAsync();
             RegisterModels(world.Mlflow, models);
-            using var services = new MLRayServices(world.Config(), DeployWorld.NoEnv);
+            using var services = new CliServices(world.Config(), DeployWorld.NoEnv, "config.yml");
 
             var cold = await PlanAndCountAsync(world, services);
             Assert.Equal(models, cold["model-versions/get-download-uri"]);
             Assert.Equal(4 * models, cold["mlflow-artifacts"]); // python_env.yaml, requirements.txt, conda.yaml, MLmodel
-            Assert.Equal(models, services.Environments.Downloads);
+            Assert.Equal(models, services.Get<MLRay.Registry.ModelEnvironmentCache>().Downloads);
 
             warm.Add(await PlanAndCountAsync(world, services));
-            Assert.Equal(models, services.Environments.Downloads);
+            Assert.Equal(models, services.Get<MLRay.Registry.ModelEnvironmentCache>().Downloads);
         }
         Assert.All(warm, counts => Assert.Equal(
             new Dictionary<string, int> { ["registered-models/search"] = 1, ["model-versions/search"] = 1 }, counts));
@@ -59,7 +60,7 @@ public class RegistryReadCostTests
     {
         await using var world = await DeployWorld.StartAsync();
         RegisterModels(world.Mlflow, 5);
-        using var mlflow = new MLRay.Registry.MlflowClient(world.Mlflow.BaseUri, pageSize: 2, versionPageSize: 2);
+        using var mlflow = new MLRay.Registry.MlflowClient(world.Mlflow.BaseUri, TestHttp.Factory, pageSize: 2, versionPageSize: 2);
         Assert.Equal(5, (await mlflow.SearchRegisteredModelsBySuffixAsync(".staging")).Count);
         Assert.Equal(3, world.Mlflow.RequestCounts()["registered-models/search"]);
         world.Mlflow.SetModelVersionTag("model-002.staging", "1", "ray.num_replicas", "2");
@@ -78,27 +79,27 @@ public class RegistryReadCostTests
         RegisterModels(world.Mlflow, 4);
         var config = world.Config();
 
-        using (var first = new MLRayServices(config, DeployWorld.NoEnv)) await PlanAndCountAsync(world, first);
+        using (var first = new CliServices(config, DeployWorld.NoEnv, "config.yml")) await PlanAndCountAsync(world, first);
         var cacheDir = config.ArtifactCacheDir!;
         Assert.Equal(4, Directory.GetFiles(cacheDir, "*.json").Length);
 
-        using (var restarted = new MLRayServices(config, DeployWorld.NoEnv))
+        using (var restarted = new CliServices(config, DeployWorld.NoEnv, "config.yml"))
         {
             var counts = await PlanAndCountAsync(world, restarted);
-            Assert.Equal(0, restarted.Environments.Downloads);
+            Assert.Equal(0, restarted.Get<MLRay.Registry.ModelEnvironmentCache>().Downloads);
             Assert.False(counts.ContainsKey("mlflow-artifacts"));
         }
 
         Directory.Delete(cacheDir, recursive: true);
-        using (var afterDelete = new MLRayServices(config, DeployWorld.NoEnv))
+        using (var afterDelete = new CliServices(config, DeployWorld.NoEnv, "config.yml"))
         {
             await PlanAndCountAsync(world, afterDelete);
-            Assert.Equal(4, afterDelete.Environments.Downloads);
+            Assert.Equal(4, afterDelete.Get<MLRay.Registry.ModelEnvironmentCache>().Downloads);
         }
 
-        using var noCache = new MLRayServices(config with { ArtifactCache = false }, DeployWorld.NoEnv);
+        using var noCache = new CliServices(config with { ArtifactCache = false }, DeployWorld.NoEnv, "config.yml");
         await PlanAndCountAsync(world, noCache);
-        Assert.Equal(4, noCache.Environments.Downloads);
+        Assert.Equal(4, noCache.Get<MLRay.Registry.ModelEnvironmentCache>().Downloads);
     }
 
     [Fact]
@@ -106,12 +107,12 @@ public class RegistryReadCostTests
     {
         await using var world = await DeployWorld.StartAsync();
         RegisterModels(world.Mlflow, 3);
-        using var services = new MLRayServices(world.Config(), DeployWorld.NoEnv);
-        var normal = await services.Deployer(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
+        using var services = new CliServices(world.Config(), DeployWorld.NoEnv, "config.yml");
+        var normal = await services.Reconciler(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
 
         world.Mlflow.Faults.RefuseVersionNameLike = true;
         var before = world.Mlflow.Requests.Count;
-        var fallback = await services.Deployer(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
+        var fallback = await services.Reconciler(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
 
         Assert.Equal(normal.Plan.Config.ToJsonString(), fallback.Plan.Config.ToJsonString());
         var searches = world.Mlflow.Requests.Skip(before).Where(r => r.Path.EndsWith("model-versions/search")).ToList();
@@ -121,7 +122,7 @@ public class RegistryReadCostTests
 
         // The refusal is remembered: the next reconcile goes straight to the per-model searches.
         before = world.Mlflow.Requests.Count;
-        await services.Deployer(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
+        await services.Reconciler(services.Config.FindCluster("ray-cluster-py312")!).PlanAsync();
         Assert.All(world.Mlflow.Requests.Skip(before).Where(r => r.Path.EndsWith("model-versions/search")), r => Assert.Equal(200, r.Status));
         Assert.Equal(3, world.Mlflow.RequestCounts(before)["model-versions/search"]);
     }
@@ -134,12 +135,12 @@ public class RegistryReadCostTests
         SeedModels.RegisterCopy(world.Mlflow, Py312, "model-000"); // version 2 of model-000
         world.Mlflow.SetAlias("model-000.staging", "champion", "1");
         world.Mlflow.SetAlias("model-001.staging", "champion", "1");
-        using var services = new MLRayServices(world.Config("  alias: champion"), DeployWorld.NoEnv);
+        using var services = new CliServices(world.Config("  alias: champion"), DeployWorld.NoEnv, "config.yml");
         var cluster = services.Config.FindCluster("ray-cluster-py312")!;
 
-        await services.Deployer(cluster).PlanAsync();
+        await services.Reconciler(cluster).PlanAsync();
         var before = world.Mlflow.Requests.Count;
-        var plan = await services.Deployer(cluster).PlanAsync();
+        var plan = await services.Reconciler(cluster).PlanAsync();
 
         Assert.Equal(new Dictionary<string, int> { ["registered-models/search"] = 1, ["model-versions/search"] = 1 }, world.Mlflow.RequestCounts(before));
         var byModel = plan.Desired.Models.ToDictionary(m => m.RegisteredModel);
@@ -153,7 +154,7 @@ public class RegistryReadCostTests
     {
         await using var world = await DeployWorld.StartAsync();
         RegisterModels(world.Mlflow, 30);
-        using var services = new MLRayServices(world.Config(), DeployWorld.NoEnv);
+        using var services = new CliServices(world.Config(), DeployWorld.NoEnv, "config.yml");
         await services.Registry.ReadAsync("model-007.staging"); // cold: its files once
 
         var before = world.Mlflow.Requests.Count;
@@ -169,12 +170,12 @@ public class RegistryReadCostTests
     {
         await using var world = await DeployWorld.StartAsync();
         RegisterModels(world.Mlflow, 5);
-        using var services = new MLRayServices(world.Config(), DeployWorld.NoEnv);
+        using var services = new CliServices(world.Config(), DeployWorld.NoEnv, "config.yml");
         var cluster = services.Config.FindCluster("ray-cluster-py312")!;
         var wakeUps = new RecordedWakeUps();
-        var worker = new ClusterWorker(cluster, services.Deployer(cluster),
+        var worker = new ClusterWorker(services.Reconciler(cluster),
             new StatusTagWriter(services.Mlflow, TimeProvider.System, NullLogger<StatusTagWriter>.Instance),
-            new WorkerJournal(), wakeUps, new RecordedWakeUps(), TimeProvider.System, NullLogger<ClusterWorker>.Instance);
+            new WorkerJournal(), wakeUps, new RecordedWakeUps(), NullLogger<ClusterWorker>.Instance);
         ClusterDeployRequested[] request = [new() { RoutingKey = "all", Reason = "test" }];
 
         var before = world.Mlflow.Requests.Count;

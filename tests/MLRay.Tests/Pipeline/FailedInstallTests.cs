@@ -74,7 +74,7 @@ public class FailedInstallTests(RabbitMqBroker broker)
     }
 
     [Fact]
-    public async Task A_failing_v2_rolls_back_to_v1_is_dead_lettered_and_left_alone_until_a_working_v3_replaces_v1()
+    public async Task A_failing_v2_rolls_back_to_v1_followed_until_ray_runs_it_is_dead_lettered_and_left_alone_until_a_working_v3_replaces_v1()
     {
         await using var world = await PipelineWorld.StartAsync(broker, extraYaml: "retry: {attempts: 2, delays: [1s]}");
         await world.StartReceiverAsync();
@@ -84,6 +84,11 @@ public class FailedInstallTests(RabbitMqBroker broker)
         var model = SeedModels.All[0];
         string? Version() => ray.GetApplication(Py312App)?["deployed_app_config"]?["args"]?["mlray_version"]?.GetValue<string>();
         string? RayStatus() => ray.GetApplication(Py312App)?["status"]?.GetValue<string>();
+        List<(DateTimeOffset At, string Value)> V1StatusWrites() => [.. world.Emulators.Mlflow.Requests
+            .Where(r => r.Path.EndsWith("model-versions/set-tag", StringComparison.Ordinal))
+            .Select(r => (r.At, Body: JsonNode.Parse(r.Body)!))
+            .Where(r => (string?)r.Body["version"] == "1" && (string?)r.Body["key"] == $"mlray.{Py312}.status")
+            .Select(r => (r.At, (string)r.Body["value"]!))];
 
         SeedModels.Register(world.Emulators.Mlflow, model);
         await PipelineWorld.WaitUntil(() => Status(world, Py312App, Py312) == "RUNNING", what: "v1 RUNNING");
@@ -92,6 +97,16 @@ public class FailedInstallTests(RabbitMqBroker broker)
         await PipelineWorld.WaitUntil(() => LettersAsync(world, Py312).GetAwaiter().GetResult().Count > 0, seconds: 60, what: "v2 dead-lettered");
         await PipelineWorld.WaitUntil(() => Version() == "1" && RayStatus() == "RUNNING", what: "v1 RUNNING again in GET");
 
+        // The rollback PUT is followed: v1's tag says DEPLOYING from the rollback, and RUNNING only once a GET after that
+        // PUT showed v1 running again.
+        var rollback = ray.Requests.Last(r => r is { Method: "PUT", Status: 200 }
+            && JsonNode.Parse(r.Body)!["applications"]!.AsArray().Any(a => (string?)a!["args"]?["mlray_version"] == "1"));
+        await PipelineWorld.WaitUntil(() => V1StatusWrites().Any(w => w.At > rollback.At && w.Value == "RUNNING"), what: "v1 RUNNING written after the rollback");
+        var firstV2 = ray.Requests.First(r => r.Method == "PUT" && r.Body.Contains("catboost==9.9", StringComparison.Ordinal));
+        var writes = V1StatusWrites().Where(w => w.At > firstV2.At).ToList();
+        Assert.Equal(["DEPLOYING", "RUNNING"], writes.Select(w => w.Value)); // from the first rollback (between attempts) on
+        Assert.Equal("RUNNING", V1StatusWrites()[^1].Value);
+        Assert.Contains(ray.Requests, r => r.Method == "GET" && r.At > rollback.AnsweredAt && r.AnsweredAt < writes[^1].At);
         Assert.Equal("RUNNING", Status(world, Py312App, Py312, "1"));
         Assert.Equal("FAILED", Status(world, Py312App, Py312, "2"));
         Assert.Contains("No matching distribution found for catboost==9.9", Tags(world, Py312App, "2")[$"mlray.{Py312}.message"]);

@@ -38,7 +38,7 @@ public class PipelineTests(RabbitMqBroker broker)
         Assert.True(DateTimeOffset.TryParse(Tags(world, py312)["mlray.ray-cluster-py312.updated_at"], out _));
         Assert.DoesNotContain(Tags(world, py312).Keys, k => k.StartsWith("mlray.ray-cluster-py39."));
         Assert.Equal(["iris_classifier-py312-catboost12"],
-            (await new RayDashboardClient(world.Emulators.Ray312.BaseUri).GetApplicationsAsync()).Applications.Keys);
+            (await new RayDashboardClient(world.Emulators.Ray312.BaseUri, TestHttp.Factory).GetApplicationsAsync()).Applications.Keys);
         // MLRay's own tag writes came back as webhooks and were ignored: none reached a worker.
         await world.Emulators.Mlflow.WaitForWebhookDeliveriesAsync(TimeSpan.FromSeconds(10));
         await Task.Delay(1000);
@@ -119,7 +119,7 @@ public class PipelineTests(RabbitMqBroker broker)
             what: "the broken model's FAILED tag");
         Assert.Contains("python_env.yaml", Tags(world, broken.RegisteredName)["mlray.ray-cluster-py39.message"]);
         Assert.Equal(["iris_classifier-py39-catboost12"],
-            (await new RayDashboardClient(world.Emulators.Ray39.BaseUri).GetApplicationsAsync()).Applications.Keys);
+            (await new RayDashboardClient(world.Emulators.Ray39.BaseUri, TestHttp.Factory).GetApplicationsAsync()).Applications.Keys);
         // Neither the router's nor the cluster's reconcile failed: nothing reached an error queue.
         Assert.Empty(await broker.PeekMessagesAsync(world.BrokerUri.ToString(), PipelineTopology.ErrorQueue(PipelineTopology.RegistryChangesQueue), 10));
         Assert.Empty(await broker.PeekMessagesAsync(world.BrokerUri.ToString(),

@@ -8,7 +8,7 @@ namespace MLRay.Tests.Preflight;
 public class PackageIndexClientTests
 {
     private static PackageIndexClient Client(PackageIndexEmulator index, TimeProvider? time = null, int concurrency = 8, string? user = null, string? password = null) =>
-        new(new PackageIndexSettings { Url = index.SimpleUri, MaxConcurrency = concurrency, Timeout = TimeSpan.FromSeconds(2), Username = user, Password = password }, time);
+        new(new PackageIndexSettings { Url = index.SimpleUri, MaxConcurrency = concurrency, Timeout = TimeSpan.FromSeconds(2), Username = user, Password = password }, TestHttp.Factory, time);
 
     [Fact]
     public async Task Asks_for_PEP_691_JSON_and_reads_files_with_their_metadata()

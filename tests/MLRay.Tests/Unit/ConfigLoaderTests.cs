@@ -179,7 +179,7 @@ public class ConfigLoaderTests
         Assert.NotNull(config.Pipeline.WebhookSecretSource);
         Assert.Contains("WebhookSecret=***", config.Pipeline.ToString()); // printing neither reads nor shows a secret
         Assert.Contains("OpsToken=***", config.Pipeline.ToString());
-        using (new MLRay.Deploy.MLRayServices(config, Env)) { } // the CLI's clients
+        using (new MLRay.Cli.Commands.CliServices(config, Env, "config.yml")) { } // the CLI's clients
 
         var secret = Assert.Throws<ConfigException>(() => config.Pipeline.WebhookSecret);
         Assert.Equal("receiver.webhook_secret_env", secret.KeyPath);

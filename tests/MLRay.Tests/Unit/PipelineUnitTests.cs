@@ -165,6 +165,6 @@ public class PipelineUnitTests
         Assert.Equal("UNDEPLOYED", tags[("gone.staging", "5")].Status);
         Assert.Contains("alias 'champion' is not set", tags[("gone.staging", "5")].Message);
         Assert.False(tags.ContainsKey(("other.staging", "1")));
-        Assert.Equal("mlray.py312.status", StatusTags.Key("py312", "status"));
+        Assert.Equal("mlray.py312.status", MLRayTags.Key("py312", "status"));
     }
 }

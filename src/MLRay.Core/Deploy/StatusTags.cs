@@ -1,18 +1,6 @@
-using MLRay.Deploy;
 using MLRay.Serve;
 
-namespace MLRay.Pipeline.Status;
-
-/// <summary>The values of <c>mlray.&lt;cluster&gt;.status</c>; those <c>mlray status</c> shows too are the same strings.</summary>
-public static class DeployStatus
-{
-    public const string Deploying = ModelStatus.Deploying;
-    public const string Running = ModelStatus.Running;
-    public const string Failed = ModelStatus.Failed;
-    public const string Undeployed = "UNDEPLOYED";
-    /// <summary>The model has no <c>ray.*</c> tags yet (<see cref="AttemptPhase.Pending"/>).</summary>
-    public const string Pending = ModelStatus.Pending;
-}
+namespace MLRay.Deploy;
 
 /// <summary>The status MLRay shows on one model version's MLflow page for one cluster.</summary>
 public sealed record StatusTag(string RegisteredModel, string Version, string Status, string Message, string Endpoint);
@@ -26,15 +14,11 @@ public static class StatusTags
     /// <summary>MLflow's older tag-value limit is 5000 characters; Ray tracebacks are longer.</summary>
     public const int MaxMessageLength = 4000;
 
-    /// <summary><c>mlray.&lt;cluster&gt;.preflight</c>: the wheel pre-flight's verdict when it is not plainly ok.</summary>
-    public const string PreflightField = "preflight";
-
-    public static string Key(string cluster, string field) => ModelStatus.TagKey(cluster, field);
-
     /// <summary>
     /// The tags of one reconcile: each decided version's phase (<c>DEPLOYING</c>, <c>RUNNING</c>, <c>FAILED</c> while it
-    /// waits to retry or once dead-lettered), the older version a running one replaced (<c>UNDEPLOYED</c>), and the apps
-    /// the PUT removed for other reasons (model gone, disabled, no eligible version).
+    /// waits to retry or once dead-lettered), the version that serves instead of a failed one (<c>DEPLOYING</c> from the
+    /// rollback until Ray is seen running it, then <c>RUNNING</c>), the older versions a running one replaced
+    /// (<c>UNDEPLOYED</c>), and the apps the PUT removed for other reasons (model gone, disabled, no eligible version).
     /// </summary>
     public static IReadOnlyList<StatusTag> FromAttempts(DesiredState desired, AttemptPlan attempts, ServePlan plan, RegistrySnapshot snapshot)
     {
@@ -51,10 +35,19 @@ public static class StatusTags
                 _ => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Failed,
                     Bound(RayMessage.Summarize(d.Message, MaxMessageLength) + (d.ServedVersion is { } v ? $"\nversion {v} serves on {cluster.Name} meanwhile" : "")), ""),
             });
-            // A version that now runs replaces the older ones that did.
+            if (d is { ServedVersion: { } served, Served: { } judged } && !decided.Contains((d.RegisteredModel, served)))
+                tags.Add(judged.Outcome switch
+                {
+                    AppOutcome.Running => new StatusTag(d.RegisteredModel, served, DeployStatus.Running, "", Endpoint(cluster, plan, judged.App)),
+                    AppOutcome.Failed => new StatusTag(d.RegisteredModel, served, DeployStatus.Failed,
+                        Bound($"the rollback to this version on {cluster.Name} (version {d.Version} failed) failed too: {RayMessage.Summarize(judged.Message, MaxMessageLength)}"), ""),
+                    _ => new StatusTag(d.RegisteredModel, served, DeployStatus.Deploying,
+                        $"rolled back to this version on {cluster.Name} because version {d.Version} failed; waiting for Ray to run it again", ""),
+                });
+            // A version that now runs replaces the older ones that ran or were on their way.
             if (d.Phase == AttemptPhase.Running)
                 foreach (var older in snapshot.VersionsOf(d.RegisteredModel).Where(v => v.Version != d.Version
-                             && v.TagMap.GetValueOrDefault(Key(cluster.Name, "status")) == DeployStatus.Running))
+                             && v.TagMap.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Status)) is DeployStatus.Running or DeployStatus.Deploying))
                     tags.Add(new StatusTag(d.RegisteredModel, older.Version, DeployStatus.Undeployed, $"replaced by version {d.Version} on {cluster.Name}", ""));
         }
         foreach (var removed in plan.Changes.Where(c => c is { Kind: AppChangeKind.Removed, RegisteredModel: not null, Version: not null }

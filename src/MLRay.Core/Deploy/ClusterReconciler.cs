@@ -1,0 +1,113 @@
+using MLRay.Preflight;
+using MLRay.Registry;
+using MLRay.Serve;
+
+namespace MLRay.Deploy;
+
+/// <summary>
+/// One reconcile of one cluster: what was read, what was decided per model version, the config to PUT, and whether it
+/// was PUT. Side effects beyond the PUT (tags, letters, wake-ups) are the caller's: the worker performs them,
+/// <c>mlray deploy</c> only reports.
+/// </summary>
+public sealed record ReconcileResult(
+    RayClusterConfig Cluster,
+    RegistrySnapshot Registry,
+    ServeInstance Current,
+    DesiredState Desired,
+    IReadOnlyList<ModelPreflight> Preflight,
+    AttemptPlan Attempts,
+    ServePlan Plan,
+    DateTimeOffset At)
+{
+    /// <summary>The config was PUT (it differed from what runs).</summary>
+    public bool Applied { get; init; }
+
+    public IReadOnlyList<AttemptDecision> Decisions => Attempts.Decisions;
+
+    /// <summary>Letters this reconcile decided on (the worker publishes them before any tag).</summary>
+    public IEnumerable<AttemptDecision> NewLetters => Decisions.Where(d => d.Letter is not null);
+
+    /// <summary>The <c>mlray.&lt;cluster&gt;.status|message|endpoint</c> tags this reconcile's decisions call for.</summary>
+    public IReadOnlyList<StatusTag> StatusTags => Deploy.StatusTags.FromAttempts(Desired, Attempts, Plan, Registry);
+
+    /// <summary>The decision that wants the soonest follow-up (a check of an app in flight, or a retry), if any.</summary>
+    public AttemptDecision? NextLook => Decisions.Where(d => d.LookAgainAt is not null).MinBy(d => d.LookAgainAt);
+}
+
+/// <summary>
+/// The reconcile shared by the cluster worker and <c>mlray deploy</c>: read the registry and the cluster → desired state →
+/// wheel pre-flight → each version's attempt facts (its <c>mlray.&lt;cluster&gt;.attempt</c> tag, its rollback target) →
+/// <see cref="AttemptPolicy"/> → Serve plan (apps MLRay does not own kept) → PUT only on a change. Level-triggered and
+/// without waiting: what Ray does next is judged by the next reconcile (<see cref="ReconcileResult.NextLook"/>).
+/// </summary>
+public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader registry, RayDashboardClient ray, PreflightChecker? preflight, TimeProvider time)
+{
+    public RayClusterConfig Cluster => cluster;
+    public RayDashboardClient Ray => ray;
+
+    /// <summary>The registry and the cluster, read side by side.</summary>
+    public async Task<(RegistrySnapshot Registry, ServeInstance Current)> ReadAsync(CancellationToken ct = default)
+    {
+        var snapshot = registry.ReadSnapshotAsync(ct);
+        var current = ray.GetApplicationsAsync(ct);
+        await ServiceErrors.WhenAllAsync(snapshot, current); // both observed, and both reported when both fail
+        return (snapshot.Result, current.Result);
+    }
+
+    /// <summary>Everything a reconcile decides, from a fresh read, without applying it (<c>mlray plan</c>).</summary>
+    /// <param name="replays">Dead letters being replayed: their versions start afresh.</param>
+    public async Task<ReconcileResult> PlanAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default)
+    {
+        var now = time.GetUtcNow();
+        var (snapshot, current) = await ReadAsync(ct);
+        // The wheel pre-flight first: with preflight: block, what pip would refuse is invalid (permanent, no PUT) from here on.
+        var selected = DesiredState.For(cluster, snapshot.Models, current);
+        var checks = preflight is null ? [] : await preflight.CheckAsync(selected, ct);
+        var desired = preflight is null ? selected : ModelPreflight.Gate(selected, checks);
+        var facts = await FactsAsync(desired, snapshot, ct);
+        var attempts = AttemptPolicy.Plan(desired, facts, current, now, replays ?? new HashSet<string>(), () => Guid.NewGuid().ToString("N"));
+        var plan = ServeConfigPlanner.Plan(attempts.Applications, current, attempts.KeepAsIs);
+        return new ReconcileResult(cluster, snapshot, current, desired, checks, attempts, plan, now);
+    }
+
+    /// <summary>Plans, and PUTs the whole config when it differs from what runs.</summary>
+    public async Task<ReconcileResult> ReconcileAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default)
+    {
+        var result = await PlanAsync(replays, ct);
+        if (!result.Plan.NeedsPut) return result;
+        await ray.PutApplicationsAsync(result.Plan.Config, ct);
+        return result with { Applied = true };
+    }
+
+    /// <summary>For each selected or invalid version: its attempt state, and the app of the version to serve if it fails.</summary>
+    private async Task<IReadOnlyList<AttemptPolicy.ModelFacts>> FactsAsync(DesiredState desired, RegistrySnapshot snapshot, CancellationToken ct)
+    {
+        var facts = new List<AttemptPolicy.ModelFacts>();
+        var candidates = snapshot.Models.ToDictionary(c => c.RegisteredModel, StringComparer.Ordinal);
+        foreach (var m in desired.Models.Where(m => m.Kind is ModelOutcomeKind.Selected or ModelOutcomeKind.Invalid && m.Version is not null))
+        {
+            var candidate = candidates[m.RegisteredModel];
+            var model = snapshot.RegisteredModels.GetValueOrDefault(m.RegisteredModel);
+            var effective = DeploymentTags.Effective(model?.TagMap ?? new Dictionary<string, string>(), candidate.Version?.TagMap ?? new Dictionary<string, string>());
+            var state = AttemptState.Parse(snapshot.TagsOf(m.RegisteredModel, m.Version!)?.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Attempt)));
+            facts.Add(new AttemptPolicy.ModelFacts(m.RegisteredModel, m.Version!, AttemptState.SpecOf(effective), state,
+                m.Kind == ModelOutcomeKind.Selected && model is not null ? await LastGoodAsync(model, m.Version!, state, snapshot, ct) : null));
+        }
+        return facts;
+    }
+
+    /// <summary>
+    /// The rollback target, rebuilt as an app: the version already served instead (its own status may say DEPLOYING while
+    /// Ray brings it back), else the highest other version whose tags say it runs on this cluster.
+    /// </summary>
+    private async Task<(string Version, JsonObject App)?> LastGoodAsync(RegisteredModel model, string version, AttemptState? state, RegistrySnapshot snapshot, CancellationToken ct)
+    {
+        var others = snapshot.VersionsOf(model.Name).Where(v => v.Version != version).ToList();
+        var target = others.FirstOrDefault(v => v.Version == state?.ServedVersion)
+            ?? others.Where(v => v.TagMap.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Status)) == DeployStatus.Running).MaxBy(v => v.Number);
+        if (target is null) return null;
+        var candidate = await registry.CandidateAsync(model, target, ct);
+        var built = DesiredState.For(cluster, [candidate]);
+        return built.Applications.FirstOrDefault() is { } app ? (target.Version, app) : null;
+    }
+}
