@@ -76,6 +76,8 @@ public static class PipelineServiceCollectionExtensions
             if (!roles.InMemory)
             {
                 // The webhook hot path publishes with RabbitMQ.Client (after the topology declarer, which starts first).
+                // Its publishes and the broker probe declare the topology again when the broker lost it.
+                services.AddSingleton<TopologyRepair>();
                 services.AddSingleton<ConfirmedRegistryChangedPublisher>();
                 services.AddSingleton<IRegistryChangedPublisher>(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());
                 services.AddHostedService(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());

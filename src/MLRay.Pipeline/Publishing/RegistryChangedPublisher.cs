@@ -32,9 +32,12 @@ public sealed class BusRegistryChangedPublisher(IPublishEndpoint publish) : IReg
 /// router's consumer reads it unchanged. Profiling the receiver showed MassTransit's publish pipeline, its locks and the
 /// garbage it makes costing most of a webhook's CPU; this is what a bare publisher does. Mandatory: a publish no queue
 /// takes (the router's queue deleted) is an error, not a silent drop. A lost connection or channel is re-opened by the
-/// next publish, so during a broker outage each webhook fails fast (503, MLflow retries) instead of waiting.
+/// next publish, so during a broker outage each webhook fails fast (503, MLflow retries) instead of waiting. A broker that
+/// lost its definitions answers NOT_FOUND (the exchange is gone): the topology is declared again (<see cref="TopologyRepair"/>)
+/// and the message published once more within the request; a returned message (the exchange there, no queue bound) has
+/// the topology declared again for MLflow's retry, and is answered 503 like any other publish that failed.
 /// </summary>
-public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, ILogger<ConfirmedRegistryChangedPublisher> log)
+public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, TopologyRepair repair, ILogger<ConfirmedRegistryChangedPublisher> log)
     : IRegistryChangedPublisher, IHostedService, IAsyncDisposable
 {
     /// <summary>The header whose W3C trace context MassTransit's consume span continues (its <c>DiagnosticHeaders.ActivityId</c>).</summary>
@@ -48,7 +51,7 @@ public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, ILogge
 
     public async Task PublishAsync(RegistryChanged message, CancellationToken ct)
     {
-        var channel = await ChannelAsync(ct);
+        var repairsBefore = repair.Completed;
         using var activity = MLRayTelemetry.Source.StartActivity($"{PipelineTopology.RegistryChangedExchange} publish", ActivityKind.Producer);
         activity?.SetTag("messaging.system", "rabbitmq");
         activity?.SetTag("messaging.destination.name", PipelineTopology.RegistryChangedExchange);
@@ -59,11 +62,31 @@ public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, ILogge
         if (Activity.Current?.Id is { } trace) headers[TraceContextHeader] = trace;
         try
         {
+            await PublishOnceAsync(message, headers, repairsBefore, ct);
+        }
+        catch (Exception e) when (TopologyRepair.MissingDefinition(e) is { } missing)
+        {
+            // No exchange took the message, so publishing it again queues it once (at worst, in a race with an exchange
+            // deleted mid-publish, twice: a hint the router reconciles from the registry either way).
+            if (!await repair.RepairAsync(repairsBefore, $"publish: {missing}", ct)) throw;
+            await PublishOnceAsync(message, headers, repairsBefore, ct);
+        }
+    }
+
+    private async Task PublishOnceAsync(RegistryChanged message, Dictionary<string, object?> headers, long repairsBefore, CancellationToken ct)
+    {
+        var channel = await ChannelAsync(ct);
+        try
+        {
             await MassTransitEnvelope.PublishAsync(channel, _broker, PipelineTopology.RegistryChangedExchange, "", message, headers, ct);
         }
         catch (RabbitMQ.Client.Exceptions.PublishException e) when (e.IsReturn)
         {
-            throw new BrokerException($"no queue is bound to {PipelineTopology.RegistryChangedExchange} (the broker returned the message): is the router's queue {PipelineTopology.RegistryChangesQueue} there?", e);
+            var unbound = $"no queue is bound to {PipelineTopology.RegistryChangedExchange}";
+            // The exchange is there but its binding or the router's queue is not (e.g. re-created bare by a MassTransit
+            // publish after the broker lost its definitions): declared again, so MLflow's retry of this 503 is queued.
+            await repair.RepairAsync(repairsBefore, $"publish returned: {unbound}", ct);
+            throw new BrokerException($"{unbound} (the broker returned the message): is the router's queue {PipelineTopology.RegistryChangesQueue} there?", e);
         }
     }
 

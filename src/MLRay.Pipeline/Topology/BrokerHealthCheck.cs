@@ -5,13 +5,16 @@ namespace MLRay.Pipeline.Topology;
 
 /// <summary>
 /// Readiness that notices a lost broker within seconds: every check (at most one a second) asks the broker, over a
-/// connection of its own, whether MLRay's exchange is still there. A closed connection, a deleted vhost or a missing
-/// exchange is unhealthy at the next probe; MassTransit's own bus check only notices once its reconnect loop gives up.
+/// connection of its own, whether what a webhook needs is still there: MLRay's exchange and the router's queue. A closed
+/// connection, a deleted vhost, a missing exchange or queue is unhealthy at the next probe; MassTransit's own bus check only
+/// notices once its reconnect loop gives up. Given a <see cref="TopologyRepair"/> (the receiver's), a probe that finds the
+/// broker up but the exchange or queue gone (NOT_FOUND) has the topology declared again, then probes once more.
 /// </summary>
-public sealed class BrokerHealthCheck(MLRayConfig config) : IHealthCheck, IAsyncDisposable
+public sealed class BrokerHealthCheck(MLRayConfig config, TopologyRepair? repair = null) : IHealthCheck, IAsyncDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(1);
+    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
     private (DateTime At, HealthCheckResult Result)? _last;
@@ -22,7 +25,11 @@ public sealed class BrokerHealthCheck(MLRayConfig config) : IHealthCheck, IAsync
         try
         {
             if (_last is { } last && DateTime.UtcNow - last.At < CacheFor) return last.Result;
-            var result = await ProbeAsync(ct);
+            var repairsBefore = repair?.Completed ?? 0;
+            var (result, error) = await ProbeAsync(ct);
+            if (repair is not null && error is not null && TopologyRepair.MissingDefinition(error) is { } missing
+                && await repair.RepairAsync(repairsBefore, $"readiness probe: {missing}", ct))
+                (result, _) = await ProbeAsync(ct);
             _last = (DateTime.UtcNow, result);
             return result;
         }
@@ -32,9 +39,8 @@ public sealed class BrokerHealthCheck(MLRayConfig config) : IHealthCheck, IAsync
         }
     }
 
-    private async Task<HealthCheckResult> ProbeAsync(CancellationToken ct)
+    private async Task<(HealthCheckResult Result, Exception? Error)> ProbeAsync(CancellationToken ct)
     {
-        var endpoint = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(Timeout);
         try
@@ -43,15 +49,16 @@ public sealed class BrokerHealthCheck(MLRayConfig config) : IHealthCheck, IAsync
             {
                 if (_connection is not null) await _connection.DisposeAsync();
                 _connection = null;
-                _connection = await endpoint.ConnectAsync("mlray-readiness", Timeout, timeout.Token);
+                _connection = await _broker.ConnectAsync("mlray-readiness", Timeout, timeout.Token);
             }
             await using var channel = await _connection.CreateChannelAsync(cancellationToken: timeout.Token);
             await channel.ExchangeDeclarePassiveAsync(PipelineTopology.RegistryChangedExchange, timeout.Token);
-            return HealthCheckResult.Healthy($"broker {endpoint} answers");
+            await channel.QueueDeclarePassiveAsync(PipelineTopology.RegistryChangesQueue, timeout.Token);
+            return (HealthCheckResult.Healthy($"broker {_broker} answers"), null);
         }
         catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"broker {endpoint}: {e.Message}");
+            return (HealthCheckResult.Unhealthy($"broker {_broker}: {e.Message}"), e);
         }
     }
 

@@ -9,7 +9,8 @@ namespace MLRay.Pipeline.Topology;
 /// Declares MLRay's exchanges, queues and bindings before anything publishes, so no message is dropped for want
 /// of a queue: the receiver may start before any router, and the router before any worker. Queue arguments match
 /// what MassTransit declares for the same endpoints (quorum; single active consumer on cluster queues, not on their
-/// <c>_error</c> queues).
+/// <c>_error</c> queues). Every declaration is idempotent: <see cref="TopologyRepair"/> runs the same ones again when
+/// the broker lost them.
 /// </summary>
 public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclarer> log) : IHostedService
 {
@@ -33,7 +34,7 @@ public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclare
             {
                 await using var connection = await factory.CreateConnectionAsync("mlray-topology", ct);
                 await using var channel = await connection.CreateChannelAsync(cancellationToken: ct);
-                await DeclareAsync(channel, ct);
+                await DeclareAsync(channel, config, ct);
                 log.LogInformation("Declared MLRay topology on {Broker}", endpoint);
                 return;
             }
@@ -45,7 +46,8 @@ public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclare
         }
     }
 
-    private async Task DeclareAsync(IChannel channel, CancellationToken ct)
+    /// <summary>Declares MLRay's exchanges, queues and bindings for <paramref name="config"/>'s clusters on <paramref name="channel"/>.</summary>
+    public static async Task DeclareAsync(IChannel channel, MLRayConfig config, CancellationToken ct)
     {
         await channel.ExchangeDeclareAsync(PipelineTopology.RegistryChangedExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
         await channel.QueueDeclareAsync(PipelineTopology.RegistryChangesQueue, durable: true, exclusive: false, autoDelete: false,

@@ -92,14 +92,25 @@ public sealed class RabbitMqBroker : IAsyncLifetime
     public async Task<Uri> CreateVhostAsync()
     {
         var name = "mlray-test-" + Guid.NewGuid().ToString("N")[..12];
+        lock (_vhosts) _vhosts.Add(name);
+        await PutVhostAsync(name);
+        return new UriBuilder(AmqpUri) { Path = "/" + Uri.EscapeDataString(name) }.Uri;
+    }
+
+    /// <summary>
+    /// Creates again, empty, a vhost <see cref="CreateVhostAsync"/> made and <see cref="DeleteVhostAsync"/> deleted, with
+    /// the same permissions: what a broker that lost its definitions (node reset, volume lost) looks like to its clients.
+    /// </summary>
+    public Task RecreateVhostAsync(Uri vhostUri) => PutVhostAsync(VhostOf(vhostUri.ToString()));
+
+    private async Task PutVhostAsync(string name)
+    {
         var (user, _) = Credentials(AmqpUri);
         using (var put = await _http.PutAsync($"api/vhosts/{Uri.EscapeDataString(name)}", JsonContent("{}")))
             await EnsureSuccess(put, $"create vhost {name}");
-        lock (_vhosts) _vhosts.Add(name);
         using (var perms = await _http.PutAsync($"api/permissions/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(user)}",
                    JsonContent("""{"configure":".*","write":".*","read":".*"}""")))
             await EnsureSuccess(perms, $"grant {user} on vhost {name}");
-        return new UriBuilder(AmqpUri) { Path = "/" + Uri.EscapeDataString(name) }.Uri;
     }
 
     /// <summary>
