@@ -44,8 +44,7 @@ public static class PipelineServiceCollectionExtensions
     {
         foreach (var name in clusters)
         {
-            var cluster = config.FindCluster(name)
-                ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
+            var cluster = config.GetCluster(name);
             services.AddSingleton(sp => new ClusterWorker(cluster, sp.GetRequiredService<MLRayServices>().Deployer(cluster),
                 sp.GetRequiredService<StatusTagWriter>(), sp.GetRequiredService<WorkerJournal>(), sp.GetRequiredService<IWakeUps>(),
                 sp.GetRequiredService<IDeadLetters>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<ClusterWorker>>()));

@@ -119,13 +119,7 @@ public static class DeployCommands
     /// <summary>Loads config (failing before any contact), builds the clients, maps known failures to exit codes.</summary>
     internal static Task<int> Run(FileInfo configFile, string clusterName, bool json,
         Func<MLRayServices, RayClusterConfig, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
-        Run(configFile, json, (services, console, isJson) =>
-        {
-            var config = services.Config;
-            var cluster = config.FindCluster(clusterName)
-                ?? throw new ConfigException("ray_clusters", $"no cluster named '{clusterName}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
-            return body(services, cluster, console, isJson);
-        }, ct, clusterName);
+        Run(configFile, json, (services, console, isJson) => body(services, services.Config.GetCluster(clusterName), console, isJson), ct, clusterName);
 
     /// <summary>The same for commands that are not about one cluster (<c>webhook</c>, <c>status</c>).</summary>
     internal static async Task<int> Run(FileInfo configFile, bool json,

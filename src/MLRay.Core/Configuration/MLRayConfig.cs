@@ -14,8 +14,17 @@ public sealed record MLRayConfig
     /// <summary>Where the wheel pre-flight looks packages up (<c>package_index</c>).</summary>
     public PackageIndexSettings PackageIndex { get; init; } = new();
 
+    /// <summary>The cluster named <paramref name="name"/>, or null; <see cref="GetCluster"/> when an unknown name is an error.</summary>
     public RayClusterConfig? FindCluster(string name) =>
         Clusters.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.Ordinal));
+
+    /// <summary>
+    /// The cluster named <paramref name="name"/>, else the one "no cluster named" error, a <see cref="ConfigException"/> on
+    /// <c>ray_clusters</c> whose <see cref="ConfigException.Problem"/> lists the configured names: every caller (the CLI, the
+    /// worker, the ops API, the dead-letter operations) reports an unknown cluster with the same words.
+    /// </summary>
+    public RayClusterConfig GetCluster(string name) => FindCluster(name)
+        ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", Clusters.Select(c => c.Name))})");
 }
 
 public sealed record MlflowSettings
