@@ -9,7 +9,7 @@ public static class DemoCommand
 {
     public static Command Create()
     {
-        var workingDir = new Option<string>("--working-dir") { Description = "Where the demo writes its config, secret and logs", DefaultValueFactory = _ => Path.Combine(".mlray", "demo") };
+        var workingDir = new Option<string>("--working-dir") { Description = "Where the demo writes its config, secret and logs", DefaultValueFactory = _ => Path.Combine(MLRayConfig.DefaultWorkingDir, "demo") };
         // Both checked while parsing, so a bad value is an argument error (exit 2) like any other.
         var buildTime = new Option<double>("--build-seconds")
         {

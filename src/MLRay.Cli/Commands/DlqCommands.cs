@@ -1,7 +1,6 @@
 using MLRay.Deploy;
 using System.CommandLine;
 using MLRay.Pipeline.Failures;
-using MLRay.Pipeline.Topology;
 using MLRay.Serve;
 using Spectre.Console;
 
@@ -9,8 +8,8 @@ namespace MLRay.Cli.Commands;
 
 /// <summary>
 /// <c>mlray dlq list|show|replay|purge</c>: the dead letters of each cluster (and the unroutable models), straight from
-/// RabbitMQ (<c>rabbitmq.uri</c>) through <see cref="DeadLetterStore"/>. Exit 0 done, 1 some selected letter could not be
-/// acted on, 2 config or argument error, 3 the broker is unreachable or refused.
+/// RabbitMQ (<c>rabbitmq.uri</c>) through <see cref="DeadLetterOperations"/>, which the receiver's ops API serves too.
+/// Exit 0 done, 1 some selected letter could not be acted on, 2 config or argument error, 3 the broker is unreachable or refused.
 /// </summary>
 public static class DlqCommands
 {
@@ -26,21 +25,11 @@ public static class DlqCommands
         var cluster = new Argument<string?>("cluster") { Description = "Only this cluster (default: every cluster, and the unroutable models)", Arity = ArgumentArity.ZeroOrOne, HelpName = "cluster" };
         var output = DeployCommands.OutputOption();
         var command = new Command("list", "List dead letters, oldest first; nothing is consumed or reordered. <cluster> is optional: without it, every cluster and the unroutable models") { ConfigArgument, cluster, output };
-        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(output) == "json", async (config, store, console, json) =>
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(output) == "json", async (config, operations, console, json) =>
         {
-            var only = parse.GetValue(cluster);
-            if (only is not null) FindCluster(config, only);
-            var names = only is null ? config.Clusters.Select(c => c.Name).ToList() : [only];
-            var letters = new List<(string Cluster, IReadOnlyList<DeadLetterEntry> Letters)>();
-            foreach (var name in names) letters.Add((name, await store.ListAsync(name, ct)));
-            var unroutable = only is null ? await store.ListUnroutableAsync(ct) : null;
-            if (json)
-            {
-                var result = new JsonObject { ["clusters"] = new JsonArray([.. letters.Select(l => (JsonNode)DeadLetterJson.Cluster(l.Cluster, l.Letters))]) };
-                if (unroutable is not null) result["unroutable"] = DeadLetterJson.Unroutables(unroutable);
-                Console.Out.WriteLine(result.ToJsonString(DeployCommands.Indented));
-            }
-            else WriteList(letters, unroutable);
+            var listing = await operations.ListAsync(parse.GetValue(cluster) is { } only ? config.GetCluster(only) : null, ct);
+            if (json) Console.Out.WriteLine(DeadLetterJson.Listing(listing).ToJsonString(DeployCommands.Indented));
+            else WriteList(listing);
             return ExitCodes.Success;
         }, ct));
         return command;
@@ -51,13 +40,13 @@ public static class DlqCommands
         var id = new Argument<string>("id") { Description = "The letter's id (from dlq list)" };
         var output = DeployCommands.OutputOption();
         var command = new Command("show", "Show one dead letter in full, with Ray's (or MLRay's) whole message") { ConfigArgument, DeployCommands.ClusterArgument, id, output };
-        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(output) == "json", async (config, store, console, json) =>
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, parse.GetValue(output) == "json", async (config, operations, console, json) =>
         {
-            var cluster = FindCluster(config, parse.GetValue(DeployCommands.ClusterArgument)!).Name;
+            var cluster = config.GetCluster(parse.GetValue(DeployCommands.ClusterArgument)!);
             var wanted = parse.GetValue(id)!;
-            if ((await store.ListAsync(cluster, ct)).FirstOrDefault(e => e.Id == wanted) is not { } entry)
+            if (await operations.FindAsync(cluster, wanted, ct) is not { } entry)
             {
-                Console.Error.WriteLine($"no dead letter '{wanted}' in {Pipeline.PipelineTopology.DeadLetterQueue(cluster)}");
+                Console.Error.WriteLine(DeadLetterStore.NoSuchLetter(cluster.Name, wanted));
                 return ExitCodes.ModelsNotRunning;
             }
             if (json) Console.Out.WriteLine(DeadLetterJson.Letter(entry).ToJsonString(DeployCommands.Indented));
@@ -74,11 +63,11 @@ public static class DlqCommands
         {
             ConfigArgument, DeployCommands.ClusterArgument, ids, model, all,
         };
-        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, json: false, async (config, store, console, _) =>
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, json: false, async (config, operations, console, _) =>
         {
-            var cluster = FindCluster(config, parse.GetValue(DeployCommands.ClusterArgument)!).Name;
+            var cluster = config.GetCluster(parse.GetValue(DeployCommands.ClusterArgument)!);
             var selection = Selection(parse.GetValue(ids), parse.GetValue(model), parse.GetValue(all), "--id ID…, --model NAME or --all");
-            return Report(console, await store.ReplayAsync(cluster, selection, ct), "replayed", $" → {Pipeline.PipelineTopology.ClusterQueue(cluster)}");
+            return Report(console, await operations.ReplayAsync(cluster, selection, ct), "replayed", $" → {Pipeline.PipelineTopology.ClusterQueue(cluster.Name)}");
         }, ct));
         return command;
     }
@@ -88,22 +77,22 @@ public static class DlqCommands
         var (ids, all) = (IdsOption(), AllOption());
         var yes = new Option<bool>("--yes") { Description = "Do not ask (required when there is no terminal to ask on)" };
         var command = new Command("purge", "Remove dead letters for good") { ConfigArgument, DeployCommands.ClusterArgument, ids, all, yes };
-        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, json: false, async (config, store, console, _) =>
+        command.SetAction((parse, ct) => Run(parse.GetValue(ConfigArgument)!, json: false, async (config, operations, console, _) =>
         {
-            var cluster = FindCluster(config, parse.GetValue(DeployCommands.ClusterArgument)!).Name;
+            var cluster = config.GetCluster(parse.GetValue(DeployCommands.ClusterArgument)!);
             var selection = Selection(parse.GetValue(ids), null, parse.GetValue(all), "--id ID… or --all");
             if (!parse.GetValue(yes))
             {
                 if (!console.Profile.Capabilities.Interactive || Console.IsInputRedirected)
                     throw new ConfigException("--yes", "purge removes letters for good and there is no terminal to confirm on: pass --yes");
                 // Confirm exactly what is there now, then purge those ids only: a letter arriving meanwhile is not swept away unseen.
-                var selected = (await store.ListAsync(cluster, ct)).Where(selection.Selects).ToList();
-                WriteList([(cluster, selected)], null);
-                if (selected.Count == 0 || !await console.ConfirmAsync($"Purge these {selected.Count} letter(s) of {cluster}?", defaultValue: false, ct))
+                var selected = (await operations.ListAsync(cluster, ct)).Clusters.Single().Letters.Where(selection.Selects).ToList();
+                WriteList(new DeadLetterListing([new ClusterDeadLetters(cluster.Name, selected)], null));
+                if (selected.Count == 0 || !await console.ConfirmAsync($"Purge these {selected.Count} letter(s) of {cluster.Name}?", defaultValue: false, ct))
                     return selection.Ids.Count > 0 && selected.Count < selection.Ids.Distinct().Count() ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
                 selection = new LetterSelection { Ids = [.. selected.Select(e => e.Id)] };
             }
-            return Report(console, await store.PurgeAsync(cluster, selection, ct), "purged");
+            return Report(console, await operations.PurgeAsync(cluster, selection, ct), "purged");
         }, ct));
         return command;
     }
@@ -118,9 +107,6 @@ public static class DlqCommands
         return selection.Problem is { } problem ? throw new ConfigException(usage, problem) : selection;   // "--…": an argument error
     }
 
-    private static RayClusterConfig FindCluster(MLRayConfig config, string name) => config.FindCluster(name)
-        ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
-
     /// <summary>One line per letter removed (<paramref name="done"/>: "replayed", "purged"), the problems on stderr; exit 1 when there are any.</summary>
     private static int Report(IAnsiConsole console, DeadLetterOutcome outcome, string done, string where = "")
     {
@@ -133,13 +119,13 @@ public static class DlqCommands
 
     private static string Describe(DeadLetterEntry e) => e.Letter is { } l ? $"{l.RegisteredModel} v{l.Version}, {l.FailureClass}" : $"unreadable: {e.Problem}";
 
-    /// <summary>Loads the config (nothing contacted before it is valid), then runs with a store on its broker; broker failures are exit 3.</summary>
-    private static async Task<int> Run(FileInfo configFile, bool json, Func<MLRayConfig, DeadLetterStore, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
+    /// <summary>Loads the config (nothing contacted before it is valid), then runs with the dead-letter operations on its broker; broker failures are exit 3.</summary>
+    private static async Task<int> Run(FileInfo configFile, bool json, Func<MLRayConfig, DeadLetterOperations, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
         await DeployCommands.Run(configFile, json, async (services, console, isJson) =>
         {
             try
             {
-                return await body(services.Config, new DeadLetterStore(RabbitMqEndpoint.Parse(services.Config.Pipeline.RabbitMqUri)), console, isJson);
+                return await body(services.Config, new DeadLetterOperations(services.Config), console, isJson);
             }
             catch (BrokerException e)
             {
@@ -152,9 +138,9 @@ public static class DlqCommands
     /// Plain lines rather than a table: ids are 32 characters, and a table narrowed to a pipe's 80 columns would cut them,
     /// while ops copy them into <c>show</c>, <c>replay</c> and <c>purge</c>.
     /// </summary>
-    internal static void WriteList(IReadOnlyList<(string Cluster, IReadOnlyList<DeadLetterEntry> Letters)> clusters, IReadOnlyList<UnroutableEntry>? unroutable)
+    internal static void WriteList(DeadLetterListing listing)
     {
-        foreach (var (cluster, letters) in clusters)
+        foreach (var (cluster, letters) in listing.Clusters)
         {
             Console.Out.WriteLine($"{cluster}: {letters.Count} dead letter(s){(letters.Count > 0 ? ", oldest first" : "")}");
             foreach (var e in letters)
@@ -165,7 +151,7 @@ public static class DlqCommands
                 Console.Out.WriteLine($"      {RayMessage.Summarize(e.Letter?.Message ?? e.Problem ?? "", 200)}");
             }
         }
-        if (unroutable is null) return;
+        if (listing.Unroutable is not { } unroutable) return;
         Console.Out.WriteLine($"{Pipeline.PipelineTopology.UnroutableQueue}: {unroutable.Count} model(s) no cluster serves");
         foreach (var u in unroutable)
             Console.Out.WriteLine(u.Model is { } m

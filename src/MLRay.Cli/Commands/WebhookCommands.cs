@@ -134,11 +134,8 @@ public static partial class WebhookCommands
     {
         if (noSecret && secretEnv is not null)
             throw new ConfigException("--no-secret", "cannot be combined with --secret-env");
-        if (secretEnv is not null)
-        {
-            var env = ProcessEnvironment.WithDotEnv(configFile.DirectoryName);
-            return env.Get(secretEnv) ?? throw new ConfigException("--secret-env", $"names {secretEnv}, which is not set (in the environment or .env)");
-        }
+        if (secretEnv is not null)   // read as the config's receiver.webhook_secret_env is: unset or empty is the same error
+            return SecretSource.Variable(ProcessEnvironment.WithDotEnv(configFile.DirectoryName), secretEnv, "--secret-env").Read();
         if (config.Pipeline.WebhookSecretSource is { } configured)
         {
             if (noSecret)

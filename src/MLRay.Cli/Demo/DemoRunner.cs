@@ -6,6 +6,7 @@ using MLRay.Emulators.Mlflow;
 using MLRay.Emulators.Ray;
 using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
+using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Topology;
 using MLRay.Receiver.Hosting;
 using MLRay.Registry;
@@ -121,7 +122,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), s => s.Values.All(v => v.Status is "RUNNING" or "FAILED"), ct);
         if (mlflow.GetModelVersionTags("iris_classifier-py39-catboost11.staging", "1").GetValueOrDefault("mlray.ray-cluster-py39.preflight") is { } warned)
             console.MarkupLine($"The wheel pre-flight had warned (preflight: warn, so Ray was asked anyway): {Markup.Escape(RayMessage.Summarize(warned, 1000))}");
-        (string, string)? replay = rabbit ? await SecondActAsync(mlflow, ray39, configPath, ct) : null;
+        (string, string)? replay = rabbit ? await SecondActAsync(mlflow, ray39, config, configPath, ct) : null;
         if (replay is not null) statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(5), _ => true, ct);
         else console.MarkupLine("[grey]The second act (dead letters, fixing the cause, replay) needs RabbitMQ: scripts/rabbitmq.sh start[/]");
         var clusters = new Dictionary<string, ServeInstance>();
@@ -138,7 +139,8 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
     /// The second act: the ARM model is retried (2 attempts here, 2 s apart) and dead-lettered; ops list the dead letters,
     /// fix the cause (the py39 cluster moves to x86_64, where catboost 1.1 has wheels) and replay; the model ends RUNNING.
     /// </summary>
-    private async Task<(string LetterId, string StatusAfterReplay)?> SecondActAsync(MlflowEmulator mlflow, RayDashboardEmulator ray39, string configPath, CancellationToken ct)
+    private async Task<(string LetterId, string StatusAfterReplay)?> SecondActAsync(MlflowEmulator mlflow, RayDashboardEmulator ray39, MLRayConfig config,
+        string configPath, CancellationToken ct)
     {
         const string arm = "iris_classifier-py39-catboost11.staging", cluster = "ray-cluster-py39";
         console.Write(new Rule("[bold]Second act[/]: retries, the dead-letter queue, and a replay once the cause is fixed").LeftJustified());
@@ -151,16 +153,17 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
 
         // The demo shares the broker's default vhost with earlier runs: show and replay this run's letter only (its id is in the tag).
         var id = AttemptState.Parse(mlflow.GetModelVersionTags(arm, "1").GetValueOrDefault($"mlray.{cluster}.attempt"))?.DeadLetter;
-        var store = new Pipeline.Failures.DeadLetterStore(RabbitMqEndpoint.Parse(rabbitMqUri));
+        var operations = new DeadLetterOperations(config);   // what mlray dlq runs
+        var py39 = config.GetCluster(cluster);
         console.MarkupLine($"[bold]$ mlray dlq list {Markup.Escape(configPath)} {cluster}[/]");
-        var letters = (await store.ListAsync(cluster, ct)).Where(l => l.Id == id).ToList();
-        Commands.DlqCommands.WriteList([(cluster, letters)], null);
-        if (letters.SingleOrDefault() is not { } letter) return null;
+        var letter = id is null ? null : await operations.FindAsync(py39, id, ct);
+        Commands.DlqCommands.WriteList(new DeadLetterListing([new ClusterDeadLetters(cluster, letter is null ? [] : [letter])], null));
+        if (letter is null) return null;
 
         console.MarkupLine("Ops fix the cause: the py39 cluster is moved to x86_64 nodes, where catboost 1.1 publishes wheels.");
         ray39.Options.Architecture = "x86_64";
         console.MarkupLine($"[bold]$ mlray dlq replay {Markup.Escape(configPath)} {cluster} --id {letter.Id}[/]");
-        var outcome = await store.ReplayAsync(cluster, new Pipeline.Failures.LetterSelection { Ids = [letter.Id] }, ct);
+        var outcome = await operations.ReplayAsync(py39, new LetterSelection { Ids = [letter.Id] }, ct);
         console.MarkupLine($"replayed {outcome.Removed.Count} letter(s); the worker gives {Markup.Escape(arm)} a fresh set of attempts");
         var after = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(60), s => s[arm].Status == "RUNNING", ct);
         return (letter.Id, after[arm].Status);

@@ -47,8 +47,8 @@ public static partial class ConfigLoader
 
         var mlrayNode = problems.Check(() => reader.Child("mlray"));
         problems.Check(() => mlrayNode?.RefuseUnknownKeys("working_dir", "artifact_cache"));
-        var workingDir = problems.Check(() => mlrayNode?.OptionalString("working_dir")) ?? ".mlray";
-        var artifactCache = problems.Check(() => mlrayNode?.OptionalBool("artifact_cache")) ?? true;
+        var workingDir = problems.Check(() => mlrayNode?.OptionalString("working_dir")) ?? MLRayConfig.DefaultWorkingDir;
+        var artifactCache = problems.Check(() => mlrayNode?.OptionalBool("artifact_cache")) ?? MLRayConfig.DefaultArtifactCache;
 
         var mlflowNode = problems.Check(() => reader.Child("mlflow"));
         problems.Check(() => mlflowNode?.RefuseUnknownKeys("tracking_uri", "model_name_suffix", "alias"));
@@ -103,7 +103,7 @@ public static partial class ConfigLoader
                     EndpointUrl = env.Get("MLFLOW_S3_ENDPOINT_URL"),
                     AccessKeyId = env.Get("AWS_ACCESS_KEY_ID"),
                     SecretAccessKey = env.Get("AWS_SECRET_ACCESS_KEY"),
-                    Region = env.Get("AWS_REGION") ?? env.Get("AWS_DEFAULT_REGION") ?? "us-east-1",
+                    Region = env.Get("AWS_REGION") ?? env.Get("AWS_DEFAULT_REGION") ?? S3Settings.DefaultRegion,
                     IgnoreTls = string.Equals(env.Get("MLFLOW_S3_IGNORE_TLS"), "true", StringComparison.OrdinalIgnoreCase),
                 },
             },
@@ -118,7 +118,7 @@ public static partial class ConfigLoader
         {
             var uriText = rabbit?.OptionalString("uri") ?? PipelineSettings.RabbitMqUriFrom(env);
             return Uri.TryCreate(uriText, UriKind.Absolute, out var parsed) && parsed.Scheme is "amqp" or "amqps" ? parsed
-                : throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : "RABBITMQ_URI", "not an amqp:// or amqps:// URI");
+                : throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : PipelineSettings.RabbitMqUriVariable, "not an amqp:// or amqps:// URI");
         });
 
         var receiver = problems.Check(() => root.Child("receiver"));
@@ -138,7 +138,8 @@ public static partial class ConfigLoader
         return new PipelineSettings
         {
             RabbitMqUri = uri!,
-            RabbitMqUriKey = rabbit?.Has("uri") == true ? "rabbitmq.uri" : env.Get("RABBITMQ_URI") is not null ? "RABBITMQ_URI" : "default rabbitmq.uri",
+            RabbitMqUriKey = rabbit?.Has("uri") == true ? "rabbitmq.uri"
+                : env.Get(PipelineSettings.RabbitMqUriVariable) is not null ? PipelineSettings.RabbitMqUriVariable : "default rabbitmq.uri",
             WebhookSecretSource = secret,
             AllowUnsignedWebhooks = allowUnsigned,
             OpsTokenSource = problems.Check(() => ReadSecret(receiver, "ops_token", env, source, positions)),
@@ -249,11 +250,12 @@ public static partial class ConfigLoader
             Retry = Read(() => ReadRetry(node.Child("retry"), retry, problems)),
             ServeAddress = Read(() => node.OptionalString("serve_address") is { } serve ? ParseHttpUri(serve, node.PathOf("serve_address")) : null),
             KubeRay = Read(() => node.Child("kuberay") is { } kuberay ? ReadKubeRay(kuberay, problems) : new KubeRaySettings()),
-            Architecture = Read(() => node.OptionalString("platform") is { } platform ? ParsePlatform(platform, node.PathOf("platform")) : "x86_64"),
+            Architecture = Read(() => node.OptionalString("platform") is { } platform ? ParsePlatform(platform, node.PathOf("platform")) : RayClusterConfig.DefaultArchitecture),
             Libc = Read(() => node.OptionalString("libc") is { } libc ? ParseLibc(libc, node.PathOf("libc")) : LibcVersion.Default),
             Preflight = Read(() => node.OptionalString("preflight")?.Trim().ToLowerInvariant() switch
             {
-                null or "block" => PreflightMode.Block,
+                null => RayClusterConfig.DefaultPreflight,
+                "block" => PreflightMode.Block,
                 "warn" => PreflightMode.Warn,
                 "off" or "false" => PreflightMode.Off,
                 var other => throw new ConfigException(node.PathOf("preflight"), $"'{other}' is not block, warn or off"),

@@ -3,10 +3,12 @@ namespace MLRay.Configuration;
 /// <summary>The whole of <c>config.yml</c>, validated. A superset of the seed's file.</summary>
 public sealed record MLRayConfig
 {
-    /// <summary>Where desired Serve configs are saved (<c>mlray.working_dir</c>), relative to the current directory.</summary>
+    /// <summary>Where desired Serve configs are saved (<c>mlray.working_dir</c>, default <see cref="DefaultWorkingDir"/>), relative to the current directory.</summary>
     public required string WorkingDir { get; init; }
+    public const string DefaultWorkingDir = ".mlray";
     /// <summary><c>mlray.artifact_cache</c>: keep model versions' environment files under <c>&lt;working_dir&gt;/artifact-cache</c>.</summary>
-    public bool ArtifactCache { get; init; } = true;
+    public bool ArtifactCache { get; init; } = DefaultArtifactCache;
+    public const bool DefaultArtifactCache = true;
     public string? ArtifactCacheDir => ArtifactCache ? Path.Combine(WorkingDir, "artifact-cache") : null;
     public required MlflowSettings Mlflow { get; init; }
     public required IReadOnlyList<RayClusterConfig> Clusters { get; init; }
@@ -14,10 +16,15 @@ public sealed record MLRayConfig
     /// <summary>Where the wheel pre-flight looks packages up (<c>package_index</c>).</summary>
     public PackageIndexSettings PackageIndex { get; init; } = new();
 
+    /// <summary>The cluster named <paramref name="name"/>, or null; <see cref="GetCluster"/> when an unknown name is an error.</summary>
     public RayClusterConfig? FindCluster(string name) =>
         Clusters.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.Ordinal));
 
-    /// <summary>The cluster named <paramref name="name"/>, or the one "no cluster named …" error, listing the configured ones.</summary>
+    /// <summary>
+    /// The cluster named <paramref name="name"/>, else the one "no cluster named" error, a <see cref="ConfigException"/> on
+    /// <c>ray_clusters</c> whose <see cref="ConfigException.Problem"/> lists the configured names: every caller (the CLI, the
+    /// worker, the ops API, the dead-letter operations) reports an unknown cluster with the same words.
+    /// </summary>
     public RayClusterConfig GetCluster(string name) => FindCluster(name)
         ?? throw new ConfigException("ray_clusters", $"no cluster named '{name}' (configured: {string.Join(", ", Clusters.Select(c => c.Name))})");
 }
@@ -50,7 +57,9 @@ public sealed record S3Settings
     public string? EndpointUrl { get; init; }
     public string? AccessKeyId { get; init; }
     public string? SecretAccessKey { get; init; }
-    public string Region { get; init; } = "us-east-1";
+    /// <summary><c>AWS_REGION</c>, else <c>AWS_DEFAULT_REGION</c>, else <see cref="DefaultRegion"/>.</summary>
+    public string Region { get; init; } = DefaultRegion;
+    public const string DefaultRegion = "us-east-1";
     public bool IgnoreTls { get; init; }
     public override string ToString() => $"S3Settings(EndpointUrl={EndpointUrl}, Region={Region})";
 }
@@ -76,16 +85,27 @@ public sealed record RayClusterConfig
     public Uri? ServeAddress { get; init; }
 
     /// <summary><c>platform: linux/&lt;arch&gt;</c> of the Ray nodes, as the wheel tag spells the architecture (<c>x86_64</c>, <c>aarch64</c>).</summary>
-    public string Architecture { get; init; } = "x86_64";
+    public string Architecture { get; init; } = DefaultArchitecture;
+    public const string DefaultArchitecture = "x86_64";
     /// <summary><c>libc</c> of the Ray nodes; default glibc 2.36, Debian bookworm's, under the python:3.9.22-slim / 3.12.11-slim images.</summary>
     public LibcVersion Libc { get; init; } = LibcVersion.Default;
     /// <summary><c>preflight</c>: what a pre-flight "no" does on this cluster.</summary>
-    public PreflightMode Preflight { get; init; } = PreflightMode.Block;
+    public PreflightMode Preflight { get; init; } = DefaultPreflight;
+    public const PreflightMode DefaultPreflight = PreflightMode.Block;
 
     /// <summary>What <c>mlray render kuberay</c> puts around the Serve config (<c>kuberay</c>).</summary>
     public KubeRaySettings KubeRay { get; init; } = new();
 
-    public Uri EffectiveServeAddress => ServeAddress ?? new UriBuilder(DashboardAddress) { Port = 8000, Path = "/" }.Uri;
+    public Uri EffectiveServeAddress => ServeAddress ?? new UriBuilder(DashboardAddress) { Port = DefaultServePort, Path = "/" }.Uri;
+    /// <summary>Ray Serve's HTTP proxy port unless told otherwise (the default <c>serve_address</c>, and the head pod's <c>serve</c> port in <c>mlray render kuberay</c>).</summary>
+    public const int DefaultServePort = 8000;
+
+    /// <summary>
+    /// The one message of an app that did not reach RUNNING within <c>deploy_timeout</c> (the one-shot deploy's and the worker's),
+    /// with Ray's last status and message.
+    /// </summary>
+    public static string StillPendingAfter(TimeSpan deployTimeout, string rayStatus, string? rayMessage) =>
+        $"still {rayStatus} after {deployTimeout} (deploy_timeout). Ray's last message: {rayMessage}".TrimEnd(' ', ':');
 }
 
 /// <summary>The event pipeline: broker, webhook secret source, resync period (sections <c>rabbitmq</c> and <c>receiver</c>).</summary>
@@ -98,8 +118,11 @@ public sealed record PipelineSettings
     /// <summary>Where <see cref="RabbitMqUri"/> came from, for messages: <c>rabbitmq.uri</c>, <c>RABBITMQ_URI</c> or the default.</summary>
     public string RabbitMqUriKey { get; init; } = "rabbitmq.uri";
 
-    /// <summary><c>RABBITMQ_URI</c> when set, else <see cref="DefaultRabbitMqUri"/>.</summary>
-    public static string RabbitMqUriFrom(IEnvironment env) => env.Get("RABBITMQ_URI") ?? DefaultRabbitMqUri;
+    /// <summary>The variable <c>rabbitmq.uri</c> defaults to.</summary>
+    public const string RabbitMqUriVariable = "RABBITMQ_URI";
+
+    /// <summary><see cref="RabbitMqUriVariable"/> when set, else <see cref="DefaultRabbitMqUri"/>.</summary>
+    public static string RabbitMqUriFrom(IEnvironment env) => env.Get(RabbitMqUriVariable) ?? DefaultRabbitMqUri;
     /// <summary>Where the webhook secret comes from (<c>receiver.webhook_secret_env</c> or <c>receiver.webhook_secret_file</c>); null = none configured.</summary>
     public SecretSource? WebhookSecretSource { get; init; }
     /// <summary>

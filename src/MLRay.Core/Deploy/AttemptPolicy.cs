@@ -242,7 +242,7 @@ public static class AttemptPolicy
         var started = state.StartedAt ?? now;
         var failure = judged.Outcome == AppOutcome.Failed ? judged.Message
             : judged.Outcome == AppOutcome.Pending && now - started >= cluster.DeployTimeout
-                ? $"still {judged.RayStatus} after {cluster.DeployTimeout} (deploy_timeout). Ray's last message: {judged.Message}".TrimEnd(' ', ':')
+                ? RayClusterConfig.StillPendingAfter(cluster.DeployTimeout, judged.RayStatus, judged.Message)
                 : null;
         if (failure is null)
         {

@@ -76,7 +76,7 @@ public static class Convergence
                 results = results.Select(r => r.Outcome != AppOutcome.Pending ? r : r with
                 {
                     Outcome = AppOutcome.TimedOut,
-                    Message = $"still {r.RayStatus} after {timeout} (deploy_timeout). Ray's last message: {r.Message}".TrimEnd(' ', ':'),
+                    Message = RayClusterConfig.StillPendingAfter(timeout, r.RayStatus, r.Message),
                 }).ToList();
                 onProgress?.Invoke(results);
                 return results;

@@ -11,7 +11,7 @@ namespace MLRay.Serve;
 public static class KubeRayRenderer
 {
     /// <summary>Ports of a Ray head: GCS, dashboard (the Serve REST API the operator PUTs to), Ray client, Serve HTTP.</summary>
-    private static readonly (string Name, int Port)[] HeadPorts = [("gcs-server", 6379), ("dashboard", 8265), ("client", 10001), ("serve", 8000)];
+    private static readonly (string Name, int Port)[] HeadPorts = [("gcs-server", 6379), ("dashboard", 8265), ("client", 10001), ("serve", RayClusterConfig.DefaultServePort)];
 
     public static string Render(RayClusterConfig cluster, JsonObject serveConfig)
     {

@@ -27,7 +27,24 @@ public static class DeadLetterJson
         return node;
     }
 
-    public static JsonObject Unroutable(UnroutableEntry entry) => new()
+    /// <summary>
+    /// <c>{"clusters": [{"cluster", "dead_letters": […]}], "unroutable": […]}</c> (<c>unroutable</c> only when every cluster
+    /// was listed), queue order: the one shape of <c>mlray dlq list --output json</c> and <c>GET /ops/dead-letters</c>.
+    /// </summary>
+    public static JsonObject Listing(DeadLetterListing listing)
+    {
+        var node = new JsonObject { ["clusters"] = new JsonArray([.. listing.Clusters.Select(c => (JsonNode)Cluster(c))]) };
+        if (listing.Unroutable is { } unroutable) node["unroutable"] = new JsonArray([.. unroutable.Select(e => (JsonNode)Unroutable(e))]);
+        return node;
+    }
+
+    private static JsonObject Cluster(ClusterDeadLetters cluster) => new()
+    {
+        ["cluster"] = cluster.Cluster,
+        ["dead_letters"] = new JsonArray([.. cluster.Letters.Select(l => (JsonNode)Letter(l))]),
+    };
+
+    private static JsonObject Unroutable(UnroutableEntry entry) => new()
     {
         ["id"] = entry.Id,
         ["registered_model"] = entry.Model?.RegisteredModel,
@@ -38,15 +55,6 @@ public static class DeadLetterJson
         ["parked_at"] = entry.ParkedAt?.ToString("O"),
         ["unreadable"] = entry.Problem,
     };
-
-    /// <summary><c>{"cluster": …, "dead_letters": […]}</c>, queue order (oldest first).</summary>
-    public static JsonObject Cluster(string cluster, IReadOnlyList<DeadLetterEntry> letters) => new()
-    {
-        ["cluster"] = cluster,
-        ["dead_letters"] = new JsonArray([.. letters.Select(l => (JsonNode)Letter(l))]),
-    };
-
-    public static JsonArray Unroutables(IReadOnlyList<UnroutableEntry> entries) => new([.. entries.Select(e => (JsonNode)Unroutable(e))]);
 
     /// <summary><c>{"cluster", "&lt;verb&gt;": [ids], "problems": […]}</c>, e.g. verb <c>replayed</c> or <c>purged</c>.</summary>
     public static JsonObject Outcome(string cluster, string verb, DeadLetterOutcome outcome) => new()

@@ -63,6 +63,9 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
 
     public static string LockQueue(string queue) => $"{queue}.lock";
 
+    /// <summary>The one "no such letter" problem: each unknown id of a replay or purge, and a show of one.</summary>
+    public static string NoSuchLetter(string cluster, string id) => $"no dead letter '{id}' in {PipelineTopology.DeadLetterQueue(cluster)}";
+
     public Task<IReadOnlyList<DeadLetterEntry>> ListAsync(string cluster, CancellationToken ct) =>
         HoldAsync(PipelineTopology.DeadLetterQueue(cluster), "list", int.MaxValue, LockWait,
             session => Task.FromResult<IReadOnlyList<DeadLetterEntry>>([.. session.Held.Select(h => ReadLetter(h))]), ct)!;
@@ -146,7 +149,7 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
                 await session.AckAsync(held, ct);
                 removed.Add(entry);
             }
-            problems.AddRange(selection.Ids.Distinct().Where(id => entries.All(e => e.Entry.Id != id)).Select(id => $"no dead letter '{id}' in {queue}"));
+            problems.AddRange(selection.Ids.Distinct().Where(id => entries.All(e => e.Entry.Id != id)).Select(id => NoSuchLetter(cluster, id)));
             if (selection.Model is { } model && removed.Count == 0 && problems.Count == 0)
                 problems.Add($"no dead letter of model '{model}' in {queue}");
             return new DeadLetterOutcome(removed, problems);

@@ -31,7 +31,7 @@ public sealed class BrokerWakeUps(ISendEndpointProvider send, MLRayConfig config
 {
     public async Task ScheduleAsync(string cluster, TimeSpan delay, ClusterDeployRequested message, CancellationToken ct)
     {
-        var level = WaitLevels.For(config.FindCluster(cluster)!).LastOrDefault(l => l <= delay, WaitLevels.Shortest);
+        var level = WaitLevels.For(config.GetCluster(cluster)).LastOrDefault(l => l <= delay, WaitLevels.Shortest);
         var endpoint = await send.GetSendEndpoint(new Uri($"exchange:{PipelineTopology.WaitQueue(cluster, level)}"));
         var ttl = delay < WaitLevels.Shortest ? WaitLevels.Shortest : delay;
         await endpoint.Send(message, ctx => ctx.TimeToLive = ttl, ct);

@@ -1,4 +1,3 @@
-using System.Text.Json.Nodes;
 using System.Security.Cryptography;
 using System.Text;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -16,14 +15,15 @@ public static class DeadLetterOpsEndpointExtensions
 {
     public const string Route = "/ops/dead-letters";
 
-    /// <summary>The dead-letter store on the config's broker and the dead-letter metrics on <c>/metrics</c> (these need no token).</summary>
+    /// <summary>The dead-letter operations on the config's broker and the dead-letter metrics on <c>/metrics</c> (these need no token).</summary>
     public static IServiceCollection AddDeadLetterOps(this IServiceCollection services, MLRayConfig config)
     {
         services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new DeadLetterMetrics(sp.GetRequiredService<WebhookMetrics>().Registry, sp.GetRequiredService<DeadLetterStore>(),
             config.Clusters.Select(c => c.Name).ToList(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DeadLetterMetrics>>()));
-        services.TryAddSingleton(sp => new DeadLetterOpsHandler(sp.GetRequiredService<DeadLetterStore>(), config, sp.GetRequiredService<ILogger<DeadLetterOpsHandler>>()));
+        services.TryAddSingleton(sp => new DeadLetterOperations(sp.GetRequiredService<DeadLetterStore>(), config));
+        services.TryAddSingleton(sp => new DeadLetterOpsHandler(sp.GetRequiredService<DeadLetterOperations>(), config, sp.GetRequiredService<ILogger<DeadLetterOpsHandler>>()));
         return services;
     }
 
@@ -71,48 +71,54 @@ internal sealed class BearerTokenFilter(string token) : IEndpointFilter
     }
 }
 
-/// <summary>The ops API's answers: JSON as <c>mlray dlq --output json</c> prints; 404 for an unknown cluster or letter, 503 when the broker fails.</summary>
-public sealed class DeadLetterOpsHandler(DeadLetterStore store, MLRayConfig config, ILogger<DeadLetterOpsHandler> log)
+/// <summary>
+/// The ops API's answers: <see cref="DeadLetterOperations"/> as JSON, the same as <c>mlray dlq --output json</c> prints; 404 for
+/// an unknown cluster (<see cref="MLRayConfig.GetCluster"/>'s words) or letter, 503 when the broker fails.
+/// </summary>
+public sealed class DeadLetterOpsHandler(DeadLetterOperations operations, MLRayConfig config, ILogger<DeadLetterOpsHandler> log)
 {
-    public Task<IResult> ListAsync(string? cluster, CancellationToken ct) => Guard(cluster, async () =>
-    {
-        var clusters = cluster is null ? config.Clusters.Select(c => c.Name).ToList() : [cluster];
-        var result = new JsonObject { ["clusters"] = new JsonArray() };
-        foreach (var name in clusters)
-            result["clusters"]!.AsArray().Add(DeadLetterJson.Cluster(name, await store.ListAsync(name, ct)));
-        if (cluster is null) result["unroutable"] = DeadLetterJson.Unroutables(await store.ListUnroutableAsync(ct));   // as mlray dlq list
-        return Results.Json(result);
-    });
+    public Task<IResult> ListAsync(string? cluster, CancellationToken ct) => Guard(cluster, async only =>
+        Results.Json(DeadLetterJson.Listing(await operations.ListAsync(only, ct))));
 
-    public Task<IResult> ShowAsync(string cluster, string id, CancellationToken ct) => Guard(cluster, async () =>
-        (await store.ListAsync(cluster, ct)).FirstOrDefault(e => e.Id == id) is { } entry
+    public Task<IResult> ShowAsync(string cluster, string id, CancellationToken ct) => GuardCluster(cluster, async known =>
+        await operations.FindAsync(known, id, ct) is { } entry
             ? Results.Json(DeadLetterJson.Letter(entry))
-            : NotFound($"no dead letter '{id}' in {Pipeline.PipelineTopology.DeadLetterQueue(cluster)}"));
+            : NotFound(DeadLetterStore.NoSuchLetter(known.Name, id)));
 
-    public Task<IResult> PurgeAsync(string cluster, string id, CancellationToken ct) => Guard(cluster, async () =>
+    public Task<IResult> PurgeAsync(string cluster, string id, CancellationToken ct) => GuardCluster(cluster, async known =>
     {
-        var outcome = await store.PurgeAsync(cluster, new LetterSelection { Ids = [id] }, ct);
-        log.LogInformation("Ops API purged {Count} dead letter(s) of {Cluster}: {Ids}", outcome.Removed.Count, cluster, outcome.Removed.Select(e => e.Id));
-        return outcome.Removed.Count == 0 ? NotFound(outcome.Problems[0]) : Results.Json(DeadLetterJson.Outcome(cluster, "purged", outcome));
+        var outcome = await operations.PurgeAsync(known, new LetterSelection { Ids = [id] }, ct);
+        log.LogInformation("Ops API purged {Count} dead letter(s) of {Cluster}: {Ids}", outcome.Removed.Count, known.Name, outcome.Removed.Select(e => e.Id));
+        return outcome.Removed.Count == 0 ? NotFound(outcome.Problems[0]) : Results.Json(DeadLetterJson.Outcome(known.Name, "purged", outcome));
     });
 
     /// <summary>200 with what was replayed and each problem (an id not found…); 400 for a body that selects nothing or several ways.</summary>
-    public Task<IResult> ReplayAsync(string cluster, LetterSelection selection, CancellationToken ct) => Guard(cluster, async () =>
+    public Task<IResult> ReplayAsync(string cluster, LetterSelection selection, CancellationToken ct) => GuardCluster(cluster, async known =>
     {
         if (selection.Problem is { } problem)
             return Results.Json(new { error = $"{problem}: send {{\"ids\": [\"…\"]}}, {{\"model\": \"NAME\"}} or {{\"all\": true}}" }, statusCode: StatusCodes.Status400BadRequest);
-        var outcome = await store.ReplayAsync(cluster, selection, ct);
-        log.LogInformation("Ops API replayed {Count} dead letter(s) of {Cluster}: {Ids}", outcome.Removed.Count, cluster, outcome.Removed.Select(e => e.Id));
-        return Results.Json(DeadLetterJson.Outcome(cluster, "replayed", outcome));
+        var outcome = await operations.ReplayAsync(known, selection, ct);
+        log.LogInformation("Ops API replayed {Count} dead letter(s) of {Cluster}: {Ids}", outcome.Removed.Count, known.Name, outcome.Removed.Select(e => e.Id));
+        return Results.Json(DeadLetterJson.Outcome(known.Name, "replayed", outcome));
     });
 
-    private async Task<IResult> Guard(string? cluster, Func<Task<IResult>> answer)
+    private Task<IResult> GuardCluster(string cluster, Func<RayClusterConfig, Task<IResult>> answer) => Guard(cluster, known => answer(known!));
+
+    /// <summary>Resolves <paramref name="cluster"/> (null: none asked for) and answers; an unknown cluster is 404, a broker failure 503.</summary>
+    private async Task<IResult> Guard(string? cluster, Func<RayClusterConfig?, Task<IResult>> answer)
     {
-        if (cluster is not null && config.FindCluster(cluster) is null)
-            return NotFound($"no cluster named '{cluster}' (configured: {string.Join(", ", config.Clusters.Select(c => c.Name))})");
+        RayClusterConfig? known;
         try
         {
-            return await answer();
+            known = cluster is null ? null : config.GetCluster(cluster);
+        }
+        catch (ConfigException e)
+        {
+            return NotFound(e.Problem);   // the problem alone: the config key means nothing to an HTTP caller
+        }
+        try
+        {
+            return await answer(known);
         }
         catch (BrokerException e)
         {

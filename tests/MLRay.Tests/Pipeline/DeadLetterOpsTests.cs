@@ -408,6 +408,44 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task The_cli_and_the_ops_api_answer_the_same_json_for_the_same_letters()
+    {
+        await using var world = await StartAsync();
+        await world.Pipeline.StartReceiverAsync(registerWebhook: false);
+        var letter = await world.DeadLetterAsync(Py39, "a.staging", message: "line 1\nERROR: No matching distribution found for catboost==1.1");
+        await world.DeadLetterAsync(Py39, "b.staging", "2", FailureClass.Permanent);
+        await world.DeadLetterAsync(Py312, "c.staging");
+        await world.ParkAsync("u.staging", "no cluster serves Python 3.10.4");
+        using var http = new HttpClient { BaseAddress = world.Pipeline.ReceiverUri };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", OpsToken);
+
+        (string[] Cli, string Api)[] sameQuestions =
+        [
+            (["dlq", "list", world.Config], "/ops/dead-letters"),
+            (["dlq", "list", world.Config, Py39], $"/ops/dead-letters?cluster={Py39}"),
+            (["dlq", "show", world.Config, Py39, letter.Id], $"/ops/dead-letters/{Py39}/{letter.Id}"),
+        ];
+        foreach (var (cli, api) in sameQuestions)
+        {
+            var (code, stdout, stderr) = await CliTests.RunMlray([.. cli, "--output", "json"]);
+            Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+            var fromApi = JsonNode.Parse(await http.GetStringAsync(api));
+            Assert.True(JsonNode.DeepEquals(JsonNode.Parse(stdout), fromApi), $"mlray {string.Join(' ', cli)}:\n{stdout}\nGET {api}:\n{fromApi}");
+        }
+        Assert.Equal(2, JsonNode.Parse(await http.GetStringAsync("/ops/dead-letters"))!["clusters"]!.AsArray().Count);   // not vacuous: both clusters, …
+        Assert.Single(JsonNode.Parse(await http.GetStringAsync("/ops/dead-letters"))!["unroutable"]!.AsArray());     // … and the parked model
+
+        // An unknown cluster: the same words (MLRayConfig.GetCluster's), exit 2 there and 404 here.
+        var unknownCli = await CliTests.RunMlray("dlq", "show", world.Config, "ray-cluster-py311", letter.Id);
+        using var unknownApi = await http.GetAsync($"/ops/dead-letters/ray-cluster-py311/{letter.Id}");
+        Assert.Equal(2, unknownCli.ExitCode);
+        Assert.Equal(HttpStatusCode.NotFound, unknownApi.StatusCode);
+        var apiError = (string)JsonNode.Parse(await unknownApi.Content.ReadAsStringAsync())!["error"]!;
+        Assert.Equal($"no cluster named 'ray-cluster-py311' (configured: {Py39}, {Py312})", apiError);
+        Assert.Contains($"ray_clusters: {apiError}", unknownCli.Stderr);
+    }
+
+    [Fact]
     public async Task Without_an_ops_token_the_ops_api_is_not_served()
     {
         await using var world = await StartAsync(opsToken: false);
