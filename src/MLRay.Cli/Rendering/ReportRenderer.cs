@@ -207,9 +207,9 @@ public static class ReportRenderer
         {
             var label = report.DeadLettered.Contains(d) ? $"dead-lettered ({report.ReplayCommand(d)})"
                 : d.Phase == AttemptPhase.WaitingToRetry ? "waiting to retry" : "failed";
-            var served = d.ServedVersion is { } v ? $"; version {v} serves on {cluster} instead" : "";
-            console.MarkupLine($"[red]{Markup.Escape(label)}[/] {Markup.Escape($"{d.RegisteredModel} version {d.Version} was not deployed{served}:")}");
-            console.MarkupLine($"    {Markup.Escape(RayMessage.Summarize(d.Message, 2000))}");
+            var served = d.ServedVersion is { } v ? $"version {v} serves on {cluster} instead" : $"nothing of it serves on {cluster}";
+            console.MarkupLine($"{Markup.Escape($"{d.RegisteredModel} version {d.Version}:")} [red]{Markup.Escape(label)}[/]");
+            console.MarkupLine($"    {Markup.Escape($"not deployed; {served}. {RayMessage.Summarize(d.Message, 2000)}")}");
         }
     }
 

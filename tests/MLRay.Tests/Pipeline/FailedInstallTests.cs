@@ -125,6 +125,39 @@ public class FailedInstallTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task Mlray_deploy_does_not_put_a_version_the_pipeline_dead_lettered_and_names_the_replay_command_exit_1()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker, extraYaml: "retry: {attempts: 1}");
+        await world.StartReceiverAsync();
+        var worker = await world.StartWorkerAsync([Py312]);
+        var ray = world.Emulators.Ray312;
+        ray.Options.MissingWheels.Add(("catboost==9.9", "x86_64"));
+        var model = SeedModels.All[0];
+        SeedModels.Register(world.Emulators.Mlflow, model);
+        await PipelineWorld.WaitUntil(() => Status(world, Py312App, Py312) == "RUNNING", what: "v1 RUNNING");
+        SeedModels.Register(world.Emulators.Mlflow, model, requirementsOverride: "mlflow==3.1.0\ncatboost==9.9\n");
+        await PipelineWorld.WaitUntil(() => Status(world, Py312App, Py312, "2") == "FAILED" && Status(world, Py312App, Py312, "1") == "RUNNING",
+            seconds: 60, what: "v2 dead-lettered, v1 serving again");
+        await world.StopAsync(worker); // only the CLI touches the cluster from here on
+        var letter = (string)Assert.Single(await LettersAsync(world, Py312))["id"]!;
+        var v2Puts = ray.Requests.Count(r => r.Method == "PUT" && r.Body.Contains("catboost==9.9", StringComparison.Ordinal));
+
+        var (code, stdout, stderr) = await Integration.CliTests.RunMlray("deploy", world.ConfigPath, Py312, "--output", "json");
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        var entry = JsonNode.Parse(stdout)!["models"]!.AsArray().Single(m => (string)m!["registered_model"]! == Py312App + ".staging")!;
+        Assert.Equal(("2", "dead_lettered", letter, "1"), ((string)entry["version"]!, (string)entry["outcome"]!, (string)entry["dead_letter"]!, (string)entry["served_version"]!));
+        Assert.Equal($"mlray dlq replay {world.ConfigPath} {Py312} --id {letter}", (string)entry["replay"]!);
+
+        (code, stdout, stderr) = await Integration.CliTests.RunMlray("deploy", world.ConfigPath, Py312);
+        Assert.True(code == 1, $"exit {code}\n{stdout}\n{stderr}");
+        Assert.Contains($"{Py312App}.staging version 2: dead-lettered (mlray dlq replay {world.ConfigPath} {Py312} --id {letter})", stdout);
+        Assert.Contains($"not deployed; version 1 serves on {Py312} instead.", stdout);
+
+        Assert.Equal(v2Puts, ray.Requests.Count(r => r.Method == "PUT" && r.Body.Contains("catboost==9.9", StringComparison.Ordinal)));
+        Assert.Equal("1", ray.GetApplication(Py312App)?["deployed_app_config"]?["args"]?["mlray_version"]?.GetValue<string>());
+    }
+
+    [Fact]
     public async Task A_bad_tag_is_dead_lettered_at_once_without_retries_naming_the_tag_and_its_value()
     {
         await using var world = await PipelineWorld.StartAsync(broker);
