@@ -5,17 +5,20 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.DependencyInjection;
 using MLRay.Telemetry;
-using Prometheus;
 
 namespace MLRay.ServiceDefaults;
 
 /// <summary>The probes and the scrape endpoint every MLRay service host serves, set up the same way in each.</summary>
 public static class HealthEndpointExtensions
 {
-    /// <summary>The health-check service; the pipeline adds its broker probe and MassTransit its bus check (both tagged ready).</summary>
+    /// <summary>
+    /// The health-check service (the pipeline adds its broker probe and MassTransit its bus check, both tagged ready) and
+    /// the metrics (<see cref="MLRayMetrics"/>).
+    /// </summary>
     public static IServiceCollection AddMLRayHealth(this IServiceCollection services)
     {
         services.AddHealthChecks();
+        services.AddMLRayMetrics();
         return services;
     }
 
@@ -23,10 +26,10 @@ public static class HealthEndpointExtensions
     /// <c>GET /healthz</c>: 200 while the process serves HTTP (liveness; runs no checks).
     /// <c>GET /readyz</c>: 200 only when every check tagged <c>ready</c> (the broker probe and MassTransit's bus with its
     /// consumers) is healthy, else 503 (degraded included); the JSON body gives the status, each check, and what <paramref name="details"/> adds.
-    /// <c>GET /metrics</c>: Prometheus text from <paramref name="metrics"/> (default: prometheus-net's default registry).
+    /// <c>GET /metrics</c>: the Prometheus text of <see cref="MLRayMetrics"/>.
     /// </summary>
     public static IEndpointRouteBuilder MapMLRayHealth(this IEndpointRouteBuilder endpoints,
-        Func<HttpContext, IReadOnlyDictionary<string, object?>>? details = null, CollectorRegistry? metrics = null)
+        Func<HttpContext, IReadOnlyDictionary<string, object?>>? details = null)
     {
         endpoints.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });
         endpoints.MapHealthChecks("/readyz", new HealthCheckOptions
@@ -57,12 +60,7 @@ public static class HealthEndpointExtensions
                 return http.Response.WriteAsJsonAsync(body);
             },
         });
-        var registry = metrics ?? Metrics.DefaultRegistry;
-        // prometheus-net starts its default adapters (the one that publishes .NET Meters, MLRay's included) at the
-        // registry's first collection; until then every counter increment is lost. Collect once now, at start-up, so a
-        // process's first reconciles count even before Prometheus first scrapes it.
-        registry.CollectAndExportAsTextAsync(Stream.Null).GetAwaiter().GetResult();
-        endpoints.MapMetrics("/metrics", registry);
+        endpoints.MapMLRayMetrics();
         return endpoints;
     }
 }

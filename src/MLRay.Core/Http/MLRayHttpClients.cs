@@ -2,7 +2,9 @@ using System.Net;
 using Flurl.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
 using Polly;
+using Polly.Telemetry;
 using Polly.Timeout;
 
 namespace MLRay.Http;
@@ -53,6 +55,11 @@ public static class MLRayHttpClients
     /// <summary>Registers the MLflow and Ray clients; hosts call this on their own service collection.</summary>
     public static IServiceCollection AddMLRayHttpClients(this IServiceCollection services)
     {
+        // Requests are transport, not decisions: one line each at Debug, failures and retries at Warning (HttpRequestLogger),
+        // for every client of the factory, instead of HttpClient's four and Polly's one at Information.
+        services.ConfigureHttpClientDefaults(http => http.RemoveAllLoggers()
+            .AddLogger(sp => new HttpRequestLogger(sp.GetRequiredService<ILogger<HttpRequestLogger>>()), wrapHandlersPipeline: true));
+        services.Configure<TelemetryOptions>(o => o.SeverityProvider = HttpRequestLogger.PollySeverity);
         foreach (var (name, server) in new[] { (Mlflow, HttpMetricsHandler.MlflowServer), (Ray, HttpMetricsHandler.RayServer) })
         {
             var client = services.AddHttpClient(name, http => http.Timeout = Timeout.InfiniteTimeSpan) // the pipeline's timeouts rule

@@ -67,7 +67,7 @@ public static class ReceiverApp
         app.MapMLRayHealth(http => new Dictionary<string, object?>
         {
             ["webhook_signatures"] = http.RequestServices.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value.SignatureMode,
-        }, app.Services.GetRequiredService<WebhookMetrics>().Registry);
+        });
         app.MapMLflowWebhooks();
         var opsApi = app.MapDeadLetterOps(config);
 

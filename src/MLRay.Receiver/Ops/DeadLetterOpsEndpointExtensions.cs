@@ -1,9 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Topology;
-using MLRay.Receiver.Webhooks;
+using MLRay.ServiceDefaults;
 
 namespace MLRay.Receiver.Ops;
 
@@ -20,8 +21,9 @@ public static class DeadLetterOpsEndpointExtensions
     {
         services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)));
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(sp => new DeadLetterMetrics(sp.GetRequiredService<WebhookMetrics>().Registry, sp.GetRequiredService<DeadLetterStore>(),
+        services.TryAddSingleton(sp => new DeadLetterMetrics(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<DeadLetterStore>(),
             config.Clusters.Select(c => c.Name).ToList(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DeadLetterMetrics>>()));
+        services.AddSingleton<IMetricsRefresher>(sp => sp.GetRequiredService<DeadLetterMetrics>()); // read at each scrape
         services.TryAddSingleton(sp => new DeadLetterOperations(sp.GetRequiredService<DeadLetterStore>(), config));
         services.TryAddSingleton(sp => new DeadLetterOpsHandler(sp.GetRequiredService<DeadLetterOperations>(), config, sp.GetRequiredService<ILogger<DeadLetterOpsHandler>>()));
         return services;
@@ -34,7 +36,7 @@ public static class DeadLetterOpsEndpointExtensions
     /// </summary>
     public static bool MapDeadLetterOps(this IEndpointRouteBuilder endpoints, MLRayConfig config)
     {
-        // Resolved now so the metrics' scrape callback is registered whether or not the ops API is on.
+        // Resolved now so the gauges exist (and are exported) whether or not the ops API is on.
         endpoints.ServiceProvider.GetRequiredService<DeadLetterMetrics>();
         if (config.Pipeline.OpsToken is not { } token) return false;
         var ops = endpoints.MapGroup(Route).AddEndpointFilter(new BearerTokenFilter(token));

@@ -1,7 +1,6 @@
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using MLRay.Pipeline.Publishing;
-using Prometheus;
 
 namespace MLRay.Receiver.Webhooks;
 
@@ -25,7 +24,7 @@ public static class WebhookEndpointExtensions
             .ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MLflowWebhookOptions>, MLflowWebhookOptionsValidator>());
         services.TryAddSingleton(TimeProvider.System);
-        services.TryAddSingleton(_ => new WebhookMetrics(Metrics.DefaultRegistry));
+        services.TryAddSingleton<WebhookMetrics>();
         services.TryAddSingleton(sp =>
         {
             var o = sp.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value;
@@ -38,7 +37,10 @@ public static class WebhookEndpointExtensions
     }
 
     /// <summary>Maps <c>POST /webhooks/mlflow</c>. The body is read raw (no model binding) so the signature covers the exact bytes.</summary>
-    public static IEndpointConventionBuilder MapMLflowWebhooks(this IEndpointRouteBuilder endpoints) =>
-        endpoints.MapPost(Route, (HttpContext http, MLflowWebhookHandler handler) => handler.HandleAsync(http))
+    public static IEndpointConventionBuilder MapMLflowWebhooks(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.ServiceProvider.GetRequiredService<WebhookMetrics>(); // its counters exist (at 0) before the first webhook
+        return endpoints.MapPost(Route, (HttpContext http, MLflowWebhookHandler handler) => handler.HandleAsync(http))
             .WithName("MLflowWebhook");
+    }
 }

@@ -1,4 +1,5 @@
-using Prometheus;
+using System.Diagnostics.Metrics;
+using MLRay.Telemetry;
 
 namespace MLRay.Receiver.Webhooks;
 
@@ -16,36 +17,42 @@ public static class WebhookOutcome
 }
 
 /// <summary>
-/// The receiver's own metrics, in the registry its <c>/metrics</c> exports: <c>mlray_webhooks_total{outcome}</c>,
-/// <c>mlray_webhook_duration_seconds</c>, <c>mlray_publishes_total{outcome}</c>.
+/// The receiver's own metrics, on its container's meter <c>MLRay</c> (so two receivers in one process never mix figures):
+/// <c>mlray_webhooks_total{outcome}</c>, <c>mlray_webhook_duration_seconds</c>, <c>mlray_publishes_total{outcome}</c>.
+/// The counters are observed at each scrape from this object's counts, so every outcome is exported from the start (0).
 /// </summary>
 public sealed class WebhookMetrics
 {
-    private readonly Counter _webhooks;
-    private readonly Histogram _duration;
-    private readonly Counter _publishes;
+    private static readonly string[] PublishOutcomes = ["confirmed", "failed"];
 
-    public WebhookMetrics(CollectorRegistry registry)
+    private readonly long[] _webhooks = new long[WebhookOutcome.All.Count];
+    private readonly long[] _publishes = new long[PublishOutcomes.Length];
+    private readonly Histogram<double> _duration;
+
+    public WebhookMetrics(IMeterFactory meters)
     {
-        Registry = registry;
-        _webhooks = Metrics.WithCustomRegistry(registry).CreateCounter(
-            "mlray_webhooks_total", "MLflow webhook deliveries received, by outcome.",
-            new CounterConfiguration { LabelNames = ["outcome"] });
-        foreach (var outcome in WebhookOutcome.All) _webhooks.WithLabels(outcome);   // export zeros from the start
-        _duration = Metrics.WithCustomRegistry(registry).CreateHistogram(
-            "mlray_webhook_duration_seconds", "Time to answer a webhook, the broker's publish confirm included.",
-            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
-        _publishes = Metrics.WithCustomRegistry(registry).CreateCounter(
-            "mlray_publishes_total", "RegistryChanged publishes to the broker, by outcome (confirmed, failed).",
-            new CounterConfiguration { LabelNames = ["outcome"] });
-        foreach (var outcome in new[] { "confirmed", "failed" }) _publishes.WithLabels(outcome);
+        var meter = meters.Create(MLRayTelemetry.Name);
+        meter.CreateObservableCounter("webhooks_total", () => Observe(_webhooks, WebhookOutcome.All),
+            description: "MLflow webhook deliveries received, by outcome.");
+        _duration = meter.CreateHistogram("webhook_duration_seconds", "s", "Time to answer a webhook, the broker's publish confirm included.",
+            tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Enumerable.Range(0, 14).Select(i => 0.001 * Math.Pow(2, i)).ToList() });
+        meter.CreateObservableCounter("publishes_total", () => Observe(_publishes, PublishOutcomes),
+            description: "RegistryChanged publishes to the broker, by outcome (confirmed, failed).");
     }
 
-    public CollectorRegistry Registry { get; }
+    public void Count(string outcome) => Interlocked.Increment(ref _webhooks[IndexOf(WebhookOutcome.All, outcome)]);
 
-    public void Count(string outcome) => _webhooks.WithLabels(outcome).Inc();
+    public void Answered(TimeSpan after) => _duration.Record(after.TotalSeconds);
 
-    public void Answered(TimeSpan after) => _duration.Observe(after.TotalSeconds);
+    public void Published(bool confirmed) => Interlocked.Increment(ref _publishes[confirmed ? 0 : 1]);
 
-    public void Published(bool confirmed) => _publishes.WithLabels(confirmed ? "confirmed" : "failed").Inc();
+    private static int IndexOf(IReadOnlyList<string> outcomes, string outcome)
+    {
+        for (var i = 0; i < outcomes.Count; i++)
+            if (outcomes[i] == outcome) return i;
+        throw new ArgumentOutOfRangeException(nameof(outcome), outcome, "not a webhook outcome");
+    }
+
+    private static IEnumerable<Measurement<long>> Observe(long[] counts, IReadOnlyList<string> outcomes) =>
+        outcomes.Select((o, i) => new Measurement<long>(Interlocked.Read(ref counts[i]), MLRayTelemetry.Tag("outcome", o)));
 }

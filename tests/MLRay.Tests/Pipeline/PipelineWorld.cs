@@ -73,8 +73,6 @@ public sealed class PipelineWorld : IAsyncDisposable
             new ReceiverHostOptions
             {
                 LogOutput = log ?? TextWriter.Null,
-                // Its own metrics registry: the process-wide default one would mix figures of every receiver the tests start.
-                OverrideServices = services => services.AddSingleton(new WebhookMetrics(Prometheus.Metrics.NewCustomRegistry())),
             });
         await _receiver.StartAsync();
         ReceiverUri = new Uri(_receiver.Urls.First());

@@ -32,7 +32,8 @@ public sealed class ReceiverCompositionTests
     [Fact]
     public async Task OverrideServices_RunsAfterThePipeline()
     {
-        var marker = new WebhookMetrics(Prometheus.Metrics.NewCustomRegistry());
+        using var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var marker = new WebhookMetrics(meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv,
             overrideServices: s => s.AddSingleton(marker));
         Assert.Same(marker, app.Services.GetRequiredService<WebhookMetrics>());

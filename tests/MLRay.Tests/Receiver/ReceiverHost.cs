@@ -7,7 +7,6 @@ using Microsoft.Extensions.DependencyInjection;
 using MLRay.Pipeline.Messages;
 using MLRay.Receiver.Hosting;
 using MLRay.Receiver.Webhooks;
-using Prometheus;
 
 namespace MLRay.Tests.Receiver;
 
@@ -61,7 +60,6 @@ internal sealed class ReceiverHost : IAsyncDisposable
                 OverrideServices = services =>
                 {
                     services.AddSingleton<TimeProvider>(time);
-                    services.AddSingleton(new WebhookMetrics(Metrics.NewCustomRegistry()));
                     services.Configure<MLflowWebhookOptions>(o => o.PublishTimeout = publishTimeout ?? TimeSpan.FromSeconds(5));
                     overrideServices?.Invoke(services);
                 },
@@ -118,7 +116,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
     public List<RegistryChanged> Published() =>
         Harness.Published.Select<RegistryChanged>().Select(m => m.Context.Message).ToList();
 
-    public async Task<string> MetricsAsync() => await Http.GetStringAsync("/metrics");
+    public async Task<string> MetricsAsync() => PrometheusText.Normalize(await Http.GetStringAsync("/metrics"));
 
     public async ValueTask DisposeAsync()
     {
