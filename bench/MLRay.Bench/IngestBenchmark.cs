@@ -74,7 +74,7 @@ public static class IngestBenchmark
         // The whole pipeline: a worker routes and deploys while the receiver takes a burst about the same models.
         await using var worker = await ServiceProcess.StartAsync("MLRay.Worker", "mlray-worker",
             ["--config", configFile, "--cluster", "ray-cluster-py312"], Path.Combine(dir, "worker.log"), ct);
-        using var rayClient = new RayDashboardClient(ray.BaseUri, BenchHttp.Factory);
+        using var rayClient = new RayDashboardClient(ray.BaseUri, MLRay.Http.MLRayHttpClients.NewFactory());
         using var scrape = new HttpClient();
         var clock = Stopwatch.StartNew();
         var burst = await Load.RunAsync(16, TimeSpan.FromMinutes(5), webhooks.SendAsync, ct, settings.PipelineWebhooks);

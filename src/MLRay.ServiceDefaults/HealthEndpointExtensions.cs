@@ -28,7 +28,7 @@ public static class HealthEndpointExtensions
     /// consumers) is healthy, else 503 (degraded included); the JSON body gives the status, each check, and what <paramref name="details"/> adds.
     /// <c>GET /metrics</c>: the Prometheus text of <see cref="MLRayMetrics"/>.
     /// </summary>
-    public static IEndpointRouteBuilder MapMLRayHealth(this IEndpointRouteBuilder endpoints,
+    public static IEndpointRouteBuilder MapMLRayDefaultEndpoints(this IEndpointRouteBuilder endpoints,
         Func<HttpContext, IReadOnlyDictionary<string, object?>>? details = null)
     {
         endpoints.MapHealthChecks("/healthz", new HealthCheckOptions { Predicate = _ => false });

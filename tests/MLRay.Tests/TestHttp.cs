@@ -1,11 +1,7 @@
-using Microsoft.Extensions.DependencyInjection;
-using MLRay.Http;
-
 namespace MLRay.Tests;
 
 /// <summary>The production HTTP clients (resilience, metrics) for a test's own clients of the emulators.</summary>
 internal static class TestHttp
 {
-    public static readonly IHttpClientFactory Factory =
-        new ServiceCollection().AddMLRayHttpClients().BuildServiceProvider().GetRequiredService<IHttpClientFactory>();
+    public static readonly IHttpClientFactory Factory = MLRay.Http.MLRayHttpClients.NewFactory();
 }

@@ -104,4 +104,11 @@ public static class MLRayHttpClients
         outcome.Exception is HttpRequestException or TimeoutRejectedException
         || outcome.Result?.StatusCode is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests
             or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout;
+
+    /// <summary>
+    /// A factory of these clients outside any container, for code that builds its own clients on purpose (a test's or the
+    /// benchmark's reads of the emulators). Services and the CLI get theirs from <see cref="MLRayCoreServiceCollectionExtensions.AddMLRayCore"/>.
+    /// </summary>
+    public static IHttpClientFactory NewFactory() =>
+        new ServiceCollection().AddMLRayHttpClients().BuildServiceProvider().GetRequiredService<IHttpClientFactory>();
 }

@@ -37,11 +37,7 @@ public static class ReceiverApp
         });
         if (string.IsNullOrEmpty(builder.Configuration["urls"]))
             builder.WebHost.UseUrls(DefaultUrls);
-        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
-
-        var logger = MLRayLogging.Configure(new LoggerConfiguration(), "mlray-receiver", builder.Configuration, options.LogOutput).CreateLogger();
-        builder.Services.AddSerilog(logger, dispose: true);
-        builder.Services.AddMLRayHealth().AddMLRayTracing(builder.Configuration, "mlray-receiver");
+        var logger = builder.AddMLRayServiceDefaults("mlray-receiver", options.LogOutput);
         builder.Services.AddMLflowWebhooks(config);
         builder.Services.AddDeadLetterOps(config);
         if (options.ComposeBus is null)
@@ -64,7 +60,7 @@ public static class ReceiverApp
                 : LogEventLevel.Verbose;   // probes and scrapes
         });
         // /readyz says which signature mode runs, so a receiver accepting unsigned webhooks is visible from outside.
-        app.MapMLRayHealth(http => new Dictionary<string, object?>
+        app.MapMLRayDefaultEndpoints(http => new Dictionary<string, object?>
         {
             ["webhook_signatures"] = http.RequestServices.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value.SignatureMode,
         });

@@ -21,12 +21,10 @@ public static class WorkerApp
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(WorkerApp).Assembly.GetName().Name });
         builder.WebHost.UseUrls(options.Urls);
-        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
-        builder.Services.AddSerilog(MLRayLogging.Configure(new LoggerConfiguration(), "mlray-worker", builder.Configuration, logOutput).CreateLogger(), dispose: true);
-        builder.Services.AddMLRayHealth().AddMLRayTracing(builder.Configuration, "mlray-worker");
+        builder.AddMLRayServiceDefaults("mlray-worker", logOutput);
         builder.Services.AddMLRayPipeline(config, env, new PipelineRoles { Router = options.Router, Clusters = options.Clusters });
         var app = builder.Build();
-        app.MapMLRayHealth(_ => new Dictionary<string, object?> { ["clusters"] = options.Clusters, ["router"] = options.Router });
+        app.MapMLRayDefaultEndpoints(_ => new Dictionary<string, object?> { ["clusters"] = options.Clusters, ["router"] = options.Router });
         return app;
     }
 

@@ -140,7 +140,8 @@ public class MalformedInputCorpusTests(RabbitMqBroker broker, ITestOutputHelper 
             env: SecretEnv, mlflow: new MlflowEmulatorOptions { RequiredBasicUser = MlflowUser, RequiredBasicPassword = MlflowPassword });
         world.Emulators.Ray312.Options.AuthToken = RayToken;
         world.Emulators.Ray39.Options.AuthToken = RayToken;
-        var receiverLog = TextWriter.Synchronized(new StringWriter());
+        var receiverText = new StringWriter(); // read below; the synchronized wrapper's ToString() is not its text
+        var receiverLog = TextWriter.Synchronized(receiverText);
         await world.StartReceiverAsync(log: receiverLog);
         using var worker = WorkerProcess.Start(world.ConfigPath, [Py312, Py39], router: true,
             environment: new Dictionary<string, string>(SecretEnv) { ["Serilog__MinimumLevel__Default"] = "Debug" });
@@ -212,7 +213,9 @@ public class MalformedInputCorpusTests(RabbitMqBroker broker, ITestOutputHelper 
         // No crash: the worker runs, no message went to an error queue, nothing logged at Fatal by the receiver or the worker.
         Assert.False(worker.Process.HasExited, worker.Output);
         await FaultSuite.AssertErrorQueuesEmptyAsync(broker, vhost);
-        var receiverLines = receiverLog.ToString();
+        string receiverLines;
+        lock (receiverLog) receiverLines = receiverText.ToString();
+        Assert.Contains("Receiver listening", receiverLines); // the log really is read
         Assert.DoesNotContain("\"@l\":\"Fatal\"", receiverLines);
         Assert.DoesNotContain("\"@l\":\"Fatal\"", worker.Output);
 

@@ -112,6 +112,25 @@ public class WorkerHostTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task A_second_worker_on_the_same_host_without_urls_exits_2_within_10_s_with_one_line_naming_the_port_and_urls()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        using var first = WorkerProcess.Start(world.ConfigPath, ["ray-cluster-py312"], defaultUrls: true);
+        await first.WaitReadyAsync();
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var (code, stdout, stderr) = await CliTests.RunProgram(WorkerDll, "--config", world.ConfigPath, "--cluster", "ray-cluster-py312", "--no-router");
+        var took = clock.Elapsed;
+
+        Assert.True(code == 2, $"exit {code}: {stdout}{stderr}");
+        Assert.True(took < TimeSpan.FromSeconds(10), $"took {took}");
+        Assert.Equal($"mlray-worker: cannot listen on {WorkerProcess.DocumentedDefaultUrls} (address already in use): " +
+                     "give this process its own --urls, e.g. --urls http://127.0.0.1:8092\n", stderr);
+        Assert.DoesNotContain("\"@x\"", stdout);
+        Assert.False(first.Process.HasExited, "the first worker keeps running");
+    }
+
+    [Fact]
     public async Task A_worker_starts_without_the_receivers_secrets()
     {
         await using var world = await PipelineWorld.StartAsync(broker);

@@ -24,6 +24,9 @@ public sealed class WorkerProcess : IDisposable
 
     public Process Process { get; }
 
+    /// <summary>The probes' address without <c>--urls</c>, as the README documents it (the worker assembly is not referenced).</summary>
+    public const string DocumentedDefaultUrls = "http://127.0.0.1:8091";
+
     /// <summary>Where its <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c> are served.</summary>
     public Uri Probes { get; }
 
@@ -35,10 +38,11 @@ public sealed class WorkerProcess : IDisposable
 
     /// <summary>Starts <c>mlray-worker --config … --cluster … [--no-router] --urls http://127.0.0.1:&lt;free port&gt;</c>.</summary>
     /// <param name="environment">Extra environment variables (secrets, <c>Serilog__MinimumLevel__Default</c>).</param>
+    /// <param name="defaultUrls">Without <c>--urls</c>: the probes on the default address, as an operator who gave none gets.</param>
     public static WorkerProcess Start(string configPath, IEnumerable<string> clusters, bool router = false,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null, bool defaultUrls = false)
     {
-        var probes = new Uri($"http://127.0.0.1:{MLRay.Bench.ServiceProcess.FreePort()}");
+        var probes = new Uri(defaultUrls ? DocumentedDefaultUrls : $"http://127.0.0.1:{MLRay.Bench.ServiceProcess.FreePort()}");
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(Dll);
         start.ArgumentList.Add("--config");
@@ -49,8 +53,11 @@ public sealed class WorkerProcess : IDisposable
             start.ArgumentList.Add(cluster);
         }
         if (!router) start.ArgumentList.Add("--no-router");
-        start.ArgumentList.Add("--urls");
-        start.ArgumentList.Add(probes.ToString().TrimEnd('/'));
+        if (!defaultUrls)
+        {
+            start.ArgumentList.Add("--urls");
+            start.ArgumentList.Add(probes.ToString().TrimEnd('/'));
+        }
         start.Environment.Remove("MLFLOW_TRACKING_URI");
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
         return new WorkerProcess(Process.Start(start)!, probes);
