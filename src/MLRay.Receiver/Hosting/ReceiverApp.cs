@@ -55,8 +55,11 @@ public static class ReceiverApp
             o.Logger = logger;
             o.GetLevel = (http, _, error) =>
                 error is not null || http.Response.StatusCode >= 500 ? LogEventLevel.Warning
+                // A queued or refused webhook is a decision; one answered 200 (ignored: mostly MLRay's own tag writes
+                // coming back, or a duplicate delivery) is counted in mlray_webhooks_total, not logged.
                 : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route)
-                  || http.Request.Path.StartsWithSegments(DeadLetterOpsEndpointExtensions.Route) ? LogEventLevel.Information   // ops calls are an audit trail
+                    ? (http.Response.StatusCode == StatusCodes.Status200OK ? LogEventLevel.Debug : LogEventLevel.Information)
+                : http.Request.Path.StartsWithSegments(DeadLetterOpsEndpointExtensions.Route) ? LogEventLevel.Information   // ops calls are an audit trail
                 : LogEventLevel.Verbose;   // probes and scrapes
         });
         // /readyz says which signature mode runs, so a receiver accepting unsigned webhooks is visible from outside.

@@ -94,7 +94,8 @@ public sealed class MLflowWebhookHandler(
                 return BadRequest(invalid.Problem);
             case WebhookDecision.Ignore ignore:
                 metrics.Count(WebhookOutcome.Ignored);
-                log.LogInformation("Webhook {Event} ignored: {Reason}", ignore.Event, ignore.Reason);
+                // Mostly MLRay's own mlray.* tag writes coming back: counted (mlray_webhooks_total), not a decision worth a line.
+                log.LogDebug("Webhook {Event} ignored: {Reason}", ignore.Event, ignore.Reason);
                 return Results.Json(new { ignored = ignore.Reason }, statusCode: StatusCodes.Status200OK);
             case WebhookDecision.Publish publish:
                 message = publish.Message;
