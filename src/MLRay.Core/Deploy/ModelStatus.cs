@@ -36,7 +36,7 @@ public static class ModelStatusReport
             foreach (var (cluster, current, outcome) in mine)
             {
                 var tags = snapshot.TagsOf(name, version) ?? new Dictionary<string, string>();
-                var tagMessage = tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, "message")) ?? "";
+                var tagMessage = tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Message)) ?? "";
                 var lettered = deadLetters.Contains((cluster.Name, name, version))
                                || AttemptState.Parse(tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Attempt)))?.DeadLetter is not null;
                 rows.Add(new ModelStatusRow(cluster.Name, name, version, Row(outcome!, current, tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Status)), lettered, tagMessage, out var detail), detail));

@@ -34,7 +34,7 @@ public sealed class KnownStatusTags(RegistrySnapshot snapshot)
 /// </summary>
 public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILogger<StatusTagWriter> log)
 {
-    private static readonly string[] Fields = ["status", "message", "endpoint"];
+    private static readonly string[] Fields = [MLRayTags.Status, MLRayTags.Message, MLRayTags.Endpoint];
 
     public async Task WriteAsync(string cluster, IEnumerable<StatusTag> tags, KnownStatusTags known, CancellationToken ct)
     {
@@ -43,11 +43,11 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
             try
             {
                 var current = await CurrentAsync(cluster, tag, known, ct);
-                if (current["status"] == tag.Status && (current["message"] ?? "") == tag.Message && (current["endpoint"] ?? "") == tag.Endpoint)
+                if (current[MLRayTags.Status] == tag.Status && (current[MLRayTags.Message] ?? "") == tag.Message && (current[MLRayTags.Endpoint] ?? "") == tag.Endpoint)
                     continue;
                 // MLflow sets one tag per request: status goes last, so whoever sees a new status also sees its message.
-                foreach (var (field, value) in new[] { ("message", tag.Message), ("endpoint", tag.Endpoint),
-                             ("updated_at", time.GetUtcNow().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture)), ("status", tag.Status) })
+                foreach (var (field, value) in new[] { (MLRayTags.Message, tag.Message), (MLRayTags.Endpoint, tag.Endpoint),
+                             (MLRayTags.UpdatedAt, AttemptPolicy.Stamp(time.GetUtcNow())), (MLRayTags.Status, tag.Status) })
                     await SetTagAsync(cluster, tag.RegisteredModel, tag.Version, MLRayTags.Key(cluster, field), value, known, ct);
                 log.LogInformation("Model {Model} version {Version} on {Cluster}: {Status}", tag.RegisteredModel, tag.Version, cluster, tag.Status);
             }
