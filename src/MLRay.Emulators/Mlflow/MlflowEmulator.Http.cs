@@ -294,17 +294,17 @@ public sealed partial class MlflowEmulator
     private JsonNode CreateRegisteredModelRest(Params p)
     {
         var rm = _store.CreateRegisteredModel(p.Required("name"), p.Tags(), p.Get("description"));
-        return new JsonObject { ["registered_model"] = MlflowWire.RegisteredModel(rm) };
+        return MlflowWire.RegisteredModelResponse(rm);
     }
 
     private JsonNode GetRegisteredModelRest(Params p) =>
-        new JsonObject { ["registered_model"] = MlflowWire.RegisteredModel(_store.GetRegisteredModel(p.Required("name"))) };
+        MlflowWire.RegisteredModelResponse(_store.GetRegisteredModel(p.Required("name")));
 
     private JsonNode UpdateRegisteredModelRest(Params p)
     {
         var name = p.Required("name");
         var rm = _store.UpdateRegisteredModel(name, p.Get("description"));
-        return new JsonObject { ["registered_model"] = MlflowWire.RegisteredModel(rm) };
+        return MlflowWire.RegisteredModelResponse(rm);
     }
 
     private JsonNode DeleteRegisteredModelRest(Params p)
@@ -363,13 +363,13 @@ public sealed partial class MlflowEmulator
         if (source.Length > 500)
             throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"'source' exceeds the maximum length of 500 characters");
         var mv = _store.CreateModelVersion(name, source, runId, tags, description);
-        return new JsonObject { ["model_version"] = MlflowWire.ModelVersion(mv, includeAliases: true) };
+        return MlflowWire.ModelVersionResponse(mv);
     }
 
     private JsonNode GetModelVersionRest(Params p)
     {
         var mv = _store.GetModelVersion(p.Required("name"), p.Required("version"));
-        return new JsonObject { ["model_version"] = MlflowWire.ModelVersion(mv, includeAliases: true) };
+        return MlflowWire.ModelVersionResponse(mv);
     }
 
     private JsonNode UpdateModelVersionRest(Params p)
@@ -377,7 +377,7 @@ public sealed partial class MlflowEmulator
         var name = p.Required("name");
         var version = p.Required("version");
         var mv = _store.UpdateModelVersion(name, version, p.Get("description"));
-        return new JsonObject { ["model_version"] = MlflowWire.ModelVersion(mv, includeAliases: true) };
+        return MlflowWire.ModelVersionResponse(mv);
     }
 
     private JsonNode DeleteModelVersionRest(Params p)
@@ -411,7 +411,7 @@ public sealed partial class MlflowEmulator
     private JsonNode DownloadUriRest(Params p)
     {
         var mv = _store.GetModelVersion(p.Required("name"), p.Required("version"));
-        return new JsonObject { ["artifact_uri"] = mv.ArtifactLocation };
+        return MlflowWire.DownloadUriResponse(mv);
     }
 
     private JsonNode SetModelVersionTagRest(Params p)
@@ -457,7 +457,7 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var mv = _store.GetModelVersionByAlias(name, p.Required("alias"));
-        return new JsonObject { ["model_version"] = MlflowWire.ModelVersion(mv, includeAliases: true) };
+        return MlflowWire.ModelVersionResponse(mv);
     }
 
     private JsonNode SetAliasRest(Params p)

@@ -77,7 +77,7 @@ public sealed partial class MlflowEmulator
         if (status is not ("ACTIVE" or "DISABLED"))
             throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid webhook status '{status}'.");
         var hook = _store.CreateWebhook(name, url, events, NullIfEmpty(p.Get("secret")), p.Get("description"), status);
-        return new JsonObject { ["webhook"] = MlflowWire.Webhook(hook) };
+        return MlflowWire.WebhookResponse(hook);
     }
 
     private JsonNode ListWebhooksRest(Params p)
@@ -87,7 +87,7 @@ public sealed partial class MlflowEmulator
         return MlflowWire.Page(_store.ListWebhooks(offset, maxResults), "webhooks", MlflowWire.Webhook);
     }
 
-    private JsonNode GetWebhookRest(string id) => new JsonObject { ["webhook"] = MlflowWire.Webhook(_store.GetWebhook(id)) };
+    private JsonNode GetWebhookRest(string id) => MlflowWire.WebhookResponse(_store.GetWebhook(id));
 
     private JsonNode UpdateWebhookRest(string id, Params p)
     {
@@ -102,7 +102,7 @@ public sealed partial class MlflowEmulator
         // MLflow treats empty strings (and an empty event list) as "unchanged" (x or None).
         var hook = _store.UpdateWebhook(id, new MlflowRegistryStore.WebhookUpdate(NullIfEmpty(name), NullIfEmpty(p.Get("description")),
             NullIfEmpty(url), events.Count > 0 ? events : null, NullIfEmpty(p.Get("secret")), NullIfEmpty(status)));
-        return new JsonObject { ["webhook"] = MlflowWire.Webhook(hook) };
+        return MlflowWire.WebhookResponse(hook);
     }
 
     private JsonNode DeleteWebhookRest(string id)

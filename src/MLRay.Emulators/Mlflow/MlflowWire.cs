@@ -66,6 +66,16 @@ internal static class MlflowWire
         return o;
     }
 
+    /// <summary>The answer about one version (create, get, update, alias lookup): with its aliases.</summary>
+    public static JsonObject ModelVersionResponse(ModelVersionView mv) => new() { ["model_version"] = ModelVersion(mv, includeAliases: true) };
+
+    public static JsonObject RegisteredModelResponse(RegisteredModelView rm) => new() { ["registered_model"] = RegisteredModel(rm) };
+
+    public static JsonObject WebhookResponse(WebhookView hook) => new() { ["webhook"] = Webhook(hook) };
+
+    /// <summary><c>model-versions/get-download-uri</c>: where the version's files are.</summary>
+    public static JsonObject DownloadUriResponse(ModelVersionView mv) => new() { ["artifact_uri"] = mv.ArtifactLocation };
+
     /// <summary><c>runs/get</c>'s <c>{"run": {...}}</c> for a finished run.</summary>
     public static JsonObject Run(string runId, string artifactUri) => new()
     {
