@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -30,25 +31,15 @@ public sealed partial class MlflowEmulator
         {
             var q = new Params(ctx.Request.Query);
             var (name, version, file) = (q.Required("name"), q.Required("version"), q.Required("path"));
-            string uri;
-            lock (_store.Lock)
-            {
-                var mv = _store.GetVersion(name, version);
-                uri = mv.StorageLocation ?? mv.Source;
-            }
-            return DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/'));
+            var uri = _store.GetModelVersion(name, version).ArtifactLocation;
+            return DownloadArtifactAsync(ctx, _store.ResolveArtifactKey(uri) + "/" + file.TrimStart('/'));
         });
         MapGetOnly(app, "/get-artifact", ctx =>
         {
             var q = new Params(ctx.Request.Query);
             var (runId, file) = (q.Required("run_id"), q.Required("path"));
-            string uri;
-            lock (_store.Lock)
-            {
-                if (!_store.Runs.TryGetValue(runId, out uri!))
-                    throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
-            }
-            return DownloadArtifactAsync(ctx, ResolveArtifactKey(uri) + "/" + file.TrimStart('/'));
+            var uri = _store.RunArtifactUri(runId) ?? throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
+            return DownloadArtifactAsync(ctx, _store.ResolveArtifactKey(uri) + "/" + file.TrimStart('/'));
         });
         app.MapFallback("{**path}", ctx =>
             WriteErrorAsync(ctx, 404, "ENDPOINT_NOT_FOUND", $"No API endpoint found for '{ctx.Request.Path.Value ?? "/"}' ({ctx.Request.Method})."));
@@ -89,7 +80,7 @@ public sealed partial class MlflowEmulator
         api.MapGet(loggedModelFile, ctx =>
         {
             var file = ReadParams(ctx).Required("artifact_file_path");
-            return DownloadArtifactAsync(ctx, ResolveArtifactKey("models:/" + Id(ctx)) + "/" + file.TrimStart('/'));
+            return DownloadArtifactAsync(ctx, _store.ResolveArtifactKey("models:/" + Id(ctx)) + "/" + file.TrimStart('/'));
         });
         MapMethodNotAllowed(api, loggedModelFile);
 
@@ -143,19 +134,14 @@ public sealed partial class MlflowEmulator
         {
             var key = Key(ctx);
             CheckArtifactPath(key);
-            lock (_store.Lock) _store.Artifacts[key.Trim('/')] = (byte[])ctx.Items[EmulatorHost.BodyBytesKey]!;
+            _store.PutArtifact(key.Trim('/'), (byte[])ctx.Items[EmulatorHost.BodyBytesKey]!);
             return Json.WriteAsync(ctx, 200, new JsonObject());
         });
         artifacts.MapDelete(file, ctx =>
         {
             var key = Key(ctx);
             CheckArtifactPath(key);
-            lock (_store.Lock)
-            {
-                var k = key.Trim('/');
-                foreach (var existing in _store.Artifacts.Keys.Where(x => x == k || x.StartsWith(k + "/", StringComparison.Ordinal)).ToList())
-                    _store.Artifacts.Remove(existing);
-            }
+            _store.DeleteArtifacts(key.Trim('/'));
             return Json.WriteAsync(ctx, 200, new JsonObject());
         });
         artifacts.Map(file, _ => throw new MethodNotAllowed()).WithOrder(1);
@@ -230,7 +216,7 @@ public sealed partial class MlflowEmulator
     }
 
     private static Task WriteErrorAsync(HttpContext ctx, int status, string code, string message) =>
-        Json.WriteAsync(ctx, status, new JsonObject { ["error_code"] = code, ["message"] = message });
+        Json.WriteAsync(ctx, status, MlflowWire.Error(code, message));
 
     private static void RequireMethod(HttpContext ctx, params string[] methods)
     {
@@ -239,41 +225,6 @@ public sealed partial class MlflowEmulator
     }
 
     private sealed class MethodNotAllowed() : MlflowError(405, "", "");
-
-    /// <summary>Turns an artifact location (mlflow-artifacts:, runs:/, models:/m-…) into a key of the artifact store.</summary>
-    private string ResolveArtifactKey(string uri, int depth = 0)
-    {
-        if (depth > 4) throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Cannot resolve artifact location '{uri}'.");
-        var key = ArtifactKeyFromUri(uri);
-        if (key is not null) return key;
-        if (uri.StartsWith("runs:/", StringComparison.Ordinal))
-        {
-            var rest = uri["runs:/".Length..].Trim('/');
-            var slash = rest.IndexOf('/');
-            var runId = slash < 0 ? rest : rest[..slash];
-            var sub = slash < 0 ? "" : rest[(slash + 1)..];
-            string runUri;
-            lock (_store.Lock)
-            {
-                if (!_store.Runs.TryGetValue(runId, out runUri!))
-                    throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run with id={runId} not found");
-            }
-            var baseKey = ResolveArtifactKey(runUri, depth + 1);
-            return sub.Length == 0 ? baseKey : baseKey + "/" + sub;
-        }
-        if (uri.StartsWith("models:/m-", StringComparison.Ordinal))
-        {
-            var id = uri["models:/".Length..].Trim('/');
-            string modelUri;
-            lock (_store.Lock)
-            {
-                if (!_store.LoggedModels.TryGetValue(id, out modelUri!))
-                    throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Logged model with ID '{id}' not found.");
-            }
-            return ResolveArtifactKey(modelUri, depth + 1);
-        }
-        throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"The artifact location '{uri}' is not served by this tracking server.");
-    }
 
     private static void CheckArtifactPath(string key)
     {
@@ -285,8 +236,7 @@ public sealed partial class MlflowEmulator
     {
         CheckArtifactPath(key);
         key = key.Trim('/');
-        byte[]? content;
-        lock (_store.Lock) _store.Artifacts.TryGetValue(key, out content);
+        var content = _store.GetArtifact(key);
         if (content is null)
         {
             await WriteErrorAsync(ctx, 404, "RESOURCE_DOES_NOT_EXIST", $"File '{key}' does not exist.").ConfigureAwait(false);
@@ -300,40 +250,11 @@ public sealed partial class MlflowEmulator
         await ctx.Response.Body.WriteAsync(content, ctx.RequestAborted).ConfigureAwait(false);
     }
 
-    private List<(string Name, bool IsDir, long Size)> ListChildren(string dir)
-    {
-        dir = dir.Trim('/');
-        var prefix = dir.Length == 0 ? "" : dir + "/";
-        var result = new SortedDictionary<string, (bool IsDir, long Size)>(StringComparer.Ordinal);
-        lock (_store.Lock)
-        {
-            foreach (var (key, content) in _store.Artifacts)
-            {
-                if (!key.StartsWith(prefix, StringComparison.Ordinal)) continue;
-                var rest = key[prefix.Length..];
-                var slash = rest.IndexOf('/');
-                if (slash < 0) result[rest] = (false, content.LongLength);
-                else result.TryAdd(rest[..slash], (true, 0));
-            }
-        }
-        return result.Select(kv => (kv.Key, kv.Value.IsDir, kv.Value.Size)).ToList();
-    }
-
-    private static JsonObject FileInfo(string path, bool isDir, long size)
-    {
-        var o = new JsonObject { ["path"] = path, ["is_dir"] = isDir };
-        if (!isDir) o["file_size"] = size;
-        return o;
-    }
-
-    private async Task ListArtifactsAsync(HttpContext ctx, string dir)
+    private Task ListArtifactsAsync(HttpContext ctx, string dir)
     {
         CheckArtifactPath(dir);
-        var files = new JsonArray();
-        foreach (var (name, isDir, size) in ListChildren(dir)) files.Add(FileInfo(name, isDir, size));
-        var body = new JsonObject();
-        if (files.Count > 0) body["files"] = files;
-        await Json.WriteAsync(ctx, 200, body).ConfigureAwait(false);
+        var files = _store.ListArtifacts(dir).Select(f => MlflowWire.FileInfo(f.Name, f.IsDir, f.Size));
+        return Json.WriteAsync(ctx, 200, MlflowWire.FileList(files));
     }
 
     // ------------------------------------------------------------------ REST API
@@ -372,84 +293,52 @@ public sealed partial class MlflowEmulator
 
     private JsonNode CreateRegisteredModelRest(Params p)
     {
-        var name = p.Required("name");
-        var tags = p.Tags();
-        var description = p.Get("description");
-        lock (_store.Lock)
-        {
-            if (_store.Models.ContainsKey(name))
-                throw new MlflowError(400, "RESOURCE_ALREADY_EXISTS", $"Registered Model (name={name}) already exists.");
-            var rm = _store.CreateRegisteredModel(name, tags, description);
-            var json = new JsonObject { ["registered_model"] = ModelJson(rm) };
-            Fire("registered_model.created", new JsonObject { ["name"] = name, ["tags"] = TagsObject(tags), ["description"] = description });
-            return json;
-        }
+        var rm = _store.CreateRegisteredModel(p.Required("name"), p.Tags(), p.Get("description"));
+        return MlflowWire.RegisteredModelResponse(rm);
     }
 
-    private JsonNode GetRegisteredModelRest(Params p)
-    {
-        var name = p.Required("name");
-        lock (_store.Lock) return new JsonObject { ["registered_model"] = ModelJson(_store.GetModel(name)) };
-    }
+    private JsonNode GetRegisteredModelRest(Params p) =>
+        MlflowWire.RegisteredModelResponse(_store.GetRegisteredModel(p.Required("name")));
 
     private JsonNode UpdateRegisteredModelRest(Params p)
     {
         var name = p.Required("name");
-        lock (_store.Lock)
-        {
-            var rm = _store.GetModel(name);
-            var description = p.Get("description");
-            if (description is not null) rm.Description = description;
-            rm.LastUpdatedTimestamp = _store.Now();
-            return new JsonObject { ["registered_model"] = ModelJson(rm) };
-        }
+        var rm = _store.UpdateRegisteredModel(name, p.Get("description"));
+        return MlflowWire.RegisteredModelResponse(rm);
     }
 
     private JsonNode DeleteRegisteredModelRest(Params p)
     {
-        DeleteRegisteredModel(p.Required("name"));
+        _store.DeleteRegisteredModel(p.Required("name"));
         return new JsonObject();
     }
 
     private JsonNode LatestVersionsRest(Params p)
     {
         var name = p.Required("name");
-        var stages = p.GetAll("stages");
-        lock (_store.Lock)
-        {
-            var rm = _store.GetModel(name);
-            var a = new JsonArray();
-            foreach (var mv in LatestPerStage(rm, stages).Where(v => v.Status == "READY")) a.Add(VersionJson(rm, mv, includeAliases: false));
-            var o = new JsonObject();
-            if (a.Count > 0) o["model_versions"] = a;
-            return o;
-        }
+        var versions = _store.GetLatestVersions(name, p.GetAll("stages"));
+        return MlflowWire.Page(new RegistryPage<ModelVersionView>(versions, null), "model_versions", mv => MlflowWire.ModelVersion(mv, includeAliases: false));
     }
 
     private JsonNode SetRegisteredModelTagRest(Params p)
     {
         var name = p.Required("name");
         var key = p.Required("key");
-        SetRegisteredModelTag(name, key, p.Get("value") ?? throw Missing("value"));
+        _store.SetRegisteredModelTag(name, key, p.Get("value") ?? throw Missing("value"));
         return new JsonObject();
     }
 
     private JsonNode DeleteRegisteredModelTagRest(Params p)
     {
         var name = p.Required("name");
-        var key = p.Required("key");
-        lock (_store.Lock)
-        {
-            var rm = _store.GetModel(name);
-            if (rm.Tags.Remove(key)) rm.LastUpdatedTimestamp = _store.Now();
-        }
+        _store.DeleteRegisteredModelTag(name, p.Required("key"));
         return new JsonObject();
     }
 
     private JsonNode SearchRegisteredModelsRest(Params p)
     {
         var maxResults = p.MaxResults(defaultValue: 100, limit: 1000);
-        var offset = ParsePageToken(p.Get("page_token"));
+        var offset = MlflowWire.ParsePageToken(p.Get("page_token"));
         var filter = SearchFilter.Parse(p.Get("filter"), RegisteredModelAttributes);
         var orderBy = ParseOrderBy(p.GetAll("order_by"), new Dictionary<string, string>
         {
@@ -458,23 +347,9 @@ public sealed partial class MlflowEmulator
             ["last_updated_timestamp"] = "last_updated_timestamp",
             ["creation_timestamp"] = "creation_timestamp",
         });
-        lock (_store.Lock)
-        {
-            IEnumerable<RegisteredModel> query = _store.Models.Values
-                .Where(rm => !IsPrompt(rm.Tags.ToDictionary()))
-                .Where(rm => filter.Matches(attr => attr == "name" ? rm.Name : null, rm.Tags.ToDictionary()));
-            var sorted = Sort(query, orderBy, (rm, key) => key switch
-            {
-                "name" => rm.Name,
-                "creation_timestamp" => rm.CreationTimestamp,
-                _ => (IComparable)rm.LastUpdatedTimestamp,
-            }, rm => rm.Name, null);
-            return Page(sorted, offset, maxResults, "registered_models", ModelJson);
-        }
+        var page = _store.SearchRegisteredModels(filter, orderBy, offset, maxResults);
+        return MlflowWire.Page(page, "registered_models", MlflowWire.RegisteredModel);
     }
-
-    private static bool IsPrompt(IReadOnlyDictionary<string, string> tags) =>
-        tags.TryGetValue("mlflow.prompt.is_prompt", out var v) && v.Equals("true", StringComparison.OrdinalIgnoreCase);
 
     // ---- model versions
 
@@ -487,58 +362,34 @@ public sealed partial class MlflowEmulator
         var description = p.Get("description");
         if (source.Length > 500)
             throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"'source' exceeds the maximum length of 500 characters");
-        lock (_store.Lock)
-        {
-            var rm = _store.GetModel(name);
-            var mv = _store.CreateVersion(rm, source, runId, tags, "READY", null, description);
-            Fire("model_version.created", new JsonObject
-            {
-                ["name"] = name,
-                ["version"] = mv.Version.ToString(CultureInfo.InvariantCulture),
-                ["source"] = source,
-                ["run_id"] = string.IsNullOrEmpty(runId) ? null : runId,
-                ["tags"] = TagsObject(tags),
-                ["description"] = description,
-            });
-            return new JsonObject { ["model_version"] = VersionJson(rm, mv, includeAliases: true) };
-        }
+        var mv = _store.CreateModelVersion(name, source, runId, tags, description);
+        return MlflowWire.ModelVersionResponse(mv);
     }
 
     private JsonNode GetModelVersionRest(Params p)
     {
-        var name = p.Required("name");
-        var version = p.Required("version");
-        lock (_store.Lock)
-        {
-            var mv = _store.GetVersion(name, version);
-            return new JsonObject { ["model_version"] = VersionJson(_store.Models[name], mv, includeAliases: true) };
-        }
+        var mv = _store.GetModelVersion(p.Required("name"), p.Required("version"));
+        return MlflowWire.ModelVersionResponse(mv);
     }
 
     private JsonNode UpdateModelVersionRest(Params p)
     {
         var name = p.Required("name");
         var version = p.Required("version");
-        lock (_store.Lock)
-        {
-            var mv = _store.GetVersion(name, version);
-            var description = p.Get("description");
-            if (description is not null) mv.Description = description;
-            mv.LastUpdatedTimestamp = _store.Now();
-            return new JsonObject { ["model_version"] = VersionJson(_store.Models[name], mv, includeAliases: true) };
-        }
+        var mv = _store.UpdateModelVersion(name, version, p.Get("description"));
+        return MlflowWire.ModelVersionResponse(mv);
     }
 
     private JsonNode DeleteModelVersionRest(Params p)
     {
-        DeleteModelVersion(p.Required("name"), p.Required("version"));
+        _store.DeleteModelVersion(p.Required("name"), p.Required("version"));
         return new JsonObject();
     }
 
     private JsonNode SearchModelVersionsRest(Params p)
     {
         var maxResults = p.MaxResults(defaultValue: 10000, limit: 200000);
-        var offset = ParsePageToken(p.Get("page_token"));
+        var offset = MlflowWire.ParsePageToken(p.Get("page_token"));
         var filter = SearchFilter.Parse(p.Get("filter"), ModelVersionAttributes);
         if (Faults.RefuseVersionNameLike && filter.Conditions.FirstOrDefault(c => !c.IsTag && c.Key == "name" && c.Op is "LIKE" or "ILIKE") is { } like)
             throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid comparator '{like.Op}' not one of '['=', 'IN']'");
@@ -552,44 +403,15 @@ public sealed partial class MlflowEmulator
             ["run_id"] = "run_id",
             ["source_path"] = "source_path",
         });
-        lock (_store.Lock)
-        {
-            var rows = _store.Models.Values
-                .Where(rm => !IsPrompt(rm.Tags.ToDictionary()))
-                .SelectMany(rm => rm.Versions.Values.Select(mv => (rm, mv)))
-                .Where(x => filter.Matches(attr => attr switch
-                {
-                    "name" => x.mv.Name,
-                    "run_id" => x.mv.RunId,
-                    "source_path" => x.mv.Source,
-                    "version_number" => x.mv.Version.ToString(CultureInfo.InvariantCulture),
-                    _ => null,
-                }, x.mv.Tags.ToDictionary()));
-            if (orderBy.Count == 0)
-                orderBy = [("last_updated_timestamp", false), ("name", true), ("version_number", false)];
-            var sorted = Sort(rows, orderBy, (x, key) => key switch
-            {
-                "name" => x.mv.Name,
-                "version_number" => x.mv.Version,
-                "creation_timestamp" => x.mv.CreationTimestamp,
-                "run_id" => x.mv.RunId ?? "",
-                "source_path" => x.mv.Source,
-                _ => (IComparable)x.mv.LastUpdatedTimestamp,
-            }, x => x.mv.Name, x => x.mv.Version);
-            // Search results do not carry aliases (MLflow documents that they may be missing).
-            return Page(sorted, offset, maxResults, "model_versions", x => VersionJson(x.rm, x.mv, includeAliases: false));
-        }
+        var page = _store.SearchModelVersions(filter, orderBy, offset, maxResults);
+        // Search results do not carry aliases (MLflow documents that they may be missing).
+        return MlflowWire.Page(page, "model_versions", mv => MlflowWire.ModelVersion(mv, includeAliases: false));
     }
 
     private JsonNode DownloadUriRest(Params p)
     {
-        var name = p.Required("name");
-        var version = p.Required("version");
-        lock (_store.Lock)
-        {
-            var mv = _store.GetVersion(name, version);
-            return new JsonObject { ["artifact_uri"] = mv.StorageLocation ?? mv.Source };
-        }
+        var mv = _store.GetModelVersion(p.Required("name"), p.Required("version"));
+        return MlflowWire.DownloadUriResponse(mv);
     }
 
     private JsonNode SetModelVersionTagRest(Params p)
@@ -599,7 +421,7 @@ public sealed partial class MlflowEmulator
         var key = p.Required("key");
         var value = p.Get("value") ?? throw Missing("value");
         if (key.Length > 250) throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "'key' exceeds the maximum length of 250 characters");
-        SetModelVersionTag(name, version, key, value);
+        _store.SetModelVersionTag(name, version, key, value);
         return new JsonObject();
     }
 
@@ -607,13 +429,7 @@ public sealed partial class MlflowEmulator
     {
         var name = p.Required("name");
         var version = p.Required("version");
-        var key = p.Required("key");
-        lock (_store.Lock)
-        {
-            var mv = _store.GetVersion(name, version);
-            if (mv.Tags.Remove(key)) mv.LastUpdatedTimestamp = _store.Now();
-            Fire("model_version_tag.deleted", new JsonObject { ["name"] = name, ["version"] = version, ["key"] = key });
-        }
+        _store.DeleteModelVersionTag(name, version, p.Required("key"));
         return new JsonObject();
     }
 
@@ -631,17 +447,17 @@ public sealed partial class MlflowEmulator
                 $"'{alias}' alias name (case insensitive) is reserved.");
     }
 
+    [GeneratedRegex(@"^[\w\-]*$")]
+    private static partial Regex AliasPattern();
+
+    [GeneratedRegex(@"^v\d+$", RegexOptions.IgnoreCase)]
+    private static partial Regex ReservedVersionAlias();
+
     private JsonNode GetAliasRest(Params p)
     {
         var name = p.Required("name");
-        var alias = p.Required("alias");
-        lock (_store.Lock)
-        {
-            var rm = _store.GetModel(name);
-            var version = rm.ResolveAlias(alias)
-                ?? throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Registered model alias {alias} not found.");
-            return new JsonObject { ["model_version"] = VersionJson(rm, rm.Versions[version], includeAliases: true) };
-        }
+        var mv = _store.GetModelVersionByAlias(name, p.Required("alias"));
+        return MlflowWire.ModelVersionResponse(mv);
     }
 
     private JsonNode SetAliasRest(Params p)
@@ -650,13 +466,13 @@ public sealed partial class MlflowEmulator
         var alias = p.Required("alias");
         var version = p.Required("version");
         ValidateAlias(alias);
-        SetAlias(name, alias, version);
+        _store.SetAlias(name, alias, version);
         return new JsonObject();
     }
 
     private JsonNode DeleteAliasRest(Params p)
     {
-        DeleteAlias(p.Required("name"), p.Required("alias"));
+        _store.DeleteAlias(p.Required("name"), p.Required("alias"));
         return new JsonObject();
     }
 
@@ -665,29 +481,7 @@ public sealed partial class MlflowEmulator
     private JsonNode GetRunRest(Params p)
     {
         var runId = p.Get("run_id") ?? p.Get("run_uuid") ?? throw Missing("run_id");
-        string uri;
-        lock (_store.Lock)
-        {
-            if (!_store.Runs.TryGetValue(runId, out uri!))
-                throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run '{runId}' not found");
-        }
-        var info = new JsonObject
-        {
-            ["run_uuid"] = runId,
-            ["experiment_id"] = ExperimentIdOf(uri),
-            ["status"] = "FINISHED",
-            ["artifact_uri"] = uri,
-            ["lifecycle_stage"] = "active",
-            ["run_id"] = runId,
-        };
-        return new JsonObject { ["run"] = new JsonObject { ["info"] = info, ["data"] = new JsonObject() } };
-    }
-
-    private static string ExperimentIdOf(string artifactUri)
-    {
-        var key = ArtifactKeyFromUri(artifactUri);
-        var first = key?.Split('/')[0];
-        return first is { Length: > 0 } && first.All(char.IsDigit) ? first : "0";
+        return MlflowWire.Run(runId, RunArtifactUriOrThrow(runId));
     }
 
     private JsonNode ListRunArtifactsRest(Params p)
@@ -695,73 +489,28 @@ public sealed partial class MlflowEmulator
         var runId = p.Get("run_id") ?? p.Get("run_uuid") ?? throw Missing("run_id");
         var sub = (p.Get("path") ?? "").Trim('/');
         CheckArtifactPath(sub);
-        string uri;
-        lock (_store.Lock)
-        {
-            if (!_store.Runs.TryGetValue(runId, out uri!))
-                throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run '{runId}' not found");
-        }
-        var o = new JsonObject { ["root_uri"] = uri };
-        var key = ArtifactKeyFromUri(uri);
-        if (key is null) return o;
-        var files = new JsonArray();
-        var dir = sub.Length == 0 ? key : key + "/" + sub;
-        foreach (var (name, isDir, size) in ListChildren(dir))
-            files.Add(FileInfo(sub.Length == 0 ? name : sub + "/" + name, isDir, size));
-        if (files.Count > 0) o["files"] = files;
-        return o;
+        var uri = RunArtifactUriOrThrow(runId);
+        // Only files the artifact proxy serves are listed; a run stored elsewhere lists none.
+        var key = MlflowRegistryStore.ArtifactKeyFromUri(uri);
+        IEnumerable<JsonObject> files = key is null ? [] : _store.ListArtifacts(sub.Length == 0 ? key : key + "/" + sub)
+            .Select(f => MlflowWire.FileInfo(sub.Length == 0 ? f.Name : sub + "/" + f.Name, f.IsDir, f.Size));
+        return MlflowWire.FileList(files, rootUri: uri);
     }
+
+    private string RunArtifactUriOrThrow(string runId) =>
+        _store.RunArtifactUri(runId) ?? throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Run '{runId}' not found");
 
     private JsonNode GetLoggedModelRest(string modelId)
     {
-        string uri;
-        lock (_store.Lock)
-        {
-            if (!_store.LoggedModels.TryGetValue(modelId, out uri!))
-                throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Logged model with ID '{modelId}' not found.");
-        }
-        var info = new JsonObject
-        {
-            ["model_id"] = modelId,
-            ["experiment_id"] = ExperimentIdOf(uri),
-            ["artifact_uri"] = uri,
-            ["status"] = "LOGGED_MODEL_READY",
-            ["lifecycle_stage"] = "active",
-        };
-        return new JsonObject { ["model"] = new JsonObject { ["info"] = info, ["data"] = new JsonObject() } };
+        var uri = _store.LoggedModelArtifactUri(modelId)
+            ?? throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Logged model with ID '{modelId}' not found.");
+        return MlflowWire.LoggedModel(modelId, uri);
     }
 
-    // ---- search helpers
+    // ---- request helpers
 
     private static MlflowError Missing(string name) =>
         new(400, "INVALID_PARAMETER_VALUE", $"Missing value for required parameter '{name}'. See the API docs for more information about request parameters.");
-
-    internal static int ParsePageToken(string? token)
-    {
-        if (string.IsNullOrEmpty(token)) return 0;
-        byte[] decoded;
-        try { decoded = Convert.FromBase64String(token); }
-        catch (FormatException) { throw new MlflowError(400, "INVALID_PARAMETER_VALUE", "Invalid page token, could not base64-decode"); }
-        try
-        {
-            var parsed = JsonNode.Parse(decoded);
-            var offsetNode = parsed?["offset"];
-            if (offsetNode is null) throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid page token, parsed value={Encoding.UTF8.GetString(decoded)}");
-            var offset = offsetNode.GetValueKind() == JsonValueKind.String
-                ? int.Parse(offsetNode.GetValue<string>(), CultureInfo.InvariantCulture)
-                : offsetNode.GetValue<int>();
-            if (offset < 0) throw new FormatException();
-            return offset;
-        }
-        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException)
-        {
-            throw new MlflowError(400, "INVALID_PARAMETER_VALUE", $"Invalid page token, decoded value={Encoding.UTF8.GetString(decoded)}");
-        }
-    }
-
-    /// <summary>MLflow's token: base64 of <c>json.dumps({"offset": n})</c>.</summary>
-    internal static string CreatePageToken(int offset) =>
-        Convert.ToBase64String(Encoding.UTF8.GetBytes("{\"offset\": " + offset.ToString(CultureInfo.InvariantCulture) + "}"));
 
     private static List<(string Key, bool Asc)> ParseOrderBy(IReadOnlyList<string> clauses, IReadOnlyDictionary<string, string> allowed)
     {
@@ -784,40 +533,6 @@ public sealed partial class MlflowEmulator
             result.Add((column, asc));
         }
         return result;
-    }
-
-    private static List<T> Sort<T>(IEnumerable<T> items, List<(string Key, bool Asc)> orderBy,
-        Func<T, string, IComparable> value, Func<T, string> name, Func<T, int>? version)
-    {
-        var list = items.ToList();
-        list.Sort((a, b) =>
-        {
-            foreach (var (key, asc) in orderBy)
-            {
-                var va = value(a, key);
-                var vb = value(b, key);
-                var c = va is string sa && vb is string sb ? string.CompareOrdinal(sa, sb) : va.CompareTo(vb);
-                if (c != 0) return asc ? c : -c;
-            }
-            var n = string.CompareOrdinal(name(a), name(b));
-            if (n != 0) return n;
-            return version is null ? 0 : version(b).CompareTo(version(a));
-        });
-        return list;
-    }
-
-    private static JsonObject Page<T>(List<T> sorted, int offset, int maxResults, string key, Func<T, JsonObject> toJson)
-    {
-        var o = new JsonObject();
-        var page = sorted.Skip(offset).Take(maxResults).ToList();
-        if (page.Count > 0)
-        {
-            var a = new JsonArray();
-            foreach (var item in page) a.Add(toJson(item));
-            o[key] = a;
-        }
-        if (offset + maxResults < sorted.Count) o["next_page_token"] = CreatePageToken(offset + maxResults);
-        return o;
     }
 
     /// <summary>Request parameters: query string for GET, JSON body otherwise.</summary>

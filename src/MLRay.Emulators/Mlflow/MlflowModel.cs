@@ -1,6 +1,7 @@
-using System.Text.Json.Nodes;
-
 namespace MLRay.Emulators.Mlflow;
+
+// The registry's mutable entities. Only MlflowRegistryStore touches them, under its lock; handlers and the seeding API
+// get the immutable views of MlflowRegistryViews.cs instead.
 
 /// <summary>Ordered tag list (insertion order, set replaces in place).</summary>
 internal sealed class TagList
@@ -20,19 +21,8 @@ internal sealed class TagList
 
     public IReadOnlyDictionary<string, string> ToDictionary() => _items.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
-    public JsonArray ToJson()
-    {
-        var a = new JsonArray();
-        foreach (var kv in _items) a.Add(new JsonObject { ["key"] = kv.Key, ["value"] = kv.Value });
-        return a;
-    }
-
-    public JsonObject ToJsonObject()
-    {
-        var o = new JsonObject();
-        foreach (var kv in _items) o[kv.Key] = kv.Value;
-        return o;
-    }
+    /// <summary>A copy in insertion order, for views handed out of the registry's lock.</summary>
+    public KeyValuePair<string, string>[] ToArray() => _items.ToArray();
 }
 
 internal sealed class RegisteredModel
@@ -95,18 +85,4 @@ internal sealed class Webhook
     public long CreationTimestamp { get; init; }
     public long LastUpdatedTimestamp { get; set; }
     public bool Deleted { get; set; }
-
-    public JsonObject ToJson()
-    {
-        var o = new JsonObject { ["webhook_id"] = Id, ["name"] = Name };
-        if (Description is not null) o["description"] = Description;
-        o["url"] = Url;
-        var events = new JsonArray();
-        foreach (var (entity, action) in Events) events.Add(new JsonObject { ["entity"] = entity, ["action"] = action });
-        o["events"] = events;
-        o["status"] = Status;
-        o["creation_timestamp"] = CreationTimestamp;
-        o["last_updated_timestamp"] = LastUpdatedTimestamp;
-        return o;
-    }
 }

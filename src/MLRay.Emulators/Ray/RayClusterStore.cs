@@ -7,8 +7,9 @@ using MLRay.Emulators.Internal;
 namespace MLRay.Emulators.Ray;
 
 /// <summary>
-/// The emulated cluster's Serve state — apps, deployments, replicas, the bad-env cache, every PUT and build — apart
-/// from the HTTP handlers. Every member takes the store's lock; transitions are evaluated lazily, on each read.
+/// The emulated cluster's Serve state machine — apps, deployments, replicas, the bad-env cache, every PUT and build —
+/// apart from the HTTP handlers and from the rendering of GET (<see cref="ServeStatusRenderer"/>). Every member takes
+/// the store's lock; transitions are evaluated lazily, on each read.
 /// </summary>
 internal sealed partial class RayClusterStore
 {
@@ -17,25 +18,21 @@ internal sealed partial class RayClusterStore
     private readonly List<BuildRecord> _builds = new();
     private int _putCount;
 
+    private readonly ServeInstance _serve = new();
+    private readonly Dictionary<string, (string Message, DateTime Expires)> _badEnvCache = new(StringComparer.Ordinal);
+    private readonly ServeStatusRenderer _render;
+
     public RayClusterStore(RayEmulatorOptions options)
     {
         Options = options;
-        _nodeId = RandomHex(56);
-        ControllerActorId = RandomHex(32);
-        _controllerWorkerId = RandomHex(56);
-        ControllerPid = Random.Shared.Next(1000, 60000);
-        _proxyActorId = RandomHex(32);
-        _proxyWorkerId = RandomHex(56);
-        _proxyPid = Random.Shared.Next(1000, 60000);
-        RayCommit = RandomHex(40);
-        SessionName = "session_" + DateTime.UtcNow.ToString("yyyy-MM-dd_HH-mm-ss_ffffff", CultureInfo.InvariantCulture) + "_" + Random.Shared.Next(1, 9999).ToString(CultureInfo.InvariantCulture);
+        Cluster = RayClusterIdentity.CreateRandom();
+        _render = new ServeStatusRenderer(Cluster, options);
     }
 
     public RayEmulatorOptions Options { get; }
-    public string ControllerActorId { get; }
-    public int ControllerPid { get; }
-    public string RayCommit { get; }
-    public string SessionName { get; }
+
+    /// <summary>The node's and Serve actors' ids (in <c>/api/ray/version</c>, tracebacks and the rendered status).</summary>
+    public RayClusterIdentity Cluster { get; }
 
     public IReadOnlyList<string> PutBodies
     {
@@ -76,7 +73,7 @@ internal sealed partial class RayClusterStore
         lock (_lock)
         {
             Advance(Now());
-            return RenderInstance(apiType);
+            return _render.Instance(_serve, apiType);
         }
     }
 
@@ -95,70 +92,14 @@ internal sealed partial class RayClusterStore
     {
         lock (_lock) Shutdown();
     }
-    private enum Phase { Building, Updating, Running, BuildFailed, DeployFailed, Pending, Deleting }
-
-    private sealed class AppState
-    {
-        public required string Name { get; init; }
-        public string Source { get; set; } = "declarative";
-        public JsonObject? Config { get; set; }
-        public string Canonical { get; set; } = "";
-        public string CodeVersion { get; set; } = "";
-        public double LastDeployed { get; set; }
-        public Phase Phase { get; set; }
-        public DateTime PhaseEnds { get; set; }
-        public string Message { get; set; } = "";
-        public bool HasBuilt { get; set; }
-        public string? RoutePrefix { get; set; }
-        public List<Deployment> Deployments { get; set; } = new();
-    }
-
-    private sealed class Deployment
-    {
-        public required string Name { get; init; }
-        public required JsonObject Config { get; init; }
-        public required string ReplicaVersion { get; init; }
-        public int Target { get; init; }
-        public double Cpus { get; init; }
-        public double Gpus { get; init; }
-        public required JsonObject Resources { get; init; }
-        public JsonNode? MergedRuntimeEnv { get; init; }
-        public string Status { get; set; } = "UPDATING";
-        public string Trigger { get; set; } = "CONFIG_UPDATE_STARTED";
-        public string Message { get; set; } = "";
-        public List<Replica> Replicas { get; } = new();
-    }
-
-    private sealed class Replica
-    {
-        public required string Id { get; init; }
-        public string State { get; set; } = "STARTING";
-        public int? Pid { get; set; }
-        public double StartTime { get; set; }
-        public required string ActorId { get; init; }
-        public required string WorkerId { get; init; }
-    }
-
-    private readonly List<AppState> _apps = new();
-    private readonly Dictionary<string, (string Message, DateTime Expires)> _badEnvCache = new(StringComparer.Ordinal);
-    private bool _started;
-    private string _proxyLocation = "EveryNode";
-    private JsonObject _httpOptions = new();
-    private JsonObject _grpcOptions = new();
-    private JsonNode? _targetCapacity;
-    private readonly string _nodeId;
-    private readonly string _controllerWorkerId;
-    private readonly string _proxyActorId;
-    private readonly string _proxyWorkerId;
-    private readonly int _proxyPid;
 
     // ------------------------------------------------------------------ lifecycle
 
     private void StartServe(JsonObject? body)
     {
-        _started = true;
-        _proxyLocation = Json.AsString(body?["proxy_location"]) ?? "EveryNode";
-        _httpOptions = new JsonObject
+        _serve.Started = true;
+        _serve.ProxyLocation = Json.AsString(body?["proxy_location"]) ?? "EveryNode";
+        _serve.HttpOptions = new JsonObject
         {
             ["host"] = "0.0.0.0",
             ["port"] = 8000,
@@ -167,24 +108,24 @@ internal sealed partial class RayClusterStore
             ["keep_alive_timeout_s"] = 90,
         };
         if (body?["http_options"] is JsonObject http)
-            foreach (var kv in http) _httpOptions[kv.Key] = kv.Value?.DeepClone();
-        _grpcOptions = new JsonObject { ["port"] = 9000, ["grpc_servicer_functions"] = new JsonArray(), ["request_timeout_s"] = null };
+            foreach (var kv in http) _serve.HttpOptions[kv.Key] = kv.Value?.DeepClone();
+        _serve.GrpcOptions = new JsonObject { ["port"] = 9000, ["grpc_servicer_functions"] = new JsonArray(), ["request_timeout_s"] = null };
         if (body?["grpc_options"] is JsonObject grpc)
-            foreach (var kv in grpc) _grpcOptions[kv.Key] = kv.Value?.DeepClone();
+            foreach (var kv in grpc) _serve.GrpcOptions[kv.Key] = kv.Value?.DeepClone();
     }
 
     private void Shutdown()
     {
-        _started = false;
-        _apps.Clear();
-        _targetCapacity = null;
+        _serve.Started = false;
+        _serve.Apps.Clear();
+        _serve.TargetCapacity = null;
     }
 
     private void Apply(JsonObject body, DateTime now)
     {
         Advance(now);
-        if (!_started) StartServe(body);
-        _targetCapacity = body["target_capacity"]?.DeepClone();
+        if (!_serve.Started) StartServe(body);
+        _serve.TargetCapacity = body["target_capacity"]?.DeepClone();
         var nowS = UnixSeconds(now);
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var node in (JsonArray)body["applications"]!)
@@ -194,26 +135,26 @@ internal sealed partial class RayClusterStore
             names.Add(name);
             var canonical = Json.Canonical(config);
             var code = CodeVersionOf(config);
-            var existing = _apps.FirstOrDefault(a => a.Name == name);
-            if (existing is null || existing.Phase == Phase.Deleting || existing.Source != "declarative")
+            var existing = _serve.Apps.FirstOrDefault(a => a.Name == name);
+            if (existing is null || existing.Phase == AppPhase.Deleting || existing.Source != "declarative")
             {
-                if (existing is not null) _apps.Remove(existing);
-                var app = new AppState { Name = name, Config = config, Canonical = canonical, CodeVersion = code };
+                if (existing is not null) _serve.Apps.Remove(existing);
+                var app = new ServeApp { Name = name, Config = config, Canonical = canonical, CodeVersion = code };
                 StartBuild(app, now);
                 app.LastDeployed = nowS;
-                _apps.Add(app);
+                _serve.Apps.Add(app);
                 continue;
             }
             existing.LastDeployed = nowS;
             if (existing.Canonical == canonical)
             {
                 // Unchanged config: nothing to do, except that a failed build is retried (its code version was cleared).
-                if (existing.Phase == Phase.BuildFailed) StartBuild(existing, now);
+                if (existing.Phase == AppPhase.BuildFailed) StartBuild(existing, now);
                 continue;
             }
             existing.Config = config;
             existing.Canonical = canonical;
-            if (existing.CodeVersion != code || !existing.HasBuilt || existing.Phase is Phase.Building or Phase.BuildFailed)
+            if (existing.CodeVersion != code || !existing.HasBuilt || existing.Phase is AppPhase.Building or AppPhase.BuildFailed)
             {
                 existing.CodeVersion = code;
                 StartBuild(existing, now);
@@ -224,12 +165,12 @@ internal sealed partial class RayClusterStore
             }
         }
 
-        var keepImperative = VersionAtLeast(2, 35);
-        foreach (var app in _apps)
+        var keepImperative = Options.RayVersionAtLeast(2, 35);
+        foreach (var app in _serve.Apps)
         {
-            if (names.Contains(app.Name) || app.Phase == Phase.Deleting) continue;
+            if (names.Contains(app.Name) || app.Phase == AppPhase.Deleting) continue;
             if (keepImperative && app.Source != "declarative") continue;
-            app.Phase = Phase.Deleting;
+            app.Phase = AppPhase.Deleting;
             app.Message = "";
             app.PhaseEnds = now + Options.BuildTime;
             foreach (var dep in app.Deployments)
@@ -249,12 +190,12 @@ internal sealed partial class RayClusterStore
         ["args"] = config["args"]?.DeepClone(),
     });
 
-    private string BadEnvKey(AppState app) =>
+    private string BadEnvKey(ServeApp app) =>
         NormaliseArch(Options.Architecture) + "|" + Json.Canonical(app.Config?["runtime_env"]);
 
-    private void StartBuild(AppState app, DateTime now)
+    private void StartBuild(ServeApp app, DateTime now)
     {
-        app.Phase = Phase.Building;
+        app.Phase = AppPhase.Building;
         app.Message = "";
         var duration = Options.BuildTime;
         if (_badEnvCache.TryGetValue(BadEnvKey(app), out var cached) && cached.Expires > now)
@@ -269,7 +210,7 @@ internal sealed partial class RayClusterStore
         app.PhaseEnds = now + duration;
     }
 
-    private void StartUpdate(AppState app, DateTime now)
+    private void StartUpdate(ServeApp app, DateTime now)
     {
         var (deployments, error) = ComputeDeployments(app, duringBuild: false);
         if (deployments is null)
@@ -294,14 +235,14 @@ internal sealed partial class RayClusterStore
             dep.Trigger = "CONFIG_UPDATE_STARTED";
         }
         app.Deployments = deployments;
-        app.Phase = Phase.Updating;
+        app.Phase = AppPhase.Updating;
         app.Message = "";
         app.PhaseEnds = now + Options.BuildTime;
     }
 
-    private static void FailBuild(AppState app, string message)
+    private static void FailBuild(ServeApp app, string message)
     {
-        app.Phase = Phase.BuildFailed;
+        app.Phase = AppPhase.BuildFailed;
         app.Message = message;
     }
 
@@ -310,17 +251,17 @@ internal sealed partial class RayClusterStore
     {
         foreach (var expired in _badEnvCache.Where(kv => kv.Value.Expires <= now).Select(kv => kv.Key).ToList())
             _badEnvCache.Remove(expired);
-        _apps.RemoveAll(a => a.Phase == Phase.Deleting && now >= a.PhaseEnds);
-        foreach (var app in _apps.OrderBy(a => a.LastDeployed).ToList())
+        _serve.Apps.RemoveAll(a => a.Phase == AppPhase.Deleting && now >= a.PhaseEnds);
+        foreach (var app in _serve.Apps.OrderBy(a => a.LastDeployed).ToList())
         {
-            if (app.Phase == Phase.Building && now >= app.PhaseEnds) FinishBuild(app, now);
-            else if (app.Phase == Phase.Updating && now >= app.PhaseEnds) Schedule(app, now);
+            if (app.Phase == AppPhase.Building && now >= app.PhaseEnds) FinishBuild(app, now);
+            else if (app.Phase == AppPhase.Updating && now >= app.PhaseEnds) Schedule(app, now);
         }
-        foreach (var app in _apps.Where(a => a.Phase == Phase.Pending).OrderBy(a => a.LastDeployed).ToList())
+        foreach (var app in _serve.Apps.Where(a => a.Phase == AppPhase.Pending).OrderBy(a => a.LastDeployed).ToList())
             Schedule(app, now);
     }
 
-    private void FinishBuild(AppState app, DateTime now)
+    private void FinishBuild(ServeApp app, DateTime now)
     {
         var envKey = BadEnvKey(app);
         if (_badEnvCache.TryGetValue(envKey, out var cached) && cached.Expires > now)
@@ -334,7 +275,7 @@ internal sealed partial class RayClusterStore
         _builds.Add(new BuildRecord(app.Name, Json.Canonical(app.Config?["runtime_env"]), FromBadEnvCache: false, Failed: missing is not null));
         if (missing is { } failing)
         {
-            var template = RayMessages.RuntimeEnvSetupFailed("{app}", Options.PythonVersion, NormaliseArch(Options.Architecture), SessionName, requirements, failing, ParseRequirement(failing).Name);
+            var template = RayMessages.RuntimeEnvSetupFailed("{app}", Options.PythonVersion, NormaliseArch(Options.Architecture), Cluster.SessionName, requirements, failing, ParseRequirement(failing).Name);
             _badEnvCache[envKey] = (template, now + TimeSpan.FromSeconds(600));
             FailBuild(app, template.Replace("{app}", app.Name, StringComparison.Ordinal));
             return;
@@ -363,7 +304,7 @@ internal sealed partial class RayClusterStore
         config.TryGetPropertyValue("route_prefix", out var r) ? Json.AsString(r) : "/";
 
     /// <summary>Decides what the app's deployments do once built/updated: fail on replica runtime_env, wait for resources, or run.</summary>
-    private void Schedule(AppState app, DateTime now)
+    private void Schedule(ServeApp app, DateTime now)
     {
         app.RoutePrefix = app.Config is null ? app.RoutePrefix : EffectiveRoutePrefix(app.Config);
         var failed = new List<string>();
@@ -383,8 +324,8 @@ internal sealed partial class RayClusterStore
         var live = app.Deployments.Where(d => d.Status != "DEPLOY_FAILED").ToList();
         var needCpu = live.Sum(d => d.Target * d.Cpus);
         var needGpu = live.Sum(d => d.Target * d.Gpus);
-        var usedCpu = _apps.Where(a => a != app).Sum(AllocatedCpus);
-        var usedGpu = _apps.Where(a => a != app).Sum(AllocatedGpus);
+        var usedCpu = _serve.Apps.Where(a => a != app).Sum(AllocatedCpus);
+        var usedGpu = _serve.Apps.Where(a => a != app).Sum(AllocatedGpus);
         var freeCpu = Math.Max(0, Options.TotalCpus - usedCpu);
         var freeGpu = Math.Max(0, Options.TotalGpus - usedGpu);
         if (needCpu > freeCpu + 1e-9 || needGpu > freeGpu + 1e-9)
@@ -400,7 +341,7 @@ internal sealed partial class RayClusterStore
                 while (dep.Replicas.Count < dep.Target) dep.Replicas.Add(NewReplica(now, running: false));
                 if (dep.Replicas.Count > dep.Target) dep.Replicas.RemoveRange(dep.Target, dep.Replicas.Count - dep.Target);
             }
-            app.Phase = failed.Count > 0 ? Phase.DeployFailed : Phase.Pending;
+            app.Phase = failed.Count > 0 ? AppPhase.DeployFailed : AppPhase.Pending;
             app.Message = failed.Count > 0 ? $"Failed to update the deployments {PyList(failed)}." : "";
             return;
         }
@@ -421,35 +362,35 @@ internal sealed partial class RayClusterStore
         }
         if (failed.Count > 0)
         {
-            app.Phase = Phase.DeployFailed;
+            app.Phase = AppPhase.DeployFailed;
             app.Message = $"Failed to update the deployments {PyList(failed)}.";
         }
         else
         {
-            app.Phase = Phase.Running;
+            app.Phase = AppPhase.Running;
             app.Message = "";
         }
     }
 
-    private static double AllocatedCpus(AppState app) =>
+    private static double AllocatedCpus(ServeApp app) =>
         app.Deployments.Sum(d => d.Replicas.Count(r => r.State is "RUNNING" or "STOPPING") * d.Cpus);
 
-    private static double AllocatedGpus(AppState app) =>
+    private static double AllocatedGpus(ServeApp app) =>
         app.Deployments.Sum(d => d.Replicas.Count(r => r.State is "RUNNING" or "STOPPING") * d.Gpus);
 
-    private Replica NewReplica(DateTime now, bool running) => new()
+    private ServeReplica NewReplica(DateTime now, bool running) => new()
     {
-        Id = RandomReplicaId(),
+        Id = RandomIds.ReplicaId(),
         State = running ? "RUNNING" : "STARTING",
         Pid = running ? Random.Shared.Next(1000, 60000) : null,
         StartTime = running ? UnixSeconds(now) : 0,
-        ActorId = RandomHex(32),
-        WorkerId = RandomHex(56),
+        ActorId = RandomIds.Hex(32),
+        WorkerId = RandomIds.Hex(56),
     };
 
     // ------------------------------------------------------------------ deployments
 
-    private (List<Deployment>? Deployments, string? Error) ComputeDeployments(AppState app, bool duringBuild)
+    private (List<ServeDeployment>? Deployments, string? Error) ComputeDeployments(ServeApp app, bool duringBuild)
     {
         var config = app.Config!;
         var available = Options.AvailableDeployments.OrderBy(d => d, StringComparer.Ordinal).ToList();
@@ -460,7 +401,7 @@ internal sealed partial class RayClusterStore
             if (!available.Contains(name))
                 return (null, RayMessages.DeploymentDoesNotExist(Options.PythonVersion, name, available, duringBuild));
         }
-        var result = new List<Deployment>();
+        var result = new List<ServeDeployment>();
         foreach (var name in available)
         {
             var o = overrides.FirstOrDefault(x => Json.AsString(x["name"]) == name);
@@ -469,7 +410,7 @@ internal sealed partial class RayClusterStore
         return (result, null);
     }
 
-    private static Deployment BuildDeployment(string appName, string name, JsonObject? o, JsonObject? appEnv, string codeVersion)
+    private static ServeDeployment BuildDeployment(string appName, string name, JsonObject? o, JsonObject? appEnv, string codeVersion)
     {
         o ??= new JsonObject();
         var dc = new JsonObject { ["name"] = name };
@@ -530,7 +471,7 @@ internal sealed partial class RayClusterStore
             ["placement_group_strategy"] = o["placement_group_strategy"]?.DeepClone(),
             ["max_replicas_per_node"] = o["max_replicas_per_node"]?.DeepClone(),
         });
-        return new Deployment
+        return new ServeDeployment
         {
             Name = name,
             Config = dc,
@@ -560,7 +501,7 @@ internal sealed partial class RayClusterStore
         ["upscale_delay_s"] = 30.0,
     };
 
-    /// <summary>Deployment runtime_env overrides the app's key by key, except env_vars which are merged (deployment wins).</summary>
+    /// <summary>ServeDeployment runtime_env overrides the app's key by key, except env_vars which are merged (deployment wins).</summary>
     private static JsonObject MergeRuntimeEnv(JsonObject? app, JsonObject? dep)
     {
         var result = app is null ? new JsonObject() : (JsonObject)app.DeepClone();
@@ -633,139 +574,12 @@ internal sealed partial class RayClusterStore
         return null;
     }
 
-    // ------------------------------------------------------------------ rendering
+    // ------------------------------------------------------------------ Python text in messages
 
     private static string PyList(IEnumerable<string> items) => "[" + string.Join(", ", items.Select(Py.Repr)) + "]";
 
     private static string PyDict(JsonObject o) =>
         "{" + string.Join(", ", o.Select(kv => "\"" + kv.Key + "\": " + (Json.TryDouble(kv.Value, out var d) && kv.Value!.ToJsonString().Contains('.') || kv.Key is "CPU" or "GPU" ? RayMessages.PyFloat(d) : kv.Value?.ToJsonString() ?? "null"))) + "}";
-
-    private JsonObject RenderInstance(string? apiType)
-    {
-        if (!_started)
-        {
-            return new JsonObject
-            {
-                ["deploy_mode"] = "MULTI_APP",
-                ["controller_info"] = new JsonObject(),
-                ["proxies"] = new JsonObject(),
-                ["applications"] = new JsonObject(),
-                ["target_capacity"] = null,
-            };
-        }
-        var applications = new JsonObject();
-        foreach (var app in _apps)
-        {
-            if (apiType is not null && app.Source != apiType) continue;
-            applications[app.Name] = RenderApp(app);
-        }
-        return new JsonObject
-        {
-            ["controller_info"] = new JsonObject
-            {
-                ["node_id"] = _nodeId,
-                ["node_ip"] = "127.0.0.1",
-                ["node_instance_id"] = "",
-                ["actor_id"] = ControllerActorId,
-                ["actor_name"] = "SERVE_CONTROLLER_ACTOR",
-                ["worker_id"] = _controllerWorkerId,
-                ["log_file_path"] = $"/serve/controller_{ControllerPid}.log",
-            },
-            ["proxy_location"] = _proxyLocation,
-            ["http_options"] = _httpOptions.DeepClone(),
-            ["grpc_options"] = _grpcOptions.DeepClone(),
-            ["proxies"] = _proxyLocation == "Disabled" ? new JsonObject() : new JsonObject
-            {
-                [_nodeId] = new JsonObject
-                {
-                    ["node_id"] = _nodeId,
-                    ["node_ip"] = "127.0.0.1",
-                    ["node_instance_id"] = "",
-                    ["actor_id"] = _proxyActorId,
-                    ["actor_name"] = "SERVE_PROXY_ACTOR-" + _nodeId,
-                    ["worker_id"] = _proxyWorkerId,
-                    ["log_file_path"] = $"/serve/proxy_127.0.0.1_{_proxyPid}.log",
-                    ["status"] = "HEALTHY",
-                },
-            },
-            ["deploy_mode"] = "MULTI_APP",
-            ["applications"] = applications,
-            ["target_capacity"] = _targetCapacity?.DeepClone(),
-        };
-    }
-
-    private JsonObject RenderApp(AppState app)
-    {
-        var status = app.Phase switch
-        {
-            Phase.Building or Phase.Updating or Phase.Pending => "DEPLOYING",
-            Phase.Running => "RUNNING",
-            Phase.BuildFailed or Phase.DeployFailed => "DEPLOY_FAILED",
-            _ => "DELETING",
-        };
-        var o = new JsonObject
-        {
-            ["name"] = app.Name,
-            ["route_prefix"] = app.HasBuilt ? app.RoutePrefix : null,
-            ["docs_path"] = null,
-            ["status"] = status,
-            ["message"] = app.Message,
-            ["last_deployed_time_s"] = app.LastDeployed,
-            ["deployed_app_config"] = app.Config?.DeepClone(),
-        };
-        if (VersionAtLeast(2, 35)) o["source"] = app.Source;
-        var deployments = new JsonObject();
-        if (app.Phase is not (Phase.Building or Phase.BuildFailed))
-            foreach (var dep in app.Deployments) deployments[dep.Name] = RenderDeployment(app, dep);
-        o["deployments"] = deployments;
-        if (VersionAtLeast(2, 51)) o["external_scaler_enabled"] = app.Config?["external_scaler_enabled"]?.DeepClone() ?? false;
-        return o;
-    }
-
-    private JsonObject RenderDeployment(AppState app, Deployment dep)
-    {
-        var replicas = new JsonArray();
-        foreach (var r in dep.Replicas)
-        {
-            var actorName = $"SERVE_REPLICA::{app.Name}#{dep.Name}#{r.Id}";
-            if (r.State == "STARTING" && r.Pid is null)
-            {
-                replicas.Add(new JsonObject
-                {
-                    ["replica_id"] = r.Id,
-                    ["state"] = r.State,
-                    ["actor_name"] = actorName,
-                    ["start_time_s"] = r.StartTime,
-                });
-                continue;
-            }
-            replicas.Add(new JsonObject
-            {
-                ["node_id"] = _nodeId,
-                ["node_ip"] = "127.0.0.1",
-                ["node_instance_id"] = "",
-                ["actor_id"] = r.ActorId,
-                ["actor_name"] = actorName,
-                ["worker_id"] = r.WorkerId,
-                ["log_file_path"] = $"/serve/replica_{app.Name}_{dep.Name}_{r.Id}.log",
-                ["replica_id"] = r.Id,
-                ["state"] = r.State,
-                ["pid"] = r.Pid,
-                ["start_time_s"] = r.StartTime,
-            });
-        }
-        return new JsonObject
-        {
-            ["name"] = dep.Name,
-            ["status"] = dep.Status,
-            ["status_trigger"] = dep.Trigger,
-            ["message"] = dep.Message,
-            ["deployment_config"] = dep.Config.DeepClone(),
-            ["target_num_replicas"] = dep.Target,
-            ["required_resources"] = dep.Resources.DeepClone(),
-            ["replicas"] = replicas,
-        };
-    }
 
     // ------------------------------------------------------------------ seeding and inspection
 
@@ -779,24 +593,24 @@ internal sealed partial class RayClusterStore
         {
             var now = Now();
             Advance(now);
-            if (!_started) StartServe(null);
-            _apps.RemoveAll(a => a.Name == name);
+            if (!_serve.Started) StartServe(null);
+            _serve.Apps.RemoveAll(a => a.Name == name);
             var depName = Options.AvailableDeployments.OrderBy(d => d, StringComparer.Ordinal).FirstOrDefault() ?? "MLflowModel";
-            var app = new AppState
+            var app = new ServeApp
             {
                 Name = name,
                 Source = "imperative",
                 HasBuilt = true,
                 RoutePrefix = routePrefix,
                 LastDeployed = UnixSeconds(now),
-                Phase = Phase.Running,
+                Phase = AppPhase.Running,
             };
             var dep = BuildDeployment(name, depName, null, new JsonObject(), "imperative:" + name);
             dep.Status = "HEALTHY";
             dep.Trigger = "CONFIG_UPDATE_COMPLETED";
             dep.Replicas.Add(NewReplica(now, running: true));
             app.Deployments.Add(dep);
-            _apps.Add(app);
+            _serve.Apps.Add(app);
         }
     }
 
@@ -806,37 +620,14 @@ internal sealed partial class RayClusterStore
         lock (_lock)
         {
             Advance(Now());
-            var app = _apps.FirstOrDefault(a => a.Name == name);
-            return app is null ? null : RenderApp(app);
+            var app = _serve.Apps.FirstOrDefault(a => a.Name == name);
+            return app is null ? null : _render.App(app);
         }
     }
 
-    // ------------------------------------------------------------------ clock and ids
-
-    public bool VersionAtLeast(int major, int minor)
-    {
-        var parts = Options.RayVersion.Split('.', '-', '+');
-        if (parts.Length < 2 || !int.TryParse(parts[0], out var ma) || !int.TryParse(parts[1], out var mi)) return true;
-        return ma > major || (ma == major && mi >= minor);
-    }
+    // ------------------------------------------------------------------ clock
 
     private DateTime Now() => (Options.TimeProvider ?? TimeProvider.System).GetUtcNow().UtcDateTime;
 
     private static double UnixSeconds(DateTime utc) => (utc - DateTime.UnixEpoch).TotalMilliseconds / 1000.0;
-
-    private static string RandomHex(int length)
-    {
-        var bytes = new byte[(length + 1) / 2];
-        Random.Shared.NextBytes(bytes);
-        return Convert.ToHexString(bytes).ToLowerInvariant()[..length];
-    }
-
-    private static string RandomReplicaId()
-    {
-        const string alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-        return string.Create(8, 0, (span, _) =>
-        {
-            for (var i = 0; i < span.Length; i++) span[i] = alphabet[Random.Shared.Next(alphabet.Length)];
-        });
-    }
 }

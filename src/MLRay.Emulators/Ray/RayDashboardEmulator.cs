@@ -11,7 +11,7 @@ namespace MLRay.Emulators.Ray;
 /// Ray dashboard emulator serving the Serve REST API (<c>/api/serve/applications/</c>) with Ray's semantics:
 /// full-replace PUT, lazily evaluated status transitions, DEPLOY_FAILED messages in Ray's words, 400/500
 /// text bodies, token auth and the browser guard. Binds 127.0.0.1 on a free port. The routes are here; the
-/// cluster's state is in <see cref="RayClusterStore"/>.
+/// cluster's state is in <see cref="RayClusterStore"/>, and what GET shows of it is rendered by <see cref="ServeStatusRenderer"/>.
 /// </summary>
 public sealed class RayDashboardEmulator : IAsyncDisposable
 {
@@ -86,8 +86,8 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
         {
             ["version"] = "4",
             ["ray_version"] = Options.RayVersion,
-            ["ray_commit"] = _store.RayCommit,
-            ["session_name"] = _store.SessionName,
+            ["ray_commit"] = _store.Cluster.RayCommit,
+            ["session_name"] = _store.Cluster.SessionName,
         }));
         api.Map("/ray/version", MethodNotAllowedAsync).WithOrder(1);
 
@@ -184,7 +184,7 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
             return;
         }
         string? apiType = null;
-        if (_store.VersionAtLeast(2, 50) && ctx.Request.Query.TryGetValue("api_type", out var values))
+        if (Options.RayVersionAtLeast(2, 50) && ctx.Request.Query.TryGetValue("api_type", out var values))
         {
             apiType = values.ToString();
             if (apiType is not ("declarative" or "imperative"))
@@ -245,7 +245,7 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
         if (ServeValidation.ControllerError(root) is { } controllerError)
         {
             await Json.WriteTextAsync(ctx, 400,
-                RayMessages.ControllerTaskError(Options.PythonVersion, _store.ControllerPid, _store.ControllerActorId, controllerError)).ConfigureAwait(false);
+                RayMessages.ControllerTaskError(Options.PythonVersion, _store.Cluster.ControllerPid, _store.Cluster.ControllerActorId, controllerError)).ConfigureAwait(false);
             return;
         }
         _store.Apply(root, raw);

@@ -71,4 +71,12 @@ public sealed class RayEmulatorOptions
 
     /// <summary>Cluster GPUs (default none): replicas asking for <c>num_gpus</c> beyond this never get scheduled.</summary>
     public double TotalGpus { get; set; }
+
+    /// <summary>Whether <see cref="RayVersion"/> is at least <paramref name="major"/>.<paramref name="minor"/> (an unreadable version counts as newest).</summary>
+    internal bool RayVersionAtLeast(int major, int minor)
+    {
+        var parts = RayVersion.Split('.', '-', '+');
+        if (parts.Length < 2 || !int.TryParse(parts[0], out var ma) || !int.TryParse(parts[1], out var mi)) return true;
+        return ma > major || (ma == major && mi >= minor);
+    }
 }
