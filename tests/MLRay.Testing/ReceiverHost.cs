@@ -17,7 +17,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
     /// <summary>"Now" for the receiver: the contract's test-vector timestamp, so the vector itself is fresh.</summary>
     public static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeSeconds(1_755_600_000);
 
-    private ReceiverHost(WebApplication app, ManualTimeProvider time, StringWriter logs)
+    private ReceiverHost(WebApplication app, FakeTimeProvider time, StringWriter logs)
     {
         App = app;
         Time = time;
@@ -29,7 +29,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
     public WebApplication App { get; }
     public HttpClient Http { get; }
     public ITestHarness Harness { get; }
-    public ManualTimeProvider Time { get; }
+    public FakeTimeProvider Time { get; }
     public StringWriter Logs { get; }
 
     public static async Task<ReceiverHost> StartAsync(string? secret = Secret, Action<IServiceCollection>? overrideServices = null,
@@ -49,7 +49,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
                 RabbitMqUri = new Uri("amqp://mlray:rabbit-password@127.0.0.1:5672/"),
             },
         };
-        var time = new ManualTimeProvider(Now);
+        var time = new FakeTimeProvider(Now);
         var logs = new StringWriter();
         var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], config, new DictionaryEnvironment(new Dictionary<string, string>()),
             new ReceiverHostOptions
@@ -68,7 +68,7 @@ internal sealed class ReceiverHost : IAsyncDisposable
         return new ReceiverHost(app, time, logs);
     }
 
-    public string NowSeconds => Time.Now.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+    public string NowSeconds => Time.GetUtcNow().ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>POSTs <paramref name="body"/> the way MLflow does; signed with <paramref name="signWith"/> unless an explicit signature is given.</summary>
     public Task<HttpResponseMessage> PostAsync(string body, string? deliveryId = null, string? timestamp = null,

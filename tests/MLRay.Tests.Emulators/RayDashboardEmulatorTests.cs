@@ -76,7 +76,7 @@ public sealed class RayDashboardEmulatorTests
     [Fact]
     public async Task Put_IsFullReplace_ImperativeAppSurvives_UnchangedAppKeepsReplicas()
     {
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         var options = Fast(buildMs: 1000);
         options.TimeProvider = clock;
         await using var ray = await RayDashboardEmulator.StartAsync(options);
@@ -318,7 +318,7 @@ public sealed class RayDashboardEmulatorTests
     public async Task InjectedFaults_FailNextPutsAndGets()
     {
         var options = Fast();
-        options.TimeProvider = new ManualClock();
+        options.TimeProvider = new FakeTimeProvider();
         options.FailNextPuts = 1;
         options.FailNextGets = 1;
         await using var ray = await RayDashboardEmulator.StartAsync(options);

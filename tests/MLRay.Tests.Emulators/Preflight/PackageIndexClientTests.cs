@@ -1,6 +1,5 @@
 using MLRay.Emulators.PackageIndex;
 using MLRay.Preflight;
-using MLRay.Tests.Emulators;
 
 namespace MLRay.Tests.Preflight;
 
@@ -96,7 +95,7 @@ public class PackageIndexClientTests
     public async Task A_page_is_read_once_per_cache_ttl_and_a_failure_is_retried_sooner()
     {
         await using var index = await PackageIndexEmulator.StartAsync();
-        var clock = new ManualClock();
+        var clock = new FakeTimeProvider();
         using var client = Client(index, clock);
 
         await client.GetProjectAsync("scipy");

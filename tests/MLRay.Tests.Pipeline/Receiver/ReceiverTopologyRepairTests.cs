@@ -83,7 +83,7 @@ public class ReceiverTopologyRepairTests(RabbitMqBroker broker, ITestOutputHelpe
             Clusters = [],
             Pipeline = new PipelineSettings { RabbitMqUri = vhost },
         };
-        var time = new ManualTimeProvider(ReceiverHost.Now);
+        var time = new FakeTimeProvider(ReceiverHost.Now);
         var log = new WarningLog();
         var repair = new TopologyRepair(config, time, log);
 

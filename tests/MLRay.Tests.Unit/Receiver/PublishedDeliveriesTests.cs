@@ -4,7 +4,7 @@ namespace MLRay.Tests.Receiver;
 
 public sealed class PublishedDeliveriesTests
 {
-    private readonly ManualTimeProvider _time = new(DateTimeOffset.FromUnixTimeSeconds(1_755_600_000));
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeSeconds(1_755_600_000));
 
     [Fact]
     public void AnIdIsADuplicateOnlyAfterItsPublishCompleted()
