@@ -29,7 +29,7 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
-    public async Task SearchRegisteredModels_PagesWithNextPageToken_AndRejectsTooLargePages()
+    public async Task Search_registered_models_pages_with_next_page_token_and_rejects_too_large_pages()
     {
         await using var mlflow = await MlflowEmulator.StartAsync();
         var expected = new[] { "m.a", "m.b", "m.c", "m.d", "m.e" };
@@ -72,7 +72,7 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
-    public async Task SearchModelVersions_TakesStringComparatorsOnName_PagesWithTags_ButNoAliases_AndCountsRequests()
+    public async Task Search_model_versions_takes_string_comparators_on_name_pages_with_tags_but_no_aliases_and_counts_requests()
     {
         await using var mlflow = await MlflowEmulator.StartAsync();
         foreach (var name in new[] { "a.staging", "b.staging", "c.prod" })
@@ -126,7 +126,7 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
-    public async Task UnknownAlias_Is400InvalidParameterValue_UnknownModelIs404()
+    public async Task An_unknown_alias_is_400_INVALID_PARAMETER_VALUE_and_an_unknown_model_is_404()
     {
         await using var mlflow = await MlflowEmulator.StartAsync();
         mlflow.CreateModelVersion("fraud", "models:/m-0123456789abcdef0123456789abcdef");
@@ -151,7 +151,7 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
-    public async Task ModelVersion_OmitsUnsetFields_AndShowsAliasesOnGetOnly()
+    public async Task A_model_version_omits_unset_fields_and_shows_aliases_on_get_only()
     {
         await using var mlflow = await MlflowEmulator.StartAsync();
         mlflow.CreateRegisteredModel("iris");
@@ -206,7 +206,7 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
-    public async Task ArtifactProxy_ServesStoredBytes_AndListsBasenames()
+    public async Task The_artifact_proxy_serves_stored_bytes_and_lists_basenames()
     {
         await using var mlflow = await MlflowEmulator.StartAsync();
         var binary = new byte[] { 0, 1, 2, 0xff, 0xfe, 0x80, 10, 13 };
@@ -238,7 +238,7 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
-    public async Task Auth_And_Faults()
+    public async Task Auth_and_faults()
     {
         await using var mlflow = await MlflowEmulator.StartAsync(new MlflowEmulatorOptions { RequiredBearerToken = "s3cret" });
         mlflow.CreateRegisteredModel("a");
@@ -263,7 +263,7 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
-    public async Task Webhook_IsDeliveredWithMlflowSignature()
+    public async Task A_webhook_is_delivered_with_MLflows_signature()
     {
         // A throw-away receiver on a free loopback port.
         var probe = new TcpListener(IPAddress.Loopback, 0);
@@ -311,7 +311,7 @@ public sealed class MlflowEmulatorTests
     }
 
     [Fact]
-    public async Task DeletingAVersion_RemovesItsAliases()
+    public async Task Deleting_a_version_removes_its_aliases()
     {
         await using var mlflow = await MlflowEmulator.StartAsync();
         var v1 = mlflow.CreateModelVersion("m", "s3://bucket/m/1");

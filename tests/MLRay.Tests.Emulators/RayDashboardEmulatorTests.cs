@@ -61,7 +61,7 @@ public sealed class RayDashboardEmulatorTests
     private static string? Status(JsonObject instance, string app) => instance["applications"]?[app]?["status"]?.GetValue<string>();
 
     [Fact]
-    public async Task FreshCluster_ReportsServeNotStarted_AndVersion()
+    public async Task A_fresh_cluster_reports_serve_not_started_and_its_version()
     {
         await using var ray = await RayDashboardEmulator.StartAsync(Fast());
         using var http = new HttpClient { BaseAddress = ray.BaseUri };
@@ -74,7 +74,7 @@ public sealed class RayDashboardEmulatorTests
     }
 
     [Fact]
-    public async Task Put_IsFullReplace_ImperativeAppSurvives_UnchangedAppKeepsReplicas()
+    public async Task Put_is_a_full_replace_the_imperative_app_survives_and_an_unchanged_app_keeps_its_replicas()
     {
         var clock = new FakeTimeProvider();
         var options = Fast(buildMs: 1000);
@@ -141,7 +141,7 @@ public sealed class RayDashboardEmulatorTests
     }
 
     [Fact]
-    public async Task CatboostPin_FailsOnAarch64WithPipMessage_RunsOnX86()
+    public async Task A_catboost_pin_fails_on_aarch64_with_pips_message_and_runs_on_x86()
     {
         await using var arm = await RayDashboardEmulator.StartAsync(Fast("aarch64"));
         await using var x86 = await RayDashboardEmulator.StartAsync(Fast("x86_64"));
@@ -174,7 +174,7 @@ public sealed class RayDashboardEmulatorTests
     }
 
     [Fact]
-    public async Task BuildFailures_ImportError_UnknownDeployment_AndCpuShortage()
+    public async Task Build_failures_import_error_unknown_deployment_and_cpu_shortage()
     {
         await using var ray = await RayDashboardEmulator.StartAsync(Fast());
         using var http = new HttpClient { BaseAddress = ray.BaseUri };
@@ -196,7 +196,7 @@ public sealed class RayDashboardEmulatorTests
     }
 
     [Fact]
-    public async Task Put_ValidationErrors_Are400Text_MalformedJsonIs500()
+    public async Task Put_validation_errors_are_400_text_and_malformed_json_is_500()
     {
         await using var ray = await RayDashboardEmulator.StartAsync(Fast());
         using var http = new HttpClient { BaseAddress = ray.BaseUri };
@@ -238,7 +238,7 @@ public sealed class RayDashboardEmulatorTests
     }
 
     [Fact]
-    public async Task BrowserLookingPut_Is405()
+    public async Task A_browser_looking_put_is_405()
     {
         await using var ray = await RayDashboardEmulator.StartAsync(Fast());
         using var http = new HttpClient { BaseAddress = ray.BaseUri };
@@ -252,7 +252,7 @@ public sealed class RayDashboardEmulatorTests
     }
 
     [Fact]
-    public async Task TokenAuth_401_403_200()
+    public async Task Token_auth_401_403_200()
     {
         var options = Fast();
         options.AuthToken = "tok-123";
@@ -283,7 +283,7 @@ public sealed class RayDashboardEmulatorTests
     }
 
     [Fact]
-    public async Task Put_SchemaViolations_Each400_StateUnchanged()
+    public async Task Put_schema_violations_are_each_400_and_leave_the_state_unchanged()
     {
         await using var ray = await RayDashboardEmulator.StartAsync(Fast());
         using var http = new HttpClient { BaseAddress = ray.BaseUri };
@@ -315,7 +315,7 @@ public sealed class RayDashboardEmulatorTests
     }
 
     [Fact]
-    public async Task InjectedFaults_FailNextPutsAndGets()
+    public async Task Injected_faults_fail_the_next_puts_and_gets()
     {
         var options = Fast();
         options.TimeProvider = new FakeTimeProvider();

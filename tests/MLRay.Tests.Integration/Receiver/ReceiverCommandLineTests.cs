@@ -14,14 +14,14 @@ public sealed class ReceiverCommandLineTests
     }
 
     [Fact]
-    public async Task Run_WithAMissingConfigFile_ExitsNonZero()
+    public async Task Run_with_a_missing_config_file_exits_non_zero()
     {
         var missing = Path.Combine(Path.GetTempPath(), $"mlray-missing-{Guid.NewGuid():N}.yml");
         Assert.Equal(2, await ReceiverApp.RunAsync(["--config", missing, "--urls", "http://127.0.0.1:0"]));
     }
 
     [Fact]
-    public async Task Run_WithAnInvalidConfigFile_ExitsNonZero()
+    public async Task Run_with_an_invalid_config_file_exits_non_zero()
     {
         var path = Path.Combine(Path.GetTempPath(), $"mlray-invalid-{Guid.NewGuid():N}.yml");
         await File.WriteAllTextAsync(path, "receiver:\n  dedup_window: soon\n");

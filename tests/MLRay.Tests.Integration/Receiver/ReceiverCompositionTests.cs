@@ -20,7 +20,7 @@ public sealed class ReceiverCompositionTests
     private static readonly IEnvironment NoEnv = new DictionaryEnvironment(new Dictionary<string, string>());
 
     [Fact]
-    public async Task TheRealPipelineComposition_RegistersTheBus_AndAReadyTaggedHealthCheck()
+    public async Task The_real_pipeline_composition_registers_the_bus_and_a_ready_tagged_health_check()
     {
         // Built, not started: no broker needed.
         await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv, new ReceiverHostOptions { LogOutput = new StringWriter() });
@@ -30,7 +30,7 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
-    public async Task OverrideServices_RunsAfterThePipeline()
+    public async Task Override_services_runs_after_the_pipeline()
     {
         using var meters = new ServiceCollection().AddMetrics().BuildServiceProvider();
         var marker = new WebhookMetrics(meters.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
@@ -41,7 +41,7 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
-    public async Task OptionsComeFromTheConfig()
+    public async Task Options_come_from_the_config()
     {
         await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv, new ReceiverHostOptions
         {
@@ -55,7 +55,7 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
-    public async Task WithoutABus_BuildFails()
+    public async Task Without_a_bus_the_build_fails()
     {
         var e = Assert.Throws<InvalidOperationException>(() => ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(), NoEnv,
             new ReceiverHostOptions { ComposeBus = _ => { }, LogOutput = new StringWriter() }));
@@ -64,7 +64,7 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
-    public async Task WithoutASecretOrAllowUnsigned_TheReceiverProcessRefusesToStart_Exit2NamingTheKeys()
+    public async Task Without_a_secret_or_allow_unsigned_the_receiver_process_refuses_to_start_exit_2_naming_the_keys()
     {
         var dir = Directory.CreateTempSubdirectory("mlray-receiver-").FullName;
         try
@@ -93,7 +93,7 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
-    public async Task WithTheSecretsVariableUnset_TheReceiverProcessRefusesToStart_Exit2NamingTheKeyAndTheVariable()
+    public async Task With_the_secrets_variable_unset_the_receiver_process_refuses_to_start_exit_2_naming_the_key_and_the_variable()
     {
         var dir = Directory.CreateTempSubdirectory("mlray-receiver-").FullName;
         try
@@ -121,7 +121,7 @@ public sealed class ReceiverCompositionTests
     }
 
     [Fact]
-    public async Task InvalidOptions_FailAtStartUp()
+    public async Task Invalid_options_fail_at_start_up()
     {
         await using var app = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config(secret: ""), NoEnv, new ReceiverHostOptions
         {

@@ -24,7 +24,7 @@ public sealed class WebhookEndpointTests
         Assert.True(response.StatusCode == expected, $"expected {(int)expected}, got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
 
     [Fact]
-    public async Task ContractTestVector_IsQueuedAsOneRegistryChanged_WithTheDeliveryId()
+    public async Task The_contract_test_vector_is_queued_as_one_registry_changed_with_the_delivery_id()
     {
         await using var host = await ReceiverHost.StartAsync();
         var response = await host.PostAsync(Body, MlflowTestVector.VectorDeliveryId, MlflowTestVector.VectorTimestamp,
@@ -42,7 +42,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task AliasEvent_CarriesAliasAndVersion()
+    public async Task An_alias_event_carries_alias_and_version()
     {
         await using var host = await ReceiverHost.StartAsync();
         var response = await host.PostAsync("""{"entity": "model_version_alias", "action": "created", "timestamp": "2025-08-19T10:41:02.000001+00:00", "data": {"name": "fraud.staging", "alias": "champion", "version": "3"}}""", "alias-1");
@@ -53,7 +53,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task OneBodyByteChanged_Is401_AndNothingIsPublished()
+    public async Task One_body_byte_changed_is_401_and_nothing_is_published()
     {
         await using var host = await ReceiverHost.StartAsync();
         var body = Encoding.UTF8.GetBytes(Body);
@@ -71,7 +71,7 @@ public sealed class WebhookEndpointTests
     [InlineData("missing")]
     [InlineData("sha256")]
     [InlineData("empty")]
-    public async Task BadSignatures_Are401(string kind)
+    public async Task Bad_signatures_are_401(string kind)
     {
         await using var host = await ReceiverHost.StartAsync();
         var bodyHex = Convert.ToHexStringLower(System.Security.Cryptography.HMACSHA256.HashData(
@@ -95,7 +95,7 @@ public sealed class WebhookEndpointTests
     [InlineData(60, HttpStatusCode.Accepted)]
     [InlineData(-250, HttpStatusCode.Accepted)]
     [InlineData(-300, HttpStatusCode.Accepted)]
-    public async Task TimestampWindow(int offsetSeconds, HttpStatusCode expected)
+    public async Task A_timestamp_inside_the_window_is_accepted_and_one_outside_is_400(int offsetSeconds, HttpStatusCode expected)
     {
         await using var host = await ReceiverHost.StartAsync();
         var timestamp = (ReceiverHost.Now.ToUnixTimeSeconds() + offsetSeconds).ToString(System.Globalization.CultureInfo.InvariantCulture);
@@ -105,7 +105,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task NonIntegerOrMissingTimestamp_OrMissingDeliveryId_Is400()
+    public async Task A_non_integer_or_missing_timestamp_or_a_missing_delivery_id_is_400()
     {
         await using var host = await ReceiverHost.StartAsync();
         await AssertStatus(HttpStatusCode.BadRequest, await host.PostAsync(Body, timestamp: "abc"));
@@ -120,7 +120,7 @@ public sealed class WebhookEndpointTests
     [InlineData("not json")]
     [InlineData("""{"entity": "model_version", "action": "created"}""")]
     [InlineData("""{"entity": "model_version", "data": {"name": "fraud.staging"}}""")]
-    public async Task MalformedBody_ValidlySigned_Is400(string body)
+    public async Task A_malformed_body_validly_signed_is_400(string body)
     {
         await using var host = await ReceiverHost.StartAsync();
         await AssertStatus(HttpStatusCode.BadRequest, await host.PostAsync(body));
@@ -132,7 +132,7 @@ public sealed class WebhookEndpointTests
     [InlineData("true", "a boolean")]
     [InlineData("[\"3\"]", "a list")]
     [InlineData("3.5", "a fraction")]
-    public async Task DataVersionOfTheWrongType_Is400NamingIt(string version, string kind)
+    public async Task Data_version_of_the_wrong_type_is_400_naming_it(string version, string kind)
     {
         await using var host = await ReceiverHost.StartAsync();
         var response = await host.PostAsync(Body.Replace("\"version\": \"3\"", $"\"version\": {version}"));
@@ -147,7 +147,7 @@ public sealed class WebhookEndpointTests
     [Theory]
     [InlineData("\"3\"")]
     [InlineData("3")]
-    public async Task DataVersionAsStringOrNumber_IsQueued(string version)
+    public async Task Data_version_as_string_or_number_is_queued(string version)
     {
         await using var host = await ReceiverHost.StartAsync();
         await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(Body.Replace("\"version\": \"3\"", $"\"version\": {version}")));
@@ -155,7 +155,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task TwoSignatureHeaders_Are401SayingTheHeaderIsRepeated()
+    public async Task Two_signature_headers_are_401_saying_the_header_is_repeated()
     {
         await using var host = await ReceiverHost.StartAsync();
         var body = Encoding.UTF8.GetBytes(Body);
@@ -185,7 +185,7 @@ public sealed class WebhookEndpointTests
 
     [Theory]
     [MemberData(nameof(UndecodableText))]
-    public async Task SignedBodyWithUndecodableText_Is400NamingTheProblem_WithoutAnErrorLog(byte[] body, string problem)
+    public async Task A_signed_body_with_undecodable_text_is_400_naming_the_problem_without_an_error_log(byte[] body, string problem)
     {
         await using var host = await ReceiverHost.StartAsync();
 
@@ -199,7 +199,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task SameDeliveryIdTwice_SecondIsADuplicate_AndPublishedOnce()
+    public async Task The_same_delivery_id_twice_the_second_is_a_duplicate_and_published_once()
     {
         await using var host = await ReceiverHost.StartAsync();
         await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(Body, "dup-1"));
@@ -226,7 +226,7 @@ public sealed class WebhookEndpointTests
     [InlineData("prompt")]
     [InlineData("example_model")]
     [InlineData("other-suffix")]
-    public async Task IgnoredEvents_Are200_WithTheReason_AndNothingIsPublished(string kind)
+    public async Task Ignored_events_are_200_with_the_reason_and_nothing_is_published(string kind)
     {
         await using var host = await ReceiverHost.StartAsync();
         var (body, reason) = kind switch
@@ -245,7 +245,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task ARayTagEvent_IsQueued()
+    public async Task A_ray_tag_event_is_queued()
     {
         await using var host = await ReceiverHost.StartAsync();
         await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(TagSet("ray.num_replicas")));
@@ -255,7 +255,7 @@ public sealed class WebhookEndpointTests
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task BodyOverOneMiB_Is413(bool chunked)
+    public async Task A_body_over_one_MiB_is_413(bool chunked)
     {
         await using var host = await ReceiverHost.StartAsync();
         var body = new byte[MLflowWebhookOptions.OneMiB + 1];
@@ -276,7 +276,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task BodyOfExactlyOneMiB_IsRead()
+    public async Task A_body_of_exactly_one_MiB_is_read()
     {
         await using var host = await ReceiverHost.StartAsync();
         var padded = Body[..^1] + new string(' ', (int)MLflowWebhookOptions.OneMiB - Body.Length) + "}";
@@ -287,7 +287,7 @@ public sealed class WebhookEndpointTests
     [Theory]
     [InlineData(FlakyPublishEndpoint.Mode.Throw)]
     [InlineData(FlakyPublishEndpoint.Mode.Hang)]
-    public async Task PublishFailing_Is503WithRetryAfter_AndTheRetrySucceeds(FlakyPublishEndpoint.Mode mode)
+    public async Task A_failing_publish_is_503_with_retry_after_and_the_retry_succeeds(FlakyPublishEndpoint.Mode mode)
     {
         var flaky = new FlakyPublishEndpoint.Switch { Current = mode };
         await using var host = await ReceiverHost.StartAsync(
@@ -316,7 +316,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task WithAllowUnsigned_UnsignedDeliveriesAreAccepted_ButTheTimestampStillCounts()
+    public async Task With_allow_unsigned_unsigned_deliveries_are_accepted_but_the_timestamp_still_counts()
     {
         await using var host = await ReceiverHost.StartAsync(secret: null);
         await AssertStatus(HttpStatusCode.Accepted, await host.PostAsync(Body, signWith: null));
@@ -327,7 +327,7 @@ public sealed class WebhookEndpointTests
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task ReadyzAndTheStartUpLog_SayWhichSignatureModeRuns(bool signed)
+    public async Task Readyz_and_the_start_up_log_say_which_signature_mode_runs(bool signed)
     {
         await using var host = await ReceiverHost.StartAsync(secret: signed ? ReceiverHost.Secret : null);
 
@@ -344,7 +344,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task Healthz_Is200_ReadyzFollowsTheBus_MetricsAreExported()
+    public async Task Healthz_is_200_readyz_follows_the_bus_and_metrics_are_exported()
     {
         await using var host = await ReceiverHost.StartAsync();
         var healthz = await host.Http.GetAsync("/healthz");
@@ -359,7 +359,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task Readyz_Is503_WhenAReadyCheckFails_WhileHealthzStays200()
+    public async Task Readyz_is_503_when_a_ready_check_fails_while_healthz_stays_200()
     {
         await using var host = await ReceiverHost.StartAsync(overrideServices: s => s.AddHealthChecks()
             .AddCheck("bus-down", () => HealthCheckResult.Unhealthy("simulated"), tags: ["ready"]));
@@ -368,7 +368,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task Logs_AreCompactJson_CarryTheDeliveryId_AndNeverTheSecretSignatureOrBody()
+    public async Task Logs_are_compact_json_carry_the_delivery_id_and_never_the_secret_signature_or_body()
     {
         await using var host = await ReceiverHost.StartAsync();
         var deliveryId = "log-" + Guid.NewGuid().ToString("N");
@@ -390,7 +390,7 @@ public sealed class WebhookEndpointTests
     }
 
     [Fact]
-    public async Task NothingRedirects_AndOtherMethodsAreNotAccepted()
+    public async Task Nothing_redirects_and_other_methods_are_not_accepted()
     {
         await using var host = await ReceiverHost.StartAsync();
         var get = await host.Http.GetAsync("/webhooks/mlflow");

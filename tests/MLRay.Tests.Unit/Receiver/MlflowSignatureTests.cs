@@ -7,7 +7,7 @@ namespace MLRay.Tests.Receiver;
 public sealed class MlflowSignatureTests
 {
     [Fact]
-    public void Compute_MatchesTheContractTestVector()
+    public void Compute_matches_the_contract_test_vector()
     {
         var body = Encoding.UTF8.GetBytes(VectorBody);
         Assert.Equal(275, body.Length);
@@ -16,7 +16,7 @@ public sealed class MlflowSignatureTests
     }
 
     [Fact]
-    public void Verify_RejectsAnyChangeToBodyIdTimestampOrSecret()
+    public void Verify_rejects_any_change_to_body_id_timestamp_or_secret()
     {
         var body = Encoding.UTF8.GetBytes(VectorBody);
         var tampered = (byte[])body.Clone();
@@ -39,13 +39,13 @@ public sealed class MlflowSignatureTests
     [InlineData("v1,Yu6RaOej6kx7FuifnQa0YIwbnJfmjdBd7iwoXIDO3g==", SignatureCheck.Malformed)]              // 31 bytes
     [InlineData("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", SignatureCheck.Mismatch)]
     [InlineData("v1,Yu6RaOej6kx7FuifnQa0YIwbnJfmjdBd7iwoXIDO3hs=", SignatureCheck.Valid)]
-    public void Verify_ClassifiesHeaderValues(string? header, SignatureCheck expected)
+    public void Verify_classifies_header_values(string? header, SignatureCheck expected)
     {
         Assert.Equal(expected, MlflowSignature.Verify(VectorSecret, VectorDeliveryId, VectorTimestamp, Encoding.UTF8.GetBytes(VectorBody), header));
     }
 
     [Fact]
-    public void Verify_RejectsThePreReleaseSha256HexScheme()
+    public void Verify_rejects_the_pre_release_sha256_hex_scheme()
     {
         // The never-shipped design: sha256=<hex of HMAC over the body alone>.
         var body = Encoding.UTF8.GetBytes(VectorBody);
@@ -54,7 +54,7 @@ public sealed class MlflowSignatureTests
     }
 
     [Fact]
-    public void Compute_UsesUtf8SecretAsIs_AndRawNonAsciiBodyBytes()
+    public void Compute_uses_the_utf8_secret_as_is_and_raw_non_ascii_body_bytes()
     {
         // Secret not base64-decoded, no whsec_ handling; body bytes signed as received (raw UTF-8 é here).
         var body = Encoding.UTF8.GetBytes("""{"entity": "registered_model", "action": "created", "timestamp": "t", "data": {"name": "caf\u00e9.staging", "description": "é"}}""");

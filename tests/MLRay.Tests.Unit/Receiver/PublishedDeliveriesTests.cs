@@ -7,7 +7,7 @@ public sealed class PublishedDeliveriesTests
     private readonly FakeTimeProvider _time = new(DateTimeOffset.FromUnixTimeSeconds(1_755_600_000));
 
     [Fact]
-    public void AnIdIsADuplicateOnlyAfterItsPublishCompleted()
+    public void An_id_is_a_duplicate_only_after_its_publish_completed()
     {
         var deliveries = new PublishedDeliveries(_time, TimeSpan.FromMinutes(10));
         Assert.Equal(DeliveryState.New, deliveries.TryBegin("a"));
@@ -18,7 +18,7 @@ public sealed class PublishedDeliveriesTests
     }
 
     [Fact]
-    public void AnAbandonedIdIsForgotten_SoTheRetryIsProcessed()
+    public void An_abandoned_id_is_forgotten_so_the_retry_is_processed()
     {
         var deliveries = new PublishedDeliveries(_time, TimeSpan.FromMinutes(10));
         Assert.Equal(DeliveryState.New, deliveries.TryBegin("a"));
@@ -28,7 +28,7 @@ public sealed class PublishedDeliveriesTests
     }
 
     [Fact]
-    public void IdsExpireAfterTheWindow()
+    public void Ids_expire_after_the_window()
     {
         var deliveries = new PublishedDeliveries(_time, TimeSpan.FromMinutes(10));
         deliveries.TryBegin("a");
@@ -41,7 +41,7 @@ public sealed class PublishedDeliveriesTests
     }
 
     [Fact]
-    public void CapacityForgetsTheOldestFirst()
+    public void Capacity_forgets_the_oldest_first()
     {
         var deliveries = new PublishedDeliveries(_time, TimeSpan.FromMinutes(10), capacity: 2);
         foreach (var id in new[] { "a", "b", "c" })

@@ -23,7 +23,7 @@ public sealed class ReplayWindowTests
     [InlineData("1755600060", TimestampCheck.Ok)]                                 // 60 s ahead: clock skew allowed
     [InlineData("1755600061", TimestampCheck.TooFarInFuture)]
     [InlineData("1755600120", TimestampCheck.TooFarInFuture)]
-    public void Check(string? header, TimestampCheck expected)
+    public void Timestamps_are_checked_against_the_replay_window(string? header, TimestampCheck expected)
     {
         Assert.Equal(expected, ReplayWindow.Check(header, Now, TimeSpan.FromSeconds(300), TimeSpan.FromSeconds(60)));
     }

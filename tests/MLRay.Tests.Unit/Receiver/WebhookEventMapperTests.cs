@@ -52,7 +52,7 @@ public sealed class WebhookEventMapperTests
 
     [Theory]
     [MemberData(nameof(Published))]
-    public void ModelEvents_BecomeOneRegistryChanged(string body, string model, string? version, string? alias, string reason)
+    public void Model_events_become_one_registry_changed(string body, string model, string? version, string? alias, string reason)
     {
         var publish = Assert.IsType<WebhookDecision.Publish>(Map(body));
         Assert.Equal(new RegistryChanged { RegisteredModel = model, Version = version, Alias = alias, Reason = reason, DeliveryId = Id }, publish.Message);
@@ -84,7 +84,7 @@ public sealed class WebhookEventMapperTests
 
     [Theory]
     [MemberData(nameof(Ignored))]
-    public void OtherEvents_AreIgnoredWithAReason(string body, string reasonContains)
+    public void Other_events_are_ignored_with_a_reason(string body, string reasonContains)
     {
         var ignore = Assert.IsType<WebhookDecision.Ignore>(Map(body));
         Assert.Contains(reasonContains, ignore.Reason);
@@ -106,13 +106,13 @@ public sealed class WebhookEventMapperTests
     [InlineData("""{"entity": "model_version", "action": "created", "data": {"name": 5}}""")]
     [InlineData("""{"entity": "model_version_tag", "action": "set", "data": {"name": "m.staging", "version": "1"}}""")]   // no key
     [InlineData("""{"entity": "model_version_alias", "action": "created", "data": {"name": "m.staging", "version": "1"}}""")] // no alias
-    public void MalformedEnvelopes_AreInvalid(string body)
+    public void Malformed_envelopes_are_invalid(string body)
     {
         Assert.IsType<WebhookDecision.Invalid>(Map(body));
     }
 
     [Fact]
-    public void TheSuffixIsConfigurable()
+    public void The_suffix_is_configurable()
     {
         var body = Envelope("model_version", "created", """{"name": "fraud.prod", "version": "3"}""");
         Assert.IsType<WebhookDecision.Publish>(Map(body, ".prod"));
