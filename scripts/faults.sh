@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault-injection suite alone (tests/MLRay.Tests/Faults, Category=Fault), then its figures.
+# The fault-injection suite alone (tests/MLRay.Tests.Pipeline/Faults, Category=Fault), then its figures.
 #   scripts/faults.sh          the short form (what scripts/test.sh runs as part of the whole suite)
 #   scripts/faults.sh full     the sizes: 2,000 webhooks across the broker restart, 30 s Ray and MLflow outages
 # Stops and starts the local RabbitMQ's app (rabbitmqctl stop_app/start_app) for a few seconds once.
@@ -9,7 +9,7 @@ export RABBITMQ_URI="${RABBITMQ_URI:-amqp://guest:guest@127.0.0.1:5672/}"
 export MLRAY_FAULTS="${1:-short}"
 report=$(mktemp)
 export MLRAY_FAULTS_REPORT="$report"
-dotnet test tests/MLRay.Tests -c Release --filter Category=Fault
+dotnet test tests/MLRay.Tests.Pipeline -c Release --filter Category=Fault
 rc=$?
 echo
 echo "Figures (${MLRAY_FAULTS} form):"

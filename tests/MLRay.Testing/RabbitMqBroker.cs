@@ -1,0 +1,299 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Testcontainers.RabbitMq;
+
+namespace MLRay.Testing;
+
+/// <summary>
+/// A RabbitMQ broker for tests: <c>RABBITMQ_URI</c> when set (scripts/rabbitmq.sh starts one on this machine), else
+/// a Testcontainers container, else a loud failure — never a skip. Every <see cref="CreateVhostAsync"/> gives a
+/// test its own throw-away vhost (deleted on dispose); the management API (port 15672) inspects queues and the
+/// outage helpers stop and start the broker's app.
+/// </summary>
+public sealed class RabbitMqBroker : IAsyncLifetime
+{
+    public const string UriVariable = "RABBITMQ_URI";
+    /// <summary>Optional override of the management API's base URL (default: http://&lt;amqp host&gt;:15672/).</summary>
+    public const string ManagementUriVariable = "RABBITMQ_MANAGEMENT_URI";
+    public const string Hint = "run `scripts/rabbitmq.sh start` (installs and starts a loopback broker) and export RABBITMQ_URI=amqp://guest:guest@127.0.0.1:5672/";
+
+    private readonly List<string> _vhosts = [];
+    private RabbitMqContainer? _container;
+    private HttpClient _http = null!;
+    private bool _appStopped;
+
+    /// <summary>The broker's base AMQP URI (default vhost).</summary>
+    public Uri AmqpUri { get; private set; } = null!;
+
+    /// <summary>The management API's base URL, e.g. http://127.0.0.1:15672/.</summary>
+    public Uri ManagementUri { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        var configured = Environment.GetEnvironmentVariable(UriVariable);
+        if (!string.IsNullOrWhiteSpace(configured))
+        {
+            if (!Uri.TryCreate(configured, UriKind.Absolute, out var uri) || uri.Scheme is not ("amqp" or "amqps"))
+                throw new InvalidOperationException($"{UriVariable}='{configured}' is not an amqp:// URI; {Hint}");
+            AmqpUri = uri;
+            ManagementUri = Environment.GetEnvironmentVariable(ManagementUriVariable) is { Length: > 0 } m
+                ? new Uri(m) : new UriBuilder("http", uri.Host, 15672).Uri;
+        }
+        else
+        {
+            try
+            {
+                _container = new RabbitMqBuilder("rabbitmq:3.13-management").WithPortBinding(15672, true).Build();
+                await _container.StartAsync();
+            }
+            catch (Exception e)
+            {
+                if (_container is not null) await _container.DisposeAsync();
+                _container = null;
+                throw new InvalidOperationException(
+                    $"No RabbitMQ for the broker tests: {UriVariable} is not set and Testcontainers could not start one " +
+                    $"({e.GetType().Name}: {e.Message}). On a machine without Docker, {Hint}.", e);
+            }
+            AmqpUri = new Uri(_container.GetConnectionString());
+            ManagementUri = new UriBuilder("http", _container.Hostname, _container.GetMappedPublicPort(15672)).Uri;
+        }
+
+        var (user, password) = Credentials(AmqpUri);
+        _http = new HttpClient { BaseAddress = ManagementUri, Timeout = TimeSpan.FromSeconds(30) };
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+
+        try
+        {
+            using var overview = await _http.GetAsync("api/overview");
+            overview.EnsureSuccessStatusCode();
+        }
+        catch (Exception e)
+        {
+            throw new InvalidOperationException(
+                $"RabbitMQ's management API at {ManagementUri} does not answer for {Redacted(AmqpUri)} ({e.Message}); {Hint}", e);
+        }
+    }
+
+    /// <summary>
+    /// A fresh vhost (<c>mlray-test-…</c>) with configure/write/read <c>.*</c> for the URI's user; returns the
+    /// AMQP URI for it. Deleted when the fixture is disposed.
+    /// </summary>
+    public async Task<Uri> CreateVhostAsync()
+    {
+        var name = "mlray-test-" + Guid.NewGuid().ToString("N")[..12];
+        lock (_vhosts) _vhosts.Add(name);
+        await PutVhostAsync(name);
+        return new UriBuilder(AmqpUri) { Path = "/" + Uri.EscapeDataString(name) }.Uri;
+    }
+
+    /// <summary>
+    /// Creates again, empty, a vhost <see cref="CreateVhostAsync"/> made and <see cref="DeleteVhostAsync"/> deleted, with
+    /// the same permissions: what a broker that lost its definitions (node reset, volume lost) looks like to its clients.
+    /// </summary>
+    public Task RecreateVhostAsync(Uri vhostUri) => PutVhostAsync(VhostOf(vhostUri.ToString()));
+
+    private async Task PutVhostAsync(string name)
+    {
+        var (user, _) = Credentials(AmqpUri);
+        using (var put = await _http.PutAsync($"api/vhosts/{Uri.EscapeDataString(name)}", JsonContent("{}")))
+            await EnsureSuccess(put, $"create vhost {name}");
+        using (var perms = await _http.PutAsync($"api/permissions/{Uri.EscapeDataString(name)}/{Uri.EscapeDataString(user)}",
+                   JsonContent("""{"configure":".*","write":".*","read":".*"}""")))
+            await EnsureSuccess(perms, $"grant {user} on vhost {name}");
+    }
+
+    /// <summary>
+    /// The queue's <c>messages</c> (ready + unacked) as the management API reports it, or -1 when the queue does
+    /// not exist. The figure lags the broker by a few seconds: poll for the value you expect.
+    /// </summary>
+    public async Task<int> QueueMessageCountAsync(string vhostUri, string queue)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        while (true)
+        {
+            using var response = await _http.GetAsync(QueuePath(vhostUri, queue));
+            if (response.StatusCode == HttpStatusCode.NotFound) return -1;
+            await EnsureSuccess(response, $"read queue {queue}");
+            var doc = JsonNode.Parse(await response.Content.ReadAsStringAsync());
+            // A queue declared a moment ago has no statistics yet: wait for the first sample rather than guess 0.
+            if (doc?["messages"] is JsonValue messages) return messages.GetValue<int>();
+            if (DateTime.UtcNow > deadline) return 0;
+            await Task.Delay(250);
+        }
+    }
+
+    /// <summary>The names of every queue in the vhost of <paramref name="vhostUri"/>.</summary>
+    public async Task<IReadOnlyList<string>> QueueNamesAsync(string vhostUri)
+    {
+        using var response = await _http.GetAsync($"api/queues/{Uri.EscapeDataString(VhostOf(vhostUri))}?columns=name");
+        await EnsureSuccess(response, "list queues");
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync()) is JsonArray queues
+            ? queues.Select(q => (string)q!["name"]!).ToList() : [];
+    }
+
+    /// <summary>
+    /// Up to <paramref name="count"/> messages from the head of the queue, requeued afterwards
+    /// (<c>ack_requeue_true</c>): body as text (base64 when not UTF-8), headers as strings (non-string values as
+    /// JSON). Empty when the queue does not exist or is empty.
+    /// </summary>
+    public async Task<IReadOnlyList<(string Body, IReadOnlyDictionary<string, string> Headers)>> PeekMessagesAsync(string vhostUri, string queue, int count)
+    {
+        using var response = await _http.PostAsync(QueuePath(vhostUri, queue) + "/get",
+            JsonContent($$"""{"count":{{count}},"ackmode":"ack_requeue_true","encoding":"auto"}"""));
+        if (response.StatusCode == HttpStatusCode.NotFound) return [];
+        await EnsureSuccess(response, $"peek queue {queue}");
+        var result = new List<(string, IReadOnlyDictionary<string, string>)>();
+        if (JsonNode.Parse(await response.Content.ReadAsStringAsync()) is not JsonArray messages) return result;
+        foreach (var message in messages)
+        {
+            var body = message?["payload"]?.GetValue<string>() ?? "";
+            var headers = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (message?["properties"]?["headers"] is JsonObject h)
+                foreach (var (key, value) in h)
+                    headers[key] = value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : value?.ToJsonString() ?? "";
+            result.Add((body, headers));
+        }
+        return result;
+    }
+
+    /// <summary><c>rabbitmqctl stop_app</c>: the node stays up, AMQP and the management API go away (a broker outage).</summary>
+    public async Task StopAppAsync()
+    {
+        await RabbitmqctlAsync("stop_app");
+        _appStopped = true;
+    }
+
+    /// <summary><c>rabbitmqctl start_app</c>, then waits until AMQP accepts connections and the management API answers.</summary>
+    public async Task StartAppAsync()
+    {
+        await RabbitmqctlAsync("start_app");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (!await AcceptsAsync(AmqpUri.Host, AmqpUri.IsDefaultPort ? 5672 : AmqpUri.Port) || !await ManagementAnswersAsync())
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"RabbitMQ did not come back on {AmqpUri.Host}:{AmqpUri.Port} within 60 s after start_app");
+            await Task.Delay(200);
+        }
+        _appStopped = false;
+    }
+
+    /// <summary>Deletes a vhost <see cref="CreateVhostAsync"/> made (its connections are closed by the broker).</summary>
+    public async Task DeleteVhostAsync(Uri vhostUri)
+    {
+        using var response = await _http.DeleteAsync($"api/vhosts/{Uri.EscapeDataString(VhostOf(vhostUri.ToString()))}");
+        await EnsureSuccess(response, $"delete vhost {VhostOf(vhostUri.ToString())}");
+    }
+
+    public async Task DisposeAsync()
+    {
+        try
+        {
+            if (_appStopped) await StartAppAsync(); // a test that failed mid-outage must not leave the broker down
+            string[] vhosts;
+            lock (_vhosts) vhosts = [.. _vhosts];
+            foreach (var vhost in vhosts)
+            {
+                try { using var _ = await _http.DeleteAsync($"api/vhosts/{Uri.EscapeDataString(vhost)}"); }
+                catch (HttpRequestException) { }
+            }
+        }
+        finally
+        {
+            _http?.Dispose();
+            if (_container is not null) await _container.DisposeAsync();
+        }
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private static string QueuePath(string vhostUri, string queue) =>
+        $"api/queues/{Uri.EscapeDataString(VhostOf(vhostUri))}/{Uri.EscapeDataString(queue)}";
+
+    /// <summary>The vhost an AMQP URI names: its path unescaped, "/" when empty.</summary>
+    internal static string VhostOf(string amqpUri)
+    {
+        var path = new Uri(amqpUri).AbsolutePath.TrimStart('/');
+        return path.Length == 0 ? "/" : Uri.UnescapeDataString(path);
+    }
+
+    private static (string User, string Password) Credentials(Uri uri)
+    {
+        if (string.IsNullOrEmpty(uri.UserInfo)) return ("guest", "guest");
+        var parts = uri.UserInfo.Split(':', 2);
+        return (Uri.UnescapeDataString(parts[0]), parts.Length > 1 ? Uri.UnescapeDataString(parts[1]) : "");
+    }
+
+    private static string Redacted(Uri uri) => new UriBuilder(uri) { Password = "" }.Uri.ToString();
+
+    private static StringContent JsonContent(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static async Task EnsureSuccess(HttpResponseMessage response, string what)
+    {
+        if (response.IsSuccessStatusCode) return;
+        var body = await response.Content.ReadAsStringAsync();
+        throw new HttpRequestException($"RabbitMQ management API: {what} failed ({(int)response.StatusCode}): {body}", null, response.StatusCode);
+    }
+
+    private async Task<bool> ManagementAnswersAsync()
+    {
+        try
+        {
+            using var response = await _http.GetAsync("api/overview");
+            return response.IsSuccessStatusCode;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private static async Task<bool> AcceptsAsync(string host, int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await client.ConnectAsync(host, port, timeout.Token);
+            return true;
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    private async Task RabbitmqctlAsync(string command)
+    {
+        if (_container is not null)
+        {
+            var exec = await _container.ExecAsync(["rabbitmqctl", command]);
+            if (exec.ExitCode != 0) throw new InvalidOperationException($"rabbitmqctl {command} in the container failed ({exec.ExitCode}): {exec.Stderr}");
+            return;
+        }
+        var tool = File.Exists("/usr/sbin/rabbitmqctl") ? "/usr/sbin/rabbitmqctl" : "rabbitmqctl";
+        var start = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("-q");
+        start.ArgumentList.Add(command);
+        Process process;
+        try
+        {
+            process = Process.Start(start)!;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"rabbitmqctl is not installed here, so the broker at {AmqpUri.Host} cannot be stopped/started by the tests; {Hint}", e);
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+            await process.WaitForExitAsync(timeout.Token);
+            if (process.ExitCode != 0)
+                throw new InvalidOperationException($"rabbitmqctl {command} failed ({process.ExitCode}): {await stderr}{await stdout}");
+        }
+    }
+}
