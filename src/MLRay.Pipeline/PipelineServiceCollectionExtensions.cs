@@ -65,6 +65,8 @@ public static class PipelineServiceCollectionExtensions
             services.AddSingleton<IDeadLetters>(sp => new BrokerDeadLetters(sp.GetRequiredService<IBus>(), sp.GetRequiredService<DeadLetterStore>()));
             // Registered before the bus so queues and bindings exist before anything is published.
             services.AddHostedService<TopologyDeclarer>();
+            // ...and declared again by whichever process meets them missing (a probe or a publish answered NOT_FOUND).
+            services.AddSingleton<TopologyRepair>();
             services.AddSingleton<BrokerHealthCheck>();
             services.AddHealthChecks().AddCheck<BrokerHealthCheck>("broker", tags: [MLRay.Telemetry.HealthTags.Ready]);
             // A graceful stop hands its clusters to the standby instead of reconciling alongside it.
@@ -76,8 +78,6 @@ public static class PipelineServiceCollectionExtensions
             if (!roles.InMemory)
             {
                 // The webhook hot path publishes with RabbitMQ.Client (after the topology declarer, which starts first).
-                // Its publishes and the broker probe declare the topology again when the broker lost it.
-                services.AddSingleton<TopologyRepair>();
                 services.AddSingleton<ConfirmedRegistryChangedPublisher>();
                 services.AddSingleton<IRegistryChangedPublisher>(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());
                 services.AddHostedService(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());

@@ -1,4 +1,5 @@
 using System.Net;
+using MLRay.Pipeline;
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using MLRay.Tests.Broker;
@@ -128,6 +129,28 @@ public class WorkerHostTests(RabbitMqBroker broker)
                      "give this process its own --urls, e.g. --urls http://127.0.0.1:8092\n", stderr);
         Assert.DoesNotContain("\"@x\"", stdout);
         Assert.False(first.Process.HasExited, "the first worker keeps running");
+    }
+
+    [Fact]
+    public async Task A_worker_alone_re_declares_the_topology_when_its_vhost_is_re_created_and_is_ready_again_within_30_s()
+    {
+        await using var world = await PipelineWorld.StartAsync(broker);
+        using var worker = WorkerProcess.Start(world.ConfigPath, ["ray-cluster-py312"], router: true);   // no receiver runs
+        await worker.WaitReadyAsync();
+        using var http = new HttpClient { BaseAddress = worker.Probes, Timeout = TimeSpan.FromSeconds(5) };
+        async Task<HttpStatusCode> ReadyzAsync()
+        {
+            try { using var r = await http.GetAsync("/readyz"); return r.StatusCode; }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { return 0; }
+        }
+
+        await broker.DeleteVhostAsync(world.BrokerUri);
+        await PipelineWorld.WaitUntil(() => ReadyzAsync().GetAwaiter().GetResult() == HttpStatusCode.ServiceUnavailable, 10, "unready, vhost deleted");
+        await broker.RecreateVhostAsync(world.BrokerUri);
+
+        await worker.WaitReadyAsync(seconds: 30);
+        Assert.Contains("lost its definitions", worker.Output);   // the worker's own repair, not a restart or a receiver's
+        Assert.Contains(PipelineTopology.ClusterQueue("ray-cluster-py312"), await broker.QueueNamesAsync(world.BrokerUri.ToString()));
     }
 
     [Fact]

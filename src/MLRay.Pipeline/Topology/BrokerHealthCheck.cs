@@ -7,10 +7,11 @@ namespace MLRay.Pipeline.Topology;
 /// Readiness that notices a lost broker within seconds: every check (at most one a second) asks the broker, over a
 /// connection of its own, whether what a webhook needs is still there: MLRay's exchange and the router's queue. A closed
 /// connection, a deleted vhost, a missing exchange or queue is unhealthy at the next probe; MassTransit's own bus check only
-/// notices once its reconnect loop gives up. Given a <see cref="TopologyRepair"/> (the receiver's), a probe that finds the
-/// broker up but the exchange or queue gone (NOT_FOUND) has the topology declared again, then probes once more.
+/// notices once its reconnect loop gives up. A probe that finds the broker up but the exchange or queue gone (NOT_FOUND) has
+/// the topology declared again (<see cref="TopologyRepair"/>), then probes once more: in the receiver and in every worker,
+/// so the bindings come back whichever process notices first.
 /// </summary>
-public sealed class BrokerHealthCheck(MLRayConfig config, TopologyRepair? repair = null) : IHealthCheck, IAsyncDisposable
+public sealed class BrokerHealthCheck(MLRayConfig config, TopologyRepair repair) : IHealthCheck, IAsyncDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(1);
@@ -25,9 +26,9 @@ public sealed class BrokerHealthCheck(MLRayConfig config, TopologyRepair? repair
         try
         {
             if (_last is { } last && DateTime.UtcNow - last.At < CacheFor) return last.Result;
-            var repairsBefore = repair?.Completed ?? 0;
+            var repairsBefore = repair.Completed;
             var (result, error) = await ProbeAsync(ct);
-            if (repair is not null && error is not null && TopologyRepair.MissingDefinition(error) is { } missing
+            if (error is not null && TopologyRepair.MissingDefinition(error) is { } missing
                 && await repair.RepairAsync(repairsBefore, $"readiness probe: {missing}", ct))
                 (result, _) = await ProbeAsync(ct);
             _last = (DateTime.UtcNow, result);

@@ -9,7 +9,8 @@ namespace MLRay.Pipeline.Topology;
 /// this process runs: its vhost deleted and created again, the node reset, a non-persistent volume lost. Connections
 /// come back by themselves after that; exchanges, queues and bindings do not (MassTransit re-declares only its receive
 /// endpoints' queues, and MLRay's bindings are not its to declare), so without this the receiver refuses every webhook
-/// until it is restarted. The receiver asks for a repair when a publish or its readiness probe meets NOT_FOUND.
+/// and a worker's bindings stay gone until they are restarted. A readiness probe (receiver and workers) or the receiver's
+/// publish that meets NOT_FOUND asks for a repair.
 /// One repair at a time, and whoever asks meanwhile awaits that one; at most one attempt per <see cref="MinInterval"/>,
 /// so a burst of failing webhooks or probes costs one declare, not a storm. Each attempt logs one Warning.
 /// </summary>
