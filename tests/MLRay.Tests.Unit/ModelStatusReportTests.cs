@@ -13,6 +13,9 @@ public class ModelStatusReportTests
     };
     private static readonly RayClusterConfig Py312 = Py39 with { Name = "c312", PythonVersion = PythonVersionSpec.Parse("3.12"), DashboardAddress = new("http://ray312:8265") };
 
+    /// <summary>When the version was registered; a letter written before is about an earlier version of that name.</summary>
+    private static readonly DateTimeOffset Created = DateTimeOffset.FromUnixTimeSeconds(1_755_600_000);
+
     private static readonly Dictionary<string, string> GoodTags = new()
     {
         ["ray.name"] = "m", ["ray.num_replicas"] = "1", ["ray.ray_actor_options.num_cpus"] = "0.5", ["ray.ray_actor_options.memory"] = "1",
@@ -20,7 +23,7 @@ public class ModelStatusReportTests
 
     private static (ModelCandidate Candidate, ModelVersion Version) Model(string python, Dictionary<string, string>? tags = null, Dictionary<string, string>? versionTags = null)
     {
-        var version = new ModelVersion { Name = "m.staging", Version = "1", Status = "READY", Tags = [.. (versionTags ?? []).Select(t => new MlflowTag(t.Key, t.Value))] };
+        var version = new ModelVersion { Name = "m.staging", Version = "1", Status = "READY", CreationTimestamp = Created.ToUnixTimeMilliseconds(), Tags = [.. (versionTags ?? []).Select(t => new MlflowTag(t.Key, t.Value))] };
         return (new ModelCandidate
         {
             RegisteredModel = "m.staging", Version = version, Tags = DeploymentTags.Parse(tags ?? GoodTags),
@@ -40,31 +43,34 @@ public class ModelStatusReportTests
         },
     });
 
-    public static TheoryData<string, string?, Dictionary<string, string>?, Dictionary<string, string>?, bool, string> Cases => new()
+    public static TheoryData<string, string?, Dictionary<string, string>?, Dictionary<string, string>?, int?, string> Cases => new()
     {
-        // python, Ray app status, model tags, version tags, letter in the queue → status on the py39 cluster
-        { "3.9.22", "RUNNING", null, null, false, ModelStatus.Running },
-        { "3.9.22", "DEPLOYING", null, null, false, ModelStatus.Deploying },
-        { "3.9.22", "DEPLOY_FAILED", null, null, false, ModelStatus.Failed },
-        { "3.9.22", null, null, null, false, ModelStatus.NotDeployed },
-        { "3.9.22", null, null, new() { ["mlray.c39.status"] = "FAILED", ["mlray.c39.message"] = "pre-flight: no" }, false, ModelStatus.Failed },
-        { "3.9.22", null, null, null, true, ModelStatus.DeadLettered },
-        { "3.9.22", null, null, new() { ["mlray.c39.attempt"] = "{\"spec\":\"x\",\"dead_letter\":\"l1\"}" }, false, ModelStatus.DeadLettered },
-        { "3.9.22", null, [], null, false, ModelStatus.Pending },
-        { "3.9.22", null, new() { ["ray.name"] = "m" }, null, false, ModelStatus.Failed },
-        { "3.10.4", null, null, null, false, ModelStatus.Unroutable },
+        // python, Ray app status, model tags, version tags, a letter in the queue (its last failure, seconds after the
+        // version was created) → status on the py39 cluster
+        { "3.9.22", "RUNNING", null, null, null, ModelStatus.Running },
+        { "3.9.22", "DEPLOYING", null, null, null, ModelStatus.Deploying },
+        { "3.9.22", "DEPLOY_FAILED", null, null, null, ModelStatus.Failed },
+        { "3.9.22", null, null, null, null, ModelStatus.NotDeployed },
+        { "3.9.22", null, null, new() { ["mlray.c39.status"] = "FAILED", ["mlray.c39.message"] = "pre-flight: no" }, null, ModelStatus.Failed },
+        { "3.9.22", null, null, null, 60, ModelStatus.DeadLettered },
+        { "3.9.22", null, null, null, -60, ModelStatus.NotDeployed },   // a letter of an earlier "m.staging" version 1 (e.g. another registry)
+        { "3.9.22", null, null, new() { ["mlray.c39.attempt"] = "{\"spec\":\"x\",\"dead_letter\":\"l1\"}" }, null, ModelStatus.DeadLettered },
+        { "3.9.22", null, [], null, null, ModelStatus.Pending },
+        { "3.9.22", null, new() { ["ray.name"] = "m" }, null, null, ModelStatus.Failed },
+        { "3.10.4", null, null, null, null, ModelStatus.Unroutable },
     };
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void Each_selected_model_gets_the_status_its_facts_say(string python, string? rayStatus, Dictionary<string, string>? tags,
-        Dictionary<string, string>? versionTags, bool lettered, string expected)
+        Dictionary<string, string>? versionTags, int? letterAfterSeconds, string expected)
     {
         var (candidate, version) = Model(python, tags, versionTags);
         var snapshot = new RegistrySnapshot([candidate], new Dictionary<(string, string), ModelVersion> { [("m.staging", "1")] = version });
         var current39 = Ray(rayStatus);
         var current312 = Ray(null);
-        var letters = lettered ? new HashSet<(string, string, string)> { ("c39", "m.staging", "1") } : [];
+        var letters = letterAfterSeconds is { } after
+            ? new Dictionary<(string, string, string), DateTimeOffset> { [("c39", "m.staging", "1")] = Created.AddSeconds(after) } : [];
 
         var rows = ModelStatusReport.For([(DesiredState.For(Py39, snapshot.Models, current39), current39), (DesiredState.For(Py312, snapshot.Models, current312), current312)],
             snapshot, letters);

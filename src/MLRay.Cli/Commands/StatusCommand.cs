@@ -92,13 +92,13 @@ public static class StatusCommand
     }
 
     /// <summary>
-    /// The (cluster, model, version) of every dead letter. The broker is optional here (<c>mlray deploy</c> alone needs none):
+    /// The (cluster, model, version) of every dead letter, with its latest failure time. The broker is optional here (<c>mlray deploy</c> alone needs none):
     /// when it cannot be read, a note says so and the versions' attempt tags still show what was dead-lettered.
     /// </summary>
-    private static async Task<(IReadOnlySet<(string, string, string)> Letters, IReadOnlyList<string> Notes)> ReadDeadLettersAsync(MLRayConfig config, CancellationToken ct)
+    private static async Task<(IReadOnlyDictionary<(string, string, string), DateTimeOffset> Letters, IReadOnlyList<string> Notes)> ReadDeadLettersAsync(MLRayConfig config, CancellationToken ct)
     {
         var store = new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)) { LockWait = TimeSpan.FromSeconds(3) };
-        var letters = new HashSet<(string, string, string)>();
+        var letters = new Dictionary<(string, string, string), DateTimeOffset>();
         // A broker that accepts connections but does not answer must not hold up the rest of the report.
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);
         bounded.CancelAfter(BrokerReadTimeout);
@@ -106,7 +106,8 @@ public static class StatusCommand
         {
             foreach (var cluster in config.Clusters)
                 foreach (var entry in await store.ListIfDeclaredAsync(cluster.Name, bounded.Token))
-                    if (entry.Letter is { } l) letters.Add((cluster.Name, l.RegisteredModel, l.Version));
+                    if (entry.Letter is { } l && (!letters.TryGetValue((cluster.Name, l.RegisteredModel, l.Version), out var seen) || seen < l.LastFailure))
+                        letters[(cluster.Name, l.RegisteredModel, l.Version)] = l.LastFailure;
             return (letters, []);
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)

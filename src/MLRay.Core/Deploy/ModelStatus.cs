@@ -1,3 +1,4 @@
+using MLRay.Registry;
 using MLRay.Serve;
 
 namespace MLRay.Deploy;
@@ -13,7 +14,7 @@ public sealed record ModelStatusRow(string? Cluster, string RegisteredModel, str
 public static class ModelStatusReport
 {
     public static IReadOnlyList<ModelStatusRow> For(IReadOnlyList<(DesiredState Desired, ServeInstance? Current)> clusters, RegistrySnapshot snapshot,
-        IReadOnlySet<(string Cluster, string Model, string Version)> deadLetters)
+        IReadOnlyDictionary<(string Cluster, string Model, string Version), DateTimeOffset> deadLetters)
     {
         var rows = new List<ModelStatusRow>();
         foreach (var candidate in snapshot.Models.Where(c => c.Version is not null && !c.NothingToServe && c.Tags is not { Disabled: true }))
@@ -37,13 +38,22 @@ public static class ModelStatusReport
             {
                 var tags = snapshot.TagsOf(name, version) ?? new Dictionary<string, string>();
                 var tagMessage = tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Message)) ?? "";
-                var lettered = deadLetters.Contains((cluster.Name, name, version))
+                var lettered = LetterOfThisVersion(deadLetters, cluster.Name, candidate.Version)
                                || AttemptState.Parse(tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Attempt)))?.DeadLetter is not null;
                 rows.Add(new ModelStatusRow(cluster.Name, name, version, Row(outcome!, current, tags.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Status)), lettered, tagMessage, out var detail), detail));
             }
         }
         return rows;
     }
+
+    /// <summary>
+    /// A letter in the queue for this (cluster, model, version) written after the version was created: a letter written
+    /// before is about an earlier version of that name (the model deleted and registered again, another registry such as
+    /// restarted emulators on the same broker), and says nothing about this one.
+    /// </summary>
+    private static bool LetterOfThisVersion(IReadOnlyDictionary<(string, string, string), DateTimeOffset> letters, string cluster, ModelVersion version) =>
+        letters.TryGetValue((cluster, version.Name, version.Version), out var lastFailure)
+        && (version.CreationTimestamp is not { } created || lastFailure >= DateTimeOffset.FromUnixTimeMilliseconds(created));
 
     private static string Row(ModelOutcome outcome, ServeInstance? current, string? tagStatus, bool lettered, string tagMessage, out string detail)
     {
