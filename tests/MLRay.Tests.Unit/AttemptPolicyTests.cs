@@ -157,7 +157,9 @@ public class AttemptPolicyTests
         Assert.Contains("ray.num_replicas", d.Letter.Message);
         Assert.Equal("letter-1", d.State.DeadLetter);
 
-        Assert.Empty(Plan(d.State, Ray(App("1")), kind: ModelOutcomeKind.Invalid).Decisions);
+        // Later reconciles say it again, without a new letter or a changed state (nothing to publish or write).
+        var again = Assert.Single(Plan(d.State, Ray(App("1")), kind: ModelOutcomeKind.Invalid).Decisions);
+        Assert.Equal((AttemptPhase.DeadLettered, null, false, "letter-1"), (again.Phase, again.Letter, again.StateChanged, again.State.DeadLetter));
     }
 
     [Fact]

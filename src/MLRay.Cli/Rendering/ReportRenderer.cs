@@ -79,7 +79,7 @@ public static class ReportRenderer
             ["problems"] = new JsonArray([.. m.Problems.Select(p => (JsonNode)p)]),
         };
         var decision = report?.Decisions.FirstOrDefault(d => d.RegisteredModel == m.RegisteredModel && d.Version == m.Version);
-        if (m.Kind == ModelOutcomeKind.Selected && decision is { Phase: AttemptPhase.DeadLettered or AttemptPhase.WaitingToRetry })
+        if (decision is not null && (m.Kind == ModelOutcomeKind.Selected && decision.Phase == AttemptPhase.WaitingToRetry || report!.DeadLettered.Contains(decision)))
         {
             node["outcome"] = Snake(decision.Phase.ToString());
             node["message"] = decision.Message;
@@ -188,28 +188,33 @@ public static class ReportRenderer
     }
 
     /// <summary>Every invalid model with each of its problems: they get no app, so the apps table cannot show them.</summary>
-    public static void WriteInvalidModels(IAnsiConsole console, DesiredState desired)
+    /// <param name="told">Models said elsewhere (a deploy's dead-lettered ones, with their letter).</param>
+    public static void WriteInvalidModels(IAnsiConsole console, DesiredState desired, IReadOnlySet<string>? told = null)
     {
-        foreach (var m in desired.Models.Where(m => m.Kind == ModelOutcomeKind.Invalid))
+        foreach (var m in desired.Models.Where(m => m.Kind == ModelOutcomeKind.Invalid && told?.Contains(m.RegisteredModel) != true))
         {
             console.MarkupLine($"[red]invalid[/] {Markup.Escape(m.RegisteredModel)} version {Markup.Escape(m.Version ?? "-")} (left out; an app it already runs is kept):");
             foreach (var problem in m.Problems) console.MarkupLine($"    {Markup.Escape(problem)}");
         }
     }
 
-    /// <summary>Selected versions this deploy did not PUT because the pipeline gave up on them or waits to retry them.</summary>
+    /// <summary>
+    /// Versions this deploy did not PUT because the pipeline gave up on them (with the command that replays the letter) or
+    /// waits to retry them.
+    /// </summary>
     private static void WriteNotAttempted(IAnsiConsole console, DeployReport report)
     {
         var cluster = report.Desired.Cluster.Name;
         var selected = report.Desired.Models.Where(m => m.Kind == ModelOutcomeKind.Selected).Select(m => (m.RegisteredModel, m.Version)).ToHashSet();
-        foreach (var d in report.Decisions.Where(d => d.Phase is AttemptPhase.DeadLettered or AttemptPhase.WaitingToRetry
-                     && selected.Contains((d.RegisteredModel, d.Version))))
+        foreach (var d in report.Decisions.Where(d => report.DeadLettered.Contains(d)
+                     || d.Phase == AttemptPhase.WaitingToRetry && selected.Contains((d.RegisteredModel, d.Version))))
         {
-            var label = report.DeadLettered.Contains(d) ? $"dead-lettered ({report.ReplayCommand(d)})"
-                : d.Phase == AttemptPhase.WaitingToRetry ? "waiting to retry" : "failed";
-            var served = d.ServedVersion is { } v ? $"version {v} serves on {cluster} instead" : $"nothing of it serves on {cluster}";
+            var label = report.DeadLettered.Contains(d) ? $"dead-lettered ({report.ReplayCommand(d)})" : "waiting to retry";
+            var served = !selected.Contains((d.RegisteredModel, d.Version)) ? "left out; an app it already runs is kept"   // invalid
+                : d.ServedVersion is { } v ? $"not deployed; version {v} serves on {cluster} instead"
+                : $"not deployed; nothing of it serves on {cluster}";
             console.MarkupLine($"{Markup.Escape($"{d.RegisteredModel} version {d.Version}:")} [red]{Markup.Escape(label)}[/]");
-            console.MarkupLine($"    {Markup.Escape($"not deployed; {served}. {RayMessage.Summarize(d.Message, 2000)}")}");
+            console.MarkupLine($"    {Markup.Escape($"{served}. {RayMessage.Summarize(d.Message, 2000)}")}");
         }
     }
 
@@ -234,7 +239,7 @@ public static class ReportRenderer
     public static void WriteReport(IAnsiConsole console, DeployReport report)
     {
         if (report.Apps.Count > 0) console.Write(AppsTable(report.Apps));
-        WriteInvalidModels(console, report.Desired);
+        WriteInvalidModels(console, report.Desired, report.DeadLettered.Select(d => d.RegisteredModel).ToHashSet(StringComparer.Ordinal));
         WriteNotAttempted(console, report);
         var put = report.Applied
             ? $"PUT the config ({string.Join(", ", report.Plan.Changes.Where(c => c.Kind is not (AppChangeKind.Unchanged or AppChangeKind.Foreign)).GroupBy(c => c.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))})"

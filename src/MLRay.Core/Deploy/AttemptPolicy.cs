@@ -162,8 +162,10 @@ public static class AttemptPolicy
             var changed = !ReferenceEquals(state, f.State);
             if (m.Kind == ModelOutcomeKind.Invalid)
             {
-                if (state.DeadLetter is null) decisions.Add(Invalid(ctx, m, state));
-                continue; // already given up on, and nothing about it changed
+                decisions.Add(state.DeadLetter is null ? Invalid(ctx, m, state)
+                    // Already given up on and nothing about it changed: said again (no new letter), so `mlray deploy` can name the letter.
+                    : new AttemptDecision(m.RegisteredModel, m.Version, m.AppName, AttemptPhase.DeadLettered, string.Join("\n", m.Problems), state, changed, null, null, null));
+                continue;
             }
             if (m.Kind != ModelOutcomeKind.Selected || !appsByModel.TryGetValue(m.RegisteredModel, out var wanted))
                 continue;
