@@ -6,6 +6,7 @@ using MLRay.Http;
 using MLRay.Preflight;
 using MLRay.Registry;
 using MLRay.Serve;
+using MLRay.Verify;
 
 namespace MLRay;
 
@@ -31,11 +32,14 @@ public static class MLRayCoreServiceCollectionExtensions
         // One index client (and page cache) for every cluster of this process.
         services.TryAddSingleton(sp => new PackageIndexClient(config.PackageIndex, sp.GetRequiredService<IHttpClientFactory>()));
         services.TryAddSingleton(sp => new PreflightChecker(sp.GetRequiredService<PackageIndexClient>()));
+        services.TryAddSingleton(sp => new SmokeTests(new ServingInputExamples(sp.GetRequiredService<ArtifactReader>(), sp.GetRequiredService<ModelEnvironmentCache>()),
+            new SmokeTester(sp.GetRequiredService<IHttpClientFactory>())));
         foreach (var cluster in config.Clusters)
         {
             services.AddKeyedSingleton(cluster.Name, (sp, _) => RayDashboardClient.ForCluster(cluster, env, sp.GetRequiredService<IHttpClientFactory>()));
             services.AddKeyedSingleton(cluster.Name, (sp, _) => new ClusterReconciler(cluster, sp.GetRequiredService<RegistryReader>(),
-                sp.GetRequiredKeyedService<RayDashboardClient>(cluster.Name), sp.GetRequiredService<PreflightChecker>(), sp.GetRequiredService<TimeProvider>()));
+                sp.GetRequiredKeyedService<RayDashboardClient>(cluster.Name), sp.GetRequiredService<PreflightChecker>(),
+                sp.GetRequiredService<SmokeTests>(), sp.GetRequiredService<TimeProvider>()));
         }
         services.TryAddSingleton<ClusterReconcilers>();
         return services;

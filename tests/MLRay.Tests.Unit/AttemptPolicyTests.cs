@@ -12,6 +12,7 @@ public class AttemptPolicyTests
         Name = "c", PythonVersion = PythonVersionSpec.Parse("3.12"), DashboardAddress = new("http://ray:8265"),
         MlflowTrackingUri = new("http://mlflow:5000"), DeployTimeout = TimeSpan.FromMinutes(10),
         Retry = new RetrySettings { Attempts = 3, Delays = [TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(5)] },
+        Serving = new ServingSettings { SmokeTest = SmokeTestMode.Off }, // install failures here; smoke tests in SmokeTestPolicyTests
     };
 
     private static JsonObject App(string version) => new()

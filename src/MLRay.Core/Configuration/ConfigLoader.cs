@@ -198,7 +198,7 @@ public static partial class ConfigLoader
         T Read<T>(Func<T> read) => problems.Check(read)!;
         problems.Check(() => node.RefuseUnknownKeys("name", "python_version", "dashboard_address", "mlflow_tracking_uri",
             "env_vars", "extra_pip", "auth_token_env", "deploy_timeout", "serve_address", "retry", "kuberay",
-            "platform", "libc", "preflight"));
+            "platform", "libc", "preflight", "smoke_test", "smoke_test_timeout", "traffic", "gateway", "rollout"));
         var name = Read(() =>
         {
             var text = node.RequiredString("name");
@@ -260,6 +260,7 @@ public static partial class ConfigLoader
                 "off" or "false" => PreflightMode.Off,
                 var other => throw new ConfigException(node.PathOf("preflight"), $"'{other}' is not block, warn or off"),
             }),
+            Serving = ReadServing(node, problems),
         };
         // Half-read (its problems are collected): kept out of the list, so the duplicate-name check does not see it.
         return problems.Failures > failures ? null : cluster;

@@ -93,6 +93,9 @@ public sealed record RayClusterConfig
     public PreflightMode Preflight { get; init; } = DefaultPreflight;
     public const PreflightMode DefaultPreflight = PreflightMode.Block;
 
+    /// <summary>Smoke test, traffic layout, gateway and rollouts (docs/serving.md).</summary>
+    public ServingSettings Serving { get; init; } = new();
+
     /// <summary>What <c>mlray render kuberay</c> puts around the Serve config (<c>kuberay</c>).</summary>
     public KubeRaySettings KubeRay { get; init; } = new();
 

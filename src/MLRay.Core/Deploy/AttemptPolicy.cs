@@ -39,6 +39,12 @@ public sealed record AttemptState
     /// reconciles roll back to the same version while its own status is DEPLOYING again, and across a reset.
     /// </summary>
     public string? ServedVersion { get; init; }
+    /// <summary>
+    /// The current attempt's smoke test: <see cref="SmokeTestPending"/> from its PUT until Ray runs it and the test is
+    /// judged, then the verdict's text (<see cref="Verify.SmokeVerdict"/>). Null when the cluster does not test.
+    /// </summary>
+    public string? SmokeTest { get; init; }
+    public const string SmokeTestPending = "pending";
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -128,7 +134,19 @@ public static class AttemptPolicy
         string Spec,
         AttemptState? State,
         /// <summary>The app of the model's last version that ran on this cluster (not this one), rebuilt from the registry.</summary>
-        (string Version, JsonObject App)? LastGood);
+        (string Version, JsonObject App)? LastGood)
+    {
+        /// <summary>The smoke test run by this reconcile because Ray runs the attempt (<see cref="AwaitsSmokeTest"/>), if one was.</summary>
+        public Verify.SmokeVerdict? Smoke { get; init; }
+    }
+
+    /// <summary>
+    /// Whether the version's attempt waits for its smoke test and Ray now runs exactly that attempt: the reconcile runs the
+    /// test (I/O) and hands the verdict in as <see cref="ModelFacts.Smoke"/>.
+    /// </summary>
+    public static bool AwaitsSmokeTest(ModelFacts f, JsonObject wanted, ServeInstance current) =>
+        f.State is { SmokeTest: AttemptState.SmokeTestPending, DeadLetter: null, RetryAt: null, Attempts: > 0 } s && s.Spec == f.Spec
+        && Convergence.Judge((string)wanted["name"]!, WithAttempt(wanted, s.Attempts), current).Outcome == AppOutcome.Running;
 
     /// <summary>One reconcile's inputs that every phase reads.</summary>
     private sealed record Context(RayClusterConfig Cluster, ServeInstance Current, DateTimeOffset Now, Func<string> NewId)
@@ -230,7 +248,11 @@ public static class AttemptPolicy
         var cluster = ctx.Cluster.Name;
         var decision = new AttemptDecision(m.RegisteredModel, m.Version!, (string)wanted["name"]!, AttemptPhase.Deploying,
             attempt == 1 ? $"applied to {cluster}; waiting for Ray" : $"attempt {attempt} of {ctx.Retry.Attempts} applied to {cluster}; waiting for Ray",
-            state with { Attempts = attempt, StartedAt = ctx.Now, RetryAt = null }, true, null, ctx.Now + CheckDelay(TimeSpan.Zero), null);
+            state with
+            {
+                Attempts = attempt, StartedAt = ctx.Now, RetryAt = null,
+                SmokeTest = ctx.Cluster.Serving.SmokeTest == SmokeTestMode.Off ? null : AttemptState.SmokeTestPending,
+            }, true, null, ctx.Now + CheckDelay(TimeSpan.Zero), null);
         return (WithAttempt(wanted, attempt), decision);
     }
 
@@ -246,6 +268,24 @@ public static class AttemptPolicy
             : judged.Outcome == AppOutcome.Pending && now - started >= cluster.DeployTimeout
                 ? RayClusterConfig.StillPendingAfter(cluster.DeployTimeout, judged.RayStatus, judged.Message)
                 : null;
+        var failureClass = FailureClass.Install;
+        if (failure is null && judged.Outcome == AppOutcome.Running && state.SmokeTest == AttemptState.SmokeTestPending)
+        {
+            // Ray runs it; only its answer to its own input example lets it count as running.
+            if (f.Smoke is not { } smoke)
+                return (inFlight, new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.Deploying,
+                    $"running on {cluster.Name}; smoke test next", state, changed, null, now + CheckDelay(TimeSpan.Zero), null));
+            if (smoke.Outcome == Verify.SmokeOutcome.MissingExample)
+                return Permanent(ctx, m, name, f, state with { SmokeTest = smoke.Text }, smoke.Text);
+            if (smoke.LetsThrough) state = state with { SmokeTest = smoke.Text };
+            else
+            {
+                failure = $"smoke test {smoke.Text}";
+                failureClass = FailureClass.Verify;
+                state = state with { SmokeTest = smoke.Text };
+            }
+            changed = true;
+        }
         if (failure is null)
         {
             var running = judged.Outcome == AppOutcome.Running;
@@ -258,7 +298,7 @@ public static class AttemptPolicy
         var failed = state with { FirstFailure = state.FirstFailure ?? now, LastFailure = now, Error = RayMessage.Summarize(failure, MaxErrorLength) };
         if (state.Attempts >= retry.Attempts)
         {
-            var letter = new DeadLetterDecision(ctx.NewId(), FailureClass.Install, failure, state.Attempts, failed.FirstFailure!.Value, now);
+            var letter = new DeadLetterDecision(ctx.NewId(), failureClass, failure, state.Attempts, failed.FirstFailure!.Value, now);
             var (app, served, rollback, dead) = Fallback(ctx, name, f, failed with { DeadLetter = letter.Id, RetryAt = null });
             return (app, new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.DeadLettered,
                 DeadLetteredMessage(dead, retry), dead, true, letter, FollowUp(ctx, dead, rollback, null), served) { Served = rollback });
@@ -266,6 +306,18 @@ public static class AttemptPolicy
         var (previous, instead, judgedPrevious, waiting) = Fallback(ctx, name, f, failed with { RetryAt = now + retry.DelayAfter(state.Attempts) });
         return (previous, new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.WaitingToRetry,
             WaitingMessage(waiting, retry), waiting, true, null, FollowUp(ctx, waiting, judgedPrevious, waiting.RetryAt), instead) { Served = judgedPrevious });
+    }
+
+    /// <summary>Retrying cannot help (a required example is missing): dead-lettered at once, the last good version serves.</summary>
+    private static (JsonObject?, AttemptDecision) Permanent(Context ctx, ModelOutcome m, string name, ModelFacts f, AttemptState state, string why)
+    {
+        var letter = new DeadLetterDecision(ctx.NewId(), FailureClass.Permanent, why, state.Attempts, state.FirstFailure ?? ctx.Now, ctx.Now);
+        var (app, served, rollback, dead) = Fallback(ctx, name, f, state with
+        {
+            DeadLetter = letter.Id, RetryAt = null, FirstFailure = state.FirstFailure ?? ctx.Now, LastFailure = ctx.Now, Error = why,
+        });
+        return (app, new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.DeadLettered,
+            $"dead-lettered (mlray dlq replay once the cause is fixed): {why}", dead, true, letter, FollowUp(ctx, dead, rollback, null), served) { Served = rollback });
     }
 
     /// <summary>

@@ -1,6 +1,7 @@
 using MLRay.Preflight;
 using MLRay.Registry;
 using MLRay.Serve;
+using MLRay.Verify;
 
 namespace MLRay.Deploy;
 
@@ -40,7 +41,8 @@ public sealed record ReconcileResult(
 /// <see cref="AttemptPolicy"/> → Serve plan (apps MLRay does not own kept) → PUT only on a change. Level-triggered and
 /// without waiting: what Ray does next is judged by the next reconcile (<see cref="ReconcileResult.NextLook"/>).
 /// </summary>
-public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader registry, RayDashboardClient ray, PreflightChecker? preflight, TimeProvider time)
+public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader registry, RayDashboardClient ray, PreflightChecker? preflight,
+    SmokeTests? smokeTests, TimeProvider time)
 {
     public RayClusterConfig Cluster => cluster;
     public RayDashboardClient Ray => ray;
@@ -54,9 +56,12 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
         return (snapshot.Result, current.Result);
     }
 
-    /// <summary>Everything a reconcile decides, from a fresh read, without applying it (<c>mlray plan</c>).</summary>
+    /// <summary>Everything a reconcile decides, from a fresh read, without applying it or sending smoke tests (<c>mlray plan</c>).</summary>
     /// <param name="replays">Dead letters being replayed: their versions start afresh.</param>
-    public async Task<ReconcileResult> PlanAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default)
+    public Task<ReconcileResult> PlanAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default) => DecideAsync(replays, verify: false, ct);
+
+    /// <param name="verify">Run the smoke tests of the versions Ray now runs (a reconcile does; a plan does not).</param>
+    private async Task<ReconcileResult> DecideAsync(IReadOnlySet<string>? replays, bool verify, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var (snapshot, current) = await ReadAsync(ct);
@@ -65,6 +70,7 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
         var checks = preflight is null ? [] : await preflight.CheckAsync(selected, ct);
         var desired = preflight is null ? selected : ModelPreflight.Gate(selected, checks);
         var facts = await FactsAsync(desired, snapshot, ct);
+        if (verify && smokeTests is not null) facts = await SmokeTestAsync(desired, facts, current, snapshot, ct);
         var attempts = AttemptPolicy.Plan(desired, facts, current, now, replays ?? new HashSet<string>(), () => Guid.NewGuid().ToString("N"));
         var plan = ServeConfigPlanner.Plan(attempts.Applications, current, attempts.KeepAsIs);
         return new ReconcileResult(cluster, snapshot, current, desired, checks, attempts, plan, now);
@@ -73,7 +79,7 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
     /// <summary>Plans, and PUTs the whole config when it differs from what runs.</summary>
     public async Task<ReconcileResult> ReconcileAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default)
     {
-        var result = await PlanAsync(replays, ct);
+        var result = await DecideAsync(replays, verify: true, ct);
         if (!result.Plan.NeedsPut) return result;
         await ray.PutApplicationsAsync(result.Plan.Config, ct);
         return result with { Applied = true };
@@ -94,6 +100,26 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
                 m.Kind == ModelOutcomeKind.Selected && model is not null ? await LastGoodAsync(model, m.Version!, state, snapshot, ct) : null));
         }
         return facts;
+    }
+
+    /// <summary>
+    /// The smoke tests due now — versions whose attempt Ray runs and that wait for theirs — run side by side, each verdict
+    /// handed to the policy with its facts.
+    /// </summary>
+    private async Task<IReadOnlyList<AttemptPolicy.ModelFacts>> SmokeTestAsync(DesiredState desired, IReadOnlyList<AttemptPolicy.ModelFacts> facts,
+        ServeInstance current, RegistrySnapshot snapshot, CancellationToken ct)
+    {
+        var apps = desired.Applications.ToDictionary(a => (string)a["args"]![ServeApp.ManagedModelArg]!, StringComparer.Ordinal);
+        var candidates = snapshot.Models.ToDictionary(c => c.RegisteredModel, StringComparer.Ordinal);
+        return await Task.WhenAll(facts.Select(async f =>
+        {
+            if (!apps.TryGetValue(f.RegisteredModel, out var app) || !AttemptPolicy.AwaitsSmokeTest(f, app, current)) return f;
+            var candidate = candidates[f.RegisteredModel];
+            var route = ((string?)app["route_prefix"] ?? "/").TrimStart('/');
+            var verdict = await smokeTests!.RunAsync(cluster.Serving, candidate.Version!, candidate.Tags?.Spec?.SmokeTestInput,
+                new Uri(cluster.EffectiveServeAddress, route), pinVersion: null, ct);
+            return f with { Smoke = verdict };
+        }));
     }
 
     /// <summary>

@@ -17,6 +17,8 @@ public static class MLRayTags
     public const string Attempt = "attempt";
     /// <summary>The wheel pre-flight's verdict when it is not plainly ok.</summary>
     public const string Preflight = "preflight";
+    /// <summary>The last smoke test's verdict: <c>passed 41 ms</c>, <c>failed: HTTP 500 …</c>, <c>skipped: no serving input example</c>.</summary>
+    public const string SmokeTest = "smoke_test";
 
     /// <summary>The tag of a model version's field on a cluster (<c>mlray.&lt;cluster&gt;.&lt;field&gt;</c>).</summary>
     public static string Key(string cluster, string field) => $"mlray.{cluster}.{field}";
@@ -53,6 +55,8 @@ public static class FailureClass
 {
     /// <summary>Ray could not install or start it (<c>DEPLOY_FAILED</c>, <c>UNHEALTHY</c>, or still deploying at the deadline) on every attempt.</summary>
     public const string Install = "install";
+    /// <summary>Ray ran it, but it did not answer its serving input example (the smoke test) on every attempt.</summary>
+    public const string Verify = "verify";
     /// <summary>Retrying cannot help: an invalid tag, an unreadable or missing environment file, an unsupported artifact scheme.</summary>
     public const string Permanent = "permanent";
     /// <summary>No cluster serves its Python (the router parks these in <c>mlray.unroutable</c>).</summary>

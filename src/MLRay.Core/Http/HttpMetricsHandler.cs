@@ -20,6 +20,8 @@ public sealed class HttpMetricsHandler(string server) : DelegatingHandler
     public const string MlflowServer = "mlflow";
     public const string RayServer = "ray";
     public const string IndexServer = "index";
+    /// <summary>A cluster's Serve HTTP proxy: smoke tests and the gateway's stats.</summary>
+    public const string ServeServer = "serve";
     public const string UnknownEndpoint = "other";
 
     private static readonly HttpRequestOptionsKey<string> EndpointKey = new("mlray.endpoint");

@@ -30,6 +30,8 @@ public static class MLRayHttpClients
     public const string Ray = "mlray-ray";
     /// <summary>The wheel pre-flight's index client: no resilience handler (see <see cref="AddMLRayHttpClients"/>).</summary>
     public const string PackageIndex = "mlray-package-index";
+    /// <summary>Requests to a cluster's Serve proxy (smoke tests, gateway stats): sent once, timed out per request by the caller.</summary>
+    public const string Serve = "mlray-serve";
 
     /// <summary>One attempt of one request; a slow registry page or a Ray PUT of many apps stays well under it.</summary>
     public static readonly TimeSpan AttemptTimeout = TimeSpan.FromSeconds(30);
@@ -83,6 +85,12 @@ public static class MLRayHttpClients
             })
             .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
             .AddHttpMessageHandler(() => new HttpMetricsHandler(HttpMetricsHandler.IndexServer));
+        // A smoke test is a verdict on the model: a retry here would hide the 500 it is looking for. The attempt policy
+        // retries a failed verification as it retries a failed install.
+        services.AddHttpClient(Serve, http => http.Timeout = Timeout.InfiniteTimeSpan)
+            .ConfigurePrimaryHttpMessageHandler(() => new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(2) })
+            .SetHandlerLifetime(Timeout.InfiniteTimeSpan)
+            .AddHttpMessageHandler(() => new HttpMetricsHandler(HttpMetricsHandler.ServeServer));
         return services;
     }
 

@@ -22,6 +22,17 @@ public sealed record DeploymentSpec
     /// <summary>Seconds mlray_serve's batch queue waits for a batch to fill (only with <see cref="MaxBatchSize"/>).</summary>
     public double? BatchWaitTimeoutS { get; init; }
 
+    /// <summary><c>ray.smoke_test.input</c>: the JSON body the smoke test sends instead of the model's serving input example.</summary>
+    public string? SmokeTestInput { get; init; }
+    /// <summary><c>ray.rollout.steps</c>: the cluster's rollout steps overridden (empty: straight to 100 after the smoke test).</summary>
+    public IReadOnlyList<int>? RolloutSteps { get; init; }
+    /// <summary><c>ray.rollout.interval</c>: the cluster's rollout interval overridden.</summary>
+    public TimeSpan? RolloutInterval { get; init; }
+    /// <summary><c>ray.challenger.weight</c>: percent of unpinned requests the challenger takes (default 0: pinned only).</summary>
+    public int? ChallengerWeight { get; init; }
+    /// <summary><c>ray.challenger.shadow</c>: fraction of requests copied to the challenger, its answers discarded.</summary>
+    public double? ChallengerShadow { get; init; }
+
     public bool HasAutoscaling => MinReplicas is not null || MaxReplicas is not null || TargetOngoingRequests is not null;
 }
 
@@ -62,11 +73,19 @@ public static partial class DeploymentTags
     public const string MaxOngoingRequests = "ray.max_ongoing_requests";
     public const string MaxBatchSize = "ray.user_config.max_batch_size";
     public const string BatchWaitTimeoutS = "ray.user_config.batch_wait_timeout_s";
+    public const string SmokeTestInput = "ray.smoke_test.input";
+    public const string RolloutSteps = "ray.rollout.steps";
+    public const string RolloutInterval = "ray.rollout.interval";
+    public const string ChallengerWeight = "ray.challenger.weight";
+    public const string ChallengerShadow = "ray.challenger.shadow";
+    /// <summary>The gateway app's name in <c>traffic: gateway</c>: no model may take it.</summary>
+    public const string ReservedGatewayName = "mlray-gateway";
 
     public static readonly IReadOnlyList<string> Known =
     [
         Name, RoutePrefix, Enabled, NumReplicas, NumCpus, Memory, NumGpus, EnvVars,
         MinReplicas, MaxReplicas, TargetOngoingRequests, MaxOngoingRequests, MaxBatchSize, BatchWaitTimeoutS,
+        SmokeTestInput, RolloutSteps, RolloutInterval, ChallengerWeight, ChallengerShadow,
     ];
 
     private const long BytesPerGiB = 1024L * 1024 * 1024;
@@ -106,6 +125,11 @@ public static partial class DeploymentTags
         if (name is not null && !AppNamePattern().IsMatch(name))
         {
             errors.Add(new TagError(Name, name, "must start with a letter or digit and use only letters, digits, '.', '_' and '-'"));
+            name = null;
+        }
+        else if (name == ReservedGatewayName)
+        {
+            errors.Add(new TagError(Name, name, "is reserved for MLRay's gateway app (traffic: gateway)"));
             name = null;
         }
 
@@ -152,6 +176,17 @@ public static partial class DeploymentTags
         if (batchWait is not null && !ray.ContainsKey(MaxBatchSize))
             errors.Add(new TagError(BatchWaitTimeoutS, ray[BatchWaitTimeoutS], $"has no effect without {MaxBatchSize} (requests are not batched)"));
         var envVars = ParseEnvVars(ray, errors);
+        var smokeInput = ray.TryGetValue(SmokeTestInput, out var input) ? JsonObjectText(SmokeTestInput, input, errors) : null;
+        IReadOnlyList<int>? steps = null;
+        if (ray.TryGetValue(RolloutSteps, out var stepsText) && (steps = Configuration.ConfigLoader.ParseRolloutSteps(stepsText)) is null)
+            errors.Add(new TagError(RolloutSteps, stepsText, Configuration.ConfigLoader.RolloutStepsProblem));
+        TimeSpan? interval = null;
+        if (ray.TryGetValue(RolloutInterval, out var intervalText) && (interval = Configuration.ConfigLoader.ParseDuration(intervalText)) is null)
+            errors.Add(new TagError(RolloutInterval, intervalText, "is not a duration (examples: 90s, 2m)"));
+        var challengerWeight = OptionalInt(ray, ChallengerWeight, 0, errors);
+        if (challengerWeight > 100) errors.Add(new TagError(ChallengerWeight, ray[ChallengerWeight], "must be a percentage from 0 to 100"));
+        var challengerShadow = OptionalNumber(ray, ChallengerShadow, errors, positive: false);
+        if (challengerShadow > 1) errors.Add(new TagError(ChallengerShadow, ray[ChallengerShadow], "must be a fraction from 0 to 1"));
 
         if (errors.Count > 0)
             return new TagParseResult(null, false, errors);
@@ -171,7 +206,28 @@ public static partial class DeploymentTags
             MaxOngoingRequests = maxOngoing,
             MaxBatchSize = batch,
             BatchWaitTimeoutS = batchWait,
+            SmokeTestInput = smokeInput,
+            RolloutSteps = steps,
+            RolloutInterval = interval,
+            ChallengerWeight = challengerWeight,
+            ChallengerShadow = challengerShadow,
         }, false, errors);
+    }
+
+    /// <summary>A tag whose value must be a JSON object (a request body), returned as it is.</summary>
+    private static string? JsonObjectText(string key, string text, List<TagError> errors)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(text);
+            if (document.RootElement.ValueKind == JsonValueKind.Object) return text;
+            errors.Add(new TagError(key, text, "must be a JSON object (the request body to send)"));
+        }
+        catch (JsonException e)
+        {
+            errors.Add(new TagError(key, text, $"is not JSON: {e.Message}"));
+        }
+        return null;
     }
 
     private static string? Required(Dictionary<string, string> tags, string key, List<TagError> errors)

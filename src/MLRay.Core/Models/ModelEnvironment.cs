@@ -91,6 +91,16 @@ public static class ModelEnvironmentReader
         PythonVersionSpec.TryParse(value, out var v) ? v
             : throw new ModelEnvironmentException(file, $"{key} '{value}' is not a Python version");
 
+    /// <summary>
+    /// MLmodel's <c>saved_input_example_info.serving_input_path</c> (contracts/mlflow.md §4.5): the serving-format example
+    /// file, relative to the model root; null when the model was logged without an example.
+    /// </summary>
+    public static string? ServingInputPath(string mlmodel)
+    {
+        var info = Child(Load(mlmodel, "MLmodel"), "saved_input_example_info");
+        return info is null ? null : Scalar(info, "serving_input_path");
+    }
+
     private static YamlMappingNode Load(string text, string file)
     {
         YamlNode? root;

@@ -62,7 +62,12 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
     public async Task WriteAttemptsAsync(string cluster, IEnumerable<AttemptDecision> decisions, KnownStatusTags known, CancellationToken ct)
     {
         foreach (var d in decisions)
+        {
             await SetIfChangedAsync(cluster, d.RegisteredModel, d.Version, MLRayTags.Key(cluster, MLRayTags.Attempt), d.State.ToJson(), known, ct);
+            // The verdict once there is one; "pending" stays in the attempt tag only.
+            if (d.State.SmokeTest is { } verdict && verdict != AttemptState.SmokeTestPending)
+                await SetIfChangedAsync(cluster, d.RegisteredModel, d.Version, MLRayTags.Key(cluster, MLRayTags.SmokeTest), verdict, known, ct);
+        }
     }
 
     /// <summary>
