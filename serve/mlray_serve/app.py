@@ -1,4 +1,5 @@
-"""The Ray-facing layer, kept thin: the only module that imports Ray (everything under it is tested without Ray).
+"""The Ray-facing layer, kept thin: with gateway.py the only module that imports Ray (everything under it is tested
+without Ray).
 
 MLRay PUTs, per model:
     import_path: mlray_serve.app:build
@@ -6,7 +7,7 @@ MLRay PUTs, per model:
     deployments: [{name: MLflowModel, user_config: {max_batch_size: 16}, ...}]
 The deployment is named MLflowModel because MLRay's per-deployment overrides name it.
 """
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 from ray import serve
 from starlette.requests import Request
@@ -51,6 +52,11 @@ class MLflowModel:
     async def __call__(self, request: Request):
         response = await self._server.handle(await request.body(), request.headers.get("content-type"))
         return HttpResponse(response.json_bytes(), status_code=response.status, media_type=response.media_type)
+
+    async def invoke(self, body: bytes, content_type: Optional[str]) -> Tuple[int, bytes, str]:
+        """The same answer as __call__, for the gateway's handle calls (a version app has no route in gateway mode)."""
+        response = await self._server.handle(body, content_type)
+        return response.status, response.json_bytes(), response.media_type
 
 
 def build(args: Dict[str, Any]):
