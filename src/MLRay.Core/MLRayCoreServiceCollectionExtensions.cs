@@ -39,7 +39,7 @@ public static class MLRayCoreServiceCollectionExtensions
             services.AddKeyedSingleton(cluster.Name, (sp, _) => RayDashboardClient.ForCluster(cluster, env, sp.GetRequiredService<IHttpClientFactory>()));
             services.AddKeyedSingleton(cluster.Name, (sp, _) => new ClusterReconciler(cluster, sp.GetRequiredService<RegistryReader>(),
                 sp.GetRequiredKeyedService<RayDashboardClient>(cluster.Name), sp.GetRequiredService<PreflightChecker>(),
-                sp.GetRequiredService<SmokeTests>(), sp.GetRequiredService<TimeProvider>()));
+                sp.GetRequiredService<SmokeTests>(), sp.GetRequiredService<IHttpClientFactory>(), sp.GetRequiredService<TimeProvider>()));
         }
         services.TryAddSingleton<ClusterReconcilers>();
         return services;

@@ -55,11 +55,11 @@ public class SmokeTestPolicyTests
     [Fact]
     public void A_test_is_due_only_once_ray_runs_exactly_the_attempt_that_waits_for_it()
     {
-        Assert.True(AttemptPolicy.AwaitsSmokeTest(Facts(Testing), App("2"), Ray(App("2"))));
-        Assert.False(AttemptPolicy.AwaitsSmokeTest(Facts(Testing), App("2"), Ray(App("2"), "DEPLOYING")));
-        Assert.False(AttemptPolicy.AwaitsSmokeTest(Facts(Testing), App("2"), Ray(App("1")))); // the old version still runs
-        Assert.False(AttemptPolicy.AwaitsSmokeTest(Facts(Testing with { SmokeTest = "passed 3 ms" }), App("2"), Ray(App("2"))));
-        Assert.False(AttemptPolicy.AwaitsSmokeTest(Facts(Testing with { SmokeTest = null }), App("2"), Ray(App("2")))); // older state: never tested
+        Assert.True(AttemptPolicy.AwaitsSmokeTest(Cluster(), Facts(Testing), App("2"), Ray(App("2"))));
+        Assert.False(AttemptPolicy.AwaitsSmokeTest(Cluster(), Facts(Testing), App("2"), Ray(App("2"), "DEPLOYING")));
+        Assert.False(AttemptPolicy.AwaitsSmokeTest(Cluster(), Facts(Testing), App("2"), Ray(App("1")))); // the old version still runs
+        Assert.False(AttemptPolicy.AwaitsSmokeTest(Cluster(), Facts(Testing with { SmokeTest = "passed 3 ms" }), App("2"), Ray(App("2"))));
+        Assert.False(AttemptPolicy.AwaitsSmokeTest(Cluster(), Facts(Testing with { SmokeTest = null }), App("2"), Ray(App("2")))); // older state: never tested
     }
 
     [Fact]

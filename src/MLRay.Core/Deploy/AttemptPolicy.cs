@@ -45,6 +45,8 @@ public sealed record AttemptState
     /// </summary>
     public string? SmokeTest { get; init; }
     public const string SmokeTestPending = "pending";
+    /// <summary>The version's rollout through the gateway (<c>traffic: gateway</c>), once it passed its smoke test.</summary>
+    public RolloutState? Rollout { get; init; }
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
     {
@@ -79,6 +81,8 @@ public enum AttemptPhase
     WaitingToRetry,
     /// <summary>Given up: a dead letter is (or was) written; the last good version serves, or the app is removed.</summary>
     DeadLettered,
+    /// <summary>Gateway mode: it passed its smoke test and takes a growing share of its route's traffic.</summary>
+    RollingOut,
     /// <summary>Its model has no <c>ray.*</c> tags yet: nothing attempted, nothing dead-lettered, a running app kept.</summary>
     Pending,
 }
@@ -109,6 +113,12 @@ public sealed record AttemptDecision(
     /// PUT changes it): its status tag follows it, and the worker looks again until it is terminal.
     /// </summary>
     public AppResult? Served { get; init; }
+
+    /// <summary>The model's route as clients send it (its endpoint), whatever the layout.</summary>
+    public string? Route { get; init; }
+
+    /// <summary>Gateway mode: who serves the model's route after this reconcile, and with which weights.</summary>
+    public GatewayRoute? Traffic { get; init; }
 }
 
 /// <summary>The desired apps after failure handling, with a decision per model version it concerns.</summary>
@@ -138,20 +148,39 @@ public static class AttemptPolicy
     {
         /// <summary>The smoke test run by this reconcile because Ray runs the attempt (<see cref="AwaitsSmokeTest"/>), if one was.</summary>
         public Verify.SmokeVerdict? Smoke { get; init; }
+        /// <summary>The rollout settings in force for this model (the cluster's, overridden by <c>ray.rollout.*</c> tags).</summary>
+        public RolloutSettings? Rollout { get; init; }
+        /// <summary>The model's route (<c>ray.route_prefix</c>).</summary>
+        public string? Route { get; init; }
+        /// <summary>The gateway's stats of the model's route, by version, when a rollout step is due.</summary>
+        public IReadOnlyDictionary<string, VersionStats>? Stats { get; init; }
     }
 
     /// <summary>
     /// Whether the version's attempt waits for its smoke test and Ray now runs exactly that attempt: the reconcile runs the
     /// test (I/O) and hands the verdict in as <see cref="ModelFacts.Smoke"/>.
     /// </summary>
-    public static bool AwaitsSmokeTest(ModelFacts f, JsonObject wanted, ServeInstance current) =>
-        f.State is { SmokeTest: AttemptState.SmokeTestPending, DeadLetter: null, RetryAt: null, Attempts: > 0 } s && s.Spec == f.Spec
-        && Convergence.Judge((string)wanted["name"]!, WithAttempt(wanted, s.Attempts), current).Outcome == AppOutcome.Running;
+    public static bool AwaitsSmokeTest(RayClusterConfig cluster, ModelFacts f, JsonObject wanted, ServeInstance current)
+    {
+        if (f.State is not { SmokeTest: AttemptState.SmokeTestPending, DeadLetter: null, RetryAt: null, Attempts: > 0 } s || s.Spec != f.Spec) return false;
+        var app = WithAttempt(Layout(cluster, wanted), s.Attempts);
+        if (Convergence.Judge((string)app["name"]!, app, current).Outcome != AppOutcome.Running) return false;
+        // Through the gateway, the pinned request needs the gateway running with the version in its table.
+        return cluster.Serving.Traffic != TrafficMode.Gateway
+               || current.Applications.GetValueOrDefault(GatewayLayout.AppName) is { Status: AppStatus.Running } gateway
+               && GatewayLayout.RoutesOf(gateway.DeployedAppConfig, cluster.Serving.Gateway.RoutePrefix)
+                   .Any(r => r.RegisteredModel == f.RegisteredModel && r.Versions.Any(v => v.Version == f.Version));
+    }
+
+    /// <summary>A model's app as the cluster's layout has it: as built (direct), or its version app (gateway).</summary>
+    public static JsonObject Layout(RayClusterConfig cluster, JsonObject directApp) =>
+        cluster.Serving.Traffic == TrafficMode.Gateway ? GatewayLayout.VersionApp(directApp) : directApp;
 
     /// <summary>One reconcile's inputs that every phase reads.</summary>
     private sealed record Context(RayClusterConfig Cluster, ServeInstance Current, DateTimeOffset Now, Func<string> NewId)
     {
         public RetrySettings Retry => Cluster.Retry;
+        public bool Gateway => Cluster.Serving.Traffic == TrafficMode.Gateway;
     }
 
     public static AttemptPlan Plan(DesiredState desired, IReadOnlyList<ModelFacts> facts, ServeInstance current,
@@ -185,18 +214,63 @@ public static class AttemptPolicy
                     : new AttemptDecision(m.RegisteredModel, m.Version, m.AppName, AttemptPhase.DeadLettered, string.Join("\n", m.Problems), state, changed, null, null, null));
                 continue;
             }
-            if (m.Kind != ModelOutcomeKind.Selected || !appsByModel.TryGetValue(m.RegisteredModel, out var wanted))
+            if (m.Kind != ModelOutcomeKind.Selected || !appsByModel.TryGetValue(m.RegisteredModel, out var direct))
                 continue;
 
+            var wanted = Layout(ctx.Cluster, direct);
+            if (ctx.Gateway && f.LastGood is { } good) f = f with { LastGood = (good.Version, GatewayLayout.VersionApp(good.App)) };
             var (app, decision) =
                 state.DeadLetter is not null ? GivenUp(ctx, m, (string)wanted["name"]!, f, state, changed)
                 : state.RetryAt is { } due && due > now ? WaitingToRetry(ctx, m, (string)wanted["name"]!, f, state, changed)
                 : state.Attempts == 0 || state.RetryAt is not null ? StartAttempt(ctx, m, wanted, state)
                 : InFlight(ctx, m, wanted, f, state, changed);
-            if (app is not null) apps.Add(app);
-            decisions.Add(decision);
+            decision = decision with { Route = GatewayLayout.ClientRoute(ctx.Gateway ? ctx.Cluster.Serving.Gateway.RoutePrefix : "/", (string)direct["route_prefix"]!) };
+            if (ctx.Gateway)
+            {
+                var (served, traffic) = GatewayServing(ctx, (string)direct["route_prefix"]!, app, decision, f);
+                apps.AddRange(served);
+                decisions.Add(decision with { Traffic = traffic });
+            }
+            else
+            {
+                if (app is not null) apps.Add(app);
+                decisions.Add(decision);
+            }
+        }
+        if (ctx.Gateway)
+        {
+            // Models whose state could not be recomputed keep their routes as the running gateway has them.
+            var kept = GatewayLayout.RoutesOf(current.Applications.GetValueOrDefault(GatewayLayout.AppName)?.DeployedAppConfig, ctx.Cluster.Serving.Gateway.RoutePrefix)
+                .Where(r => desired.KeepAsIs.Contains(r.RegisteredModel));
+            apps.Add(GatewayLayout.GatewayApp(ctx.Cluster, decisions.Select(d => d.Traffic).OfType<GatewayRoute>().Concat(kept)));
         }
         return new AttemptPlan(apps, decisions, new HashSet<string>(desired.KeepAsIs, StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// Gateway mode: the version apps one model's decision keeps on the cluster and its route's weights. A new attempt
+    /// joins at weight 0 (pinned requests only: its smoke test) beside the version serving; a rollout splits by its
+    /// weight; a failed or given-up version leaves its route to the last good version.
+    /// </summary>
+    private static (IReadOnlyList<JsonObject> Apps, GatewayRoute? Traffic) GatewayServing(Context ctx, string route, JsonObject? app, AttemptDecision d, ModelFacts f)
+    {
+        VersionShare Share(JsonObject a, int weight) => new((string)a["args"]![ServeApp.ManagedVersionArg]!, (string)a["name"]!, weight);
+        GatewayRoute Route(params VersionShare[] shares) => new(route, d.RegisteredModel, [.. shares.Where(s => s is not null)], []);
+        var previous = f.LastGood?.App;
+        switch (d.Phase)
+        {
+            case AttemptPhase.Deploying when app is not null:
+                return previous is null || previous["name"]!.GetValue<string>() == app["name"]!.GetValue<string>()
+                    ? ([app], Route(Share(app, 0)))
+                    : ([app, previous], Route(Share(previous, 100), Share(app, 0)));
+            case AttemptPhase.RollingOut when app is not null && d.State.Rollout is { } r:
+                return previous is null ? ([app], Route(Share(app, 100)))
+                    : ([app, previous], Route(Share(previous, 100 - r.Weight), Share(app, r.Weight)));
+            case AttemptPhase.Running when app is not null:
+                return ([app], Route(Share(app, 100)));
+            default:
+                return app is null ? ([], null) : ([app], Route(Share(app, 100)));
+        }
     }
 
     /// <summary>The version's state: as its tag says, or afresh when its <c>ray.*</c> tags changed or its letter is replayed.</summary>
@@ -286,6 +360,18 @@ public static class AttemptPolicy
             }
             changed = true;
         }
+        if (failure is null && ctx.Gateway && judged.Outcome == AppOutcome.Running && state.SmokeTest != AttemptState.SmokeTestPending)
+        {
+            var (rolled, why, lookAgain, rolloutFailure) = Roll(ctx, m, f, state);
+            if (rolled != state) { state = rolled; changed = true; }
+            if (rolloutFailure is not null)
+            {
+                failure = rolloutFailure;
+                failureClass = FailureClass.Rollout;
+            }
+            else if (state.Rollout is { Done: false })
+                return (inFlight, new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.RollingOut, why, state, changed, null, lookAgain, null));
+        }
         if (failure is null)
         {
             var running = judged.Outcome == AppOutcome.Running;
@@ -308,6 +394,57 @@ public static class AttemptPolicy
             WaitingMessage(waiting, retry), waiting, true, null, FollowUp(ctx, waiting, judgedPrevious, waiting.RetryAt), instead) { Served = judgedPrevious });
     }
 
+    /// <summary>
+    /// Gateway mode, a verified version: start its rollout from the version serving (or take the route at once when there
+    /// is none), advance it a step when the gateway's stats allow, hold it while paused, and finish it one interval after
+    /// 100 % (the previous version's app goes then). Returns the new state, what the status message says, when to look
+    /// again, and why it failed if the stats say so.
+    /// </summary>
+    private static (AttemptState State, string Why, DateTimeOffset? LookAgain, string? Failure) Roll(Context ctx, ModelOutcome m, ModelFacts f, AttemptState state)
+    {
+        var settings = f.Rollout ?? ctx.Cluster.Serving.Rollout;
+        var now = ctx.Now;
+        var r = state.Rollout;
+        if (r is null)
+        {
+            r = f.LastGood is { } from
+                ? new RolloutState { Step = 0, Weight = settings.Steps.Count > 0 ? settings.Steps[0] : 100, Since = now, From = from.Version }
+                : new RolloutState { Weight = 100, Since = now, Done = true };
+            state = state with { Rollout = r };
+        }
+        else if (!r.Done && !r.Paused)
+        {
+            if (r.Weight < 100)
+            {
+                var verdict = RolloutAnalysis.Judge(settings, r, f.Stats?.GetValueOrDefault(m.Version!), r.From is null ? null : f.Stats?.GetValueOrDefault(r.From), now);
+                switch (verdict.Decision)
+                {
+                    case RolloutVerdict.Kind.Fail:
+                        return (state with { Rollout = null }, verdict.Why, null, $"rollout stopped: {verdict.Why}");
+                    case RolloutVerdict.Kind.Wait:
+                        return (state, RollingOutMessage(ctx, r, verdict.Why), verdict.Until, null);
+                    default:
+                        var next = r.Step + 1 < settings.Steps.Count ? settings.Steps[r.Step + 1] : 100;
+                        r = r with { Step = r.Step + 1, Weight = Math.Max(next, r.Weight), Since = now };
+                        state = state with { Rollout = r };
+                        break;
+                }
+            }
+            else if (now >= r.Since + settings.Interval)
+            {
+                r = r with { Done = true };
+                state = state with { Rollout = r };
+            }
+        }
+        if (r.Done) return (state, "", null, null);
+        if (r.Paused) return (state, RollingOutMessage(ctx, r, "paused by an operator"), null, null);
+        var due = r.Since + settings.Interval;
+        return (state, RollingOutMessage(ctx, r, r.Weight < 100 ? $"next step at {Stamp(due)}" : $"version {r.From}'s app is removed at {Stamp(due)}"), due, null);
+    }
+
+    private static string RollingOutMessage(Context ctx, RolloutState r, string next) =>
+        $"at {GatewayLayout.Percent(r.Weight)} on {ctx.Cluster.Name}" + (r.From is { } from && r.Weight < 100 ? $" (version {from} takes the rest)" : "") + $"; {next}";
+
     /// <summary>Retrying cannot help (a required example is missing): dead-lettered at once, the last good version serves.</summary>
     private static (JsonObject?, AttemptDecision) Permanent(Context ctx, ModelOutcome m, string name, ModelFacts f, AttemptState state, string why)
     {
@@ -328,7 +465,7 @@ public static class AttemptPolicy
     {
         var kept = state.ServedVersion == f.LastGood?.Version ? state : state with { ServedVersion = f.LastGood?.Version };
         if (f.LastGood is not { } good) return (null, null, null, kept);
-        return (good.App, good.Version, Convergence.Judge(name, good.App, ctx.Current), kept);
+        return (good.App, good.Version, Convergence.Judge((string)good.App["name"]!, good.App, ctx.Current), kept);
     }
 
     /// <summary>

@@ -42,7 +42,7 @@ public sealed record ReconcileResult(
 /// without waiting: what Ray does next is judged by the next reconcile (<see cref="ReconcileResult.NextLook"/>).
 /// </summary>
 public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader registry, RayDashboardClient ray, PreflightChecker? preflight,
-    SmokeTests? smokeTests, TimeProvider time)
+    SmokeTests? smokeTests, IHttpClientFactory? serveHttp, TimeProvider time)
 {
     public RayClusterConfig Cluster => cluster;
     public RayDashboardClient Ray => ray;
@@ -65,14 +65,16 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
     {
         var now = time.GetUtcNow();
         var (snapshot, current) = await ReadAsync(ct);
+        ServeLayoutMigration.CheckGatewayRoute(cluster, current);
         // The wheel pre-flight first: with preflight: block, what pip would refuse is invalid (permanent, no PUT) from here on.
         var selected = DesiredState.For(cluster, snapshot.Models, current);
         var checks = preflight is null ? [] : await preflight.CheckAsync(selected, ct);
         var desired = preflight is null ? selected : ModelPreflight.Gate(selected, checks);
         var facts = await FactsAsync(desired, snapshot, ct);
         if (verify && smokeTests is not null) facts = await SmokeTestAsync(desired, facts, current, snapshot, ct);
+        if (verify && serveHttp is not null) facts = await RolloutStatsAsync(facts, now, ct);
         var attempts = AttemptPolicy.Plan(desired, facts, current, now, replays ?? new HashSet<string>(), () => Guid.NewGuid().ToString("N"));
-        var plan = ServeConfigPlanner.Plan(attempts.Applications, current, attempts.KeepAsIs);
+        var plan = ServeConfigPlanner.Plan(attempts.Applications, current, attempts.KeepAsIs, ServeLayoutMigration.Keep(cluster, attempts.Applications, current));
         return new ReconcileResult(cluster, snapshot, current, desired, checks, attempts, plan, now);
     }
 
@@ -96,8 +98,17 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
             var model = snapshot.RegisteredModels.GetValueOrDefault(m.RegisteredModel);
             var effective = DeploymentTags.Effective(model?.TagMap ?? new Dictionary<string, string>(), candidate.Version?.TagMap ?? new Dictionary<string, string>());
             var state = AttemptState.Parse(snapshot.TagsOf(m.RegisteredModel, m.Version!)?.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Attempt)));
+            var spec = candidate.Tags?.Spec;
             facts.Add(new AttemptPolicy.ModelFacts(m.RegisteredModel, m.Version!, AttemptState.SpecOf(effective), state,
-                m.Kind == ModelOutcomeKind.Selected && model is not null ? await LastGoodAsync(model, m.Version!, state, snapshot, ct) : null));
+                m.Kind == ModelOutcomeKind.Selected && model is not null ? await LastGoodAsync(model, m.Version!, state, snapshot, ct) : null)
+            {
+                Rollout = cluster.Serving.Rollout with
+                {
+                    Steps = spec?.RolloutSteps ?? cluster.Serving.Rollout.Steps,
+                    Interval = spec?.RolloutInterval ?? cluster.Serving.Rollout.Interval,
+                },
+                Route = spec?.RoutePrefix,
+            });
         }
         return facts;
     }
@@ -113,13 +124,29 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
         var candidates = snapshot.Models.ToDictionary(c => c.RegisteredModel, StringComparer.Ordinal);
         return await Task.WhenAll(facts.Select(async f =>
         {
-            if (!apps.TryGetValue(f.RegisteredModel, out var app) || !AttemptPolicy.AwaitsSmokeTest(f, app, current)) return f;
+            if (!apps.TryGetValue(f.RegisteredModel, out var app) || !AttemptPolicy.AwaitsSmokeTest(cluster, f, app, current)) return f;
             var candidate = candidates[f.RegisteredModel];
-            var route = ((string?)app["route_prefix"] ?? "/").TrimStart('/');
+            // Direct: the app's own route. Gateway: the route the gateway serves, pinned to this version.
+            var gateway = cluster.Serving.Traffic == TrafficMode.Gateway;
+            var route = GatewayLayout.ClientRoute(gateway ? cluster.Serving.Gateway.RoutePrefix : "/", (string?)app["route_prefix"] ?? "/").TrimStart('/');
             var verdict = await smokeTests!.RunAsync(cluster.Serving, candidate.Version!, candidate.Tags?.Spec?.SmokeTestInput,
-                new Uri(cluster.EffectiveServeAddress, route), pinVersion: null, ct);
+                new Uri(cluster.EffectiveServeAddress, route), pinVersion: gateway ? f.Version : null, ct);
             return f with { Smoke = verdict };
         }));
+    }
+
+    /// <summary>
+    /// Gateway mode: when a rollout step is due for some model, the gateway's stats (one request for the cluster), handed
+    /// to each rolling-out model's facts for its route.
+    /// </summary>
+    private async Task<IReadOnlyList<AttemptPolicy.ModelFacts>> RolloutStatsAsync(IReadOnlyList<AttemptPolicy.ModelFacts> facts, DateTimeOffset now, CancellationToken ct)
+    {
+        if (cluster.Serving.Traffic != TrafficMode.Gateway) return facts;
+        bool Due(AttemptPolicy.ModelFacts f) => f.State?.Rollout is { Done: false, Paused: false, Weight: < 100 } r
+                                                && now >= r.Since + (f.Rollout ?? cluster.Serving.Rollout).Interval;
+        if (!facts.Any(Due)) return facts;
+        var stats = await GatewayStats.ReadAsync(serveHttp!, cluster, ct);
+        return facts.Select(f => Due(f) && f.Route is { } route ? f with { Stats = stats.For(GatewayLayout.ClientRoute(cluster.Serving.Gateway.RoutePrefix, route)) } : f).ToList();
     }
 
     /// <summary>

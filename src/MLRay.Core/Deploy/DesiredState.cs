@@ -46,7 +46,7 @@ public sealed record DesiredState(RayClusterConfig Cluster, IReadOnlyList<ModelO
     {
         var outcomes = new List<ModelOutcome>();
         var apps = new List<JsonObject>();
-        var foreign = current?.Applications.Values.Where(a => a.ManagedModel is null).ToList() ?? [];
+        var foreign = current?.Applications.Values.Where(a => !a.IsMLRays).ToList() ?? [];
         var usedNames = foreign.ToDictionary(a => a.Name, _ => "an application MLRay does not manage", StringComparer.Ordinal);
         var usedRoutes = foreign.Where(a => a.RoutePrefix is not null)
             .ToDictionary(a => a.RoutePrefix!, a => $"application '{a.Name}', which MLRay does not manage", StringComparer.Ordinal);

@@ -19,6 +19,8 @@ public static class MLRayTags
     public const string Preflight = "preflight";
     /// <summary>The last smoke test's verdict: <c>passed 41 ms</c>, <c>failed: HTTP 500 …</c>, <c>skipped: no serving input example</c>.</summary>
     public const string SmokeTest = "smoke_test";
+    /// <summary>Gateway mode: the version's rollout (step, weight, since, from) as JSON, a copy of what its attempt tag holds.</summary>
+    public const string Rollout = "rollout";
 
     /// <summary>The tag of a model version's field on a cluster (<c>mlray.&lt;cluster&gt;.&lt;field&gt;</c>).</summary>
     public static string Key(string cluster, string field) => $"mlray.{cluster}.{field}";
@@ -29,6 +31,8 @@ public static class DeployStatus
 {
     public const string Deploying = "DEPLOYING";
     public const string Running = "RUNNING";
+    /// <summary>Gateway mode: verified, taking a share of its route's traffic (the weight is in the message).</summary>
+    public const string RollingOut = "ROLLING_OUT";
     public const string Failed = "FAILED";
     public const string Undeployed = "UNDEPLOYED";
     /// <summary>The model has no <c>ray.*</c> tags yet (<see cref="AttemptPhase.Pending"/>).</summary>
@@ -57,6 +61,8 @@ public static class FailureClass
     public const string Install = "install";
     /// <summary>Ray ran it, but it did not answer its serving input example (the smoke test) on every attempt.</summary>
     public const string Verify = "verify";
+    /// <summary>It passed its smoke test, but the gateway's stats stopped its rollout (errors, or no traffic with on_no_traffic: fail).</summary>
+    public const string Rollout = "rollout";
     /// <summary>Retrying cannot help: an invalid tag, an unreadable or missing environment file, an unsupported artifact scheme.</summary>
     public const string Permanent = "permanent";
     /// <summary>No cluster serves its Python (the router parks these in <c>mlray.unroutable</c>).</summary>

@@ -29,7 +29,8 @@ public static class StatusTags
         {
             tags.Add(d.Phase switch
             {
-                AttemptPhase.Running => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Running, "", Endpoint(cluster, plan, d.AppName!)),
+                AttemptPhase.Running => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Running, "", Endpoint(cluster, plan, d)),
+                AttemptPhase.RollingOut => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.RollingOut, Bound(d.Message), Endpoint(cluster, plan, d)),
                 AttemptPhase.Deploying => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Deploying, Bound(d.Message), ""),
                 AttemptPhase.Pending => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Pending, d.Message, ""),
                 _ => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Failed,
@@ -38,7 +39,7 @@ public static class StatusTags
             if (d is { ServedVersion: { } served, Served: { } judged } && !decided.Contains((d.RegisteredModel, served)))
                 tags.Add(judged.Outcome switch
                 {
-                    AppOutcome.Running => new StatusTag(d.RegisteredModel, served, DeployStatus.Running, "", Endpoint(cluster, plan, judged.App)),
+                    AppOutcome.Running => new StatusTag(d.RegisteredModel, served, DeployStatus.Running, "", Endpoint(cluster, plan, d)),
                     AppOutcome.Failed => new StatusTag(d.RegisteredModel, served, DeployStatus.Failed,
                         Bound($"the rollback to this version on {cluster.Name} (version {d.Version} failed) failed too: {RayMessage.Summarize(judged.Message, MaxMessageLength)}"), ""),
                     _ => new StatusTag(d.RegisteredModel, served, DeployStatus.Deploying,
@@ -59,6 +60,9 @@ public static class StatusTags
         }
         return tags;
     }
+
+    private static string Endpoint(RayClusterConfig cluster, ServePlan plan, AttemptDecision d) =>
+        d.Route is { } route ? new Uri(cluster.EffectiveServeAddress, route.TrimStart('/')).ToString() : Endpoint(cluster, plan, d.AppName!);
 
     private static string Endpoint(RayClusterConfig cluster, ServePlan plan, string app)
     {

@@ -83,7 +83,8 @@ public static class ServeConfigPlanner
     /// deployed; MLRay apps of models in <paramref name="keepAsIs"/> (whose current state could not be
     /// recomputed, e.g. a broken tag) keep serving unchanged; other MLRay apps not desired are removed.
     /// </summary>
-    public static ServePlan Plan(IReadOnlyList<JsonObject> desiredApps, ServeInstance current, IReadOnlySet<string> keepAsIs)
+    /// <param name="keepApps">MLRay apps carried over unchanged by name (the old layout while a <c>traffic</c> change starts, <see cref="ServeLayoutMigration"/>).</param>
+    public static ServePlan Plan(IReadOnlyList<JsonObject> desiredApps, ServeInstance current, IReadOnlySet<string> keepAsIs, IReadOnlySet<string>? keepApps = null)
     {
         var changes = new List<AppChange>();
         var apps = new JsonArray();
@@ -92,7 +93,7 @@ public static class ServeConfigPlanner
         foreach (var app in current.Applications.Values)
         {
             if (app.DeployedAppConfig is null) continue; // imperative (serve.run) apps: Ray leaves them alone on PUT
-            var owner = app.ManagedModel;
+            var owner = app.ManagedModel ?? (app.IsGateway ? GatewayLayout.AppName : null);
             if (owner is null && !desiredByName.ContainsKey(app.Name))
             {
                 apps.Add(app.DeployedAppConfig.DeepClone());
@@ -100,7 +101,7 @@ public static class ServeConfigPlanner
             }
             else if (owner is not null && !desiredByName.ContainsKey(app.Name))
             {
-                if (keepAsIs.Contains(owner))
+                if (keepAsIs.Contains(owner) || keepApps?.Contains(app.Name) == true)
                 {
                     apps.Add(app.DeployedAppConfig.DeepClone());
                     changes.Add(new AppChange(app.Name, AppChangeKind.Unchanged, owner));
@@ -112,7 +113,7 @@ public static class ServeConfigPlanner
         foreach (var desired in desiredApps.OrderBy(a => (string)a["name"]!, StringComparer.Ordinal))
         {
             var name = (string)desired["name"]!;
-            var model = (string)desired["args"]![ServeApp.ManagedModelArg]!;
+            var model = (string?)desired["args"]![ServeApp.ManagedModelArg] ?? GatewayLayout.AppName;
             var version = (string?)desired["args"]![ServeApp.ManagedVersionArg];
             apps.Add(desired.DeepClone());
             var kind = !current.Applications.TryGetValue(name, out var running) ? AppChangeKind.Added

@@ -29,6 +29,12 @@ public sealed record ServeApp(
     /// <summary>The registered model this app serves, when MLRay created it; null for apps MLRay does not own.</summary>
     public string? ManagedModel => StringArg(ManagedModelArg);
 
+    /// <summary>Whether MLRay owns the app: a model's app, or the gateway of <c>traffic: gateway</c>.</summary>
+    public bool IsMLRays => ManagedModel is not null || IsGateway;
+
+    /// <summary>MLRay's gateway app (<see cref="GatewayLayout"/>).</summary>
+    public bool IsGateway => StringArg(GatewayLayout.GatewayArg) is not null;
+
     /// <summary>The model version this MLRay app serves.</summary>
     public string? ManagedVersion => StringArg(ManagedVersionArg);
 
