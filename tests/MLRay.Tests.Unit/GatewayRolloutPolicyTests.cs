@@ -208,4 +208,29 @@ public class GatewayRolloutPolicyTests
         b["deployments"]![0]!.AsObject().Remove("user_config");
         Assert.True(JsonNode.DeepEquals(a, b));
     }
+
+    private static AttemptPlan Command(AttemptState state, RolloutCommand command) =>
+        AttemptPolicy.Plan(new DesiredState(Cluster(), [new ModelOutcome("m.staging", "2", ModelOutcomeKind.Selected, "m", "3.12.11", [])], [App("2")]),
+            [new AttemptPolicy.ModelFacts("m.staging", "2", "spec", state, ("1", App("1"))) { Command = command }],
+            Ray(V1, V2), Now, new HashSet<string>(), () => "letter-1");
+
+    [Fact]
+    public void Operators_pause_resume_promote_and_abort_a_rollout()
+    {
+        var rolling = Rolling(0, 10, Now.AddSeconds(-30));
+        var paused = Assert.Single(Command(rolling, RolloutCommand.Pause).Decisions);
+        Assert.Equal((true, 10, true), (paused.State.Rollout!.Paused, paused.State.Rollout.Weight, paused.StateChanged));
+
+        var resumed = Assert.Single(Command(paused.State, RolloutCommand.Resume).Decisions);
+        Assert.Equal((false, Now, Now + Interval), (resumed.State.Rollout!.Paused, resumed.State.Rollout.Since, resumed.LookAgainAt!.Value));
+
+        var promoted = Command(rolling, RolloutCommand.Promote);
+        Assert.Equal((100, AttemptPhase.RollingOut), (Assert.Single(promoted.Decisions).State.Rollout!.Weight, Assert.Single(promoted.Decisions).Phase));
+        Assert.Equal(new Dictionary<string, int> { ["1"] = 0, ["2"] = 100 }, Weights(promoted));
+
+        var aborted = Command(rolling, RolloutCommand.Abort);
+        var d = Assert.Single(aborted.Decisions);
+        Assert.Equal((AttemptPhase.DeadLettered, FailureClass.Rollout, "aborted by operator"), (d.Phase, d.Letter!.FailureClass, d.Letter.Message));
+        Assert.Equal(new Dictionary<string, int> { ["1"] = 100 }, Weights(aborted));
+    }
 }

@@ -150,6 +150,8 @@ public static class AttemptPolicy
         public Verify.SmokeVerdict? Smoke { get; init; }
         /// <summary>The rollout settings in force for this model (the cluster's, overridden by <c>ray.rollout.*</c> tags).</summary>
         public RolloutSettings? Rollout { get; init; }
+        /// <summary>An operator's command for the model's rollout, applied by this reconcile.</summary>
+        public RolloutCommand? Command { get; init; }
         /// <summary>The model's route (<c>ray.route_prefix</c>).</summary>
         public string? Route { get; init; }
         /// <summary>The gateway's stats of the model's route, by version, when a rollout step is due.</summary>
@@ -350,7 +352,7 @@ public static class AttemptPolicy
                 return (inFlight, new AttemptDecision(m.RegisteredModel, m.Version!, name, AttemptPhase.Deploying,
                     $"running on {cluster.Name}; smoke test next", state, changed, null, now + CheckDelay(TimeSpan.Zero), null));
             if (smoke.Outcome == Verify.SmokeOutcome.MissingExample)
-                return Permanent(ctx, m, name, f, state with { SmokeTest = smoke.Text }, smoke.Text);
+                return Permanent(ctx, m, name, f, state with { SmokeTest = smoke.Text }, smoke.Text, FailureClass.Permanent);
             if (smoke.LetsThrough) state = state with { SmokeTest = smoke.Text };
             else
             {
@@ -362,6 +364,8 @@ public static class AttemptPolicy
         }
         if (failure is null && ctx.Gateway && judged.Outcome == AppOutcome.Running && state.SmokeTest != AttemptState.SmokeTestPending)
         {
+            if (f.Command == RolloutCommand.Abort && state.Rollout is { Done: false })
+                return Permanent(ctx, m, name, f, state with { Rollout = null }, RolloutCommands.AbortReason, FailureClass.Rollout);
             var (rolled, why, lookAgain, rolloutFailure) = Roll(ctx, m, f, state);
             if (rolled != state) { state = rolled; changed = true; }
             if (rolloutFailure is not null)
@@ -405,6 +409,18 @@ public static class AttemptPolicy
         var settings = f.Rollout ?? ctx.Cluster.Serving.Rollout;
         var now = ctx.Now;
         var r = state.Rollout;
+        if (r is { Done: false } && f.Command is { } command)
+        {
+            var steps = settings.Steps;
+            r = command switch
+            {
+                RolloutCommand.Pause => r with { Paused = true },
+                RolloutCommand.Resume when r.Paused => r with { Paused = false, Since = now },
+                RolloutCommand.Promote => r with { Paused = false, Weight = 100, Step = Math.Max(steps.Count - 1, 0), Since = now },
+                _ => r,
+            };
+            state = state with { Rollout = r };
+        }
         if (r is null)
         {
             r = f.LastGood is { } from
@@ -446,9 +462,9 @@ public static class AttemptPolicy
         $"at {GatewayLayout.Percent(r.Weight)} on {ctx.Cluster.Name}" + (r.From is { } from && r.Weight < 100 ? $" (version {from} takes the rest)" : "") + $"; {next}";
 
     /// <summary>Retrying cannot help (a required example is missing): dead-lettered at once, the last good version serves.</summary>
-    private static (JsonObject?, AttemptDecision) Permanent(Context ctx, ModelOutcome m, string name, ModelFacts f, AttemptState state, string why)
+    private static (JsonObject?, AttemptDecision) Permanent(Context ctx, ModelOutcome m, string name, ModelFacts f, AttemptState state, string why, string failureClass)
     {
-        var letter = new DeadLetterDecision(ctx.NewId(), FailureClass.Permanent, why, state.Attempts, state.FirstFailure ?? ctx.Now, ctx.Now);
+        var letter = new DeadLetterDecision(ctx.NewId(), failureClass, why, state.Attempts, state.FirstFailure ?? ctx.Now, ctx.Now);
         var (app, served, rollback, dead) = Fallback(ctx, name, f, state with
         {
             DeadLetter = letter.Id, RetryAt = null, FirstFailure = state.FirstFailure ?? ctx.Now, LastFailure = ctx.Now, Error = why,

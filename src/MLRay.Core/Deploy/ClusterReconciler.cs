@@ -58,10 +58,11 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
 
     /// <summary>Everything a reconcile decides, from a fresh read, without applying it or sending smoke tests (<c>mlray plan</c>).</summary>
     /// <param name="replays">Dead letters being replayed: their versions start afresh.</param>
-    public Task<ReconcileResult> PlanAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default) => DecideAsync(replays, verify: false, ct);
+    public Task<ReconcileResult> PlanAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default) => DecideAsync(replays, null, verify: false, ct);
 
     /// <param name="verify">Run the smoke tests of the versions Ray now runs (a reconcile does; a plan does not).</param>
-    private async Task<ReconcileResult> DecideAsync(IReadOnlySet<string>? replays, bool verify, CancellationToken ct)
+    /// <param name="commands">Operators' rollout commands by registered model (pause, resume, promote, abort).</param>
+    private async Task<ReconcileResult> DecideAsync(IReadOnlySet<string>? replays, IReadOnlyDictionary<string, RolloutCommand>? commands, bool verify, CancellationToken ct)
     {
         var now = time.GetUtcNow();
         var (snapshot, current) = await ReadAsync(ct);
@@ -71,6 +72,8 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
         var checks = preflight is null ? [] : await preflight.CheckAsync(selected, ct);
         var desired = preflight is null ? selected : ModelPreflight.Gate(selected, checks);
         var facts = await FactsAsync(desired, snapshot, ct);
+        if (commands is { Count: > 0 })
+            facts = facts.Select(f => commands.TryGetValue(f.RegisteredModel, out var c) ? f with { Command = c } : f).ToList();
         if (verify && smokeTests is not null) facts = await SmokeTestAsync(desired, facts, current, snapshot, ct);
         if (verify && serveHttp is not null) facts = await RolloutStatsAsync(facts, now, ct);
         var attempts = AttemptPolicy.Plan(desired, facts, current, now, replays ?? new HashSet<string>(), () => Guid.NewGuid().ToString("N"));
@@ -79,9 +82,12 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
     }
 
     /// <summary>Plans, and PUTs the whole config when it differs from what runs.</summary>
-    public async Task<ReconcileResult> ReconcileAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default)
+    public Task<ReconcileResult> ReconcileAsync(IReadOnlySet<string>? replays = null, CancellationToken ct = default) => ReconcileAsync(replays, null, ct);
+
+    /// <summary>Plans with operators' rollout commands applied, and PUTs the whole config when it differs from what runs.</summary>
+    public async Task<ReconcileResult> ReconcileAsync(IReadOnlySet<string>? replays, IReadOnlyDictionary<string, RolloutCommand>? commands, CancellationToken ct = default)
     {
-        var result = await DecideAsync(replays, verify: true, ct);
+        var result = await DecideAsync(replays, commands, verify: true, ct);
         if (!result.Plan.NeedsPut) return result;
         await ray.PutApplicationsAsync(result.Plan.Config, ct);
         return result with { Applied = true };

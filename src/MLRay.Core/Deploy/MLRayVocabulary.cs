@@ -43,6 +43,7 @@ public static class DeployStatus
 public static class ModelStatus
 {
     public const string Running = DeployStatus.Running;
+    public const string RollingOut = DeployStatus.RollingOut;
     public const string Deploying = DeployStatus.Deploying;
     public const string Failed = DeployStatus.Failed;
     public const string DeadLettered = "DEAD-LETTERED";
@@ -51,7 +52,7 @@ public static class ModelStatus
     public const string Unroutable = "UNROUTABLE";
 
     /// <summary>Every status, in the order the counts are shown.</summary>
-    public static readonly IReadOnlyList<string> All = [Running, Deploying, Failed, DeadLettered, Pending, NotDeployed, Unroutable];
+    public static readonly IReadOnlyList<string> All = [Running, RollingOut, Deploying, Failed, DeadLettered, Pending, NotDeployed, Unroutable];
 }
 
 /// <summary>Why a (model version, cluster) was given up on.</summary>

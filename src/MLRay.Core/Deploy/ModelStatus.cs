@@ -73,6 +73,9 @@ public static class ModelStatusReport
         }
         switch (app?.Status)
         {
+            case AppStatus.Running when tagStatus == DeployStatus.RollingOut:
+                detail = tagMessage; // the weight it has, and when the next step is
+                return ModelStatus.RollingOut;
             case AppStatus.Running:
                 detail = "";
                 return ModelStatus.Running;

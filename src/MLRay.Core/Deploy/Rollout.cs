@@ -38,6 +38,35 @@ public sealed record RolloutState
     }
 }
 
+/// <summary>What an operator asks of a model's rollout (<c>mlray rollout …</c>, <c>/ops/rollouts/…</c>).</summary>
+public enum RolloutCommand
+{
+    /// <summary>Hold the weights where they are.</summary>
+    Pause,
+    /// <summary>Go on from the current step (its interval starts again).</summary>
+    Resume,
+    /// <summary>Jump to 100 % (the previous version's app goes one interval later).</summary>
+    Promote,
+    /// <summary>Roll back to the previous version and dead-letter the candidate, reason "aborted by operator".</summary>
+    Abort,
+}
+
+public static class RolloutCommands
+{
+    public const string AbortReason = "aborted by operator";
+
+    public static RolloutCommand Parse(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "pause" => RolloutCommand.Pause,
+        "resume" => RolloutCommand.Resume,
+        "promote" => RolloutCommand.Promote,
+        "abort" => RolloutCommand.Abort,
+        _ => throw new ArgumentException($"'{text}' is not a rollout command (pause, resume, promote, abort)"),
+    };
+
+    public static string Name(this RolloutCommand command) => command.ToString().ToLowerInvariant();
+}
+
 /// <summary>What the gateway's stats say about a step: go on, wait (until when, and why), or roll back (why).</summary>
 public sealed record RolloutVerdict(RolloutVerdict.Kind Decision, string Why, DateTimeOffset? Until = null)
 {

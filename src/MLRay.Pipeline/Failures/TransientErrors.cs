@@ -16,6 +16,8 @@ public static class TransientErrors
         RayRejectedException r => r.Status is 429 or >= 500,
         FlurlHttpException f => f.StatusCode is null or 429 or >= 500,
         HttpRequestException or TimeoutException or TaskCanceledException => true,
+        // The cluster's layout cannot be applied until ops move an app: looked at again with backoff, never dropped.
+        MLRay.Serve.ServeLayoutException => true,
         Amazon.S3.AmazonS3Exception s => (int)s.StatusCode is 429 or >= 500,
         Amazon.Runtime.AmazonServiceException a => (int)a.StatusCode is 0 or 429 or >= 500,
         RabbitMQ.Client.Exceptions.BrokerUnreachableException or RabbitMQ.Client.Exceptions.AlreadyClosedException => true,

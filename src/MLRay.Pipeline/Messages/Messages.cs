@@ -31,6 +31,8 @@ public sealed record ClusterDeployRequested
     public string? DeliveryId { get; init; }
     /// <summary>Set by <c>mlray dlq replay</c>: the letter whose version gets a fresh set of attempts (once: a second replay of it is a no-op).</summary>
     public string? ReplayOf { get; init; }
+    /// <summary>Set by <c>mlray rollout pause|resume|promote|abort</c> (with <see cref="RegisteredModel"/>): applied to that model's rollout by the worker, the one writer.</summary>
+    public string? RolloutCommand { get; init; }
     /// <summary>How many transient failures in a row led to this wake-up (0 for a first try), for the backoff.</summary>
     public int TransientFailures { get; init; }
 }

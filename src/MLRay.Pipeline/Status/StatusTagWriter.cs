@@ -67,6 +67,8 @@ public sealed class StatusTagWriter(MlflowClient mlflow, TimeProvider time, ILog
             // The verdict once there is one; "pending" stays in the attempt tag only.
             if (d.State.SmokeTest is { } verdict && verdict != AttemptState.SmokeTestPending)
                 await SetIfChangedAsync(cluster, d.RegisteredModel, d.Version, MLRayTags.Key(cluster, MLRayTags.SmokeTest), verdict, known, ct);
+            if (d.State.Rollout is { } rollout)
+                await SetIfChangedAsync(cluster, d.RegisteredModel, d.Version, MLRayTags.Key(cluster, MLRayTags.Rollout), rollout.ToJson(), known, ct);
         }
     }
 

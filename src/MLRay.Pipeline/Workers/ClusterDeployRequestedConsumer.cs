@@ -33,7 +33,7 @@ public sealed class ClusterDeployRequestedConsumer(ClusterWorkers workers, IWake
             log.LogWarning("Reconcile of {Cluster} failed transiently ({Error}); trying again in {Delay:0.0} s (failure {Failures} in a row)",
                 worker.Cluster.Name, e.Message, delay.TotalSeconds, failures);
             // Replays ride along, so a replay that met an outage still happens.
-            foreach (var replay in requests.Where(r => r.ReplayOf is not null).Append(requests[0]).DistinctBy(r => r.ReplayOf))
+            foreach (var replay in requests.Where(r => r.ReplayOf is not null || r.RolloutCommand is not null).Append(requests[0]).Distinct())
                 await wakeUps.ScheduleAsync(worker.Cluster.Name, delay, replay with { TransientFailures = failures, Reason = WakeUpReason.Transient }, context.CancellationToken);
         }
     }

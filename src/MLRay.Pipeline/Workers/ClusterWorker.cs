@@ -67,7 +67,10 @@ public sealed class ClusterWorker(ClusterReconciler reconciler, StatusTagWriter 
             using var scope = log.BeginScope(new Dictionary<string, object?> { ["Cluster"] = cluster, ["DeliveryIds"] = deliveryIds });
 
             var replays = requests.Select(r => r.ReplayOf).OfType<string>().ToHashSet(StringComparer.Ordinal);
-            var result = await reconciler.ReconcileAsync(replays, ct);
+            // An operator's rollout commands, the last one per model in the batch winning.
+            var commands = requests.Where(r => r is { RolloutCommand: not null, RegisteredModel: not null })
+                .GroupBy(r => r.RegisteredModel!).ToDictionary(g => g.Key, g => RolloutCommands.Parse(g.Last().RolloutCommand!), StringComparer.Ordinal);
+            var result = await reconciler.ReconcileAsync(replays, commands, ct);
             if (result.Applied) MLRayTelemetry.Puts.Add(1, MLRayTelemetry.Tag("cluster", cluster));
             MLRayTelemetry.RecordApps(cluster, result.Current.Applications.Values.Select(a => a.Status));
 
