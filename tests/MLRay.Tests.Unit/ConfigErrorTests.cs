@@ -74,8 +74,8 @@ public class ConfigErrorTests
             "two unknown keys in two sections, and one more in the first",
             "mlflow:\n  tracking_uri: http://m:1\n  aliass: x\n  suffix: .prod\nretry:\n  tries: 2\n" + Cluster,
             [
-                "config error: config.yml:3:3: mlflow.aliass: unknown key (known here: tracking_uri, model_name_suffix, alias)",
-                "config error: config.yml:4:3: mlflow.suffix: unknown key (known here: tracking_uri, model_name_suffix, alias)",
+                "config error: config.yml:3:3: mlflow.aliass: unknown key (known here: tracking_uri, model_name_suffix, alias, challenger_alias)",
+                "config error: config.yml:4:3: mlflow.suffix: unknown key (known here: tracking_uri, model_name_suffix, alias, challenger_alias)",
                 "config error: config.yml:6:3: retry.tries: unknown key (known here: attempts, delays)",
             ]
         },

@@ -233,4 +233,55 @@ public class GatewayRolloutPolicyTests
         Assert.Equal((AttemptPhase.DeadLettered, FailureClass.Rollout, "aborted by operator"), (d.Phase, d.Letter!.FailureClass, d.Letter.Message));
         Assert.Equal(new Dictionary<string, int> { ["1"] = 100 }, Weights(aborted));
     }
+
+    private static AttemptPlan WithChallenger(AttemptState? challengerState, ServeInstance current, int weight = 20, double shadow = 0, SmokeVerdict? smoke = null)
+    {
+        var running = new AttemptState { Spec = "spec", Attempts = 1, StartedAt = Now.AddHours(-1), SmokeTest = "passed 5 ms", Rollout = new RolloutState { Weight = 100, Done = true } };
+        var desired = new DesiredState(Cluster(), [new ModelOutcome("m.staging", "2", ModelOutcomeKind.Selected, "m", "3.12.11", [])], [App("2")])
+        {
+            Challengers = [new ChallengerApp(new ModelOutcome("m.staging", "3", ModelOutcomeKind.Selected, "m", "3.12.11", []), App("3"), weight, shadow)],
+        };
+        var facts = new AttemptPolicy.ModelFacts("m.staging", "2", "spec", running, null)
+        {
+            Challenger = new AttemptPolicy.ModelFacts("m.staging", "3", "spec", challengerState, null) { Smoke = smoke },
+        };
+        return AttemptPolicy.Plan(desired, [facts], current, Now, new HashSet<string>(), () => "letter-1");
+    }
+
+    private static readonly JsonObject V3 = GatewayLayout.VersionApp(App("3"));
+    private static readonly AttemptState ChallengerTesting = new() { Spec = "spec", Attempts = 1, StartedAt = Now.AddSeconds(-5), SmokeTest = AttemptState.SmokeTestPending };
+
+    [Fact]
+    public void A_challenger_joins_pinned_only_until_verified_then_takes_its_weight_beside_the_champion()
+    {
+        var joining = WithChallenger(null, Ray(V2));
+        Assert.Equal(new Dictionary<string, int> { ["2"] = 100, ["3"] = 0 }, Weights(joining));
+        Assert.Contains(joining.Applications, a => (string)a["name"]! == "m--v3");
+
+        var verified = WithChallenger(ChallengerTesting, Ray(V2, V3), smoke: Passed);
+        Assert.Equal(new Dictionary<string, int> { ["2"] = 80, ["3"] = 20 }, Weights(verified));
+        var challenger = verified.Decisions.Single(d => d.Version == "3");
+        Assert.Equal((AttemptPhase.Running, true), (challenger.Phase, challenger.Challenger));
+        Assert.Contains("challenger beside version 2: 20 %", challenger.Message);
+        Assert.Equal(AttemptPhase.Running, verified.Decisions.Single(d => d.Version == "2").Phase); // the champion is untouched
+    }
+
+    [Fact]
+    public void A_shadow_challenger_gets_copies_and_no_share()
+    {
+        var verified = WithChallenger(ChallengerTesting, Ray(V2, V3), weight: 0, shadow: 0.25, smoke: Passed);
+        var route = GatewayLayout.RoutesOf(Gateway(verified), "/").Single();
+        Assert.Equal(new Dictionary<string, int> { ["2"] = 100 }, route.Versions.ToDictionary(v => v.Version, v => v.Weight));
+        Assert.Equal(("3", "m--v3", 0.25), (route.Shadow.Single().Version, route.Shadow.Single().App, route.Shadow.Single().Fraction));
+    }
+
+    [Fact]
+    public void A_challenger_failing_its_smoke_test_is_removed_and_never_rolls_the_champion_back()
+    {
+        var failed = WithChallenger(ChallengerTesting, Ray(V2, V3), smoke: SmokeVerdict.Judge(500, "text/plain", "boom", TimeSpan.Zero, "x"));
+        Assert.Equal(AttemptPhase.WaitingToRetry, failed.Decisions.Single(d => d.Version == "3").Phase);
+        Assert.DoesNotContain(failed.Applications, a => (string)a["name"]! == "m--v3");
+        Assert.Equal(new Dictionary<string, int> { ["2"] = 100 }, Weights(failed));
+        Assert.Equal(AttemptPhase.Running, failed.Decisions.Single(d => d.Version == "2").Phase);
+    }
 }

@@ -51,7 +51,7 @@ public static partial class ConfigLoader
         var artifactCache = problems.Check(() => mlrayNode?.OptionalBool("artifact_cache")) ?? MLRayConfig.DefaultArtifactCache;
 
         var mlflowNode = problems.Check(() => reader.Child("mlflow"));
-        problems.Check(() => mlflowNode?.RefuseUnknownKeys("tracking_uri", "model_name_suffix", "alias"));
+        problems.Check(() => mlflowNode?.RefuseUnknownKeys("tracking_uri", "model_name_suffix", "alias", "challenger_alias"));
         var failures = problems.Failures;
         var trackingText = problems.Check(() => mlflowNode?.OptionalString("tracking_uri") ?? env.Get("MLFLOW_TRACKING_URI"));
         // Missing (rather than unreadable, which is reported already): the clusters without their own say so too.
@@ -78,6 +78,11 @@ public static partial class ConfigLoader
         var alias = problems.Check(() => mlflowNode?.OptionalString("alias") is { } text
             ? AliasPattern().IsMatch(text) ? text : throw new ConfigException("mlflow.alias", $"'{text}' is not a valid MLflow alias (letters, digits, '_' and '-')")
             : null);
+        var challengerAlias = problems.Check(() => mlflowNode?.OptionalString("challenger_alias") is { } text
+            ? !AliasPattern().IsMatch(text) ? throw new ConfigException("mlflow.challenger_alias", $"'{text}' is not a valid MLflow alias (letters, digits, '_' and '-')")
+            : text == alias ? throw new ConfigException("mlflow.challenger_alias", $"'{text}' is also mlflow.alias: the challenger must be another alias")
+            : text
+            : null);
         var pipeline = problems.Check(() => ReadPipeline(reader, env, source, positions, problems));
         var packageIndex = problems.Check(() => ReadPackageIndex(reader.Child("package_index"), env, problems));
 
@@ -96,6 +101,7 @@ public static partial class ConfigLoader
                 TrackingUriKey = mlflowNode?.Has("tracking_uri") == true ? "mlflow.tracking_uri" : "MLFLOW_TRACKING_URI",
                 ModelNameSuffix = suffix!,
                 Alias = alias,
+                ChallengerAlias = challengerAlias,
                 Credentials = new MlflowCredentials(
                     env.Get("MLFLOW_TRACKING_USERNAME"), env.Get("MLFLOW_TRACKING_PASSWORD"), env.Get("MLFLOW_TRACKING_TOKEN")),
                 S3 = new S3Settings

@@ -40,6 +40,11 @@ public sealed record MlflowSettings
     public const string DefaultModelNameSuffix = ".staging";
     /// <summary>When set, the version this alias points to is deployed instead of the latest READY one.</summary>
     public string? Alias { get; init; }
+    /// <summary>
+    /// <c>mlflow.challenger_alias</c>: the version this alias points to is deployed beside the served one (gateway clusters),
+    /// smoke-tested, and takes <c>ray.challenger.weight</c> percent of the route or a <c>ray.challenger.shadow</c> copy.
+    /// </summary>
+    public string? ChallengerAlias { get; init; }
     public MlflowCredentials Credentials { get; init; } = MlflowCredentials.None;
     public S3Settings S3 { get; init; } = new();
 }

@@ -119,6 +119,9 @@ public sealed record AttemptDecision(
 
     /// <summary>Gateway mode: who serves the model's route after this reconcile, and with which weights.</summary>
     public GatewayRoute? Traffic { get; init; }
+
+    /// <summary>The model's challenger version (<c>mlflow.challenger_alias</c>), deployed beside the served one.</summary>
+    public bool Challenger { get; init; }
 }
 
 /// <summary>The desired apps after failure handling, with a decision per model version it concerns.</summary>
@@ -150,6 +153,8 @@ public static class AttemptPolicy
         public Verify.SmokeVerdict? Smoke { get; init; }
         /// <summary>The rollout settings in force for this model (the cluster's, overridden by <c>ray.rollout.*</c> tags).</summary>
         public RolloutSettings? Rollout { get; init; }
+        /// <summary>The facts of the model's challenger version (<see cref="DesiredState.Challengers"/>), when it has one.</summary>
+        public ModelFacts? Challenger { get; init; }
         /// <summary>An operator's command for the model's rollout, applied by this reconcile.</summary>
         public RolloutCommand? Command { get; init; }
         /// <summary>The model's route (<c>ray.route_prefix</c>).</summary>
@@ -191,6 +196,7 @@ public static class AttemptPolicy
         var ctx = new Context(desired.Cluster, current, now, newId);
         var byModel = facts.ToDictionary(f => f.RegisteredModel, StringComparer.Ordinal);
         var appsByModel = desired.Applications.ToDictionary(a => (string)a["args"]![ServeApp.ManagedModelArg]!, StringComparer.Ordinal);
+        var challengers = desired.Challengers.ToDictionary(c => c.Outcome.RegisteredModel, StringComparer.Ordinal);
         var apps = new List<JsonObject>();
         var decisions = new List<AttemptDecision>();
 
@@ -231,7 +237,15 @@ public static class AttemptPolicy
             {
                 var (served, traffic) = GatewayServing(ctx, (string)direct["route_prefix"]!, app, decision, f);
                 apps.AddRange(served);
-                decisions.Add(decision with { Traffic = traffic });
+                decision = decision with { Traffic = traffic };
+                if (challengers.TryGetValue(m.RegisteredModel, out var challenger) && f.Challenger is { } cf)
+                {
+                    var (challengerApp, challengerDecision) = Challenge(ctx, challenger, cf, replays, decision);
+                    if (challengerApp is not null) apps.Add(challengerApp);
+                    decision = decision with { Traffic = WithChallenger(decision.Traffic, challenger, challengerApp, challengerDecision) };
+                    decisions.Add(challengerDecision);
+                }
+                decisions.Add(decision);
             }
             else
             {
@@ -247,6 +261,54 @@ public static class AttemptPolicy
             apps.Add(GatewayLayout.GatewayApp(ctx.Cluster, decisions.Select(d => d.Traffic).OfType<GatewayRoute>().Concat(kept)));
         }
         return new AttemptPlan(apps, decisions, new HashSet<string>(desired.KeepAsIs, StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// A challenger goes through the same attempts as any version (install, smoke test pinned through the gateway, retries,
+    /// dead letter) but never rolls out: verified, it keeps its weight or shadow beside the served version, and a failed
+    /// one is only removed (the served version is not touched).
+    /// </summary>
+    private static (JsonObject?, AttemptDecision) Challenge(Context ctx, ChallengerApp challenger, ModelFacts f, IReadOnlySet<string> replays, AttemptDecision served)
+    {
+        var m = challenger.Outcome;
+        var wanted = GatewayLayout.VersionApp(challenger.App);
+        var name = (string)wanted["name"]!;
+        f = f with { LastGood = null };
+        var state = Current(f, replays);
+        var changed = !ReferenceEquals(state, f.State);
+        var (app, decision) =
+            state.DeadLetter is not null ? GivenUp(ctx, m, name, f, state, changed)
+            : state.RetryAt is { } due && due > ctx.Now ? WaitingToRetry(ctx, m, name, f, state, changed)
+            : state.Attempts == 0 || state.RetryAt is not null ? StartAttempt(ctx, m, wanted, state)
+            : InFlight(ctx, m, wanted, f, state, changed, challenger: true);
+        var share = challenger.Shadow > 0 ? $"a {challenger.Shadow.ToString(System.Globalization.CultureInfo.InvariantCulture)} shadow copy of {served.Route}"
+            : $"{GatewayLayout.Percent(challenger.Weight)} of {served.Route}" + (challenger.Weight == 0 ? " (pinned requests only)" : "");
+        return (app, decision with
+        {
+            Route = served.Route, Challenger = true,
+            Message = decision.Phase == AttemptPhase.Running ? $"challenger beside version {served.Version}: {share}" : decision.Message,
+        });
+    }
+
+    /// <summary>The route's table with the challenger in it: at weight 0 until verified, then its weight (the served versions share the rest) or its shadow.</summary>
+    private static GatewayRoute? WithChallenger(GatewayRoute? route, ChallengerApp challenger, JsonObject? app, AttemptDecision d)
+    {
+        if (route is null || app is null) return route;
+        var version = d.Version;
+        var appName = (string)app["name"]!;
+        var verified = d.Phase == AttemptPhase.Running;
+        if (verified && challenger.Shadow > 0)
+            return route with { Shadow = [.. route.Shadow, new ShadowShare(version, appName, challenger.Shadow)] };
+        var weight = verified ? challenger.Weight : 0;
+        var rest = 100 - weight;
+        var total = route.Versions.Sum(v => v.Weight);
+        var scaled = route.Versions.Select(v => v with { Weight = total == 0 ? 0 : (int)Math.Round(v.Weight * (double)rest / total) }).ToList();
+        if (total > 0 && scaled.Count > 0)
+        {
+            var largest = scaled.IndexOf(scaled.MaxBy(v => v.Weight)!);
+            scaled[largest] = scaled[largest] with { Weight = scaled[largest].Weight + rest - scaled.Sum(v => v.Weight) };
+        }
+        return route with { Versions = [.. scaled, new VersionShare(version, appName, weight)] };
     }
 
     /// <summary>
@@ -333,7 +395,7 @@ public static class AttemptPolicy
     }
 
     /// <summary>An attempt is in flight: judge what Ray shows of exactly this attempt's config; on failure retry or give up.</summary>
-    private static (JsonObject?, AttemptDecision) InFlight(Context ctx, ModelOutcome m, JsonObject wanted, ModelFacts f, AttemptState state, bool changed)
+    private static (JsonObject?, AttemptDecision) InFlight(Context ctx, ModelOutcome m, JsonObject wanted, ModelFacts f, AttemptState state, bool changed, bool challenger = false)
     {
         var (cluster, now, retry) = (ctx.Cluster, ctx.Now, ctx.Retry);
         var name = (string)wanted["name"]!;
@@ -362,7 +424,7 @@ public static class AttemptPolicy
             }
             changed = true;
         }
-        if (failure is null && ctx.Gateway && judged.Outcome == AppOutcome.Running && state.SmokeTest != AttemptState.SmokeTestPending)
+        if (failure is null && ctx.Gateway && !challenger && judged.Outcome == AppOutcome.Running && state.SmokeTest != AttemptState.SmokeTestPending)
         {
             if (f.Command == RolloutCommand.Abort && state.Rollout is { Done: false })
                 return Permanent(ctx, m, name, f, state with { Rollout = null }, RolloutCommands.AbortReason, FailureClass.Rollout);

@@ -98,16 +98,24 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
     {
         var facts = new List<AttemptPolicy.ModelFacts>();
         var candidates = snapshot.Models.ToDictionary(c => c.RegisteredModel, StringComparer.Ordinal);
+        var challengers = desired.Challengers.ToDictionary(c => c.Outcome.RegisteredModel, c => c.Outcome.Version!, StringComparer.Ordinal);
+        AttemptState? StateOf(string model, string version) =>
+            AttemptState.Parse(snapshot.TagsOf(model, version)?.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Attempt)));
         foreach (var m in desired.Models.Where(m => m.Kind is ModelOutcomeKind.Selected or ModelOutcomeKind.Invalid && m.Version is not null))
         {
             var candidate = candidates[m.RegisteredModel];
             var model = snapshot.RegisteredModels.GetValueOrDefault(m.RegisteredModel);
             var effective = DeploymentTags.Effective(model?.TagMap ?? new Dictionary<string, string>(), candidate.Version?.TagMap ?? new Dictionary<string, string>());
-            var state = AttemptState.Parse(snapshot.TagsOf(m.RegisteredModel, m.Version!)?.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Attempt)));
+            var state = StateOf(m.RegisteredModel, m.Version!);
             var spec = candidate.Tags?.Spec;
+            var challenger = challengers.GetValueOrDefault(m.RegisteredModel) is { } c && candidate.Challenger?.Version is { } cv
+                ? new AttemptPolicy.ModelFacts(m.RegisteredModel, c, AttemptState.SpecOf(DeploymentTags.Effective(model?.TagMap ?? new Dictionary<string, string>(), cv.TagMap)),
+                    StateOf(m.RegisteredModel, c), null)
+                : null;
             facts.Add(new AttemptPolicy.ModelFacts(m.RegisteredModel, m.Version!, AttemptState.SpecOf(effective), state,
-                m.Kind == ModelOutcomeKind.Selected && model is not null ? await LastGoodAsync(model, m.Version!, state, snapshot, ct) : null)
+                m.Kind == ModelOutcomeKind.Selected && model is not null ? await LastGoodAsync(model, m.Version!, challenger?.Version, state, snapshot, ct) : null)
             {
+                Challenger = challenger,
                 Rollout = cluster.Serving.Rollout with
                 {
                     Steps = spec?.RolloutSteps ?? cluster.Serving.Rollout.Steps,
@@ -127,18 +135,25 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
         ServeInstance current, RegistrySnapshot snapshot, CancellationToken ct)
     {
         var apps = desired.Applications.ToDictionary(a => (string)a["args"]![ServeApp.ManagedModelArg]!, StringComparer.Ordinal);
+        var challengerApps = desired.Challengers.ToDictionary(c => c.Outcome.RegisteredModel, c => c.App, StringComparer.Ordinal);
         var candidates = snapshot.Models.ToDictionary(c => c.RegisteredModel, StringComparer.Ordinal);
         return await Task.WhenAll(facts.Select(async f =>
         {
+            if (f.Challenger is { } cf && challengerApps.TryGetValue(f.RegisteredModel, out var challengerApp)
+                && AttemptPolicy.AwaitsSmokeTest(cluster, cf, challengerApp, current) && candidates[f.RegisteredModel].Challenger is { } challenger)
+                f = f with { Challenger = cf with { Smoke = await SmokeTestAsync(challenger, challengerApp, cf.Version, ct) } };
             if (!apps.TryGetValue(f.RegisteredModel, out var app) || !AttemptPolicy.AwaitsSmokeTest(cluster, f, app, current)) return f;
-            var candidate = candidates[f.RegisteredModel];
-            // Direct: the app's own route. Gateway: the route the gateway serves, pinned to this version.
-            var gateway = cluster.Serving.Traffic == TrafficMode.Gateway;
-            var route = GatewayLayout.ClientRoute(gateway ? cluster.Serving.Gateway.RoutePrefix : "/", (string?)app["route_prefix"] ?? "/").TrimStart('/');
-            var verdict = await smokeTests!.RunAsync(cluster.Serving, candidate.Version!, candidate.Tags?.Spec?.SmokeTestInput,
-                new Uri(cluster.EffectiveServeAddress, route), pinVersion: gateway ? f.Version : null, ct);
-            return f with { Smoke = verdict };
+            return f with { Smoke = await SmokeTestAsync(candidates[f.RegisteredModel], app, f.Version, ct) };
         }));
+    }
+
+    /// <summary>One version's smoke test: direct, the app's own route; gateway, the route the gateway serves, pinned to the version.</summary>
+    private Task<SmokeVerdict> SmokeTestAsync(ModelCandidate candidate, JsonObject app, string version, CancellationToken ct)
+    {
+        var gateway = cluster.Serving.Traffic == TrafficMode.Gateway;
+        var route = GatewayLayout.ClientRoute(gateway ? cluster.Serving.Gateway.RoutePrefix : "/", (string?)app["route_prefix"] ?? "/").TrimStart('/');
+        return smokeTests!.RunAsync(cluster.Serving, candidate.Version!, candidate.Tags?.Spec?.SmokeTestInput,
+            new Uri(cluster.EffectiveServeAddress, route), pinVersion: gateway ? version : null, ct);
     }
 
     /// <summary>
@@ -159,9 +174,10 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
     /// The rollback target, rebuilt as an app: the version already served instead (its own status may say DEPLOYING while
     /// Ray brings it back), else the highest other version whose tags say it runs on this cluster.
     /// </summary>
-    private async Task<(string Version, JsonObject App)?> LastGoodAsync(RegisteredModel model, string version, AttemptState? state, RegistrySnapshot snapshot, CancellationToken ct)
+    private async Task<(string Version, JsonObject App)?> LastGoodAsync(RegisteredModel model, string version, string? challenger, AttemptState? state, RegistrySnapshot snapshot, CancellationToken ct)
     {
-        var others = snapshot.VersionsOf(model.Name).Where(v => v.Version != version).ToList();
+        // The challenger runs beside the served version: never the served version's rollback target.
+        var others = snapshot.VersionsOf(model.Name).Where(v => v.Version != version && v.Version != challenger).ToList();
         var target = others.FirstOrDefault(v => v.Version == state?.ServedVersion)
             ?? others.Where(v => v.TagMap.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Status)) == DeployStatus.Running).MaxBy(v => v.Number);
         if (target is null) return null;

@@ -28,8 +28,14 @@ public sealed record ModelOutcome(
     IReadOnlyList<string> Problems);
 
 /// <summary>The apps MLRay wants on one cluster, and the account of every selected model.</summary>
+/// <summary>A challenger version deployed beside its model's served version (gateway clusters): its outcome and its app.</summary>
+public sealed record ChallengerApp(ModelOutcome Outcome, JsonObject App, int Weight, double Shadow);
+
 public sealed record DesiredState(RayClusterConfig Cluster, IReadOnlyList<ModelOutcome> Models, IReadOnlyList<JsonObject> Applications)
 {
+    /// <summary>Challengers of selected models (<c>mlflow.challenger_alias</c>), on gateway clusters only.</summary>
+    public IReadOnlyList<ChallengerApp> Challengers { get; init; } = [];
+
     /// <summary>Models whose current app must be left as it is because their new state could not be computed.</summary>
     public IReadOnlySet<string> KeepAsIs => Models.Where(m => m.Kind is ModelOutcomeKind.Invalid or ModelOutcomeKind.Pending)
         .Select(m => m.RegisteredModel).ToHashSet(StringComparer.Ordinal);
@@ -46,6 +52,7 @@ public sealed record DesiredState(RayClusterConfig Cluster, IReadOnlyList<ModelO
     {
         var outcomes = new List<ModelOutcome>();
         var apps = new List<JsonObject>();
+        var challengers = new List<ChallengerApp>();
         var foreign = current?.Applications.Values.Where(a => !a.IsMLRays).ToList() ?? [];
         var usedNames = foreign.ToDictionary(a => a.Name, _ => "an application MLRay does not manage", StringComparer.Ordinal);
         var usedRoutes = foreign.Where(a => a.RoutePrefix is not null)
@@ -100,7 +107,21 @@ public sealed record DesiredState(RayClusterConfig Cluster, IReadOnlyList<ModelO
             var deployment = new ModelDeployment(c.RegisteredModel, version!, spec, c.Environment!);
             apps.Add(ServeConfigPlanner.BuildApplication(deployment, cluster));
             outcomes.Add(new ModelOutcome(c.RegisteredModel, version, ModelOutcomeKind.Selected, spec.Name, python.ToString(), []));
+            if (cluster.Serving.Traffic == TrafficMode.Gateway && Challenger(cluster, c, spec) is { } challenger) challengers.Add(challenger);
         }
-        return new DesiredState(cluster, outcomes, apps);
+        return new DesiredState(cluster, outcomes, apps) { Challengers = challengers };
+    }
+
+    /// <summary>
+    /// The challenger as a version app beside the served one: under the served version's app name and route (so it shares
+    /// the route in the gateway), with its own environment and replicas; left out when its own tags or Python do not fit.
+    /// </summary>
+    private static ChallengerApp? Challenger(RayClusterConfig cluster, ModelCandidate served, DeploymentSpec servedSpec)
+    {
+        if (served.Challenger is not { Version: { } version, Environment: { } environment, Tags.Spec: { } spec, Problem: null }
+            || !cluster.PythonVersion.Accepts(environment.Python)) return null;
+        var deployment = new ModelDeployment(served.RegisteredModel, version.Version, spec with { Name = servedSpec.Name, RoutePrefix = servedSpec.RoutePrefix }, environment);
+        return new ChallengerApp(new ModelOutcome(served.RegisteredModel, version.Version, ModelOutcomeKind.Selected, servedSpec.Name, environment.Python.ToString(), []),
+            ServeConfigPlanner.BuildApplication(deployment, cluster), spec.ChallengerWeight ?? servedSpec.ChallengerWeight ?? 0, spec.ChallengerShadow ?? servedSpec.ChallengerShadow ?? 0);
     }
 }

@@ -15,6 +15,8 @@ public sealed record ModelCandidate
     public string? Problem { get; init; }
     /// <summary>True when the problem is that nothing is to be served (no version / alias) rather than an error.</summary>
     public bool NothingToServe { get; init; }
+    /// <summary>The version <c>mlflow.challenger_alias</c> points to, when set, READY and not the served version.</summary>
+    public ModelCandidate? Challenger { get; init; }
 }
 
 /// <summary>
@@ -89,10 +91,14 @@ public sealed class RegistryReader(MlflowClient mlflow, ModelEnvironmentCache en
 
     private async Task<ModelCandidate> CandidateAsync(RegisteredModel model, IEnumerable<ModelVersion> versions, CancellationToken ct)
     {
-        var (version, reason) = VersionSelection.Choose(model, versions, settings.Alias);
-        return version is null
-            ? new ModelCandidate { RegisteredModel = model.Name, NothingToServe = true, Problem = reason }
-            : await CandidateAsync(model, version, ct);
+        var all = versions as IReadOnlyCollection<ModelVersion> ?? versions.ToList();
+        var (version, reason) = VersionSelection.Choose(model, all, settings.Alias);
+        if (version is null) return new ModelCandidate { RegisteredModel = model.Name, NothingToServe = true, Problem = reason };
+        var candidate = await CandidateAsync(model, version, ct);
+        return settings.ChallengerAlias is { } challengerAlias && VersionSelection.Choose(model, all, challengerAlias).Version is { } challenger
+               && challenger.Version != version.Version
+            ? candidate with { Challenger = await CandidateAsync(model, challenger, ct) }
+            : candidate;
     }
 
     /// <summary>One given version of a model as a candidate (a rollback target), its files from the cache.</summary>

@@ -29,7 +29,7 @@ public static class StatusTags
         {
             tags.Add(d.Phase switch
             {
-                AttemptPhase.Running => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Running, "", Endpoint(cluster, plan, d)),
+                AttemptPhase.Running => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Running, d.Challenger ? Bound(d.Message) : "", Endpoint(cluster, plan, d)),
                 AttemptPhase.RollingOut => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.RollingOut, Bound(d.Message), Endpoint(cluster, plan, d)),
                 AttemptPhase.Deploying => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Deploying, Bound(d.Message), ""),
                 AttemptPhase.Pending => new StatusTag(d.RegisteredModel, d.Version, DeployStatus.Pending, d.Message, ""),
@@ -46,16 +46,19 @@ public static class StatusTags
                         $"rolled back to this version on {cluster.Name} because version {d.Version} failed; waiting for Ray to run it again", ""),
                 });
             // A version that now runs replaces the older ones that ran or were on their way.
-            if (d.Phase == AttemptPhase.Running)
-                foreach (var older in snapshot.VersionsOf(d.RegisteredModel).Where(v => v.Version != d.Version
+            if (d is { Phase: AttemptPhase.Running, Challenger: false })
+                foreach (var older in snapshot.VersionsOf(d.RegisteredModel).Where(v => v.Version != d.Version && !decided.Contains((d.RegisteredModel, v.Version))
                              && v.TagMap.GetValueOrDefault(MLRayTags.Key(cluster.Name, MLRayTags.Status)) is DeployStatus.Running or DeployStatus.Deploying))
                     tags.Add(new StatusTag(d.RegisteredModel, older.Version, DeployStatus.Undeployed, $"replaced by version {d.Version} on {cluster.Name}", ""));
         }
+        var tagged = tags.Select(t => (t.RegisteredModel, t.Version)).ToHashSet();
         foreach (var removed in plan.Changes.Where(c => c is { Kind: AppChangeKind.Removed, RegisteredModel: not null, Version: not null }
-                     && !decided.Contains((c.RegisteredModel!, c.Version!))))
+                     && !decided.Contains((c.RegisteredModel!, c.Version!)) && !tagged.Contains((c.RegisteredModel!, c.Version!))))
         {
-            var why = desired.Models.FirstOrDefault(m => m.RegisteredModel == removed.RegisteredModel)?.Problems.FirstOrDefault()
-                      ?? "the registered model no longer exists or is no longer selected";
+            var model = desired.Models.FirstOrDefault(m => m.RegisteredModel == removed.RegisteredModel);
+            var why = model?.Problems.FirstOrDefault()
+                      ?? (model is { Kind: ModelOutcomeKind.Selected, Version: { } served } ? $"version {served} is served and this version is no longer selected (nor the challenger)"
+                          : "the registered model no longer exists or is no longer selected");
             tags.Add(new StatusTag(removed.RegisteredModel!, removed.Version!, DeployStatus.Undeployed, $"removed from {cluster.Name}: {why}", ""));
         }
         return tags;
