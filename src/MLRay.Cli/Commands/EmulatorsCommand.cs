@@ -14,11 +14,11 @@ public static class EmulatorsCommand
     {
         var portBase = new Option<int?>("--port-base")
         {
-            Description = "Listen on N (MLflow), N+1 (Ray py39), N+2 (Ray py312), N+3 (package index); default 8080, 8265, 8266, 8267 as in config.example.yml",
+            Description = "Listen on N (MLflow), N+1 (Ray py39), N+2 (Ray py312), N+3 (package index), N+4 and N+5 (Serve py39, py312); default 8080, 8265, 8266, 8267, 8000, 8001 as in config.example.yml",
         };
         portBase.Validators.Add(r =>
         {
-            if (r.GetValueOrDefault<int?>() is { } p && p is < 1024 or > 65532) r.AddError("--port-base must be from 1024 to 65532");
+            if (r.GetValueOrDefault<int?>() is { } p && p is < 1024 or > 65530) r.AddError("--port-base must be from 1024 to 65530");
         });
         var workingDir = new Option<string>("--working-dir") { Description = "Where config.yml and .env are written", DefaultValueFactory = _ => "mlray-emulators" };
         var buildTime = new Option<double>("--build-seconds") { Description = "How long the emulated Ray takes to build an app", DefaultValueFactory = _ => 2.0 };
@@ -61,8 +61,8 @@ public static class EmulatorsCommand
     private static void WriteIntro(IAnsiConsole console, EmulatorStack stack, string config)
     {
         console.MarkupLine($"MLflow          [blue]{stack.Mlflow.BaseUri}[/]  (the seed's three models, tagged: iris_classifier-py39-catboost11/-py39-catboost12/-py312-catboost12 .staging)");
-        console.MarkupLine($"Ray py39        [blue]{stack.RayPy39.BaseUri}[/]  (aarch64: catboost 1.1 has no wheel here)");
-        console.MarkupLine($"Ray py312       [blue]{stack.RayPy312.BaseUri}[/]  (x86_64)");
+        console.MarkupLine($"Ray py39        [blue]{stack.RayPy39.BaseUri}[/]  (aarch64: catboost 1.1 has no wheel here); Serve [blue]{stack.RayPy39.ServeUri}[/]");
+        console.MarkupLine($"Ray py312       [blue]{stack.RayPy312.BaseUri}[/]  (x86_64); Serve [blue]{stack.RayPy312.ServeUri}[/]");
         console.MarkupLine($"package index   [blue]{stack.PackageIndex.SimpleUri}[/]");
         console.MarkupLine($"config          [blue]{Markup.Escape(config)}[/] and .env beside it (the webhook secret)");
         console.WriteLine();

@@ -49,7 +49,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         // The same emulators as `mlray emulators`, on free ports; the models are registered later, on screen.
         await using var stack = await EmulatorStack.StartAsync(EmulatorPorts.Free, buildTime, ct);
         var (mlflow, ray39, ray312, index) = (stack.Mlflow, stack.RayPy39, stack.RayPy312, stack.PackageIndex);
-        console.MarkupLine($"Emulated MLflow at [blue]{mlflow.BaseUri}[/]; Ray py39 (aarch64) at [blue]{ray39.BaseUri}[/]; Ray py312 (x86_64) at [blue]{ray312.BaseUri}[/]");
+        console.MarkupLine($"Emulated MLflow at [blue]{mlflow.BaseUri}[/]; Ray py39 (aarch64) at [blue]{ray39.BaseUri}[/] (Serve [blue]{ray39.ServeUri}[/]); Ray py312 (x86_64) at [blue]{ray312.BaseUri}[/] (Serve [blue]{ray312.ServeUri}[/])");
         console.MarkupLine($"Emulated package index (the seed's catboost, numpy, pandas, scipy, mlflow and pyarrow releases) at [blue]{index.SimpleUri}[/]");
 
         var rabbit = await BrokerProbe.IsReachableAsync(rabbitMqUri, TimeSpan.FromSeconds(2), ct);
@@ -77,6 +77,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             - name: ray-cluster-py39
               python_version: '3.9'
               dashboard_address: {ray39.BaseUri}
+              serve_address: {ray39.ServeUri}
               platform: linux/aarch64
               preflight: warn
               extra_pip: [pyarrow==19.0.1]
@@ -87,6 +88,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             - name: ray-cluster-py312
               python_version: '3.12'
               dashboard_address: {ray312.BaseUri}
+              serve_address: {ray312.ServeUri}
               platform: linux/x86_64
               preflight: block
               extra_pip: [pyarrow==19.0.1]

@@ -6,16 +6,19 @@ using MLRay.Emulators.Seed;
 
 namespace MLRay.Cli.Emulators;
 
-/// <summary>Where <c>mlray emulators</c> listens: the example config's ports by default, or four in a row from <c>--port-base</c>.</summary>
-public sealed record EmulatorPorts(int Mlflow, int RayPy39, int RayPy312, int PackageIndex)
+/// <summary>Where <c>mlray emulators</c> listens: the example config's ports by default, or six in a row from <c>--port-base</c>.</summary>
+/// <param name="ServePy39">The py39 cluster's Serve HTTP proxy (its data plane).</param>
+/// <param name="ServePy312">The py312 cluster's.</param>
+public sealed record EmulatorPorts(int Mlflow, int RayPy39, int RayPy312, int PackageIndex, int ServePy39, int ServePy312)
 {
-    /// <summary>The ports <c>config.example.yml</c> names (MLflow 8080, Ray 8265 and 8266), so it works against the emulators as it is.</summary>
-    public static readonly EmulatorPorts Default = new(8080, 8265, 8266, 8267);
+    /// <summary>The ports <c>config.example.yml</c> names (MLflow 8080, Ray 8265 and 8266, Serve 8000 and 8001 — the compose
+    /// stack's host ports and <c>examples/*.request.http</c>'s), so they work against the emulators as they are.</summary>
+    public static readonly EmulatorPorts Default = new(8080, 8265, 8266, 8267, 8000, 8001);
 
     /// <summary>Free ports, whichever the system gives (the demo's and the tests' choice).</summary>
-    public static readonly EmulatorPorts Free = new(0, 0, 0, 0);
+    public static readonly EmulatorPorts Free = new(0, 0, 0, 0, 0, 0);
 
-    public static EmulatorPorts From(int portBase) => new(portBase, portBase + 1, portBase + 2, portBase + 3);
+    public static EmulatorPorts From(int portBase) => new(portBase, portBase + 1, portBase + 2, portBase + 3, portBase + 4, portBase + 5);
 }
 
 /// <summary>
@@ -34,15 +37,19 @@ public sealed class EmulatorStack : IAsyncDisposable
         var started = new List<IAsyncDisposable>();
         try
         {
-            var mlflow = await Started(MlflowEmulator.StartAsync(new MlflowEmulatorOptions { Port = ports.Mlflow }, ct), "MLflow", ports.Mlflow);
+            var mlflow = await Started(MlflowEmulator.StartAsync(new MlflowEmulatorOptions { Port = ports.Mlflow }, ct), "MLflow", $"{ports.Mlflow}");
             started.Add(mlflow);
-            var py39 = await Started(RayDashboardEmulator.StartAsync(
-                new RayEmulatorOptions { Port = ports.RayPy39, Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = buildTime }, ct), "Ray py39", ports.RayPy39);
+            var py39 = await Started(RayDashboardEmulator.StartAsync(new RayEmulatorOptions
+            {
+                Port = ports.RayPy39, ServePort = ports.ServePy39, Architecture = "aarch64", PythonVersion = "3.9.22", BuildTime = buildTime,
+            }, ct), "Ray py39", $"{ports.RayPy39} or {ports.ServePy39}");
             started.Add(py39);
-            var py312 = await Started(RayDashboardEmulator.StartAsync(
-                new RayEmulatorOptions { Port = ports.RayPy312, Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = buildTime }, ct), "Ray py312", ports.RayPy312);
+            var py312 = await Started(RayDashboardEmulator.StartAsync(new RayEmulatorOptions
+            {
+                Port = ports.RayPy312, ServePort = ports.ServePy312, Architecture = "x86_64", PythonVersion = "3.12.11", BuildTime = buildTime,
+            }, ct), "Ray py312", $"{ports.RayPy312} or {ports.ServePy312}");
             started.Add(py312);
-            var index = await Started(PackageIndexEmulator.StartAsync(ct: ct, port: ports.PackageIndex), "package index", ports.PackageIndex);
+            var index = await Started(PackageIndexEmulator.StartAsync(ct: ct, port: ports.PackageIndex), "package index", $"{ports.PackageIndex}");
             return new EmulatorStack { Mlflow = mlflow, RayPy39 = py39, RayPy312 = py312, PackageIndex = index };
         }
         catch
@@ -53,7 +60,7 @@ public sealed class EmulatorStack : IAsyncDisposable
     }
 
     /// <summary>A port someone else holds is one clear line, not Kestrel's stack trace.</summary>
-    private static async Task<T> Started<T>(Task<T> start, string what, int port)
+    private static async Task<T> Started<T>(Task<T> start, string what, string port)
     {
         try
         {
@@ -93,12 +100,14 @@ public sealed class EmulatorStack : IAsyncDisposable
             - name: ray-cluster-py39
               python_version: '3.9'
               dashboard_address: {RayPy39.BaseUri}
+              serve_address: {RayPy39.ServeUri}
               platform: linux/aarch64
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 2m
             - name: ray-cluster-py312
               python_version: '3.12'
               dashboard_address: {RayPy312.BaseUri}
+              serve_address: {RayPy312.ServeUri}
               platform: linux/x86_64
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 2m

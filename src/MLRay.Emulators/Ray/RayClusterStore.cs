@@ -16,6 +16,7 @@ internal sealed partial class RayClusterStore
     private readonly object _lock = new();
     private readonly List<string> _putBodies = new();
     private readonly List<BuildRecord> _builds = new();
+    private readonly Dictionary<string, int> _replicaStarts = new(StringComparer.Ordinal);
     private int _putCount;
 
     private readonly ServeInstance _serve = new();
@@ -47,6 +48,46 @@ internal sealed partial class RayClusterStore
     public int PutCount
     {
         get { lock (_lock) return _putCount; }
+    }
+
+    /// <summary>Replicas started per app name, ever (a lightweight update starts none; a code update replaces them all).</summary>
+    public IReadOnlyDictionary<string, int> ReplicaStarts
+    {
+        get { lock (_lock) return new Dictionary<string, int>(_replicaStarts, StringComparer.Ordinal); }
+    }
+
+    /// <summary>
+    /// The Serve proxy's route table now: every app with a route and an endpoint (built at least once, not being deleted),
+    /// with what its replicas serve. A route comes from the running replicas while some run (an update that moves the
+    /// route takes effect when it completes), else from the last build.
+    /// </summary>
+    public ProxyView ProxyView()
+    {
+        lock (_lock)
+        {
+            Advance(Now());
+            if (!_serve.Started) return new ProxyView(false, false, []);
+            var endpoints = new List<ServeEndpoint>();
+            foreach (var app in _serve.Apps)
+            {
+                if (app.Phase == AppPhase.Deleting) continue;
+                var route = app.Serving is { } serving ? serving.RoutePrefix : app.HasBuilt ? app.RoutePrefix : null;
+                if (route is not null) endpoints.Add(new ServeEndpoint(route, app.Name, app.Serving));
+            }
+            if (endpoints.Count > 0) _serve.RouteTablePopulated = true;
+            return new ProxyView(true, _serve.RouteTablePopulated, endpoints);
+        }
+    }
+
+    /// <summary>What the app's replicas serve now, for a handle call; null when it does not exist, is being deleted or has no running replica.</summary>
+    public ServingApp? ServingApp(string name)
+    {
+        lock (_lock)
+        {
+            Advance(Now());
+            var app = _serve.Apps.FirstOrDefault(a => a.Name == name);
+            return app is null || app.Phase == AppPhase.Deleting ? null : app.Serving;
+        }
     }
 
     /// <summary>Counts a PUT that reached the applications route, whatever becomes of it.</summary>
@@ -119,6 +160,7 @@ internal sealed partial class RayClusterStore
         _serve.Started = false;
         _serve.Apps.Clear();
         _serve.TargetCapacity = null;
+        _serve.RouteTablePopulated = false; // the proxies stop with Serve; new ones start with an empty table
     }
 
     private void Apply(JsonObject body, DateTime now)
@@ -173,6 +215,7 @@ internal sealed partial class RayClusterStore
             app.Phase = AppPhase.Deleting;
             app.Message = "";
             app.PhaseEnds = now + Options.BuildTime;
+            app.Serving = null; // Ray removes the endpoint as deletion starts
             foreach (var dep in app.Deployments)
             {
                 dep.Status = "UPDATING";
@@ -210,6 +253,11 @@ internal sealed partial class RayClusterStore
         app.PhaseEnds = now + duration;
     }
 
+    /// <summary>
+    /// A deployment-only update (same code version). Replicas whose replica version is unchanged (<c>user_config</c>,
+    /// <c>num_replicas</c>, … only) are kept — Ray calls <c>reconfigure</c> on them — so no replica starts and no build runs;
+    /// they serve their last config (<see cref="ServeApp.Serving"/>) until the update completes, then the new one.
+    /// </summary>
     private void StartUpdate(ServeApp app, DateTime now)
     {
         var (deployments, error) = ComputeDeployments(app, duringBuild: false);
@@ -338,7 +386,7 @@ internal sealed partial class RayClusterStore
                 if (Options.TotalGpus > 0) available["GPU"] = freeGpu;
                 dep.Message = RayMessages.SlowScheduling(dep.Name, app.Name, dep.Target, PyDict(dep.Resources), PyDict(available));
                 dep.Replicas.RemoveAll(r => r.State != "STARTING");
-                while (dep.Replicas.Count < dep.Target) dep.Replicas.Add(NewReplica(now, running: false));
+                while (dep.Replicas.Count < dep.Target) dep.Replicas.Add(NewReplica(app.Name, now, running: false));
                 if (dep.Replicas.Count > dep.Target) dep.Replicas.RemoveRange(dep.Target, dep.Replicas.Count - dep.Target);
             }
             app.Phase = failed.Count > 0 ? AppPhase.DeployFailed : AppPhase.Pending;
@@ -355,7 +403,7 @@ internal sealed partial class RayClusterStore
                 r.Pid = Random.Shared.Next(1000, 60000);
                 r.StartTime = UnixSeconds(now);
             }
-            while (dep.Replicas.Count < dep.Target) dep.Replicas.Add(NewReplica(now, running: true));
+            while (dep.Replicas.Count < dep.Target) dep.Replicas.Add(NewReplica(app.Name, now, running: true));
             dep.Status = "HEALTHY";
             dep.Trigger = "CONFIG_UPDATE_COMPLETED";
             dep.Message = "";
@@ -369,8 +417,20 @@ internal sealed partial class RayClusterStore
         {
             app.Phase = AppPhase.Running;
             app.Message = "";
+            // The replicas now run this config: a new build's, or the old replicas reconfigured (a lightweight update).
+            app.Serving = ServingOf(app);
         }
     }
+
+    private static ServingApp ServingOf(ServeApp app) => new()
+    {
+        Name = app.Name,
+        RoutePrefix = app.RoutePrefix,
+        ImportPath = Json.AsString(app.Config?["import_path"]),
+        Args = app.Config?["args"] is JsonObject args ? (JsonObject)args.DeepClone() : new JsonObject(),
+        UserConfigs = app.Deployments.ToDictionary(d => d.Name, d => d.Config["user_config"]?.DeepClone(), StringComparer.Ordinal),
+        ReplicaVersion = string.Join("|", app.Deployments.Select(d => d.ReplicaVersion)),
+    };
 
     private static double AllocatedCpus(ServeApp app) =>
         app.Deployments.Sum(d => d.Replicas.Count(r => r.State is "RUNNING" or "STOPPING") * d.Cpus);
@@ -378,22 +438,26 @@ internal sealed partial class RayClusterStore
     private static double AllocatedGpus(ServeApp app) =>
         app.Deployments.Sum(d => d.Replicas.Count(r => r.State is "RUNNING" or "STOPPING") * d.Gpus);
 
-    private ServeReplica NewReplica(DateTime now, bool running) => new()
+    private ServeReplica NewReplica(string app, DateTime now, bool running)
     {
-        Id = RandomIds.ReplicaId(),
-        State = running ? "RUNNING" : "STARTING",
-        Pid = running ? Random.Shared.Next(1000, 60000) : null,
-        StartTime = running ? UnixSeconds(now) : 0,
-        ActorId = RandomIds.Hex(32),
-        WorkerId = RandomIds.Hex(56),
-    };
+        _replicaStarts[app] = _replicaStarts.GetValueOrDefault(app) + 1;
+        return new ServeReplica
+        {
+            Id = RandomIds.ReplicaId(),
+            State = running ? "RUNNING" : "STARTING",
+            Pid = running ? Random.Shared.Next(1000, 60000) : null,
+            StartTime = running ? UnixSeconds(now) : 0,
+            ActorId = RandomIds.Hex(32),
+            WorkerId = RandomIds.Hex(56),
+        };
+    }
 
     // ------------------------------------------------------------------ deployments
 
     private (List<ServeDeployment>? Deployments, string? Error) ComputeDeployments(ServeApp app, bool duringBuild)
     {
         var config = app.Config!;
-        var available = Options.AvailableDeployments.OrderBy(d => d, StringComparer.Ordinal).ToList();
+        var available = Options.DeploymentsOf(Json.AsString(config["import_path"])).OrderBy(d => d, StringComparer.Ordinal).ToList();
         var overrides = (config["deployments"] as JsonArray)?.OfType<JsonObject>().ToList() ?? [];
         foreach (var o in overrides)
         {
@@ -608,8 +672,9 @@ internal sealed partial class RayClusterStore
             var dep = BuildDeployment(name, depName, null, new JsonObject(), "imperative:" + name);
             dep.Status = "HEALTHY";
             dep.Trigger = "CONFIG_UPDATE_COMPLETED";
-            dep.Replicas.Add(NewReplica(now, running: true));
+            dep.Replicas.Add(NewReplica(name, now, running: true));
             app.Deployments.Add(dep);
+            app.Serving = new ServingApp { Name = name, RoutePrefix = routePrefix, ReplicaVersion = dep.ReplicaVersion };
             _serve.Apps.Add(app);
         }
     }

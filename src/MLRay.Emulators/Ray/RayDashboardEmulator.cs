@@ -12,26 +12,62 @@ namespace MLRay.Emulators.Ray;
 /// full-replace PUT, lazily evaluated status transitions, DEPLOY_FAILED messages in Ray's words, 400/500
 /// text bodies, token auth and the browser guard. Binds 127.0.0.1 on a free port. The routes are here; the
 /// cluster's state is in <see cref="RayClusterStore"/>, and what GET shows of it is rendered by <see cref="ServeStatusRenderer"/>.
+/// On a second port (<see cref="ServeUri"/>) it is the cluster's Serve HTTP proxy, the data plane: <see cref="ServeProxy"/> routes
+/// clients to the apps, whose answers (MLRay's model app and gateway) are <see cref="ServeDataPlane"/>'s.
 /// </summary>
 public sealed class RayDashboardEmulator : IAsyncDisposable
 {
     private static readonly string[] HealthRoutes = ["/api/healthz", "/api/gcs_healthz", "/api/local_raylet_healthz", "/-/healthz"];
 
     private readonly RayClusterStore _store;
+    private readonly ServeDataPlane _dataPlane;
     private EmulatorHost? _host;
+    private EmulatorHost? _serveHost;
 
-    private RayDashboardEmulator(RayEmulatorOptions options) => _store = new RayClusterStore(options);
+    private RayDashboardEmulator(RayEmulatorOptions options)
+    {
+        _store = new RayClusterStore(options);
+        _dataPlane = new ServeDataPlane(_store);
+    }
 
-    /// <summary>Starts an emulator on 127.0.0.1 with a free port.</summary>
+    /// <summary>Starts an emulator on 127.0.0.1: the dashboard on <see cref="RayEmulatorOptions.Port"/>, the Serve proxy on
+    /// <see cref="RayEmulatorOptions.ServePort"/> (free ports by default).</summary>
     public static async Task<RayDashboardEmulator> StartAsync(RayEmulatorOptions? options = null, CancellationToken ct = default)
     {
         var emulator = new RayDashboardEmulator(options ?? new RayEmulatorOptions());
-        emulator._host = await EmulatorHost.StartAsync("Ray dashboard", emulator.MapRoutes, ct, emulator.Options.Port).ConfigureAwait(false);
+        try
+        {
+            emulator._host = await EmulatorHost.StartAsync("Ray dashboard", emulator.MapRoutes, ct, emulator.Options.Port).ConfigureAwait(false);
+            var proxy = new ServeProxy(emulator._store, emulator._dataPlane);
+            emulator._serveHost = await EmulatorHost.StartAsync("Ray Serve proxy", proxy.HandleAsync, ct, emulator.Options.ServePort).ConfigureAwait(false);
+        }
+        catch
+        {
+            await emulator.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
         return emulator;
     }
 
     /// <summary>Base address, e.g. <c>http://127.0.0.1:43121</c>.</summary>
     public Uri BaseUri => _host!.BaseUri;
+
+    /// <summary>The Serve HTTP proxy (the data plane), e.g. <c>http://127.0.0.1:8000/</c>: a cluster's <c>serve_address</c>.</summary>
+    public Uri ServeUri => _serveHost!.BaseUri;
+
+    /// <summary>Every request the Serve proxy received, in arrival order, with the status returned.</summary>
+    public IReadOnlyList<RecordedRequest> ServeRequests => _serveHost!.Requests;
+
+    /// <summary>Every call of an app in the data plane, in the order answered: the proxy's (a client's request on a route) and
+    /// the gateways' (each version app call, real or shadow copy, pinned or not, with its status).</summary>
+    public IReadOnlyList<ServeAppCall> ServeCalls => _dataPlane.Calls;
+
+    /// <summary>Completes when every gateway shadow call started so far has been answered (they run after the client's answer).</summary>
+    public Task WhenShadowCallsDoneAsync() => _dataPlane.ShadowCallsDoneAsync();
+
+    /// <summary>Replicas started per app, ever: a lightweight update (<c>user_config</c>, <c>num_replicas</c> kept) starts none;
+    /// a code update (<c>import_path</c>, <c>args</c>, <c>runtime_env</c>) or an actor-options change starts new ones.</summary>
+    public IReadOnlyDictionary<string, int> ReplicaStarts => _store.ReplicaStarts;
 
     /// <summary>Mutable behaviour knobs.</summary>
     public RayEmulatorOptions Options => _store.Options;
@@ -60,6 +96,7 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_serveHost is not null) await _serveHost.DisposeAsync().ConfigureAwait(false);
         if (_host is not null) await _host.DisposeAsync().ConfigureAwait(false);
     }
 

@@ -9,6 +9,9 @@ public sealed class RayEmulatorOptions
     /// <summary>The loopback port to listen on; 0 (default) takes a free one.</summary>
     public int Port { get; init; }
 
+    /// <summary>The loopback port of the Serve HTTP proxy (the data plane; Ray's default is 8000); 0 (default) takes a free one.</summary>
+    public int ServePort { get; init; }
+
     /// <summary>Node architecture: <c>x86_64</c> or <c>aarch64</c> (<c>amd64</c>/<c>arm64</c> are accepted as aliases).</summary>
     public string Architecture { get; set; } = "x86_64";
 
@@ -25,8 +28,15 @@ public sealed class RayEmulatorOptions
     /// <summary>Top-level modules importable on the cluster image.</summary>
     public HashSet<string> ImportableModules { get; } = new() { "mlray_serve" };
 
-    /// <summary>Deployment names the application builder creates.</summary>
+    /// <summary>Deployment names the builder of an <c>import_path</c> not in <see cref="DeploymentsByImportPath"/> creates.</summary>
     public HashSet<string> AvailableDeployments { get; } = new() { "MLflowModel" };
+
+    /// <summary>Deployment names each builder creates, by <c>import_path</c>: MLRay's model app and its gateway.</summary>
+    public Dictionary<string, HashSet<string>> DeploymentsByImportPath { get; } = new(StringComparer.Ordinal)
+    {
+        [ServeAppKinds.ModelImportPath] = new() { "MLflowModel" },
+        [ServeAppKinds.GatewayImportPath] = new() { ServeAppKinds.GatewayDeployment },
+    };
 
     /// <summary>Time an app spends DEPLOYING (build, or a deployment-only update) before its outcome shows; DELETING lasts as long.</summary>
     public TimeSpan BuildTime { get; set; } = TimeSpan.FromMilliseconds(300);
@@ -71,6 +81,40 @@ public sealed class RayEmulatorOptions
 
     /// <summary>Cluster GPUs (default none): replicas asking for <c>num_gpus</c> beyond this never get scheduled.</summary>
     public double TotalGpus { get; set; }
+
+    /// <summary>
+    /// Behind every random choice of the data plane: the gateway's weighted draw and shadow fractions, and
+    /// <see cref="PredictFault.Probability"/>. Seed one (<c>new Random(42)</c>) for repeatable tests; used under a lock.
+    /// </summary>
+    public Random ServeRandom { get; set; } = Random.Shared;
+
+    /// <summary>How long the gateway waits for a version app's answer before answering 502 (Ray's handle calls have no
+    /// deadline of their own; the gateway sets one).</summary>
+    public TimeSpan GatewayCallTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string Model, string Version), PredictFault> _predictFaults = new();
+
+    /// <summary>
+    /// Makes every app serving <paramref name="model"/> version <paramref name="version"/> (its <c>args.mlray_model</c> and
+    /// <c>args.mlray_version</c>, else its <c>models:/name/version</c> URI) answer with <paramref name="fault"/>: the direct-mode
+    /// app and a gateway's version app alike. Replaces an earlier fault of that version.
+    /// </summary>
+    public void SetPredictFault(string model, string version, PredictFault fault) => _predictFaults[(model, version)] = fault;
+
+    /// <summary>That version answers normally again.</summary>
+    public void ClearPredictFault(string model, string version) => _predictFaults.TryRemove((model, version), out _);
+
+    /// <summary>Every version answers normally again.</summary>
+    public void ClearPredictFaults() => _predictFaults.Clear();
+
+    /// <summary>The faults set now, by model and version.</summary>
+    public IReadOnlyDictionary<(string Model, string Version), PredictFault> PredictFaults => new Dictionary<(string, string), PredictFault>(_predictFaults);
+
+    internal PredictFault? PredictFaultOf(string? model, string? version) =>
+        model is not null && version is not null && _predictFaults.TryGetValue((model, version), out var fault) ? fault : null;
+
+    internal IReadOnlyCollection<string> DeploymentsOf(string? importPath) =>
+        ServeAppKinds.Normalize(importPath) is { } path && DeploymentsByImportPath.TryGetValue(path, out var names) ? names : AvailableDeployments;
 
     /// <summary>Whether <see cref="RayVersion"/> is at least <paramref name="major"/>.<paramref name="minor"/> (an unreadable version counts as newest).</summary>
     internal bool RayVersionAtLeast(int major, int minor)

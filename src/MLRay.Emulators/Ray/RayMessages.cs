@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using MLRay.Emulators.Internal;
 using MLRay.Emulators.Seed;
 
 namespace MLRay.Emulators.Ray;
@@ -196,6 +197,20 @@ internal static class RayMessages
             + $"  File \"{site}/ray/dashboard/modules/serve/serve_head.py\", line 155, in put_all_applications\n"
             + "    client.deploy_apps(config)\n"
             + "ray.exceptions.RayActorError: The actor died unexpectedly before finishing this task. (injected fault)\n";
+    }
+
+    /// <summary>The traceback a replica's exception in MLRay's model app leaves (the body of an injected <see cref="PredictFault"/> of 500 or more).</summary>
+    public static string PredictFailed(string pythonVersion, string app, string? model, string? version)
+    {
+        var site = PyLib(pythonVersion) + "/site-packages";
+        return "Traceback (most recent call last):\n"
+            + $"  File \"{site}/ray/serve/_private/replica.py\", line 1184, in call_user_method\n"
+            + "    result = await method_to_call(*request_args, **request_kwargs)\n"
+            + "             ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+            + $"  File \"{site}/mlray_serve/app.py\", line 57, in __call__\n"
+            + "    response = await self._server.handle(await request.body(), request.headers.get(\"content-type\"))\n"
+            + "               ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+            + $"RuntimeError: injected fault of model {Py.Repr(model ?? "?")} version {Py.Repr(version ?? "?")} (application {Py.Repr(app)})\n";
     }
 
     public static string PyFloat(double d) =>

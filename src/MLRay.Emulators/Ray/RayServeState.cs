@@ -17,6 +17,8 @@ internal sealed class ServeInstance
     public JsonObject GrpcOptions { get; set; } = new();
     public JsonNode? TargetCapacity { get; set; }
     public List<ServeApp> Apps { get; } = new();
+    /// <summary>Whether the proxy has had a non-empty route table since Serve started (until then its health checks answer 503).</summary>
+    public bool RouteTablePopulated { get; set; }
 }
 
 internal sealed class ServeApp
@@ -33,7 +35,35 @@ internal sealed class ServeApp
     public bool HasBuilt { get; set; }
     public string? RoutePrefix { get; set; }
     public List<ServeDeployment> Deployments { get; set; } = new();
+    /// <summary>What the app's running replicas serve; null while none runs. Kept through an update (old replicas serve until
+    /// the new ones run) and a failed rebuild; replaced when the update completes.</summary>
+    public ServingApp? Serving { get; set; }
 }
+
+/// <summary>
+/// The config an app's running replicas were started (or last reconfigured) with: the data plane answers from this, never
+/// from the desired config, so a request during an update reaches the old replicas as in Ray. Immutable once made.
+/// </summary>
+internal sealed class ServingApp
+{
+    public required string Name { get; init; }
+    public string? RoutePrefix { get; init; }
+    /// <summary>Null for an app created with <c>serve.run</c> (its code is not known here).</summary>
+    public string? ImportPath { get; init; }
+    public JsonObject Args { get; init; } = new();
+    /// <summary>Each deployment's <c>user_config</c> (what <c>reconfigure</c> got).</summary>
+    public IReadOnlyDictionary<string, JsonNode?> UserConfigs { get; init; } = new Dictionary<string, JsonNode?>();
+    /// <summary>Changes only when the replicas are replaced (code or actor options), not on a lightweight update: state the
+    /// replicas keep in memory (the gateway's stats) lives as long as this.</summary>
+    public string ReplicaVersion { get; init; } = "";
+}
+
+/// <summary>One entry of the proxy's route table: the app behind a route, and what its replicas serve (null: the endpoint
+/// exists but no replica runs yet, so Ray's handle queues the request).</summary>
+internal sealed record ServeEndpoint(string Route, string App, ServingApp? Serving);
+
+/// <summary>What the Serve HTTP proxy sees of the cluster at one moment.</summary>
+internal sealed record ProxyView(bool ServeRunning, bool RouteTablePopulated, IReadOnlyList<ServeEndpoint> Endpoints);
 
 internal sealed class ServeDeployment
 {
