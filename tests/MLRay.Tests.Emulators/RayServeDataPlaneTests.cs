@@ -185,7 +185,7 @@ public sealed class RayServeDataPlaneTests
         using (var noRoute = await c.PostAsync("/fraud--v1", OneRow))
         {
             Assert.Equal(HttpStatusCode.NotFound, noRoute.StatusCode); // the gateway's own 404: no route of its table matches
-            Assert.Equal("RESOURCE_DOES_NOT_EXIST", (await JsonOf(noRoute))["error_code"]!.GetValue<string>());
+            Assert.Equal("ENDPOINT_NOT_FOUND", (await JsonOf(noRoute))["error_code"]!.GetValue<string>());
         }
     }
 

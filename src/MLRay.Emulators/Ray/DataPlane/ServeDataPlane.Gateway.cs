@@ -25,7 +25,7 @@ internal sealed partial class ServeDataPlane
         var route = table.Match(request.Path);
         if (route is null)
         {
-            return AppAnswer.Error(404, "RESOURCE_DOES_NOT_EXIST", $"No route of the gateway matches '{request.Path}'",
+            return AppAnswer.Error(404, "ENDPOINT_NOT_FOUND", $"No route of the gateway matches '{request.Path}'",
                 new JsonObject { ["routes"] = new JsonArray(table.Routes.Select(r => (JsonNode?)r.Prefix).ToArray()) });
         }
 
@@ -131,6 +131,6 @@ internal sealed partial class ServeDataPlane
     }
 
     private static AppAnswer BadGateway(GatewayRoute route, string version, string app, string why) =>
-        AppAnswer.Error(502, "INTERNAL_ERROR", $"Version '{version}' of model '{route.Model}' (application '{app}') failed: {why}",
+        AppAnswer.Error(502, "BAD_GATEWAY", $"Version '{version}' of model '{route.Model}' (application '{app}') failed: {why}",
             new JsonObject { ["version"] = version });
 }
