@@ -52,11 +52,13 @@ public sealed class DeployWorld : IAsyncDisposable
         ray_clusters:
         - name: ray-cluster-py39
           python_version: '3.9'
-          dashboard_address: {Ray39.BaseUri}{Py39Keys(py39Extra)}
+          dashboard_address: {Ray39.BaseUri}
+          serve_address: {Ray39.ServeUri}{Py39Keys(py39Extra)}
           deploy_timeout: 20s
         - name: ray-cluster-py312
           python_version: '3.12'
           dashboard_address: {Ray312.BaseUri}
+          serve_address: {Ray312.ServeUri}
           preflight: off
           deploy_timeout: 20s{ClusterKeys(py312Extra)}
         """;

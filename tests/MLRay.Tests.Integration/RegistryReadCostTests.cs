@@ -184,8 +184,10 @@ public class RegistryReadCostTests
         await worker.ReconcileAsync(request, CancellationToken.None); // the check: RUNNING
         var first = world.Mlflow.RequestCounts(before);
         Assert.False(first.ContainsKey("model-versions/get"));
-        // attempt state once, then status, message, endpoint, updated_at for DEPLOYING and again for RUNNING
-        Assert.Equal(5 * (1 + 4 * 2), first["model-versions/set-tag"]);
+        // attempt state at the PUT and with the smoke test's verdict, the smoke_test tag, then status, message, endpoint,
+        // updated_at for DEPLOYING and again for RUNNING
+        Assert.Equal(5 * (2 + 1 + 4 * 2), first["model-versions/set-tag"]);
+        Assert.StartsWith("passed ", world.Mlflow.GetModelVersionTags("model-004.staging", "1")["mlray.ray-cluster-py312.smoke_test"]);
         Assert.Equal("RUNNING", world.Mlflow.GetModelVersionTags("model-004.staging", "1")["mlray.ray-cluster-py312.status"]);
 
         before = world.Mlflow.Requests.Count;

@@ -251,7 +251,7 @@ public class WebhookAndStatusCliTests
         Assert.Equal(1, textCode);
         Assert.Contains("DEPLOY_FAILED", text);
         Assert.Contains("iris_classifier-py39-catboost11", text);
-        Assert.Contains("RUNNING 2  DEPLOYING 0  FAILED 1", text);
+        Assert.Contains("RUNNING 2  ROLLING_OUT 0  DEPLOYING 0  FAILED 1", text);
         Assert.Contains("1 of 3 selected model(s) not RUNNING", text);
         Assert.DoesNotContain("every selected model is RUNNING", text);
     }

@@ -86,6 +86,11 @@ public static class SeedModels
             mlflow_version: {model.MlflowVersion}
             model_id: {modelId}
             model_uuid: {modelId}
+            saved_input_example_info:
+              artifact_path: input_example.json
+              pandas_orient: split
+              serving_input_path: serving_input_example.json
+              type: dataframe
             utc_time_created: '2025-07-01 12:00:00.000000'
             """ + "\n");
         yield return ("python_env.yaml", $"""
@@ -108,8 +113,23 @@ public static class SeedModels
             name: mlflow-env
             """ + "\n");
         yield return ("requirements.txt", requirements);
+        // What examples/train_catboost_model.py's input_example=x_test.head(3) makes MLflow write (contracts/mlflow.md §4.5).
+        yield return ("input_example.json", $$"""
+            {"columns": {{IrisColumns}}, "data": {{IrisRows}}}
+            """ + "\n");
+        yield return ("serving_input_example.json", $$"""
+            {
+              "dataframe_split": {
+                "columns": {{IrisColumns}},
+                "data": {{IrisRows}}
+              }
+            }
+            """ + "\n");
         yield return ("model.cb", "catboost model bytes (emulated)\n");
     }
+
+    private const string IrisColumns = """["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]""";
+    private const string IrisRows = "[[6.1, 2.8, 4.7, 1.2], [5.7, 3.8, 1.7, 0.3], [7.7, 2.6, 6.9, 2.3]]";
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, string> Examples = new(StringComparer.Ordinal);
 
