@@ -71,6 +71,10 @@ public sealed class ServingHarness : IAsyncDisposable
     /// <summary>The weights of the model's route in the gateway's table as Ray runs it, by version.</summary>
     public IReadOnlyDictionary<string, int> RunningWeights() => WeightsIn(Ray.GetApplication(Serve.GatewayLayout.AppName)?["deployed_app_config"] as JsonObject);
 
+    /// <summary>The gateway runs (its update done, so its replicas route by this table) with <paramref name="version"/> at <paramref name="weight"/>.</summary>
+    public bool GatewayServes(string version, int weight) =>
+        Ray.GetApplication(Serve.GatewayLayout.AppName)?["status"]?.GetValue<string>() == "RUNNING" && RunningWeights().GetValueOrDefault(version, -1) == weight;
+
     public static IReadOnlyDictionary<string, int> WeightsIn(JsonObject? gatewayApp) =>
         Serve.GatewayLayout.RoutesOf(gatewayApp, "/").FirstOrDefault(r => r.Route == Route)?.Versions.ToDictionary(v => v.Version, v => v.Weight)
         ?? new Dictionary<string, int>();
@@ -94,6 +98,9 @@ public sealed class ServeClient : IAsyncDisposable
 
     public Uri Target { get; }
 
+    /// <summary>The answers other than 200, with their bodies (for the assertion messages).</summary>
+    public List<string> Failures { get; } = [];
+
     public ServeClient(Uri serve, string route) => Target = new Uri(serve, route.TrimStart('/'));
 
     public IReadOnlyList<(int Status, string? Version, DateTimeOffset At)> Answers { get { lock (_answers) return _answers.ToList(); } }
@@ -109,6 +116,11 @@ public sealed class ServeClient : IAsyncDisposable
             using var response = await _http.SendAsync(request);
             status = (int)response.StatusCode;
             version = response.Headers.TryGetValues("mlray-version", out var v) ? v.First() : null;
+            if (status != 200)
+            {
+                var failure = $"{DateTimeOffset.UtcNow:HH:mm:ss.fff} {status} {await response.Content.ReadAsStringAsync()}";
+                lock (_answers) Failures.Add(failure);
+            }
         }
         catch (HttpRequestException)
         {
