@@ -29,10 +29,14 @@ public class GatewayRolloutPolicyTests
         ["status"] = status, ["message"] = "", ["deployed_app_config"] = app.DeepClone(), ["route_prefix"] = app["route_prefix"]?.DeepClone(),
     };
 
+    /// <summary>Ray running <paramref name="apps"/>, and a running gateway that routes to each version app among them.</summary>
     private static ServeInstance Ray(params JsonObject[] apps)
     {
         var node = new JsonObject();
         foreach (var a in apps) node[(string)a["name"]!] = Deployed(a);
+        var versions = apps.Where(a => a["route_prefix"] is null).Select(a => new VersionShare((string)a["args"]!["mlray_version"]!, (string)a["name"]!, 50)).ToList();
+        if (versions.Count > 0 && !node.ContainsKey(GatewayLayout.AppName))
+            node[GatewayLayout.AppName] = Deployed(GatewayLayout.GatewayApp(Cluster(), [new GatewayRoute("/m", "m.staging", versions, [])]));
         return ServeInstance.Parse(new JsonObject { ["applications"] = node });
     }
 
@@ -283,5 +287,19 @@ public class GatewayRolloutPolicyTests
         Assert.DoesNotContain(failed.Applications, a => (string)a["name"]! == "m--v3");
         Assert.Equal(new Dictionary<string, int> { ["2"] = 100 }, Weights(failed));
         Assert.Equal(AttemptPhase.Running, failed.Decisions.Single(d => d.Version == "2").Phase);
+    }
+
+    [Fact]
+    public void A_verified_version_runs_only_once_the_running_gateway_routes_to_it()
+    {
+        var testing = new AttemptState { Spec = "spec", Attempts = 1, StartedAt = Now.AddSeconds(-5), SmokeTest = AttemptState.SmokeTestPending };
+        var withoutRoute = Ray(V2);
+        var table = GatewayLayout.GatewayApp(Cluster(), [new GatewayRoute("/m", "m.staging", [new VersionShare("2", "m--v2", 0)], [])]);
+        var current = ServeInstance.Parse(new JsonObject { ["applications"] = new JsonObject { ["m--v2"] = Deployed(V2), [GatewayLayout.AppName] = Deployed(table) } });
+        var d = Assert.Single(Plan(testing, current, lastGood: false, smoke: Passed).Decisions);
+        Assert.Equal(AttemptPhase.Deploying, d.Phase); // the gateway still gives it 0 %
+        Assert.Contains("waiting for the gateway", d.Message);
+        Assert.Equal(Now.AddSeconds(1), d.LookAgainAt);
+        Assert.Equal(AttemptPhase.Running, Assert.Single(Plan(d.State, withoutRoute, lastGood: false).Decisions).Phase);
     }
 }

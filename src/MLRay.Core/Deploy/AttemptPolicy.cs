@@ -237,7 +237,7 @@ public static class AttemptPolicy
             {
                 var (served, traffic) = GatewayServing(ctx, (string)direct["route_prefix"]!, app, decision, f);
                 apps.AddRange(served);
-                decision = decision with { Traffic = traffic };
+                decision = GatewayRoutes(ctx, decision with { Traffic = traffic });
                 if (challengers.TryGetValue(m.RegisteredModel, out var challenger) && f.Challenger is { } cf)
                 {
                     var (challengerApp, challengerDecision) = Challenge(ctx, challenger, cf, replays, decision);
@@ -261,6 +261,21 @@ public static class AttemptPolicy
             apps.Add(GatewayLayout.GatewayApp(ctx.Cluster, decisions.Select(d => d.Traffic).OfType<GatewayRoute>().Concat(kept)));
         }
         return new AttemptPlan(apps, decisions, new HashSet<string>(desired.KeepAsIs, StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// A version runs for clients once the running gateway routes to it: until Ray shows the gateway RUNNING with the table
+    /// that gives it its weight (a lightweight update takes a moment), it is still deploying, and looked at again soon.
+    /// </summary>
+    private static AttemptDecision GatewayRoutes(Context ctx, AttemptDecision d)
+    {
+        if (d is not { Phase: AttemptPhase.Running, Traffic: { } route }) return d;
+        var gateway = ctx.Current.Applications.GetValueOrDefault(GatewayLayout.AppName);
+        var live = GatewayLayout.RoutesOf(gateway?.DeployedAppConfig, ctx.Cluster.Serving.Gateway.RoutePrefix).FirstOrDefault(r => r.Route == route.Route);
+        var wanted = route.Versions.FirstOrDefault(v => v.Version == d.Version)?.Weight ?? 0;
+        var routed = live?.Versions.FirstOrDefault(v => v.Version == d.Version)?.Weight;
+        if (gateway?.Status == AppStatus.Running && routed is { } weight && (weight > 0 || wanted == 0)) return d;
+        return d with { Phase = AttemptPhase.Deploying, Message = $"verified; waiting for the gateway on {ctx.Cluster.Name} to route {route.Route} to it", LookAgainAt = ctx.Now + CheckDelay(TimeSpan.Zero) };
     }
 
     /// <summary>
