@@ -83,8 +83,10 @@ public static class RolloutCliCommands
                 var sent = await operations.SendAsync(cluster, parse.GetValue(ModelArgument)!, what, ct);
                 if (json) Console.Out.WriteLine(RolloutJson.Sent(sent).ToJsonString(DeployCommands.Indented));
                 else
-                    console.MarkupLine($"asked {Markup.Escape(sent.Cluster)} to [bold]{what.Name()}[/] the rollout of {Markup.Escape(sent.RegisteredModel)} " +
-                                       $"({Markup.Escape(Describe(sent.Rollout))}) through {Markup.Escape(sent.Queue)}; its worker applies it at its next reconcile");
+                {
+                    console.MarkupLine($"asked {Markup.Escape(sent.Cluster)} to [bold]{what.Name()}[/] the rollout of {Markup.Escape(sent.RegisteredModel)} ({Markup.Escape(Describe(sent.Rollout))})");
+                    console.MarkupLine($"[grey]queued in {Markup.Escape(sent.Queue)}: the cluster's worker applies it at its next reconcile[/]");
+                }
                 return ExitCodes.Success;
             }, ct));
         return command;
