@@ -26,7 +26,7 @@ public sealed class RolloutOpsTests(RabbitMqBroker broker)
     private const string Py39 = "ray-cluster-py39";
     private const string Py312 = "ray-cluster-py312";
     private const string Model = "fraud.staging";
-    private const string OpsToken = "ops-token-0123456789abcdef";
+    private const string OpsToken = PipelineWorld.OpsToken;
     private static readonly DateTimeOffset Since = new(2026, 12, 3, 10, 0, 0, TimeSpan.Zero);
 
     /// <summary>The gateway's stats as the stub Serve proxy answers them: version 2 serves 90 %, version 3 rolls out at 10 %.</summary>
@@ -105,14 +105,7 @@ public sealed class RolloutOpsTests(RabbitMqBroker broker)
     private async Task<World> StartAsync(bool opsToken = false)
     {
         var serve = await StartServeStubAsync();
-        string keys = "";
-        if (opsToken)
-        {
-            var tokenFile = Path.Combine(Path.GetTempPath(), "mlray-tests", Guid.NewGuid().ToString("N") + ".ops-token");
-            Directory.CreateDirectory(Path.GetDirectoryName(tokenFile)!);
-            await File.WriteAllTextAsync(tokenFile, OpsToken + "\n");
-            keys = $"  ops_token_file: {tokenFile}";
-        }
+        var keys = opsToken ? await PipelineWorld.OpsTokenKeyAsync() : "";
         var pipeline = await PipelineWorld.StartAsync(broker, extraYaml: keys, py312Extra: $"traffic: gateway\nserve_address: {serve.Urls.First()}/");
         await pipeline.StartWorkerAsync([], router: false);   // declares the queues; consumes none
         return new World(pipeline, serve);
@@ -304,7 +297,7 @@ public sealed class RolloutOpsTests(RabbitMqBroker broker)
         var unknownClusterList = await CallAsync(HttpMethod.Get, "/ops/rollouts?cluster=ray-cluster-py311");
         var unknownModel = await CallAsync(HttpMethod.Get, $"/ops/rollouts/{Py312}/nope.staging");
         var noRollout = await CallAsync(HttpMethod.Post, $"/ops/rollouts/{Py312}/idle.staging/abort");
-        Assert.Empty((await world.TakeAsync(Py312)).Where(r => r.RolloutCommand is not null));   // none of those queued anything
+        Assert.DoesNotContain(await world.TakeAsync(Py312), r => r.RolloutCommand is not null);   // none of those queued anything
 
         var accepted = await CallAsync(HttpMethod.Post, $"/ops/rollouts/{Py312}/{Model}/abort");
 
@@ -325,7 +318,7 @@ public sealed class RolloutOpsTests(RabbitMqBroker broker)
         Assert.True(JsonNode.DeepEquals(JsonNode.Parse($$"""
             {"cluster": "{{Py312}}", "registered_model": "{{Model}}", "version": "2", "command": "abort", "queue": "{{PipelineTopology.ClusterQueue(Py312)}}"}
             """), accepted.Body), accepted.Body?.ToJsonString());
-        var command = Assert.Single((await world.TakeAsync(Py312)).Where(r => r.RolloutCommand is not null));   // beside the receiver's start-up resync
+        var command = Assert.Single(await world.TakeAsync(Py312), r => r.RolloutCommand is not null);   // beside the receiver's start-up resync
         Assert.Equal("abort", command.RolloutCommand);
         Assert.Equal(Model, command.RegisteredModel);
         var logged = log.ToString();
