@@ -8,7 +8,7 @@ public sealed class BrokerException(string message, Exception? inner = null) : E
 {
     /// <summary>
     /// Runs one operation on <paramref name="broker"/> with RabbitMQ.Client's many exception types turned into one
-    /// <see cref="BrokerException"/> naming the broker (without its password) and <paramref name="what"/> was being done.
+    /// <see cref="BrokerException"/> that names the broker (without its password) and what was being done (<paramref name="what"/>).
     /// </summary>
     public static async Task<T> GuardAsync<T>(RabbitMqEndpoint broker, string what, Func<Task<T>> operation)
     {
