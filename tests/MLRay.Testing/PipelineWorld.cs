@@ -138,6 +138,18 @@ public sealed class PipelineWorld : IAsyncDisposable
         "\"data\": {\"name\": \"" + name + "\", \"version\": \"" + version + "\", \"source\": \"models:/m-0123456789abcdef0123456789abcdef\", " +
         "\"run_id\": null, \"tags\": {}, \"description\": null}}";
 
+    /// <summary>The bearer token of the receiver's ops API in the tests that turn it on (<see cref="OpsTokenKeyAsync"/>).</summary>
+    public const string OpsToken = "ops-token-0123456789abcdef";
+
+    /// <summary><see cref="OpsToken"/> in a fresh file, and the <c>ops_token_file</c> line of the receiver section that names it (for <c>extraYaml</c>).</summary>
+    public static async Task<string> OpsTokenKeyAsync()
+    {
+        var tokenFile = Path.Combine(Path.GetTempPath(), "mlray-tests", Guid.NewGuid().ToString("N") + ".ops-token");
+        Directory.CreateDirectory(Path.GetDirectoryName(tokenFile)!);
+        await File.WriteAllTextAsync(tokenFile, OpsToken + "\n");
+        return $"  ops_token_file: {tokenFile}";
+    }
+
     public static async Task WaitUntil(Func<bool> condition, int seconds = 30, string? what = null)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);

@@ -25,7 +25,7 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
 {
     private const string Py39 = "ray-cluster-py39";
     private const string Py312 = "ray-cluster-py312";
-    private const string OpsToken = "ops-token-0123456789abcdef";
+    private const string OpsToken = PipelineWorld.OpsToken;
 
     /// <summary>The pipeline world plus a bus-only host (no consumers) that publishes as the worker and router do.</summary>
     private sealed class World(PipelineWorld pipeline, IHost bus) : IAsyncDisposable
@@ -67,14 +67,7 @@ public sealed class DeadLetterOpsTests(RabbitMqBroker broker)
 
     private async Task<World> StartAsync(bool opsToken = true, string topLevelKeys = "")
     {
-        string keys = "";
-        if (opsToken)
-        {
-            var tokenFile = Path.Combine(Path.GetTempPath(), "mlray-tests", Guid.NewGuid().ToString("N") + ".ops-token");
-            Directory.CreateDirectory(Path.GetDirectoryName(tokenFile)!);
-            await File.WriteAllTextAsync(tokenFile, OpsToken + "\n");
-            keys = $"  ops_token_file: {tokenFile}";
-        }
+        var keys = opsToken ? await PipelineWorld.OpsTokenKeyAsync() : "";
         // Indented lines continue the receiver section that extraYaml follows; the top-level keys come after.
         var pipeline = await PipelineWorld.StartAsync(broker, extraYaml: keys + "\n" + topLevelKeys);
         var bus = await pipeline.StartWorkerAsync([], router: false);

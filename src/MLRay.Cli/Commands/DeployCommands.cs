@@ -1,6 +1,7 @@
 using System.CommandLine;
 using MLRay.Cli.Rendering;
 using MLRay.Deploy;
+using MLRay.Pipeline.Failures;
 using MLRay.Registry;
 using MLRay.Serve;
 using Spectre.Console;
@@ -169,6 +170,11 @@ public static class DeployCommands
             return CommandErrors.Report(json, CommandErrors.Service, ExitCodes.ServiceError,
                 ServiceErrors.Describe(e, config, clusterName is null ? null : config.FindCluster(clusterName)));
         }
+        catch (BrokerException e) when (config is not null)
+        {
+            // dlq, rollout commands: RabbitMQ unreachable or refusing, named by its config key like any other service.
+            return CommandErrors.Report(json, CommandErrors.Service, ExitCodes.ServiceError, [new ServiceFailure(ServiceEndpoint.Broker(config), e.Message)]);
+        }
     }
 }
 
@@ -178,7 +184,8 @@ public static class DeployCommands
 /// </summary>
 internal static class CommandErrors
 {
-    public const string Config = "config", Service = "service", Argument = "argument";
+    /// <summary><see cref="Refused"/>: the request was understood but cannot be met now (e.g. no rollout in progress to pause).</summary>
+    public const string Config = "config", Service = "service", Argument = "argument", Refused = "refused";
 
     public static int Report(bool json, string kind, int exitCode, IReadOnlyList<ServiceFailure> problems)
     {

@@ -120,19 +120,8 @@ public static class DlqCommands
     private static string Describe(DeadLetterEntry e) => e.Letter is { } l ? $"{l.RegisteredModel} v{l.Version}, {l.FailureClass}" : $"unreadable: {e.Problem}";
 
     /// <summary>Loads the config (nothing contacted before it is valid), then runs with the dead-letter operations on its broker; broker failures are exit 3.</summary>
-    private static async Task<int> Run(FileInfo configFile, bool json, Func<MLRayConfig, DeadLetterOperations, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
-        await DeployCommands.Run(configFile, json, async (services, console, isJson) =>
-        {
-            try
-            {
-                return await body(services.Config, new DeadLetterOperations(services.Config), console, isJson);
-            }
-            catch (BrokerException e)
-            {
-                return CommandErrors.Report(isJson, CommandErrors.Service, ExitCodes.ServiceError,
-                    [new ServiceFailure(ServiceEndpoint.Broker(services.Config), e.Message)]);
-            }
-        }, ct);
+    private static Task<int> Run(FileInfo configFile, bool json, Func<MLRayConfig, DeadLetterOperations, IAnsiConsole, bool, Task<int>> body, CancellationToken ct) =>
+        DeployCommands.Run(configFile, json, (services, console, isJson) => body(services.Config, new DeadLetterOperations(services.Config), console, isJson), ct);
 
     /// <summary>
     /// Plain lines rather than a table: ids are 32 characters, and a table narrowed to a pipe's 80 columns would cut them,

@@ -15,6 +15,7 @@ public static class MLRayCommandLine
         StatusCommand.Create(),
         WebhookCommands.Create(),
         DlqCommands.Create(),
+        RolloutCliCommands.Create(),
     };
 
     /// <summary>

@@ -33,24 +33,7 @@ public sealed class RegistryReader(MlflowClient mlflow, ModelEnvironmentCache en
     /// <summary>Every selected model (prompts skipped), with the versions the read saw.</summary>
     public async Task<RegistrySnapshot> ReadSnapshotAsync(CancellationToken ct = default)
     {
-        var modelsTask = mlflow.SearchRegisteredModelsBySuffixAsync(settings.ModelNameSuffix, ct);
-        var versionsTask = _versionLikeRefused ? null : mlflow.SearchModelVersionsBySuffixAsync(settings.ModelNameSuffix, ct);
-        var models = (await modelsTask).Where(m => !m.IsPrompt).ToList();
-        IReadOnlyList<ModelVersion> versions;
-        try
-        {
-            versions = versionsTask is null ? await ReadVersionsPerModelAsync(models, ct) : await versionsTask;
-        }
-        catch (MlflowException e) when (e is { Status: 400, ErrorCode: "INVALID_PARAMETER_VALUE" })
-        {
-            // Older or non-SQL stores accept only `name = '…'` on versions: one search per model from now on (a server
-            // does not learn LIKE while this process runs; a restart asks again).
-            _versionLikeRefused = true;
-            _log.LogWarning("MLflow refused model-versions/search with name LIKE ({Error}); reading each model's versions with name = '…' from now on ({Count} model(s))",
-                e.MlflowMessage, models.Count);
-            versions = await ReadVersionsPerModelAsync(models, ct);
-        }
-
+        var (models, versions) = await ReadVersionsAsync(ct);
         var byModel = versions.ToLookup(v => v.Name, StringComparer.Ordinal);
         var candidates = new ModelCandidate[models.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, models.Count),
@@ -62,6 +45,30 @@ public sealed class RegistryReader(MlflowClient mlflow, ModelEnvironmentCache en
         {
             RegisteredModels = models.ToDictionary(m => m.Name, StringComparer.Ordinal),
         };
+    }
+
+    /// <summary>
+    /// The selected registered models (prompts skipped) and every version of them with its status and tags, without
+    /// reading any environment: what MLRay's tags say, for <c>mlray rollout</c> as for a snapshot.
+    /// </summary>
+    public async Task<(IReadOnlyList<RegisteredModel> Models, IReadOnlyList<ModelVersion> Versions)> ReadVersionsAsync(CancellationToken ct = default)
+    {
+        var modelsTask = mlflow.SearchRegisteredModelsBySuffixAsync(settings.ModelNameSuffix, ct);
+        var versionsTask = _versionLikeRefused ? null : mlflow.SearchModelVersionsBySuffixAsync(settings.ModelNameSuffix, ct);
+        var models = (await modelsTask).Where(m => !m.IsPrompt).ToList();
+        try
+        {
+            return (models, versionsTask is null ? await ReadVersionsPerModelAsync(models, ct) : await versionsTask);
+        }
+        catch (MlflowException e) when (e is { Status: 400, ErrorCode: "INVALID_PARAMETER_VALUE" })
+        {
+            // Older or non-SQL stores accept only `name = '…'` on versions: one search per model from now on (a server
+            // does not learn LIKE while this process runs; a restart asks again).
+            _versionLikeRefused = true;
+            _log.LogWarning("MLflow refused model-versions/search with name LIKE ({Error}); reading each model's versions with name = '…' from now on ({Count} model(s))",
+                e.MlflowMessage, models.Count);
+            return (models, await ReadVersionsPerModelAsync(models, ct));
+        }
     }
 
     private async Task<IReadOnlyList<ModelVersion>> ReadVersionsPerModelAsync(IReadOnlyList<RegisteredModel> models, CancellationToken ct)

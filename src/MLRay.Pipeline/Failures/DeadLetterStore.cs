@@ -1,4 +1,5 @@
 using MLRay.Pipeline.Messages;
+using MLRay.Pipeline.Publishing;
 using MLRay.Pipeline.Topology;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
@@ -40,9 +41,6 @@ public sealed record LetterSelection
         All || Ids.Contains(entry.Id, StringComparer.Ordinal)
         || Model is not null && entry.Letter is { } l && (l.RegisteredModel == Model || l.App == Model);
 }
-
-/// <summary>The broker refused or could not be reached; the message says what MLRay was doing.</summary>
-public sealed class BrokerException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// Lists, shows, replays and purges the dead letters of a cluster (<c>mlray.cluster.&lt;name&gt;.dead-letters</c>), and
@@ -97,7 +95,7 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
                 RoutingKey = queue, Reason = "replay", RegisteredModel = letter.RegisteredModel, Version = letter.Version,
                 ReplayOf = letter.Id, DeliveryId = letter.DeliveryIds.FirstOrDefault(),
             };
-            await session.PublishConfirmedAsync(broker, queue, request, ct);
+            await session.SendConfirmedAsync(broker, cluster, request, ct);
             return null;
         }, ct);
     }
@@ -188,18 +186,11 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
 
         public Task AckAsync(BasicGetResult message, CancellationToken ct) => channel.BasicAckAsync(message.DeliveryTag, multiple: false, ct).AsTask();
 
-        /// <summary>Through the default exchange to <paramref name="queue"/>, awaited until the broker confirms.</summary>
-        public async Task PublishConfirmedAsync(RabbitMqEndpoint broker, string queue, ClusterDeployRequested request, CancellationToken ct)
+        /// <summary>To <paramref name="cluster"/>'s queue only, awaited until the broker confirms; a request no queue took leaves its letter where it is.</summary>
+        public async Task SendConfirmedAsync(RabbitMqEndpoint broker, string cluster, ClusterDeployRequested request, CancellationToken ct)
         {
             _confirms ??= await connection.CreateChannelAsync(RabbitMqEndpoint.ConfirmedPublishes, ct);
-            try
-            {
-                await MassTransitEnvelope.PublishAsync(_confirms, broker, "", queue, request, null, ct);
-            }
-            catch (RabbitMQ.Client.Exceptions.PublishException e) when (e.IsReturn)
-            {
-                throw new BrokerException($"no queue {queue} took the replay (the broker returned it), so its letter stays: start the cluster's worker or the receiver once, they declare it", e);
-            }
+            await ClusterQueueSender.PublishAsync(_confirms, broker, cluster, request, ct, consequence: ", so its letter stays");
         }
 
         public async Task EndAsync()
@@ -284,16 +275,5 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
         return broker.ConnectAsync("mlray-dead-letters", TimeSpan.FromSeconds(5), ct);
     }
 
-    /// <summary>RabbitMQ.Client's many exception types as one <see cref="BrokerException"/> naming the broker (without its password).</summary>
-    private async Task<T> GuardAsync<T>(string what, Func<Task<T>> operation)
-    {
-        try
-        {
-            return await operation();
-        }
-        catch (Exception e) when (e is RabbitMQClientException or BrokerUnreachableException or IOException or RabbitMQ.Client.Exceptions.PublishException)
-        {
-            throw new BrokerException($"RabbitMQ at {broker}: could not {what}: {e.Message}", e);
-        }
-    }
+    private Task<T> GuardAsync<T>(string what, Func<Task<T>> operation) => BrokerException.GuardAsync(broker, what, operation);
 }

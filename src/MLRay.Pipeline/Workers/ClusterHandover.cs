@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
+using MLRay.Pipeline.Publishing;
 using MLRay.Pipeline.Topology;
 
 namespace MLRay.Pipeline.Workers;
@@ -31,7 +31,7 @@ public sealed class ClusterHandover(ClusterWorkers workers, MLRayConfig config, 
             foreach (var worker in left)
             {
                 var queue = PipelineTopology.ClusterQueue(worker.Cluster.Name);
-                await MassTransitEnvelope.PublishAsync(channel, broker, "", queue, new ClusterDeployRequested { RoutingKey = queue, Reason = Reason }, null, ct);
+                await ClusterQueueSender.PublishAsync(channel, broker, worker.Cluster.Name, new ClusterDeployRequested { RoutingKey = queue, Reason = Reason }, ct);
                 log.LogInformation("Handed {Cluster} over: {Count} request(s) this worker did not reconcile are now one request in {Queue}",
                     worker.Cluster.Name, worker.LeftForSuccessor, queue);
             }

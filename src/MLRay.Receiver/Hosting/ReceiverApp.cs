@@ -40,6 +40,7 @@ public static class ReceiverApp
         var logger = builder.AddMLRayServiceDefaults("mlray-receiver", options.LogOutput);
         builder.Services.AddMLflowWebhooks(config);
         builder.Services.AddDeadLetterOps(config);
+        builder.Services.AddRolloutOps(config);
         if (options.ComposeBus is null)
             builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });
         else
@@ -59,7 +60,8 @@ public static class ReceiverApp
                 // coming back, or a duplicate delivery) is counted in mlray_webhooks_total, not logged.
                 : http.Request.Path.StartsWithSegments(WebhookEndpointExtensions.Route)
                     ? (http.Response.StatusCode == StatusCodes.Status200OK ? LogEventLevel.Debug : LogEventLevel.Information)
-                : http.Request.Path.StartsWithSegments(DeadLetterOpsEndpointExtensions.Route) ? LogEventLevel.Information   // ops calls are an audit trail
+                : http.Request.Path.StartsWithSegments(DeadLetterOpsEndpointExtensions.Route) || http.Request.Path.StartsWithSegments(RolloutOpsEndpointExtensions.Route)
+                    ? LogEventLevel.Information   // ops calls are an audit trail
                 : LogEventLevel.Verbose;   // probes and scrapes
         });
         // /readyz says which signature mode runs, so a receiver accepting unsigned webhooks is visible from outside.
@@ -69,6 +71,7 @@ public static class ReceiverApp
         });
         app.MapMLflowWebhooks();
         var opsApi = app.MapDeadLetterOps(config);
+        app.MapRolloutOps(config);
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -80,8 +83,9 @@ public static class ReceiverApp
             if (webhooks.Secret is null)
                 log.LogWarning("Webhook signatures are not checked (receiver.allow_unsigned: true): anyone who can reach {Route} can trigger deploys",
                     WebhookEndpointExtensions.Route);
-            if (opsApi) log.LogInformation("Ops API on {Route} (bearer token required)", DeadLetterOpsEndpointExtensions.Route);
-            else log.LogInformation("Ops API off: set receiver.ops_token_env or receiver.ops_token_file to serve {Route}", DeadLetterOpsEndpointExtensions.Route);
+            var opsRoutes = $"{DeadLetterOpsEndpointExtensions.Route} and {RolloutOpsEndpointExtensions.Route}";
+            if (opsApi) log.LogInformation("Ops API on {Routes} (bearer token required)", opsRoutes);
+            else log.LogInformation("Ops API off: set receiver.ops_token_env or receiver.ops_token_file to serve {Routes}", opsRoutes);
         });
         return app;
     }

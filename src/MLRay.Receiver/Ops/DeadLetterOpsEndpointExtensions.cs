@@ -98,7 +98,7 @@ public sealed class DeadLetterOpsHandler(DeadLetterOperations operations, MLRayC
     public Task<IResult> ReplayAsync(string cluster, LetterSelection selection, CancellationToken ct) => GuardCluster(cluster, async known =>
     {
         if (selection.Problem is { } problem)
-            return Results.Json(new { error = $"{problem}: send {{\"ids\": [\"…\"]}}, {{\"model\": \"NAME\"}} or {{\"all\": true}}" }, statusCode: StatusCodes.Status400BadRequest);
+            return OpsAnswers.Error($"{problem}: send {{\"ids\": [\"…\"]}}, {{\"model\": \"NAME\"}} or {{\"all\": true}}", StatusCodes.Status400BadRequest);
         var outcome = await operations.ReplayAsync(known, selection, ct);
         log.LogInformation("Ops API replayed {Count} dead letter(s) of {Cluster}: {Ids}", outcome.Removed.Count, known.Name, outcome.Removed.Select(e => e.Id));
         return Results.Json(DeadLetterJson.Outcome(known.Name, "replayed", outcome));
@@ -106,28 +106,7 @@ public sealed class DeadLetterOpsHandler(DeadLetterOperations operations, MLRayC
 
     private Task<IResult> GuardCluster(string cluster, Func<RayClusterConfig, Task<IResult>> answer) => Guard(cluster, known => answer(known!));
 
-    /// <summary>Resolves <paramref name="cluster"/> (null: none asked for) and answers; an unknown cluster is 404, a broker failure 503.</summary>
-    private async Task<IResult> Guard(string? cluster, Func<RayClusterConfig?, Task<IResult>> answer)
-    {
-        RayClusterConfig? known;
-        try
-        {
-            known = cluster is null ? null : config.GetCluster(cluster);
-        }
-        catch (ConfigException e)
-        {
-            return NotFound(e.Problem);   // the problem alone: the config key means nothing to an HTTP caller
-        }
-        try
-        {
-            return await answer(known);
-        }
-        catch (BrokerException e)
-        {
-            log.LogWarning("Ops API: {Error}", e.Message);
-            return Results.Json(new { error = e.Message }, statusCode: StatusCodes.Status503ServiceUnavailable);
-        }
-    }
+    private Task<IResult> Guard(string? cluster, Func<RayClusterConfig?, Task<IResult>> answer) => OpsAnswers.ForClusterAsync(config, cluster, log, answer);
 
-    private static IResult NotFound(string error) => Results.Json(new { error }, statusCode: StatusCodes.Status404NotFound);
+    private static IResult NotFound(string error) => OpsAnswers.Error(error, StatusCodes.Status404NotFound);
 }
