@@ -52,13 +52,11 @@ public sealed class DeployWorld : IAsyncDisposable
         ray_clusters:
         - name: ray-cluster-py39
           python_version: '3.9'
-          dashboard_address: {Ray39.BaseUri}
-          serve_address: {Ray39.ServeUri}{Py39Keys(py39Extra)}
+          dashboard_address: {Ray39.BaseUri}{ServeAddress(Ray39, py39Extra)}{Py39Keys(py39Extra)}
           deploy_timeout: 20s
         - name: ray-cluster-py312
           python_version: '3.12'
-          dashboard_address: {Ray312.BaseUri}
-          serve_address: {Ray312.ServeUri}
+          dashboard_address: {Ray312.BaseUri}{ServeAddress(Ray312, py312Extra)}
           preflight: off
           deploy_timeout: 20s{ClusterKeys(py312Extra)}
         """;
@@ -68,6 +66,9 @@ public sealed class DeployWorld : IAsyncDisposable
     /// (<c>slowpkg</c>) that no index has, and a blocking pre-flight would rightly refuse them.
     /// </summary>
     private static string Py39Keys(string extra) => ClusterKeys(extra.Contains("preflight:") ? extra : extra + "\npreflight: off");
+
+    /// <summary>The emulated cluster's Serve proxy, unless the test's keys name another <c>serve_address</c>.</summary>
+    private static string ServeAddress(RayDashboardEmulator ray, string extra) => extra.Contains("serve_address:") ? "" : $"\n  serve_address: {ray.ServeUri}";
 
     /// <summary>Keys given one per line, as more lines of a <c>ray_clusters</c> entry.</summary>
     private static string ClusterKeys(string extra) =>

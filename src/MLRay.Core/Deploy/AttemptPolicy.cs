@@ -259,8 +259,31 @@ public static class AttemptPolicy
             var kept = GatewayLayout.RoutesOf(current.Applications.GetValueOrDefault(GatewayLayout.AppName)?.DeployedAppConfig, ctx.Cluster.Serving.Gateway.RoutePrefix)
                 .Where(r => desired.KeepAsIs.Contains(r.RegisteredModel));
             apps.Add(GatewayLayout.GatewayApp(ctx.Cluster, decisions.Select(d => d.Traffic).OfType<GatewayRoute>().Concat(kept)));
+            Drain(ctx, apps, decisions);
         }
         return new AttemptPlan(apps, decisions, new HashSet<string>(desired.KeepAsIs, StringComparer.Ordinal));
+    }
+
+    /// <summary>
+    /// A version app leaves only once the running gateway no longer routes to it: while Ray still applies the table that
+    /// drops it (a rollback, an abort, a removed challenger) the gateway's replicas may call it, so it stays as deployed
+    /// and its model is looked at again in a second.
+    /// </summary>
+    private static void Drain(Context ctx, List<JsonObject> apps, List<AttemptDecision> decisions)
+    {
+        if (ctx.Current.Applications.GetValueOrDefault(GatewayLayout.AppName) is not { } gateway) return;
+        var routed = GatewayLayout.RoutesOf(gateway.DeployedAppConfig, ctx.Cluster.Serving.Gateway.RoutePrefix)
+            .SelectMany(r => r.Versions.Select(v => v.App).Concat(r.Shadow.Select(v => v.App))).ToHashSet(StringComparer.Ordinal);
+        var wanted = apps.Select(a => (string)a["name"]!).ToHashSet(StringComparer.Ordinal);
+        foreach (var app in ctx.Current.Applications.Values.Where(a => a is { ManagedModel: not null, RoutePrefix: null, DeployedAppConfig: not null } && !wanted.Contains(a.Name)))
+        {
+            if (gateway.Status == AppStatus.Running && !routed.Contains(app.Name)) continue;
+            apps.Add((JsonObject)app.DeployedAppConfig!.DeepClone());
+            var owner = decisions.FindIndex(d => d.RegisteredModel == app.ManagedModel && !d.Challenger);
+            var soon = ctx.Now + CheckDelay(TimeSpan.Zero);
+            if (owner >= 0 && (decisions[owner].LookAgainAt ?? DateTimeOffset.MaxValue) > soon)
+                decisions[owner] = decisions[owner] with { LookAgainAt = soon };
+        }
     }
 
     /// <summary>
