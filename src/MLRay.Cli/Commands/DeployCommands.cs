@@ -75,7 +75,8 @@ public static class DeployCommands
         var apps = await Convergence.WaitAsync(reconciler.Ray, cluster, result.Attempts.Applications,
             [.. result.Plan.Changes.Where(c => c.Kind == AppChangeKind.Removed)], result.Applied ? null : result.Current,
             waitForRemovals: false, options, onProgress, ct);
-        return DeployReport.Of(result, apps, saved, options.Wait) with { ConfigPath = services.ConfigPath };
+        var smokeTests = options.Wait ? await reconciler.SmokeTestAsync(result, apps, ct) : new Dictionary<string, Verify.SmokeVerdict>();
+        return DeployReport.Of(result, apps, saved, options.Wait) with { ConfigPath = services.ConfigPath, SmokeTests = smokeTests };
     }
 
     public static Command Plan()

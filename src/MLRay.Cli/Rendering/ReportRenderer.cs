@@ -78,6 +78,7 @@ public static class ReportRenderer
             ["python"] = m.Python,
             ["problems"] = new JsonArray([.. m.Problems.Select(p => (JsonNode)p)]),
         };
+        if (report?.SmokeTests.GetValueOrDefault(m.RegisteredModel) is { } smoke) node["smoke_test"] = smoke.Text;
         var decision = report?.Decisions.FirstOrDefault(d => d.RegisteredModel == m.RegisteredModel && d.Version == m.Version);
         if (decision is not null && (m.Kind == ModelOutcomeKind.Selected && decision.Phase == AttemptPhase.WaitingToRetry || report!.DeadLettered.Contains(decision)))
         {
@@ -241,6 +242,8 @@ public static class ReportRenderer
         if (report.Apps.Count > 0) console.Write(AppsTable(report.Apps));
         WriteInvalidModels(console, report.Desired, report.DeadLettered.Select(d => d.RegisteredModel).ToHashSet(StringComparer.Ordinal));
         WriteNotAttempted(console, report);
+        foreach (var (model, verdict) in report.SmokeTests.OrderBy(t => t.Key, StringComparer.Ordinal))
+            console.MarkupLine($"[{(verdict.LetsThrough ? "green" : "red")}]smoke test[/] {Markup.Escape(model)}: {Markup.Escape(verdict.Text)}");
         var put = report.Applied
             ? $"PUT the config ({string.Join(", ", report.Plan.Changes.Where(c => c.Kind is not (AppChangeKind.Unchanged or AppChangeKind.Foreign)).GroupBy(c => c.Kind).Select(g => $"{g.Count()} {g.Key.ToString().ToLowerInvariant()}"))})"
             : "no PUT: the cluster already matched";

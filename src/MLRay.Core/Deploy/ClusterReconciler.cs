@@ -147,6 +147,23 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
         }));
     }
 
+    /// <summary>
+    /// <c>mlray deploy</c>'s smoke tests, once its wait saw Ray run the apps it sent: each new or changed model app that runs
+    /// is sent its example. Nothing is rolled back here (the CLI keeps no attempt state): the report says what failed.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, SmokeVerdict>> SmokeTestAsync(ReconcileResult result, IReadOnlyList<AppResult> apps, CancellationToken ct = default)
+    {
+        if (cluster.Serving.SmokeTest == SmokeTestMode.Off || smokeTests is null) return new Dictionary<string, SmokeVerdict>();
+        var sent = result.Plan.Applied.Select(c => c.App).ToHashSet(StringComparer.Ordinal);
+        var candidates = result.Registry.Models.ToDictionary(c => c.RegisteredModel, StringComparer.Ordinal);
+        var tests = result.Desired.Applications
+            .Select(app => (App: app, Model: (string)app["args"]![ServeApp.ManagedModelArg]!))
+            .Where(a => apps.Any(r => r is { Outcome: AppOutcome.Running } && r.App == (string)AttemptPolicy.Layout(cluster, a.App)["name"]! && sent.Contains(r.App))
+                        && candidates.TryGetValue(a.Model, out var c) && c.Version is not null)
+            .Select(async a => (a.Model, Verdict: await SmokeTestAsync(candidates[a.Model], a.App, candidates[a.Model].Version!.Version, ct)));
+        return (await Task.WhenAll(tests)).ToDictionary(t => t.Model, t => t.Verdict, StringComparer.Ordinal);
+    }
+
     /// <summary>One version's smoke test: direct, the app's own route; gateway, the route the gateway serves, pinned to the version.</summary>
     private Task<SmokeVerdict> SmokeTestAsync(ModelCandidate candidate, JsonObject app, string version, CancellationToken ct)
     {

@@ -14,6 +14,9 @@ public sealed record DeployReport(
     string? SavedConfigPath,
     bool Waited = true)
 {
+    /// <summary>The smoke test of each model whose new app Ray ran, by registered model (none with <c>smoke_test: off</c>).</summary>
+    public IReadOnlyDictionary<string, Verify.SmokeVerdict> SmokeTests { get; init; } = new Dictionary<string, Verify.SmokeVerdict>();
+
     /// <summary>The reconcile's decision per version (none for an undeploy).</summary>
     public IReadOnlyList<AttemptDecision> Decisions { get; init; } = [];
 
@@ -38,7 +41,8 @@ public sealed record DeployReport(
         Desired.Models.All(m => m.Kind is not (ModelOutcomeKind.Invalid or ModelOutcomeKind.Pending))
         && Decisions.All(d => d.Phase is AttemptPhase.Running or AttemptPhase.Deploying)
         && Apps.Where(a => a.Outcome != AppOutcome.Removed)
-            .All(a => a.Outcome == AppOutcome.Running || (!Waited && a.Outcome == AppOutcome.Pending));
+            .All(a => a.Outcome == AppOutcome.Running || (!Waited && a.Outcome == AppOutcome.Pending))
+        && SmokeTests.Values.All(v => v.LetsThrough);
 
     /// <summary>A deploy's report: the reconcile, then the apps as the wait left them.</summary>
     public static DeployReport Of(ReconcileResult reconcile, IReadOnlyList<AppResult> apps, string? saved, bool waited) =>

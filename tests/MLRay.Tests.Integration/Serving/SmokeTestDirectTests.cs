@@ -76,4 +76,27 @@ public class SmokeTestDirectTests
         Assert.Equal("""{"inputs": [[1.0, 2.0, 3.0, 4.0]]}""", sent.Body);
         Assert.StartsWith("application/json", sent.Headers["Content-Type"]);
     }
+
+    [Fact]
+    public async Task Mlray_deploy_smoke_tests_the_apps_it_deployed_and_a_500_fails_the_deploy()
+    {
+        await using var world = await DeployWorld.StartAsync();
+        Emulators.Seed.SeedModels.Register(world.Mlflow, ServingHarness.Model);
+        var good = await world.DeployAsync(ServingHarness.Cluster);
+        Assert.True(good.Succeeded);
+        Assert.Matches(@"^passed \d+ ms$", good.SmokeTests[ServingHarness.Name].Text);
+
+        world.Ray312.Options.SetPredictFault(ServingHarness.Name, "2", PredictFault.Error(500, "ValueError: boom"));
+        Emulators.Seed.SeedModels.Register(world.Mlflow, ServingHarness.Model);
+        var bad = await world.DeployAsync(ServingHarness.Cluster);
+        Assert.False(bad.Succeeded);
+        Assert.StartsWith("failed: HTTP 500", bad.SmokeTests[ServingHarness.Name].Text);
+        var json = Cli.Rendering.ReportRenderer.ToJson(bad);
+        var model = json["models"]!.AsArray().Single(m => (string)m!["registered_model"]! == ServingHarness.Name)!;
+        Assert.StartsWith("failed: HTTP 500 ValueError: boom", (string)model["smoke_test"]!);
+        Assert.False((bool)json["succeeded"]!);
+
+        var again = await world.DeployAsync(ServingHarness.Cluster); // nothing new PUT: nothing tested again
+        Assert.Empty(again.SmokeTests);
+    }
 }
