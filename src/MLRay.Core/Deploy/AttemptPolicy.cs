@@ -48,21 +48,10 @@ public sealed record AttemptState
     /// <summary>The version's rollout through the gateway (<c>traffic: gateway</c>), once it passed its smoke test.</summary>
     public RolloutState? Rollout { get; init; }
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
-    };
-
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public string ToJson() => TagJson.Write(this);
 
     /// <summary>The state in a tag, or null when absent or unreadable (someone edited it: start afresh).</summary>
-    public static AttemptState? Parse(string? json)
-    {
-        if (string.IsNullOrWhiteSpace(json)) return null;
-        try { return JsonSerializer.Deserialize<AttemptState>(json, Json); }
-        catch (JsonException) { return null; }
-    }
+    public static AttemptState? Parse(string? json) => TagJson.Read<AttemptState>(json);
 
     /// <summary>Hash of the <c>ray.*</c> tags in force: the "something about the model changed" test.</summary>
     public static string SpecOf(IReadOnlyDictionary<string, string> effectiveTags) =>

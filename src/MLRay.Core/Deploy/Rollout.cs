@@ -22,18 +22,27 @@ public sealed record RolloutState
     /// <summary>Finished: the version takes all traffic and the previous version's app is gone.</summary>
     public bool Done { get; init; }
 
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    public string ToJson() => TagJson.Write(this);
+
+    public static RolloutState? Parse(string? json) => TagJson.Read<RolloutState>(json);
+}
+
+/// <summary>The JSON of MLRay's state tags (<c>mlray.&lt;cluster&gt;.attempt</c>, <c>.rollout</c>): snake_case, nulls left out.</summary>
+internal static class TagJson
+{
+    private static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingDefault,
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 
-    public string ToJson() => JsonSerializer.Serialize(this, Json);
+    public static string Write<T>(T value) => JsonSerializer.Serialize(value, Options);
 
-    public static RolloutState? Parse(string? json)
+    /// <summary>The value in a tag, or null when absent or unreadable (someone edited it: start afresh).</summary>
+    public static T? Read<T>(string? json) where T : class
     {
         if (string.IsNullOrWhiteSpace(json)) return null;
-        try { return JsonSerializer.Deserialize<RolloutState>(json, Json); }
+        try { return JsonSerializer.Deserialize<T>(json, Options); }
         catch (JsonException) { return null; }
     }
 }
