@@ -29,7 +29,7 @@ public static class DlqCommands
         {
             var listing = await operations.ListAsync(parse.GetValue(cluster) is { } only ? config.GetCluster(only) : null, ct);
             if (json) Console.Out.WriteLine(DeadLetterJson.Listing(listing).ToJsonString(DeployCommands.Indented));
-            else WriteList(listing);
+            else WriteList(listing, Console.Out);
             return ExitCodes.Success;
         }, ct));
         return command;
@@ -87,7 +87,7 @@ public static class DlqCommands
                     throw new ConfigException("--yes", "purge removes letters for good and there is no terminal to confirm on: pass --yes");
                 // Confirm exactly what is there now, then purge those ids only: a letter arriving meanwhile is not swept away unseen.
                 var selected = (await operations.ListAsync(cluster, ct)).Clusters.Single().Letters.Where(selection.Selects).ToList();
-                WriteList(new DeadLetterListing([new ClusterDeadLetters(cluster.Name, selected)], null));
+                WriteList(new DeadLetterListing([new ClusterDeadLetters(cluster.Name, selected)], null), Console.Out);
                 if (selected.Count == 0 || !await console.ConfirmAsync($"Purge these {selected.Count} letter(s) of {cluster.Name}?", defaultValue: false, ct))
                     return selection.Ids.Count > 0 && selected.Count < selection.Ids.Distinct().Count() ? ExitCodes.ModelsNotRunning : ExitCodes.Success;
                 selection = new LetterSelection { Ids = [.. selected.Select(e => e.Id)] };
@@ -127,23 +127,23 @@ public static class DlqCommands
     /// Plain lines rather than a table: ids are 32 characters, and a table narrowed to a pipe's 80 columns would cut them,
     /// while ops copy them into <c>show</c>, <c>replay</c> and <c>purge</c>.
     /// </summary>
-    internal static void WriteList(DeadLetterListing listing)
+    internal static void WriteList(DeadLetterListing listing, TextWriter output)
     {
         foreach (var (cluster, letters) in listing.Clusters)
         {
-            Console.Out.WriteLine($"{cluster}: {letters.Count} dead letter(s){(letters.Count > 0 ? ", oldest first" : "")}");
+            output.WriteLine($"{cluster}: {letters.Count} dead letter(s){(letters.Count > 0 ? ", oldest first" : "")}");
             foreach (var e in letters)
             {
-                Console.Out.WriteLine(e.Letter is { } l
+                output.WriteLine(e.Letter is { } l
                     ? $"  {e.Id}  {l.RegisteredModel} v{l.Version}  {l.FailureClass}  {l.Attempts} attempt(s)  last failure {l.LastFailure:u}"
                     : $"  {e.Id}  unreadable");
-                Console.Out.WriteLine($"      {RayMessage.Summarize(e.Letter?.Message ?? e.Problem ?? "", 200)}");
+                output.WriteLine($"      {RayMessage.Summarize(e.Letter?.Message ?? e.Problem ?? "", 200)}");
             }
         }
         if (listing.Unroutable is not { } unroutable) return;
-        Console.Out.WriteLine($"{Pipeline.PipelineTopology.UnroutableQueue}: {unroutable.Count} model(s) no cluster serves");
+        output.WriteLine($"{Pipeline.PipelineTopology.UnroutableQueue}: {unroutable.Count} model(s) no cluster serves");
         foreach (var u in unroutable)
-            Console.Out.WriteLine(u.Model is { } m
+            output.WriteLine(u.Model is { } m
                 ? $"  {m.RegisteredModel} v{m.Version}  python {m.Python ?? "?"}  {u.Reason}"
                 : $"  {u.Id}  unreadable: {u.Problem}");
     }

@@ -15,14 +15,48 @@ using Spectre.Console;
 
 namespace MLRay.Cli.Demo;
 
+/// <summary>A seed model's version the demo follows on its cluster, and that version's <c>mlray.&lt;cluster&gt;.status</c> and <c>.message</c> tags.</summary>
+public sealed record DemoModelStatus(string Cluster, string Version, string Status, string Message);
+
 /// <summary>What the demo ended with: each seed model's status tag on its cluster, and each cluster's apps.</summary>
 public sealed record DemoOutcome(
-    IReadOnlyDictionary<string, (string Cluster, string Status, string Message)> Models,
+    IReadOnlyDictionary<string, DemoModelStatus> Models,
     IReadOnlyDictionary<string, ServeInstance> Clusters,
     string Transport)
 {
     /// <summary>The second act (RabbitMQ only): the ARM model's dead letter, and its status after ops fixed the cause and replayed it.</summary>
     public (string LetterId, string StatusAfterReplay)? Replay { get; init; }
+
+    /// <summary>The third act: verified serving through the py312 cluster's gateway (null when it could not start).</summary>
+    public GatewayActOutcome? Gateway { get; init; }
+}
+
+/// <summary>
+/// The third act's end: a version whose predict fails, stopped at its smoke test, and a good one rolled out, on the py312
+/// cluster's gateway while a client sent unpinned requests to the model's route.
+/// </summary>
+public sealed record GatewayActOutcome
+{
+    public required string BadVersion { get; init; }
+    /// <summary>The bad version's <c>mlray.&lt;cluster&gt;.status</c> tag once it was given up (the good version's rollout later marks it UNDEPLOYED).</summary>
+    public required string BadStatus { get; init; }
+    /// <summary>Its <c>mlray.&lt;cluster&gt;.smoke_test</c> verdict: <c>failed: HTTP 500 …</c>.</summary>
+    public required string BadSmokeTest { get; init; }
+    /// <summary>Its dead letter's id (from its attempt tag; with RabbitMQ, found in the cluster's dead-letter queue).</summary>
+    public string? BadLetterId { get; init; }
+    /// <summary>What the client got from the bad version's registration until it was given up.</summary>
+    public required TrafficCounts WhileBadWasTried { get; init; }
+
+    public required string GoodVersion { get; init; }
+    /// <summary>The good version's weights, in order, each once its <c>mlray.&lt;cluster&gt;.rollout</c> tag set it and Ray's gateway routed by it.</summary>
+    public required IReadOnlyList<int> GoodWeights { get; init; }
+    /// <summary>Its status tag at the end of the act.</summary>
+    public required string GoodStatus { get; init; }
+    /// <summary>From its registration until it ran alone (the previous version's app gone); null when it did not.</summary>
+    public TimeSpan? RolloutTime { get; init; }
+
+    /// <summary>Everything the client got during the act.</summary>
+    public required TrafficCounts Client { get; init; }
 }
 
 /// <summary>
@@ -31,17 +65,35 @@ public sealed record DemoOutcome(
 /// deploy through RabbitMQ when one is reachable, else MassTransit's in-memory transport. Nobody runs a deploy
 /// command: registering the three catboost models ends with two served and the ARM catboost 1.1 one failed with pip's
 /// message — predicted by the wheel pre-flight (<c>preflight: warn</c> against an emulated package index, so Ray is
-/// still asked) — then, with RabbitMQ, retried, dead-lettered, replayed once the cause is fixed, and RUNNING; all
-/// visible in the models' <c>mlray.*</c> tags.
+/// still asked) — then, with RabbitMQ, retried, dead-lettered, replayed once the cause is fixed, and RUNNING; and, on the
+/// py312 cluster's gateway, a version whose predict fails is stopped at its smoke test while a client keeps getting
+/// version 1's answers, and a good one rolls out 10 → 50 → 100 %; all visible in the models' <c>mlray.*</c> tags.
 /// </summary>
 public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan buildTime, Uri rabbitMqUri)
 {
+    private const string GatewayCluster = "ray-cluster-py312";
+    private static readonly SeedModel GatewayModel = SeedModels.All.Single(m => m.RegisteredName == "iris_classifier-py312-catboost12.staging");
+
     private static readonly Dictionary<string, string> ClusterOf = new()
     {
-        ["iris_classifier-py312-catboost12.staging"] = "ray-cluster-py312",
+        [GatewayModel.RegisteredName] = GatewayCluster,
         ["iris_classifier-py39-catboost12.staging"] = "ray-cluster-py39",
         ["iris_classifier-py39-catboost11.staging"] = "ray-cluster-py39",
     };
+
+    /// <summary>The py312 cluster's <c>rollout.steps</c>: the weights the third act's good version must go through.</summary>
+    private static readonly int[] RolloutSteps = [10, 50, 100];
+
+    /// <summary>What the third act's broken build answers: the traceback of a predict that looks up a column by the wrong key.</summary>
+    private const string BrokenPredict = """
+        Traceback (most recent call last):
+          File "/home/ray/mlray_serve/app.py", line 57, in __call__
+        KeyError: 'petal length (cm)'
+
+        """;
+
+    /// <summary>The version of each model the tag table follows: 1, until the third act rolls out the py312 model's good version.</summary>
+    private readonly Dictionary<string, string> _followed = ClusterOf.Keys.ToDictionary(m => m, _ => "1");
 
     public async Task<DemoOutcome> RunAsync(CancellationToken ct = default)
     {
@@ -62,6 +114,8 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         var secretFile = Path.Combine(workingDir, "webhook-secret");
         await File.WriteAllTextAsync(secretFile, Convert.ToHexString(RandomNumberGenerator.GetBytes(24)), ct);
         var configPath = Path.Combine(workingDir, "config.yml");
+        // py312 serves through the gateway: a short rollout interval and few requests per step keep the third act brief, and
+        // one attempt dead-letters a version failing its smoke test at once (retrying the same build cannot help).
         await File.WriteAllTextAsync(configPath, $"""
             mlray:
               working_dir: {workingDir}
@@ -85,7 +139,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
               retry:
                 attempts: 2
                 delays: [2s]
-            - name: ray-cluster-py312
+            - name: {GatewayCluster}
               python_version: '3.12'
               dashboard_address: {ray312.BaseUri}
               serve_address: {ray312.ServeUri}
@@ -93,6 +147,13 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
               preflight: block
               extra_pip: [pyarrow==19.0.1]
               deploy_timeout: 60s
+              traffic: gateway
+              rollout:
+                steps: [{string.Join(", ", RolloutSteps)}]
+                interval: 3s
+                min_requests: 5
+              retry:
+                attempts: 1
             """, ct);
         var env = new DictionaryEnvironment(new Dictionary<string, string>());
         var config = ConfigLoader.LoadFile(configPath, env);
@@ -121,18 +182,20 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         console.MarkupLine("A data scientist now registers the seed's three models ([bold].staging[/], tags ray.name, ray.num_replicas=1, num_cpus=0.5, memory=1 GiB)…");
         SeedModels.RegisterAll(mlflow);
 
-        var statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), s => s.Values.All(v => v.Status is "RUNNING" or "FAILED"), ct);
+        await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(90), s => s.Values.All(v => v.Status is DeployStatus.Running or DeployStatus.Failed), ct);
         if (mlflow.GetModelVersionTags("iris_classifier-py39-catboost11.staging", "1").GetValueOrDefault("mlray.ray-cluster-py39.preflight") is { } warned)
             console.MarkupLine($"The wheel pre-flight had warned (preflight: warn, so Ray was asked anyway): {Markup.Escape(RayMessage.Summarize(warned, 1000))}");
         (string, string)? replay = rabbit ? await SecondActAsync(mlflow, ray39, config, configPath, ct) : null;
-        if (replay is not null) statuses = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(5), _ => true, ct);
-        else console.MarkupLine("[grey]The second act (dead letters, fixing the cause, replay) needs RabbitMQ: scripts/rabbitmq.sh start[/]");
+        if (!rabbit) console.MarkupLine("[grey]The second act (dead letters, fixing the cause, replay) needs RabbitMQ: scripts/rabbitmq.sh start[/]");
+        var reconcilers = receiver.Services.GetRequiredService<ClusterReconcilers>();
+        var gateway = await ThirdActAsync(mlflow, ray312, reconcilers.Ray(GatewayCluster), config, configPath, rabbit, ct);
+        var statuses = ReadStatuses(mlflow);
         var clusters = new Dictionary<string, ServeInstance>();
         foreach (var cluster in config.Clusters)
-            clusters[cluster.Name] = await receiver.Services.GetRequiredService<ClusterReconcilers>().Ray(cluster.Name).GetApplicationsAsync(ct);
+            clusters[cluster.Name] = await reconcilers.Ray(cluster.Name).GetApplicationsAsync(ct);
         await receiver.StopAsync(ct);
 
-        var outcome = new DemoOutcome(statuses, clusters, transport) { Replay = replay };
+        var outcome = new DemoOutcome(statuses, clusters, transport) { Replay = replay, Gateway = gateway };
         WriteSummary(outcome);
         return outcome;
     }
@@ -159,7 +222,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         var py39 = config.GetCluster(cluster);
         console.MarkupLine($"[bold]$ mlray dlq list {Markup.Escape(configPath)} {cluster}[/]");
         var letter = id is null ? null : await operations.FindAsync(py39, id, ct);
-        Commands.DlqCommands.WriteList(new DeadLetterListing([new ClusterDeadLetters(cluster, letter is null ? [] : [letter])], null));
+        Commands.DlqCommands.WriteList(new DeadLetterListing([new ClusterDeadLetters(cluster, letter is null ? [] : [letter])], null), console.Profile.Out.Writer);
         if (letter is null) return null;
 
         console.MarkupLine("Ops fix the cause: the py39 cluster is moved to x86_64 nodes, where catboost 1.1 publishes wheels.");
@@ -167,36 +230,157 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         console.MarkupLine($"[bold]$ mlray dlq replay {Markup.Escape(configPath)} {cluster} --id {letter.Id}[/]");
         var outcome = await operations.ReplayAsync(py39, new LetterSelection { Ids = [letter.Id] }, ct);
         console.MarkupLine($"replayed {outcome.Removed.Count} letter(s); the worker gives {Markup.Escape(arm)} a fresh set of attempts");
-        var after = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(60), s => s[arm].Status == "RUNNING", ct);
+        var after = await FollowTagsAsync(mlflow, TimeSpan.FromSeconds(60), s => s[arm].Status == DeployStatus.Running, ct);
         return (letter.Id, after[arm].Status);
     }
 
-    /// <summary>Shows each model's <c>mlray.&lt;cluster&gt;.status</c> tag live until <paramref name="done"/>.</summary>
-    private async Task<IReadOnlyDictionary<string, (string Cluster, string Status, string Message)>> FollowTagsAsync(
-        MlflowEmulator mlflow, TimeSpan timeout, Func<Dictionary<string, (string Cluster, string Status, string Message)>, bool> done, CancellationToken ct)
+    /// <summary>
+    /// The third act, on the py312 cluster's gateway while a client sends the model's example to its route: a version whose
+    /// predict fails is stopped at its (pinned) smoke test and never answers the client; a good one rolls out step by step,
+    /// judged by the gateway's stats, until it serves alone. Null when version 1 is not there to serve.
+    /// </summary>
+    /// <param name="ray">The py312 cluster's dashboard, as MLRay reads it: which apps run, and the weights the gateway routes by.</param>
+    private async Task<GatewayActOutcome?> ThirdActAsync(MlflowEmulator mlflow, RayDashboardEmulator ray312, RayDashboardClient ray, MLRayConfig config,
+        string configPath, bool rabbit, CancellationToken ct)
     {
-        Dictionary<string, (string Cluster, string Status, string Message)> Read() => ClusterOf.ToDictionary(m => m.Key, m =>
+        const string served = "1", bad = "2", good = "3";
+        var name = GatewayModel.RegisteredName;
+        string? Tag(string version, string field) => mlflow.GetModelVersionTags(name, version).GetValueOrDefault(MLRayTags.Key(GatewayCluster, field));
+        console.Write(new Rule("[bold]Third act[/]: verified serving — a smoke test stops a broken version, a good one rolls out through the gateway").LeftJustified());
+        if (Tag(served, MLRayTags.Status) != DeployStatus.Running || Tag(served, MLRayTags.Endpoint) is not { } endpoint)
         {
-            var tags = mlflow.GetModelVersionTags(m.Key, "1");
-            return (m.Value,
-                tags.GetValueOrDefault($"mlray.{m.Value}.status") ?? "waiting",
-                tags.GetValueOrDefault($"mlray.{m.Value}.message") ?? "");
-        });
-        bool Done(Dictionary<string, (string Cluster, string Status, string Message)> s) => done(s);
+            console.MarkupLine($"[red]{Markup.Escape(name)} v{served} is not running on {GatewayCluster}: no third act[/]");
+            return null;
+        }
+        var rollout = config.GetCluster(GatewayCluster).Serving.Rollout;
+        await using var client = new DemoTrafficClient(new Uri(endpoint), SeedModels.ServingInputExample);
+        client.Start(TimeSpan.FromMilliseconds(10));
+        console.MarkupLine($"{GatewayCluster} serves through its [bold]mlray-gateway[/] app (traffic: gateway). A client now posts the model's serving input example to [blue]{Markup.Escape(endpoint)}[/] (v{served}'s endpoint tag), unpinned, throughout the act.");
+        var actStart = TimeProvider.System.GetTimestamp();
+        string Clock() => $"+{TimeProvider.System.GetElapsedTime(actStart).TotalSeconds,4:0.0} s";
 
+        // A broken build: its smoke test is pinned (mlray-version), so it is judged before it gets any share of the route.
+        ray312.Options.SetPredictFault(name, bad, PredictFault.Error(500, BrokenPredict));
+        console.MarkupLine($"A data scientist registers v{bad}, a build whose predict raises KeyError: 'petal length (cm)'…");
+        var beforeBad = client.Counts;
+        Registered(SeedModels.Register(mlflow, GatewayModel), bad);
+        await WaitUntilAsync(() => Tag(bad, MLRayTags.Status) == DeployStatus.Failed && AttemptState.Parse(Tag(bad, MLRayTags.Attempt))?.DeadLetter is not null,
+            TimeSpan.FromSeconds(60), ct);
+        var whileBad = client.Counts.Since(beforeBad);
+        var (badStatus, badSmoke) = (Tag(bad, MLRayTags.Status) ?? "waiting", Tag(bad, MLRayTags.SmokeTest) ?? "");
+        console.MarkupLine($"{Clock()}  v{bad} stopped at its smoke test: [red]{Markup.Escape(badSmoke)}[/]");
+        console.MarkupLine($"         v{bad} {Colour(badStatus)}; the client meanwhile: {Markup.Escape(whileBad.ToString())}");
+        var letterId = AttemptState.Parse(Tag(bad, MLRayTags.Attempt))?.DeadLetter;
+        var operations = rabbit ? new DeadLetterOperations(config) : null;
+        var py312 = config.GetCluster(GatewayCluster);
+        if (operations is not null && letterId is not null)
+        {
+            var letter = await operations.FindAsync(py312, letterId, ct);
+            console.MarkupLine(letter is null
+                ? $"[red]         its dead letter {letterId} is not in {PipelineTopology.DeadLetterQueue(GatewayCluster)}[/]"
+                : $"         dead-lettered after {letter.Letter?.Attempts} attempt(s): letter {letterId} in {PipelineTopology.DeadLetterQueue(GatewayCluster)}");
+            if (letter is null) letterId = null;
+        }
+
+        console.MarkupLine($"A fixed build is registered as v{good}: smoke test, then rollout.steps {string.Join(" → ", rollout.Steps)} % every {rollout.Interval.TotalSeconds:0.#} s while the gateway's stats show its error rate at most {rollout.MaxErrorRate:0.# %}…");
+        var goodStart = TimeProvider.System.GetTimestamp();
+        Registered(SeedModels.Register(mlflow, GatewayModel), good);
+        var weights = new List<int>();
+        var stepCounts = client.Counts;
+        TimeSpan? rolledOut = null;
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        var previousApp = GatewayLayout.VersionAppName(GatewayModel.AppName, served);
+        while (rolledOut is null && DateTime.UtcNow < deadline)
+        {
+            var status = Tag(good, MLRayTags.Status);
+            var apps = (await ray.GetApplicationsAsync(ct)).Applications;
+            // A step shows once MLRay set it (a verified version's rollout tag) and Ray's gateway routes by it (its update is
+            // done): then the client's split between two lines is that of one weight.
+            if (status is DeployStatus.RollingOut or DeployStatus.Running && RolloutState.Parse(Tag(good, MLRayTags.Rollout)) is { } r
+                && (weights.Count == 0 || weights[^1] != r.Weight) && GatewayWeight(apps, good) == r.Weight)
+            {
+                var now = client.Counts;
+                console.MarkupLine(weights.Count == 0
+                    ? $"{Clock()}  v{good} smoke test {Markup.Escape(Tag(good, MLRayTags.SmokeTest) ?? "?")}: at [bold]{r.Weight} %[/]"
+                    : $"{Clock()}  v{good} at [bold]{r.Weight} %[/]   the client at {weights[^1]} %: {Markup.Escape(now.Since(stepCounts).ToString())}");
+                weights.Add(r.Weight);
+                stepCounts = now;
+            }
+            if (status == DeployStatus.Running && weights.LastOrDefault() == 100 && !apps.ContainsKey(previousApp))
+            {
+                rolledOut = TimeProvider.System.GetElapsedTime(goodStart);
+                console.MarkupLine($"{Clock()}  v{good} {Colour(DeployStatus.Running)}, v{served}'s app is gone   the client at 100 %: {Markup.Escape(client.Counts.Since(stepCounts).ToString())}");
+                _followed[name] = good;
+            }
+            else await Task.Delay(100, ct);
+        }
+        await client.StopAsync();
+
+        if (operations is not null && letterId is not null)
+        {
+            // v3 replaces the broken build: ops drop its letter rather than replay it (and the shared vhost keeps no leftovers).
+            console.MarkupLine($"[bold]$ mlray dlq purge {Markup.Escape(configPath)} {GatewayCluster} --id {letterId} --yes[/]");
+            var purged = await operations.PurgeAsync(py312, new LetterSelection { Ids = [letterId] }, ct);
+            console.MarkupLine($"purged {purged.Removed.Count} letter(s): v{good} replaces the broken build");
+        }
+        var act = new GatewayActOutcome
+        {
+            BadVersion = bad, BadStatus = badStatus, BadSmokeTest = badSmoke, BadLetterId = letterId, WhileBadWasTried = whileBad,
+            GoodVersion = good, GoodWeights = weights, GoodStatus = Tag(good, MLRayTags.Status) ?? "waiting", RolloutTime = rolledOut,
+            Client = client.Counts,
+        };
+        console.MarkupLine($"Third act: v{bad} {(act.Client.ByVersion.ContainsKey(bad) ? "[red]answered client requests[/]" : "never answered a client request")} — stopped at its smoke test, {Colour(act.BadStatus)}; "
+            + $"v{good} went {string.Join(" → ", weights)} %{(rolledOut is { } t ? $" in {t.TotalSeconds:0.0} s and serves alone" : ", [red]not done within 60 s[/]")}; "
+            + $"the client's {act.Client.Requests} requests: {Markup.Escape(act.Client.ToString())}.");
+        return act;
+    }
+
+    /// <summary>The weight of <paramref name="version"/> on the model's route in the gateway's table, once Ray runs that table; else null.</summary>
+    private static int? GatewayWeight(IReadOnlyDictionary<string, ServeApp> apps, string version) =>
+        apps.GetValueOrDefault(GatewayLayout.AppName) is { Status: AppStatus.Running } gateway
+            ? GatewayLayout.RoutesOf(gateway.DeployedAppConfig, "/").FirstOrDefault(r => r.RegisteredModel == GatewayModel.RegisteredName)
+                ?.Versions.FirstOrDefault(v => v.Version == version)?.Weight
+            : null;
+
+    /// <summary>The demo sets up each version's fault before registering it, so the registry must hand out the number it expected.</summary>
+    private static void Registered(string version, string expected)
+    {
+        if (version != expected) throw new InvalidOperationException($"the third act expected to register version {expected}, MLflow made {version}");
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> done, TimeSpan timeout, CancellationToken ct)
+    {
         var deadline = DateTime.UtcNow + timeout;
-        var state = Read();
+        while (!done() && DateTime.UtcNow < deadline) await Task.Delay(100, ct);
+    }
+
+    /// <summary>Each model's followed version, with its status and message tags on its cluster.</summary>
+    private Dictionary<string, DemoModelStatus> ReadStatuses(MlflowEmulator mlflow) => ClusterOf.ToDictionary(m => m.Key, m =>
+    {
+        var version = _followed[m.Key];
+        var tags = mlflow.GetModelVersionTags(m.Key, version);
+        return new DemoModelStatus(m.Value, version,
+            tags.GetValueOrDefault(MLRayTags.Key(m.Value, MLRayTags.Status)) ?? "waiting",
+            tags.GetValueOrDefault(MLRayTags.Key(m.Value, MLRayTags.Message)) ?? "");
+    });
+
+    /// <summary>Shows each model's <c>mlray.&lt;cluster&gt;.status</c> tag live until <paramref name="done"/>.</summary>
+    private async Task<IReadOnlyDictionary<string, DemoModelStatus>> FollowTagsAsync(
+        MlflowEmulator mlflow, TimeSpan timeout, Func<Dictionary<string, DemoModelStatus>, bool> done, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        var state = ReadStatuses(mlflow);
         if (!console.Profile.Capabilities.Interactive)
         {
-            while (!Done(state) && DateTime.UtcNow < deadline) { await Task.Delay(250, ct); state = Read(); }
+            while (!done(state) && DateTime.UtcNow < deadline) { await Task.Delay(250, ct); state = ReadStatuses(mlflow); }
             return state;
         }
         await console.Live(TagTable(state)).StartAsync(async live =>
         {
-            while (!Done(state) && DateTime.UtcNow < deadline)
+            while (!done(state) && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(250, ct);
-                state = Read();
+                state = ReadStatuses(mlflow);
                 live.UpdateTarget(TagTable(state));
                 live.Refresh();
             }
@@ -205,19 +389,19 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         return state;
     }
 
-    private static Table TagTable(IReadOnlyDictionary<string, (string Cluster, string Status, string Message)> state)
+    private static Table TagTable(IReadOnlyDictionary<string, DemoModelStatus> state)
     {
         var table = new Table().Border(TableBorder.Rounded).Title("mlray.* tags on each model version (MLflow UI)")
             .AddColumn("model version").AddColumn("cluster").AddColumn("status");
-        foreach (var (model, (cluster, status, _)) in state)
-            table.AddRow(Markup.Escape(model + " v1"), cluster, Colour(status));
+        foreach (var (model, s) in state)
+            table.AddRow(Markup.Escape($"{model} v{s.Version}"), s.Cluster, Colour(s.Status));
         return table;
     }
 
     private static string Colour(string status) => status switch
     {
-        "RUNNING" => "[green]RUNNING[/]",
-        "FAILED" or "DEPLOY_FAILED" => $"[red]{status}[/]",
+        DeployStatus.Running => "[green]RUNNING[/]",
+        DeployStatus.Failed or AppStatus.DeployFailed => $"[red]{status}[/]",
         _ => $"[yellow]{Markup.Escape(status)}[/]",
     };
 
@@ -230,10 +414,10 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             foreach (var app in instance.Applications.Values.OrderBy(a => a.Name))
                 table.AddRow(cluster, Markup.Escape(app.Name), Markup.Escape(app.RoutePrefix ?? "-"), Colour(app.Status));
         console.Write(table);
-        foreach (var (model, (cluster, status, message)) in outcome.Models.Where(m => m.Value.Status == "FAILED"))
+        foreach (var (model, s) in outcome.Models.Where(m => m.Value.Status == DeployStatus.Failed))
         {
-            console.MarkupLine($"[red]Why {Markup.Escape(model)} is not served on {cluster}[/] (its mlray.{cluster}.message tag, in Ray's words):");
-            console.WriteLine(message);
+            console.MarkupLine($"[red]Why {Markup.Escape(model)} is not served on {s.Cluster}[/] (its mlray.{s.Cluster}.message tag, in Ray's words):");
+            console.WriteLine(s.Message);
         }
         console.MarkupLine(outcome.Replay is { } replay
             ? $"catboost 1.1 publishes no Linux aarch64 wheel, so pip on the ARM py39 cluster could not install it: retried, dead-lettered (letter {replay.LetterId}), replayed once the cluster ran on x86_64, and now {replay.StatusAfterReplay}. Its neighbour on that cluster ran throughout."
@@ -242,15 +426,20 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
 
     /// <summary>
     /// The seed's story: two models running, the ARM catboost 1.1 model failed with pip's message — and, with RabbitMQ, the
-    /// second act: dead-lettered, replayed after the fix, RUNNING.
+    /// second act: dead-lettered, replayed after the fix, RUNNING — and the third act: the broken py312 build FAILED at its
+    /// smoke test without answering the client, the good one rolled out through every step and serving alone behind the
+    /// gateway, the client never refused.
     /// </summary>
     public static bool WentAsExpected(DemoOutcome outcome) =>
-        outcome.Models.GetValueOrDefault("iris_classifier-py312-catboost12.staging").Status == "RUNNING"
-        && outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost12.staging").Status == "RUNNING"
-        && (outcome.Replay is { StatusAfterReplay: "RUNNING" }
-            || outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost11.staging") is ("ray-cluster-py39", "FAILED", var message)
-               && message.Contains("No matching distribution found for catboost==1.1"))
-        && outcome.Clusters["ray-cluster-py312"].Applications.Keys.SequenceEqual(["iris_classifier-py312-catboost12"])
+        outcome.Models.GetValueOrDefault(GatewayModel.RegisteredName) is { Status: DeployStatus.Running }
+        && outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost12.staging") is { Status: DeployStatus.Running }
+        && (outcome.Replay is { StatusAfterReplay: DeployStatus.Running }
+            || outcome.Models.GetValueOrDefault("iris_classifier-py39-catboost11.staging") is { Cluster: "ray-cluster-py39", Status: DeployStatus.Failed } arm
+               && arm.Message.Contains("No matching distribution found for catboost==1.1"))
+        && outcome.Gateway is { BadStatus: DeployStatus.Failed, GoodStatus: DeployStatus.Running, RolloutTime: not null, Client.Non2xx: 0 } act
+        && act.BadSmokeTest.StartsWith("failed: HTTP 500", StringComparison.Ordinal) && !act.Client.ByVersion.ContainsKey(act.BadVersion)
+        && act.GoodWeights.SequenceEqual(RolloutSteps)
+        && outcome.Clusters[GatewayCluster].Applications.Keys.ToHashSet().SetEquals([GatewayLayout.AppName, GatewayLayout.VersionAppName(GatewayModel.AppName, act.GoodVersion)])
         && outcome.Clusters["ray-cluster-py39"].Applications.ContainsKey("iris_classifier-py39-catboost12");
 }
 

@@ -117,16 +117,20 @@ public static class SeedModels
         yield return ("input_example.json", $$"""
             {"columns": {{IrisColumns}}, "data": {{IrisRows}}}
             """ + "\n");
-        yield return ("serving_input_example.json", $$"""
-            {
-              "dataframe_split": {
-                "columns": {{IrisColumns}},
-                "data": {{IrisRows}}
-              }
-            }
-            """ + "\n");
+        yield return ("serving_input_example.json", ServingInputExample);
         yield return ("model.cb", "catboost model bytes (emulated)\n");
     }
+
+    /// <summary>The seed models' <c>serving_input_example.json</c>: what their smoke tests send, and what the demo's client sends.</summary>
+    public const string ServingInputExample = $$"""
+        {
+          "dataframe_split": {
+            "columns": {{IrisColumns}},
+            "data": {{IrisRows}}
+          }
+        }
+
+        """;
 
     private const string IrisColumns = """["sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"]""";
     private const string IrisRows = "[[6.1, 2.8, 4.7, 1.2], [5.7, 3.8, 1.7, 0.3], [7.7, 2.6, 6.9, 2.3]]";

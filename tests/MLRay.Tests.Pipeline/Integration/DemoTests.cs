@@ -1,28 +1,41 @@
+using MLRay.Cli.Commands;
+using MLRay.Cli.Demo;
+using MLRay.Deploy;
+using Spectre.Console;
+
 namespace MLRay.Tests.Integration;
 
-/// <summary>The demo uses the broker's default vhost: kept apart from tests that stop the broker.</summary>
+/// <summary>
+/// <c>mlray demo</c>'s runner in this process (what the command runs, on a console writing to a string), so the test reads
+/// its <see cref="DemoOutcome"/> as well as its screen. The demo uses the broker's default vhost: kept apart from tests that
+/// stop the broker.
+/// </summary>
 [Collection("broker")]
 public class DemoTests
 {
-    private static Task<(int ExitCode, string Stdout, string Stderr)> RunMlray(params string[] args) => Programs.RunMlray(args);
-
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task Demo_serves_two_models_through_webhooks_and_explains_the_arm_failure(bool rabbitMq)
+    public async Task Demo_serves_two_models_explains_the_arm_failure_and_stops_a_broken_version_before_a_good_one_rolls_out(bool rabbitMq)
     {
         var dir = Path.Combine(Path.GetTempPath(), "mlray-demo-" + Guid.NewGuid().ToString("N"));
         var broker = rabbitMq
             ? Environment.GetEnvironmentVariable("RABBITMQ_URI") ?? throw new InvalidOperationException("RABBITMQ_URI is not set: run scripts/rabbitmq.sh start")
             : "amqp://guest:guest@127.0.0.1:1/";
+        var screen = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(screen), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = CliConsole.PipedWidth;
         try
         {
-            var (code, stdout, stderr) = await RunMlray("demo", "--working-dir", dir, "--build-seconds", "0.2", "--rabbitmq", broker);
-            Assert.True(code == 0, $"exit {code}\n{stdout}\n{stderr}");
+            var outcome = await new DemoRunner(console, dir, TimeSpan.FromSeconds(0.2), new Uri(broker)).RunAsync();
+            var stdout = screen.ToString();
+            Assert.True(DemoRunner.WentAsExpected(outcome), stdout);
             Assert.Contains(rabbitMq ? "Broker: RabbitMQ at" : "in-memory transport", stdout);
             Assert.Contains("No matching distribution found for catboost==1.1", stdout);
             Assert.Contains("The wheel pre-flight had warned", stdout);
-            Assert.Contains("Demo finished as expected", stdout);
             if (rabbitMq)
             {
                 // The second act: retried, dead-lettered, listed, replayed after the fix, RUNNING.
@@ -32,6 +45,29 @@ public class DemoTests
                 Assert.Contains("now RUNNING", stdout);
             }
             else Assert.Contains("second act", stdout);
+
+            // The third act: the broken v2 is FAILED at its (pinned) smoke test and never answers the client, which v1 serves
+            // throughout; the good v3 goes 10 → 50 → 100 % and serves alone; the client never sees a non-2xx.
+            var act = Assert.IsType<GatewayActOutcome>(outcome.Gateway);
+            Assert.Equal(DeployStatus.Failed, act.BadStatus);
+            Assert.StartsWith("failed: HTTP 500", act.BadSmokeTest);
+            Assert.Contains("KeyError: 'petal length (cm)'", act.BadSmokeTest);
+            Assert.Equal(["1"], act.WhileBadWasTried.ByVersion.Keys);
+            Assert.True(act.WhileBadWasTried is { Requests: > 0, Non2xx: 0 }, act.WhileBadWasTried.ToString());
+            Assert.DoesNotContain(act.BadVersion, act.Client.ByVersion.Keys);
+            if (rabbitMq)
+            {
+                Assert.NotNull(act.BadLetterId);
+                Assert.Contains("purged 1 letter(s)", stdout);
+            }
+            Assert.Equal([10, 50, 100], act.GoodWeights);
+            Assert.Equal(DeployStatus.Running, act.GoodStatus);
+            Assert.True(act.RolloutTime < TimeSpan.FromSeconds(30), $"the rollout took {act.RolloutTime}");
+            Assert.Equal(0, act.Client.Non2xx);
+            Assert.Equal(["1", "3"], act.Client.ByVersion.Keys.Order());
+            Assert.Equal(act.Client.Requests, act.Client.ByVersion.Values.Sum());
+            Assert.Equal("3", outcome.Models["iris_classifier-py312-catboost12.staging"].Version);
+
             Assert.Contains("\"DeliveryId\"", File.ReadAllText(Path.Combine(dir, "pipeline.log")));
         }
         finally
