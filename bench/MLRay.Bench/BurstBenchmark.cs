@@ -27,7 +27,7 @@ public static class BurstBenchmark
         await using var vhost = await ThrowAwayVhost.CreateAsync(broker);
         await using var mlflow = await MlflowEmulator.StartAsync();
         await using var ray = await PipelineBench.StartRayAsync();
-        var config = ConfigLoader.Load(await PipelineBench.ConfigYamlAsync(mlflow.BaseUri, ray.BaseUri, dir, vhost.Uri, ct), BenchEnvironment.Empty);
+        var config = ConfigLoader.Load(await PipelineBench.ConfigYamlAsync(mlflow.BaseUri, ray, dir, vhost.Uri, ct), BenchEnvironment.Empty);
 
         await using var receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], config, BenchEnvironment.Empty,
             new ReceiverHostOptions { LogOutput = TextWriter.Null });

@@ -38,7 +38,7 @@ public static class IngestBenchmark
         var bodies = names.Select(n => Encoding.UTF8.GetBytes(WebhookBody((SeedModels.All[0] with { AppName = n }).RegisteredName))).ToList();
 
         var configFile = Path.Combine(dir, "config.yml");
-        await File.WriteAllTextAsync(configFile, await PipelineBench.ConfigYamlAsync(mlflow.BaseUri, ray.BaseUri, dir, vhost.Uri, ct), ct);
+        await File.WriteAllTextAsync(configFile, await PipelineBench.ConfigYamlAsync(mlflow.BaseUri, ray, dir, vhost.Uri, ct), ct);
 
         await using var receiver = await ServiceProcess.StartAsync("MLRay.Receiver", "mlray-receiver", ["--config", configFile],
             Path.Combine(dir, "receiver.log"), ct);

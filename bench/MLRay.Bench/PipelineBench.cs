@@ -15,7 +15,7 @@ internal static class PipelineBench
     });
 
     /// <summary>The benchmark config with the broker's vhost and the webhook secret (written to a file in <paramref name="dir"/>).</summary>
-    public static async Task<string> ConfigYamlAsync(Uri mlflow, Uri ray, string dir, Uri vhost, CancellationToken ct)
+    public static async Task<string> ConfigYamlAsync(Uri mlflow, RayDashboardEmulator ray, string dir, Uri vhost, CancellationToken ct)
     {
         var secretFile = Path.Combine(dir, "webhook-secret");
         await File.WriteAllTextAsync(secretFile, Secret, ct);

@@ -30,7 +30,7 @@ public static class ReconcileBenchmark
             TotalCpus = 10_000, // half a CPU per replica: room for every model
             });
             for (var i = 0; i < size; i++) SeedModels.RegisterCopy(mlflow, SeedModels.All[0], $"bench-model-{i:D5}");
-            var config = Config(mlflow.BaseUri, ray.BaseUri, dir);
+            var config = Config(mlflow.BaseUri, ray, dir);
             try
             {
                 using (var services = new ServiceCollection().AddMLRayCore(config, BenchEnvironment.Empty).BuildServiceProvider())
@@ -82,11 +82,11 @@ public static class ReconcileBenchmark
         output.WriteLine();
     }
 
-    internal static MLRayConfig Config(Uri mlflow, Uri ray, string workingDir, string extra = "") =>
+    internal static MLRayConfig Config(Uri mlflow, RayDashboardEmulator ray, string workingDir, string extra = "") =>
         ConfigLoader.Load(ConfigYaml(mlflow, ray, workingDir, extra), BenchEnvironment.Empty);
 
     /// <summary>The benchmarks' config file: one py312 cluster on the Ray emulator, <paramref name="extra"/> appended.</summary>
-    internal static string ConfigYaml(Uri mlflow, Uri ray, string workingDir, string extra = "") => $"""
+    internal static string ConfigYaml(Uri mlflow, RayDashboardEmulator ray, string workingDir, string extra = "") => $"""
         mlray:
           working_dir: {workingDir}
         mlflow:
@@ -94,7 +94,8 @@ public static class ReconcileBenchmark
         ray_clusters:
         - name: ray-cluster-py312
           python_version: '3.12'
-          dashboard_address: {ray}
+          dashboard_address: {ray.BaseUri}
+          serve_address: {ray.ServeUri}
         {extra}
         """;
 

@@ -58,7 +58,7 @@ public class WorkerHostTests(RabbitMqBroker broker)
 
             Assert.True(code == 2, $"exit {code}: {stdout}{stderr}");
             Assert.Equal(string.Join("", [
-                $"config error: {config}:1:38: mlflow.aliass: unknown key (known here: tracking_uri, model_name_suffix, alias)\n",
+                $"config error: {config}:1:38: mlflow.aliass: unknown key (known here: tracking_uri, model_name_suffix, alias, challenger_alias)\n",
                 $"config error: {config}:3:13: ray_clusters[0].python_version: 'three' is not a Python version: write it quoted as '3.9' (any 3.9.x) or '3.9.22' (exact)\n",
                 $"config error: {config}:4:36: ray_clusters[1].dashboard_address: 'r:2' is not an http(s) URL\n"]), stderr);
             Assert.DoesNotContain("{KeyPath}", stdout); // no half-filled JSON log event instead

@@ -4,7 +4,11 @@ using YamlDotNet.RepresentationModel;
 namespace MLRay.Models;
 
 /// <summary>The environment files of one model version, as read from its artifacts (absent file = null).</summary>
-public sealed record ModelEnvironmentFiles(string? PythonEnvYaml, string? CondaYaml, string? MLmodel, string? RequirementsTxt);
+public sealed record ModelEnvironmentFiles(string? PythonEnvYaml, string? CondaYaml, string? MLmodel, string? RequirementsTxt)
+{
+    /// <summary><c>serving_input_example.json</c>, MLflow's usual serving input example (the smoke test's body), read with the rest.</summary>
+    public string? ServingInputExample { get; init; }
+}
 
 /// <summary>What a model needs from a cluster: its Python version and its pip list.</summary>
 public sealed record ModelEnvironment(PythonVersionSpec Python, string PythonSource, IReadOnlyList<string> Pip);

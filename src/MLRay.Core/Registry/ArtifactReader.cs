@@ -111,8 +111,10 @@ public sealed class ArtifactReader(MlflowClient mlflow, S3Settings s3) : IDispos
         var requirements = ReadTextAsync(location, "requirements.txt", ct);
         var conda = ReadTextAsync(location, "conda.yaml", ct);
         var mlmodel = ReadTextAsync(location, "MLmodel", ct);
-        await Task.WhenAll(pythonEnv, requirements, conda, mlmodel);
-        return new ModelEnvironmentFiles(pythonEnv.Result, conda.Result, mlmodel.Result, requirements.Result);
+        // Read with the rest (one request more, once per version) so a smoke test needs no MLflow request of its own.
+        var example = ReadTextAsync(location, Verify.ServingInput.DefaultFile, ct);
+        await Task.WhenAll(pythonEnv, requirements, conda, mlmodel, example);
+        return new ModelEnvironmentFiles(pythonEnv.Result, conda.Result, mlmodel.Result, requirements.Result) { ServingInputExample = example.Result };
     }
 
     private static string SchemeOf(string uri)

@@ -69,7 +69,8 @@ public sealed class ModelEnvironmentCache(ArtifactReader artifacts, Uri tracking
 
     private string Key(ModelVersion version)
     {
-        var identity = $"{trackingUri.ToString().TrimEnd('/')}\n{version.Name}\n{version.Version}\n{version.CreationTimestamp}";
+        // "files-2": entries written before the serving input example was read with the files are read again.
+        var identity = $"files-2\n{trackingUri.ToString().TrimEnd('/')}\n{version.Name}\n{version.Version}\n{version.CreationTimestamp}";
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)));
     }
 

@@ -21,6 +21,8 @@ public sealed class ServingInputExamples(ArtifactReader artifacts, ModelEnvironm
         var files = await environments.GetAsync(version, ct);
         var path = files.MLmodel is { } mlmodel ? Models.ModelEnvironmentReader.ServingInputPath(mlmodel) : null;
         var file = (path ?? ServingInput.DefaultFile).TrimStart('/');
+        // The usual file came with the environment files (cached per version); another name is read now.
+        if (file == ServingInput.DefaultFile) return new ServingInput(files.ServingInputExample, file);
         var location = await artifacts.ResolveModelVersionAsync(version.Name, version.Version, ct);
         return new ServingInput(await artifacts.ReadTextAsync(location, file, ct), file);
     }
