@@ -23,6 +23,8 @@ public sealed class PipelineWorld : IAsyncDisposable
 
     public required DeployWorld Emulators { get; init; }
     public required Uri BrokerUri { get; init; }
+    /// <summary>The broker the world's vhost is on (released when the world is disposed).</summary>
+    public required RabbitMqBroker Broker { get; init; }
     public required string ConfigPath { get; init; }
     public required MLRayConfig Config { get; init; }
     /// <summary>The environment config and hosts read (secrets), <see cref="DeployWorld.NoEnv"/> unless a test gives one.</summary>
@@ -56,6 +58,7 @@ public sealed class PipelineWorld : IAsyncDisposable
         await File.WriteAllTextAsync(path, yaml);
         return new PipelineWorld
         {
+            Broker = broker,
             Emulators = emulators,
             BrokerUri = vhost,
             ConfigPath = path,
@@ -173,5 +176,6 @@ public sealed class PipelineWorld : IAsyncDisposable
             await _receiver.DisposeAsync();
         }
         await Emulators.DisposeAsync();
+        await Broker.ReleaseVhostAsync(BrokerUri);
     }
 }
