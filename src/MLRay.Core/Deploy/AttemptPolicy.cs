@@ -221,7 +221,7 @@ public static class AttemptPolicy
                 : state.RetryAt is { } due && due > now ? WaitingToRetry(ctx, m, (string)wanted["name"]!, f, state, changed)
                 : state.Attempts == 0 || state.RetryAt is not null ? StartAttempt(ctx, m, wanted, state)
                 : InFlight(ctx, m, wanted, f, state, changed);
-            decision = decision with { Route = GatewayLayout.ClientRoute(ctx.Gateway ? ctx.Cluster.Serving.Gateway.RoutePrefix : "/", (string)direct["route_prefix"]!) };
+            decision = decision with { Route = GatewayLayout.ClientRoute(ctx.Cluster, (string)direct["route_prefix"]!) };
             if (ctx.Gateway)
             {
                 var (served, traffic) = GatewayServing(ctx, (string)direct["route_prefix"]!, app, decision, f);

@@ -168,7 +168,7 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
     private Task<SmokeVerdict> SmokeTestAsync(ModelCandidate candidate, JsonObject app, string version, CancellationToken ct)
     {
         var gateway = cluster.Serving.Traffic == TrafficMode.Gateway;
-        var route = GatewayLayout.ClientRoute(gateway ? cluster.Serving.Gateway.RoutePrefix : "/", (string?)app["route_prefix"] ?? "/").TrimStart('/');
+        var route = GatewayLayout.ClientRoute(cluster, (string?)app["route_prefix"] ?? "/").TrimStart('/');
         return smokeTests!.RunAsync(cluster.Serving, candidate.Version!, candidate.Tags?.Spec?.SmokeTestInput,
             new Uri(cluster.EffectiveServeAddress, route), pinVersion: gateway ? version : null, ct);
     }
@@ -184,7 +184,7 @@ public sealed class ClusterReconciler(RayClusterConfig cluster, RegistryReader r
                                                 && now >= r.Since + (f.Rollout ?? cluster.Serving.Rollout).Interval;
         if (!facts.Any(Due)) return facts;
         var stats = await GatewayStats.ReadAsync(serveHttp!, cluster, ct);
-        return facts.Select(f => Due(f) && f.Route is { } route ? f with { Stats = stats.For(GatewayLayout.ClientRoute(cluster.Serving.Gateway.RoutePrefix, route)) } : f).ToList();
+        return facts.Select(f => Due(f) && f.Route is { } route ? f with { Stats = stats.For(GatewayLayout.ClientRoute(cluster, route)) } : f).ToList();
     }
 
     /// <summary>

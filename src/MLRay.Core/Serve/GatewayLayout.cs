@@ -89,6 +89,10 @@ public static class GatewayLayout
         return routes;
     }
 
+    /// <summary>A model's route as clients send it on <paramref name="cluster"/>: its own (direct), or under the gateway's prefix.</summary>
+    public static string ClientRoute(RayClusterConfig cluster, string route) =>
+        cluster.Serving.Traffic == TrafficMode.Gateway ? ClientRoute(cluster.Serving.Gateway.RoutePrefix, route) : route;
+
     /// <summary>A model's route (<c>ray.route_prefix</c>) as clients send it: under the gateway's own prefix.</summary>
     public static string ClientRoute(string gatewayPrefix, string route) =>
         gatewayPrefix == "/" ? route : gatewayPrefix.TrimEnd('/') + route;

@@ -26,8 +26,8 @@ public sealed record SmokeVerdict(SmokeOutcome Outcome, string Text)
     public static SmokeVerdict Skipped { get; } = new(SmokeOutcome.Skipped, "skipped: no serving input example");
 
     public static SmokeVerdict Missing(string file) => new(SmokeOutcome.MissingExample,
-        $"failed: no serving input example ({file} is not among the model's artifacts, MLmodel has no saved_input_example_info, " +
-        $"and there is no tag {Models.DeploymentTags.SmokeTestInput}) and smoke_test is required");
+        $"failed: no serving input example ({file}, where MLmodel's saved_input_example_info points or MLflow's default name, is not among " +
+        $"the model's artifacts, and there is no tag {Models.DeploymentTags.SmokeTestInput}) and smoke_test is required");
 
     /// <summary>Pass = HTTP 200 and a JSON object with <c>predictions</c> (contracts/mlflow.md §5).</summary>
     public static SmokeVerdict Judge(int status, string? mediaType, string body, TimeSpan elapsed, string sent)
