@@ -51,9 +51,12 @@ public static class PipelineServiceCollectionExtensions
     /// </summary>
     public static IServiceCollection AddMLRayBus(this IServiceCollection services, MLRayConfig config, PipelineRoles roles)
     {
+        services.AddSingleton<ResyncClock>();
+        services.AddSingleton<RegistryCensus>();
         if (roles.InMemory)
         {
             services.AddSingleton<IClusterDispatcher>(sp => new DirectClusterDispatcher(sp.GetRequiredService<IBus>(), config));
+            services.AddSingleton<IUnroutableModels>(sp => new InProcessUnroutableModels(sp.GetRequiredService<IClusterDispatcher>()));
             services.AddSingleton<IWakeUps>(sp => new InProcessWakeUps(sp.GetRequiredService<IBus>()));
             services.AddSingleton<IDeadLetters>(sp => new InProcessDeadLetters(sp.GetRequiredService<IBus>()));
         }
@@ -63,6 +66,7 @@ public static class PipelineServiceCollectionExtensions
             services.AddSingleton<IWakeUps>(sp => new BrokerWakeUps(sp.GetRequiredService<IBus>(), config));
             services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)));
             services.AddSingleton<IDeadLetters>(sp => new BrokerDeadLetters(sp.GetRequiredService<IBus>(), sp.GetRequiredService<DeadLetterStore>()));
+            services.AddSingleton<IUnroutableModels>(sp => new BrokerUnroutableModels(sp.GetRequiredService<DeadLetterStore>(), sp.GetRequiredService<IClusterDispatcher>()));
             // Registered before the bus so queues and bindings exist before anything is published.
             services.AddHostedService<TopologyDeclarer>();
             // ...and declared again by whichever process meets them missing (a probe or a publish answered NOT_FOUND).
@@ -82,35 +86,43 @@ public static class PipelineServiceCollectionExtensions
                 services.AddSingleton<IRegistryChangedPublisher>(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());
                 services.AddHostedService(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());
             }
-            services.AddSingleton(sp => new ResyncService(sp.GetRequiredService<Registry.MlflowClient>(), config,
-                sp.GetRequiredService<IBus>(), sp.GetRequiredService<IClusterDispatcher>(), sp.GetRequiredService<ILogger<ResyncService>>()));
+            services.AddSingleton(sp => new ResyncService(sp.GetRequiredService<IBus>(), config, sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<ResyncService>>()));
             services.AddHostedService(sp => sp.GetRequiredService<ResyncService>());
         }
 
         services.AddMassTransit(x =>
         {
             if (roles.Router) x.AddConsumer<RegistryChangedConsumer, RegistryChangedConsumerDefinition>();
+            if (roles.Router) x.AddConsumer<ResyncRequestedConsumer, ResyncRequestedConsumerDefinition>();
             if (roles.Clusters.Count > 0) x.AddConsumer<ClusterDeployRequestedConsumer, ClusterDeployRequestedConsumerDefinition>();
 
-            void Endpoints(IBusRegistrationContext ctx, IReceiveConfigurator cfg, Action<IReceiveEndpointConfigurator, bool> transport)
+            // transport(endpoint, single active consumer, sent to the queue by name rather than published)
+            void Endpoints(IBusRegistrationContext ctx, IReceiveConfigurator cfg, Action<IReceiveEndpointConfigurator, bool, bool> transport)
             {
                 if (roles.Router)
                     cfg.ReceiveEndpoint(PipelineTopology.RegistryChangesQueue, e =>
                     {
-                        transport(e, false);
+                        transport(e, false, false);
                         e.ConfigureConsumer<RegistryChangedConsumer>(ctx);
+                    });
+                if (roles.Router)
+                    cfg.ReceiveEndpoint(PipelineTopology.ResyncQueue, e =>
+                    {
+                        transport(e, true, false);
+                        e.ConfigureConsumer<ResyncRequestedConsumer>(ctx);
                     });
                 foreach (var name in roles.Clusters)
                     cfg.ReceiveEndpoint(PipelineTopology.ClusterQueue(name), e =>
                     {
-                        transport(e, true);
+                        transport(e, true, true);
                         e.ConfigureConsumer<ClusterDeployRequestedConsumer>(ctx);
                     });
             }
 
             if (roles.InMemory)
                 // In memory, published RegistryChanged reaches the router through its consume topology; cluster queues get sends.
-                x.UsingInMemory((ctx, cfg) => Endpoints(ctx, cfg, (e, clusterQueue) => e.ConfigureConsumeTopology = !clusterQueue));
+                x.UsingInMemory((ctx, cfg) => Endpoints(ctx, cfg, (e, _, sentByName) => e.ConfigureConsumeTopology = !sentByName));
             else
                 x.UsingRabbitMq((ctx, cfg) =>
                 {
@@ -126,6 +138,7 @@ public static class PipelineServiceCollectionExtensions
                     cfg.SendTopology.ConfigureErrorSettings = q => q.SetQueueArgument(TopologyDeclarer.SingleActiveConsumerArgument, null);
                     cfg.SendTopology.ConfigureDeadLetterSettings = q => q.SetQueueArgument(TopologyDeclarer.SingleActiveConsumerArgument, null);
                     cfg.Message<RegistryChanged>(m => m.SetEntityName(PipelineTopology.RegistryChangedExchange));
+                    cfg.Message<ResyncRequested>(m => m.SetEntityName(PipelineTopology.ResyncExchange));
                     cfg.Message<ModelUnroutable>(m => m.SetEntityName(PipelineTopology.UnroutableExchange));
                     cfg.Message<ClusterDeployRequested>(m => m.SetEntityName(PipelineTopology.DeployExchange));
                     cfg.Publish<ClusterDeployRequested>(p => p.ExchangeType = ExchangeType.Topic);
@@ -133,12 +146,12 @@ public static class PipelineServiceCollectionExtensions
                     cfg.Message<ModelDeadLettered>(m => m.SetEntityName(PipelineTopology.DeadLetterExchange));
                     cfg.Publish<ModelDeadLettered>(p => p.ExchangeType = ExchangeType.Direct);
                     cfg.Send<ModelDeadLettered>(s => s.UseRoutingKeyFormatter(c => c.Message.Cluster));
-                    Endpoints(ctx, cfg, (endpoint, clusterQueue) =>
+                    Endpoints(ctx, cfg, (endpoint, singleActive, _) =>
                     {
                         var e = (IRabbitMqReceiveEndpointConfigurator)endpoint;
                         e.SetQuorumQueue();
                         e.ConfigureConsumeTopology = false;
-                        if (!clusterQueue) return;
+                        if (!singleActive) return;
                         e.SingleActiveConsumer = true;
                         e.PrefetchCount = 200;
                     });

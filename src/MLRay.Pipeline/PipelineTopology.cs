@@ -7,6 +7,12 @@ public static class PipelineTopology
     public const string RegistryChangedExchange = "mlray.registry-changed";
     /// <summary>The router's queue (competing consumers).</summary>
     public const string RegistryChangesQueue = "mlray.registry-changes";
+    /// <summary>
+    /// Fanout exchange and queue (single active consumer: the active router) where every receiver's resync timer ticks;
+    /// one resync runs per interval however many receivers there are.
+    /// </summary>
+    public const string ResyncExchange = "mlray.resync";
+    public const string ResyncQueue = "mlray.resync";
     /// <summary>Topic exchange: routing key = Python version, or <see cref="BroadcastKey"/>.</summary>
     public const string DeployExchange = "mlray.deploy";
     public const string BroadcastKey = "all";

@@ -93,7 +93,7 @@ public sealed class PipelineWorld : IAsyncDisposable
     public async Task ResyncAndWaitAsync(string cluster)
     {
         var before = _hosts.ToDictionary(h => h, h => Journal(h).Entries.Count);
-        await Resync.RunOnceAsync(CancellationToken.None);
+        await Resync.RequestAsync(now: true, CancellationToken.None);
         await WaitUntil(() => before.Any(b => Journal(b.Key).Entries.Skip(b.Value)
             .Any(e => e.Cluster == cluster && e.Requests.Any(r => r.Reason == "resync"))), what: $"{cluster} reconciled the resync's sweep");
     }

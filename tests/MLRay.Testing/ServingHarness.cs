@@ -41,7 +41,7 @@ public sealed class ServingHarness : IAsyncDisposable
         _services = new CliServices(ConfigLoader.Load(World.ConfigYaml(mlflowExtra: mlflow, py312Extra: py312), DeployWorld.NoEnv), DeployWorld.NoEnv, "config.yml");
         _worker = new ClusterWorker(_services.Reconciler(_services.Config.GetCluster(Cluster)),
             new StatusTagWriter(_services.Mlflow, TimeProvider.System, NullLogger<StatusTagWriter>.Instance),
-            new WorkerJournal(), Recorded, Recorded, NullLogger<ClusterWorker>.Instance);
+            new WorkerJournal(), Recorded, Recorded, Recorded.Census(_services.Config), NullLogger<ClusterWorker>.Instance);
     }
 
     public string Register(IReadOnlyDictionary<string, string?>? replaceFiles = null, IReadOnlyDictionary<string, string>? tags = null) =>

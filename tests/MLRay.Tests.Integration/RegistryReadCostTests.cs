@@ -174,7 +174,7 @@ public class RegistryReadCostTests
         var wakeUps = new RecordedWakeUps();
         var worker = new ClusterWorker(services.Reconciler(cluster),
             new StatusTagWriter(services.Mlflow, TimeProvider.System, NullLogger<StatusTagWriter>.Instance),
-            new WorkerJournal(), wakeUps, new RecordedWakeUps(), NullLogger<ClusterWorker>.Instance);
+            new WorkerJournal(), wakeUps, new RecordedWakeUps(), wakeUps.Census(services.Config), NullLogger<ClusterWorker>.Instance);
         ClusterDeployRequested[] request = [new() { RoutingKey = "all", Reason = "test" }];
 
         var before = world.Mlflow.Requests.Count;

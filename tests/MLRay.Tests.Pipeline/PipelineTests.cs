@@ -267,7 +267,7 @@ public class PipelineTests(RabbitMqBroker broker)
         await world.StartWorkerAsync(BothClusters);
         await PipelineWorld.WaitUntil(() =>
         {
-            try { world.Resync.RunOnceAsync(CancellationToken.None).GetAwaiter().GetResult(); return true; }
+            try { world.Resync.RequestAsync(now: true, CancellationToken.None).GetAwaiter().GetResult(); return true; }
             catch (Exception) { return false; } // the bus is still reconnecting
         }, seconds: 60, what: "resync after restart");
         await PipelineWorld.WaitUntil(() => Tags(world, "iris_classifier-py312-catboost12.staging")

@@ -9,6 +9,9 @@ namespace MLRay.Pipeline.Failures;
 /// <summary>One message of a cluster's dead-letter queue: the letter, or why its body is not one (it is still listed and purgeable).</summary>
 public sealed record DeadLetterEntry(string Id, ModelDeadLettered? Letter, DateTimeOffset? DeadLetteredAt, string? Problem);
 
+/// <summary>What the resync's census did to <c>mlray.unroutable</c>: the models still to park, and how many parked messages it removed.</summary>
+public sealed record UnroutableCensus(IReadOnlyList<ModelUnroutable> ToPark, int Released);
+
 /// <summary>One message of <c>mlray.unroutable</c>: the model no cluster serves, and the router's reason (header <c>mlray-reason</c>).</summary>
 public sealed record UnroutableEntry(string Id, ModelUnroutable? Model, string? Reason, DateTimeOffset? ParkedAt, string? Problem);
 
@@ -76,6 +79,28 @@ public sealed class DeadLetterStore(RabbitMqEndpoint broker)
     public Task<IReadOnlyList<UnroutableEntry>> ListUnroutableAsync(CancellationToken ct) =>
         HoldAsync(PipelineTopology.UnroutableQueue, "list", int.MaxValue, LockWait,
             session => Task.FromResult<IReadOnlyList<UnroutableEntry>>([.. session.Held.Select(ReadUnroutable)]), ct)!;
+
+    /// <summary>
+    /// The resync's census against <c>mlray.unroutable</c>: removes every parked message that <paramref name="stillParked"/>
+    /// does not keep (its model is routable now, gone, or parked twice), and says which of <paramref name="unroutable"/> are
+    /// not parked yet (the caller parks them). The rest stay, in their order.
+    /// </summary>
+    public async Task<UnroutableCensus> ReleaseUnroutableAsync(IReadOnlyList<ModelUnroutable> unroutable, CancellationToken ct) =>
+        (await HoldAsync(PipelineTopology.UnroutableQueue, "census", int.MaxValue, LockWait, async session =>
+        {
+            var wanted = unroutable.ToDictionary(m => m.RegisteredModel, StringComparer.Ordinal);
+            var kept = new HashSet<string>(StringComparer.Ordinal);
+            var released = 0;
+            foreach (var held in session.Held)
+            {
+                var parked = ReadUnroutable(held).Model;
+                if (parked is not null && wanted.GetValueOrDefault(parked.RegisteredModel) is { } now && parked.SameParking(now) && kept.Add(parked.RegisteredModel))
+                    continue;
+                await session.AckAsync(held, ct);
+                released++;
+            }
+            return new UnroutableCensus([.. unroutable.Where(m => !kept.Contains(m.RegisteredModel))], released);
+        }, ct))!;
 
     /// <summary>
     /// For each selected letter: publishes <c>ClusterDeployRequested { ReplayOf = letter id }</c> to the letter's cluster

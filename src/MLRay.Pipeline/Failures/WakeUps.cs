@@ -34,7 +34,7 @@ public sealed class BrokerWakeUps(ISendEndpointProvider send, MLRayConfig config
         var level = WaitLevels.For(config.GetCluster(cluster)).LastOrDefault(l => l <= delay, WaitLevels.Shortest);
         var endpoint = await send.GetSendEndpoint(new Uri($"exchange:{PipelineTopology.WaitQueue(cluster, level)}"));
         var ttl = delay < WaitLevels.Shortest ? WaitLevels.Shortest : delay;
-        await endpoint.Send(message, ctx => ctx.TimeToLive = ttl, ct);
+        await endpoint.Send(WaitLevels.DueAt(message, ttl), ctx => ctx.TimeToLive = ttl, ct);
     }
 }
 
@@ -45,9 +45,11 @@ public sealed class InProcessWakeUps(ISendEndpointProvider send) : IWakeUps
     {
         _ = Task.Run(async () =>
         {
-            await Task.Delay(delay < WaitLevels.Shortest ? WaitLevels.Shortest : delay);
+            var wait = delay < WaitLevels.Shortest ? WaitLevels.Shortest : delay;
+            var due = WaitLevels.DueAt(message, wait);
+            await Task.Delay(wait);
             var endpoint = await send.GetSendEndpoint(new Uri($"queue:{PipelineTopology.ClusterQueue(cluster)}"));
-            await endpoint.Send(message);
+            await endpoint.Send(due);
         }, CancellationToken.None);
         return Task.CompletedTask;
     }
@@ -65,6 +67,12 @@ public static class WaitLevels
 
     public static IReadOnlyList<TimeSpan> For(RayClusterConfig cluster) =>
         Ladder.Concat(cluster.Retry.Delays).Select(d => TimeSpan.FromSeconds(Math.Max(1, Math.Floor(d.TotalSeconds)))).Distinct().Order().ToList();
+
+    /// <summary>
+    /// A wake-up is queued on its cluster's queue when its wait ends: only a reconcile that reads the registry after that
+    /// answers it (one that read earlier scheduled its own follow-up if it needed one).
+    /// </summary>
+    public static ClusterDeployRequested DueAt(ClusterDeployRequested message, TimeSpan wait) => message with { QueuedAt = DateTimeOffset.UtcNow + wait };
 
     /// <summary>After <paramref name="failures"/> transient failures in a row: 1 s, 2 s, 5 s, 10 s, then 30 s, with ±10 % jitter.</summary>
     public static TimeSpan TransientBackoff(int failures)

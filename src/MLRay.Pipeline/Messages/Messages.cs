@@ -15,6 +15,11 @@ public sealed record RegistryChanged
     public required string Reason { get; init; }
     /// <summary>MLflow's <c>X-MLflow-Delivery-Id</c>, carried through to the deploy's logs.</summary>
     public string? DeliveryId { get; init; }
+    /// <summary>
+    /// When the receiver took the webhook: the change it reports was in the registry by then, so any registry read begun
+    /// later sees it (<see cref="ClusterDeployRequested.QueuedAt"/> carries it on).
+    /// </summary>
+    public DateTimeOffset? QueuedAt { get; init; }
 }
 
 /// <summary>
@@ -35,6 +40,30 @@ public sealed record ClusterDeployRequested
     public string? RolloutCommand { get; init; }
     /// <summary>How many transient failures in a row led to this wake-up (0 for a first try), for the backoff.</summary>
     public int TransientFailures { get; init; }
+    /// <summary>
+    /// From when a registry read answers this request: the webhook's arrival at the receiver, a sweep's publish, a wake-up's
+    /// due time. A reconcile whose registry read began later answers it, so the worker acks it without another reconcile
+    /// (<see cref="Workers.RequestCoalescing"/>). Null (handover, older senders): always reconciled.
+    /// </summary>
+    public DateTimeOffset? QueuedAt { get; init; }
+    /// <summary>
+    /// On a resync's sweep: the cluster whose worker also takes the routing census from the registry it reads (parks the
+    /// models no cluster takes, releases those a cluster now takes) — one worker, so the census costs no read of its own.
+    /// </summary>
+    public string? CensusCluster { get; init; }
+}
+
+/// <summary>
+/// A tick of some receiver's resync timer (or an operator's request), sent to the single-active-consumer queue
+/// <c>mlray.resync</c>: the active router runs one resync per interval however many receivers tick.
+/// </summary>
+public sealed record ResyncRequested
+{
+    public required DateTimeOffset RequestedAt { get; init; }
+    /// <summary>Who ticked (host and process), for the log.</summary>
+    public string? Requester { get; init; }
+    /// <summary>Run even if a resync ran within the interval (<c>PipelineWorld.ResyncAndWaitAsync</c>, an operator).</summary>
+    public bool Now { get; init; }
 }
 
 /// <summary>A model no cluster can serve (no cluster for its Python, or unreadable environment), parked with the reason.</summary>
@@ -45,6 +74,9 @@ public sealed record ModelUnroutable
     public string? Python { get; init; }
     public required string Reason { get; init; }
     public string? DeliveryId { get; init; }
+
+    /// <summary>A parked message still says what a later look found: same version, same reason.</summary>
+    public bool SameParking(ModelUnroutable other) => RegisteredModel == other.RegisteredModel && Version == other.Version && Reason == other.Reason;
 }
 
 /// <summary>

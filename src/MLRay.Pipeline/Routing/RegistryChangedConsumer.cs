@@ -56,20 +56,24 @@ public sealed class RegistryChangedConsumer(RegistryReader registry, IClusterDis
                     Version = candidate?.Version?.Version,
                     Reason = hint.Reason,
                     DeliveryId = hint.DeliveryId,
+                    QueuedAt = hint.QueuedAt,
                 }, ct);
                 break;
             case RouteDecision.Unroutable parked:
-                await dispatcher.ParkAsync(new ModelUnroutable
-                {
-                    RegisteredModel = hint.RegisteredModel,
-                    Version = candidate?.Version?.Version,
-                    Python = candidate?.Environment?.Python.ToString(),
-                    Reason = parked.Reason,
-                    DeliveryId = hint.DeliveryId,
-                }, ct);
+                await dispatcher.ParkAsync(Parked(candidate, hint.RegisteredModel, parked.Reason, hint.DeliveryId), ct);
                 break;
         }
     }
+
+    /// <summary>A model parked in <c>mlray.unroutable</c>, by the router and by the resync's census alike.</summary>
+    public static ModelUnroutable Parked(ModelCandidate? candidate, string registeredModel, string reason, string? deliveryId) => new()
+    {
+        RegisteredModel = registeredModel,
+        Version = candidate?.Version?.Version,
+        Python = candidate?.Environment?.Python.ToString(),
+        Reason = reason,
+        DeliveryId = deliveryId,
+    };
 
     /// <summary>Pure routing rule, shared with tests.</summary>
     public static RouteDecision Route(ModelCandidate candidate, MLRayConfig config)

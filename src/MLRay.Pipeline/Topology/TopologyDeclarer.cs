@@ -54,6 +54,11 @@ public sealed class TopologyDeclarer(MLRayConfig config, ILogger<TopologyDeclare
             arguments: QuorumArguments(false), cancellationToken: ct);
         await channel.QueueBindAsync(PipelineTopology.RegistryChangesQueue, PipelineTopology.RegistryChangedExchange, "", cancellationToken: ct);
 
+        await channel.ExchangeDeclareAsync(PipelineTopology.ResyncExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
+        await channel.QueueDeclareAsync(PipelineTopology.ResyncQueue, durable: true, exclusive: false, autoDelete: false,
+            arguments: QuorumArguments(true), cancellationToken: ct);
+        await channel.QueueBindAsync(PipelineTopology.ResyncQueue, PipelineTopology.ResyncExchange, "", cancellationToken: ct);
+
         await channel.ExchangeDeclareAsync(PipelineTopology.UnroutableExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
         await channel.QueueDeclareAsync(PipelineTopology.UnroutableQueue, durable: true, exclusive: false, autoDelete: false,
             arguments: QuorumArguments(false), cancellationToken: ct);

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
 using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Failures;
+using MLRay.Pipeline.Resync;
 using MLRay.Pipeline.Status;
 using MLRay.Serve;
 using MLRay.Telemetry;
@@ -13,6 +14,9 @@ namespace MLRay.Pipeline.Workers;
 /// <summary>What a worker did, for metrics, logs and tests.</summary>
 public sealed record WorkerActivity(string Cluster, IReadOnlyList<ClusterDeployRequested> Requests, bool Applied, IReadOnlyList<AttemptDecision> Decisions, DateTimeOffset At)
 {
+    /// <summary>False when the requests were already answered by an earlier reconcile (<see cref="RequestCoalescing"/>) and acked without one.</summary>
+    public bool Reconciled { get; init; } = true;
+
     /// <summary>Every version it decided on runs.</summary>
     public bool Succeeded => Decisions.All(d => d.Phase == AttemptPhase.Running);
 }
@@ -25,11 +29,13 @@ public sealed record WorkerActivity(string Cluster, IReadOnlyList<ClusterDeployR
 /// install never holds up the cluster's other models.
 /// </summary>
 public sealed class ClusterWorker(ClusterReconciler reconciler, StatusTagWriter tags, WorkerJournal journal,
-    IWakeUps wakeUps, IDeadLetters deadLetters, ILogger<ClusterWorker> log)
+    IWakeUps wakeUps, IDeadLetters deadLetters, RegistryCensus census, ILogger<ClusterWorker> log)
 {
     private readonly SemaphoreSlim _oneWriter = new(1, 1);
     private volatile bool _handingOver;
     private int _leftForSuccessor;
+    // When the registry read of the last successful reconcile began: requests queued before it are answered.
+    private DateTimeOffset? _readBegan;
 
     public RayClusterConfig Cluster => reconciler.Cluster;
 
@@ -58,6 +64,14 @@ public sealed class ClusterWorker(ClusterReconciler reconciler, StatusTagWriter 
                 Interlocked.Add(ref _leftForSuccessor, requests.Count);
                 log.LogInformation("Stopping: {Count} request(s) for {Cluster} left to the worker that takes over", requests.Count, cluster);
                 return new WorkerActivity(cluster, requests, false, [], DateTimeOffset.UtcNow);
+            }
+            if (RequestCoalescing.Unanswered(cluster, requests, _readBegan).Count == 0)
+            {
+                MLRayTelemetry.Reconciles.Add(1, MLRayTelemetry.Tag("cluster", cluster), MLRayTelemetry.Tag("outcome", "coalesced"));
+                log.LogDebug("{Count} request(s) for {Cluster} answered by the reconcile that began reading at {ReadBegan:O}", requests.Count, cluster, _readBegan);
+                var answered = new WorkerActivity(cluster, requests, false, [], DateTimeOffset.UtcNow) { Reconciled = false };
+                journal.Record(answered);
+                return answered;
             }
             var deliveryIds = requests.Select(r => r.DeliveryId).OfType<string>().Distinct().ToArray();
             using var span = MLRayTelemetry.Source.StartActivity($"reconcile {cluster}");
@@ -100,9 +114,12 @@ public sealed class ClusterWorker(ClusterReconciler reconciler, StatusTagWriter 
                     RegisteredModel = soonest.RegisteredModel, Version = soonest.Version, DeliveryId = deliveryIds.FirstOrDefault(),
                 }, ct);
 
+            if (requests.Any(r => r.CensusCluster == cluster)) await census.TakeAsync(result.Registry, ct);
+
             var activity = new WorkerActivity(cluster, requests, result.Applied, result.Decisions, result.At);
             MLRayTelemetry.Reconciles.Add(1, MLRayTelemetry.Tag("cluster", cluster), MLRayTelemetry.Tag("outcome", result.Applied ? "applied" : "unchanged"));
             MLRayTelemetry.ReconcileDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, MLRayTelemetry.Tag("cluster", cluster));
+            _readBegan = result.At;
             journal.Record(activity);
             // One line per reconcile, with what it was asked and what it decided.
             log.LogInformation("Reconciled {Cluster} for {Count} request(s) ({Models}): applied={Applied}, {Decisions}", cluster, requests.Count,

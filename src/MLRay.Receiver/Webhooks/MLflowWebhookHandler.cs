@@ -98,7 +98,8 @@ public sealed class MLflowWebhookHandler(
                 log.LogDebug("Webhook {Event} ignored: {Reason}", ignore.Event, ignore.Reason);
                 return Results.Json(new { ignored = ignore.Reason }, statusCode: StatusCodes.Status200OK);
             case WebhookDecision.Publish publish:
-                message = publish.Message;
+                // Stamped on arrival: the change was in the registry by now, so a registry read begun later answers it.
+                message = publish.Message with { QueuedAt = time.GetUtcNow() };
                 break;
             default:
                 throw new InvalidOperationException("unknown decision");
