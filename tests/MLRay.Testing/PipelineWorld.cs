@@ -19,6 +19,7 @@ public sealed class PipelineWorld : IAsyncDisposable
 {
     public const string Secret = "whsec-test-please-change";
     private readonly List<IHost> _hosts = [];
+    private readonly List<WebApplication> _receivers = [];
     private WebApplication? _receiver;
 
     public required DeployWorld Emulators { get; init; }
@@ -67,15 +68,21 @@ public sealed class PipelineWorld : IAsyncDisposable
         };
     }
 
-    /// <summary>Starts the receiver on a free loopback port and registers it as the emulated MLflow's webhook.</summary>
+    /// <summary>
+    /// Starts the receiver on a free loopback port and registers it as the emulated MLflow's webhook; a second call starts
+    /// another receiver beside it (its own resync timer), not registered.
+    /// </summary>
     public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true, TextWriter? log = null)
     {
-        _receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, Env,
+        var receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, Env,
             new ReceiverHostOptions
             {
                 LogOutput = log ?? TextWriter.Null,
             });
-        await _receiver.StartAsync();
+        await receiver.StartAsync();
+        _receivers.Add(receiver);
+        if (_receiver is not null) return receiver; // another receiver beside the first (the webhook stays on the first)
+        _receiver = receiver;
         ReceiverUri = new Uri(_receiver.Urls.First());
         if (registerWebhook)
             Emulators.Mlflow.CreateWebhook("mlray", new Uri(ReceiverUri, "/webhooks/mlflow").ToString(),
@@ -170,10 +177,10 @@ public sealed class PipelineWorld : IAsyncDisposable
             try { await host.StopAsync(TimeSpan.FromSeconds(10)); } catch { /* best effort */ }
             host.Dispose();
         }
-        if (_receiver is not null)
+        foreach (var receiver in _receivers)
         {
-            try { await _receiver.StopAsync(); } catch { /* best effort */ }
-            await _receiver.DisposeAsync();
+            try { await receiver.StopAsync(); } catch { /* best effort */ }
+            await receiver.DisposeAsync();
         }
         await Emulators.DisposeAsync();
         await Broker.ReleaseVhostAsync(BrokerUri);

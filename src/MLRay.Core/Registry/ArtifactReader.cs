@@ -109,12 +109,14 @@ public sealed class ArtifactReader(MlflowClient mlflow, S3Settings s3) : IDispos
     {
         var pythonEnv = ReadTextAsync(location, "python_env.yaml", ct);
         var requirements = ReadTextAsync(location, "requirements.txt", ct);
-        var conda = ReadTextAsync(location, "conda.yaml", ct);
         var mlmodel = ReadTextAsync(location, "MLmodel", ct);
         // Read with the rest (one request more, once per version) so a smoke test needs no MLflow request of its own.
         var example = ReadTextAsync(location, Verify.ServingInput.DefaultFile, ct);
-        await Task.WhenAll(pythonEnv, requirements, conda, mlmodel, example);
-        return new ModelEnvironmentFiles(pythonEnv.Result, conda.Result, mlmodel.Result, requirements.Result) { ServingInputExample = example.Result };
+        await Task.WhenAll(pythonEnv, requirements, mlmodel, example);
+        // conda.yaml only stands in for a missing python_env.yaml or requirements.txt (MLflow writes both since 2.0):
+        // asked for only then, which saves a request per version — a sixth of a cold read.
+        var conda = pythonEnv.Result is null || requirements.Result is null ? await ReadTextAsync(location, "conda.yaml", ct) : null;
+        return new ModelEnvironmentFiles(pythonEnv.Result, conda, mlmodel.Result, requirements.Result) { ServingInputExample = example.Result };
     }
 
     private static string SchemeOf(string uri)

@@ -50,6 +50,10 @@ public sealed class ModelEnvironmentCache(ArtifactReader artifacts, Uri tracking
         await Task.Yield(); // never run the download inside GetOrAdd's factory
         var path = directory is null || version.CreationTimestamp is null ? null : Path.Combine(directory, key + ".json");
         if (path is not null && TryReadDisk(path) is { } cached) return cached;
+        // Processes sharing the directory (receiver, router, workers on one host or one volume) read a version once between
+        // them: whoever holds the key's lock reads MLflow, the others find its file when they get the lock.
+        using var shared = path is null ? null : await CrossProcessLock.TakeAsync(Path.Combine(directory!, ".locks", key[..3] + ".lock"), ct);
+        if (shared is not null && TryReadDisk(path!) is { } readByAnother) return readByAnother;
 
         await _reads.WaitAsync(ct);
         ModelEnvironmentFiles files;
@@ -98,6 +102,42 @@ public sealed class ModelEnvironmentCache(ArtifactReader artifacts, Uri tracking
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             // A cache that cannot be written only costs a cold read after a restart.
+        }
+    }
+}
+
+/// <summary>
+/// An exclusive lock on a file (an advisory <c>flock</c>, which .NET takes for <see cref="FileShare.None"/>), released with the
+/// process if it dies. Held only around one version's cold read; one lock file stands for 1/4096 of the keys.
+/// </summary>
+internal static class CrossProcessLock
+{
+    /// <summary>The lock, or null when it could not be had within a minute or the directory is not writable (the read then goes ahead unlocked).</summary>
+    public static async Task<IDisposable?> TakeAsync(string path, CancellationToken ct)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromMinutes(1);
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+        while (true)
+        {
+            try
+            {
+                return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            }
+            catch (IOException) when (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(20, ct); // held by another reader of the same keys
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
         }
     }
 }

@@ -38,13 +38,22 @@ public sealed class ResyncClock
     private readonly Lock _lock = new();
     private DateTimeOffset? _lastBegan;
 
+    /// <summary>Resyncs this router began, and requests it skipped (one ran within the interval).</summary>
+    public (int Began, int Skipped) Counts { get { lock (_lock) return (_began, _skipped); } }
+    private int _began, _skipped;
+
     public bool TryBegin(bool now, DateTimeOffset at, TimeSpan interval, out DateTimeOffset? last)
     {
         lock (_lock)
         {
             last = _lastBegan;
-            if (!ResyncGate.Runs(now, at, _lastBegan, interval)) return false;
+            if (!ResyncGate.Runs(now, at, _lastBegan, interval))
+            {
+                _skipped++;
+                return false;
+            }
             _lastBegan = at;
+            _began++;
             return true;
         }
     }
