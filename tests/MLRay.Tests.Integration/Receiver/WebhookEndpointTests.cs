@@ -36,7 +36,7 @@ public sealed class WebhookEndpointTests
         Assert.Equal(new RegistryChanged
         {
             RegisteredModel = "fraud.staging", Version = "3", Alias = null, Reason = "model_version.created",
-            DeliveryId = MlflowTestVector.VectorDeliveryId,
+            DeliveryId = MlflowTestVector.VectorDeliveryId, QueuedAt = ReceiverHost.Now, // stamped on arrival: a reconcile that began reading later answers it
         }, published.Context.Message);
         Assert.Equal(MlflowTestVector.VectorDeliveryId, published.Context.Headers.Get<string>("mlray-delivery-id"));
         // A queued webhook is a decision: one Information line (the request's, with the model), unlike an ignored one.

@@ -27,7 +27,8 @@ public class ChallengerAndLayoutTests
     public async Task A_challenger_at_weight_20_takes_20_percent_of_1000_requests()
     {
         await using var h = await ChampionAndChallengerAsync(Tags("ray.challenger.weight", "20"));
-        await h.ReconcileUntil(() => h.Tag("2", "status") == DeployStatus.Running && h.GatewayServes("2", 20), "the challenger at 20 %");
+        // Both tags: a reconcile writes them from Ray's state when it read it, the gateway check reads Ray's state now.
+        await h.ReconcileUntil(() => h.Tag("2", "status") == DeployStatus.Running && h.Tag("1", "status") == DeployStatus.Running && h.GatewayServes("2", 20), "the challenger at 20 % beside the champion");
         Assert.Equal(new Dictionary<string, int> { ["1"] = 80, ["2"] = 20 }, h.RunningWeights());
         Assert.Equal(DeployStatus.Running, h.Tag("1", "status")); // the champion stays
         Assert.Contains("challenger beside version 1: 20 %", h.Tag("2", "message"));
