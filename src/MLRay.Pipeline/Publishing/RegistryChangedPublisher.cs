@@ -44,7 +44,7 @@ public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, Topolo
     public const string TraceContextHeader = MassTransit.Logging.DiagnosticHeaders.ActivityId;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
+    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.For(config.Pipeline);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
     private IChannel? _channel;
