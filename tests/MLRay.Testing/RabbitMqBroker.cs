@@ -161,7 +161,20 @@ public class RabbitMqBroker : IAsyncLifetime
     {
         using var response = await _http.GetAsync(QueuePath(vhostUri, queue));
         await EnsureSuccess(response, $"read queue {queue}");
-        return (string?)JsonNode.Parse(await response.Content.ReadAsStringAsync())?["leader"];
+        // A document, not a JsonNode: RabbitMQ 3.10 repeats keys (e.g. "online") in a quorum queue's JSON while a member is down.
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return doc.RootElement.TryGetProperty("leader", out var leader) && leader.ValueKind == JsonValueKind.String ? leader.GetString() : null;
+    }
+
+    /// <summary>A quorum queue's <c>x-quorum-initial-group-size</c> argument (null when declared without it) and how many members it has.</summary>
+    public async Task<(int? GroupSize, int Members)> QueueReplicationAsync(string vhostUri, string queue)
+    {
+        using var response = await _http.GetAsync(QueuePath(vhostUri, queue));
+        await EnsureSuccess(response, $"read queue {queue}");
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var root = doc.RootElement;
+        int? size = root.TryGetProperty("arguments", out var args) && args.TryGetProperty("x-quorum-initial-group-size", out var s) ? s.GetInt32() : null;
+        return (size, root.TryGetProperty("members", out var members) ? members.GetArrayLength() : 0);
     }
 
     /// <summary>The vhost's client connections: the name the client gave (<c>connection_name</c>) and the node it is on.</summary>

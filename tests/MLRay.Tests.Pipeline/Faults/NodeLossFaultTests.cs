@@ -37,9 +37,11 @@ public class NodeLossFaultTests(RabbitMqCluster cluster, ITestOutputHelper outpu
         var worker = await world.StartWorkerAsync([Cluster]);
         var vhost = world.BrokerUri.ToString();
         var reconciledAt = new ConcurrentDictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+        var reconciles = new ConcurrentQueue<DateTimeOffset>();
         PipelineWorld.Journal(worker).Recorded += activity =>
         {
             if (activity.Cluster != Cluster) return;
+            reconciles.Enqueue(activity.At);
             foreach (var id in activity.Requests.Select(r => r.DeliveryId).OfType<string>()) reconciledAt.TryAdd(id, activity.At);
         };
 
@@ -78,6 +80,7 @@ public class NodeLossFaultTests(RabbitMqCluster cluster, ITestOutputHelper outpu
             await cluster.StopNodeAsync(node);
             var stopTook = stopping.Elapsed;
             await sending;
+            var sentAt = DateTimeOffset.UtcNow;
             await world.Emulators.Mlflow.WaitForWebhookDeliveriesAsync(TimeSpan.FromSeconds(90));
 
             // This round's registrations, as MLflow delivered them: the final answer of each, and how many tries it took.
@@ -100,18 +103,20 @@ public class NodeLossFaultTests(RabbitMqCluster cluster, ITestOutputHelper outpu
                 Assert.Fail($"round {round}: {lost.Count} of {accepted.Count} acknowledged deliveries never reached the worker, e.g. {string.Join(", ", lost.Take(5))}");
             }
 
-            // The workers resume: the first reconcile of a webhook the receiver accepted after the node began to go.
-            var resumedAt = accepted.Where(d => d.AnsweredAt > lostAt).Select(d => reconciledAt[d.DeliveryId]).DefaultIfEmpty(DateTimeOffset.MaxValue).Min();
-            var resume = resumedAt - lostAt;
-            Assert.True(resume <= TimeSpan.FromSeconds(10), $"round {round}: the workers resumed {resume.TotalSeconds:0.0} s after the node was lost (bound: 10 s)");
+            // The workers resume: registrations go on all through the node's loss, so the worker reconciles every moment it can;
+            // the longest pause between two reconciles from the loss to the burst's end is how long the node's loss stopped it.
+            var times = reconciles.Where(t => t >= lostAt && t <= sentAt).Prepend(lostAt).Append(sentAt).Order().ToList();
+            var resume = times.Zip(times.Skip(1), (a, b) => b - a).Max();
+            Assert.True(resume <= TimeSpan.FromSeconds(10), $"round {round}: the worker reconciled nothing for {resume.TotalSeconds:0.0} s after the node was lost (bound: 10 s)");
             var processed = clock.Elapsed;
 
             figures.Add($"round {round}: lost {receiverNode} (the receiver's node; leader of {PipelineTopology.RegistryChangesQueue}: {leader}), shutdown took {stopTook.TotalSeconds:0.0} s; " +
                 $"{perRound} webhooks: {accepted.Count} answered 202 ({accepted.Count(d => d.Attempts > 1)} of them after a retry), {refusedTries} answers non-2xx " +
-                $"(503 or refused), {gaveUp.Count} given up by MLflow; workers resumed {resume.TotalSeconds:0.0} s after the loss; " +
+                $"(503 or refused), {gaveUp.Count} given up by MLflow; longest pause of the worker {resume.TotalSeconds:0.0} s; " +
                 $"all 202s reconciled by {processed.TotalSeconds:0.0} s");
             output.WriteLine(figures[^1]);
 
+            figures[^1] += $"; the receiver went on through {await NodeOfAsync(vhost, PublisherConnection)}";
             var restarting = Stopwatch.StartNew();
             await cluster.StartNodeAsync(node);
             figures[^1] += $"; {receiverNode} back in {restarting.Elapsed.TotalSeconds:0.0} s";
