@@ -179,6 +179,16 @@ cnode_env() { # N command args…
     "$@"
 }
 
+# Closes every file descriptor above 2 of the (sub)shell that calls it.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+  done
+  return 0
+}
+
 cnode_up() { cnode_env "$1" rabbitmqctl -q -n "$(cnode "$1")" ping >/dev/null 2>&1; }
 capp_up() { cnode_env "$1" rabbitmq-diagnostics -q -n "$(cnode "$1")" check_running >/dev/null 2>&1; }
 
@@ -211,7 +221,9 @@ cluster_start_node() { # N
     capp_up "$n" || cnode_env "$n" rabbitmqctl -q -n "$(cnode "$n")" start_app
   else
     log "starting node $(cnode "$n")"
-    cnode_env "$n" rabbitmq-server -detached
+    # Without the caller's open files: a detached node keeps whatever it inherits for good (a test run under
+    # `flock /tmp/mlray-build.lock …` would leave that lock held by the node).
+    (close_inherited_fds; cnode_env "$n" rabbitmq-server -detached)
     cnode_env "$n" rabbitmqctl -q -n "$(cnode "$n")" wait --timeout 90 "$(cdir "$n")/pid" >/dev/null
   fi
   wait_port "$(camqp_port "$n")" 60 || die "nothing accepts connections on 127.0.0.1:$(camqp_port "$n") ($(cnode "$n"))"
