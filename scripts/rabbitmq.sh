@@ -221,9 +221,7 @@ cluster_start_node() { # N
     capp_up "$n" || cnode_env "$n" rabbitmqctl -q -n "$(cnode "$n")" start_app
   else
     log "starting node $(cnode "$n")"
-    # Without the caller's open files: a detached node keeps whatever it inherits for good (a test run under
-    # `flock /tmp/mlray-build.lock …` would leave that lock held by the node).
-    (close_inherited_fds; cnode_env "$n" rabbitmq-server -detached)
+    cnode_env "$n" rabbitmq-server -detached
     cnode_env "$n" rabbitmqctl -q -n "$(cnode "$n")" wait --timeout 90 "$(cdir "$n")/pid" >/dev/null
   fi
   wait_port "$(camqp_port "$n")" 60 || die "nothing accepts connections on 127.0.0.1:$(camqp_port "$n") ($(cnode "$n"))"
@@ -296,6 +294,9 @@ cluster_node_arg() {
 
 cluster_main() {
   local sub=${1:-}
+  # Nothing this script starts (nodes, epmd) may keep a file the caller had open: a test run under
+  # `flock /tmp/mlray-build.lock …` would otherwise leave that lock held by a node for as long as it runs.
+  close_inherited_fds
   case "$sub" in
     start | stop | stop-node | start-node)
       if [ "${MLRAY_RABBITMQ_CLUSTER_LOCKED:-}" != 1 ]; then
