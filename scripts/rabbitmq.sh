@@ -184,7 +184,7 @@ close_inherited_fds() {
   local fd
   for fd in /proc/$BASHPID/fd/*; do
     fd=${fd##*/}
-    [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null
+    [ "$fd" -gt 2 ] && [ "$fd" -ne 255 ] && eval "exec $fd>&-" 2>/dev/null  # 255: bash reads this script on it
   done
   return 0
 }
