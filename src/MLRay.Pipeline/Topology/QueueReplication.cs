@@ -24,6 +24,18 @@ public sealed class QueueReplication(int? groupSize)
     public void Adopt(string queue, int? existing) => _adopted[queue] = existing;
 
     /// <summary>
+    /// Whether <paramref name="queue"/>, a wait queue, is declared classic: always with one node configured (as before node
+    /// lists), and when it already exists classic (<see cref="KeepClassic"/>). With several nodes a new one is a quorum queue,
+    /// so a wake-up waiting in it survives its node (a classic queue lives on one node: while that node is down, publishes
+    /// to it are refused).
+    /// </summary>
+    public bool IsClassic(string queue) => groupSize is null || _classic.ContainsKey(queue);
+
+    /// <summary>Records that the wait queue <paramref name="queue"/> exists as a classic queue (declared by an older MLRay).</summary>
+    public void KeepClassic(string queue) => _classic[queue] = 0;
+    private readonly ConcurrentDictionary<string, byte> _classic = new(StringComparer.Ordinal);
+
+    /// <summary>
     /// The values to try, in order, when a declaration of a queue with <see cref="For"/> was refused for this argument: none
     /// (what MLRay declared before it knew about clusters), then each group size a cluster may have had.
     /// </summary>

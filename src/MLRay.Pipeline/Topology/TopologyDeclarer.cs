@@ -66,6 +66,16 @@ public sealed class TopologyDeclarer : IHostedService
         // A refused declaration closes its channel: the quorum declarations go on with the one they return.
         async Task Quorum(string queue, bool singleActiveConsumer) =>
             channel = await DeclareQuorumAsync(connection, channel, queue, singleActiveConsumer, replication, log, ct);
+        // A wait queue dead-letters what expires onto its cluster queue; quorum like the others with several nodes (RabbitMQ
+        // 3.10 expires and dead-letters per-message TTLs in quorum queues too), classic with one, or when it exists classic.
+        async Task Waiting(string wait, string target)
+        {
+            var deadLetter = new Dictionary<string, object?> { ["x-dead-letter-exchange"] = "", ["x-dead-letter-routing-key"] = target };
+            if (replication.IsClassic(wait))
+                await channel.QueueDeclareAsync(wait, durable: true, exclusive: false, autoDelete: false, arguments: deadLetter, cancellationToken: ct);
+            else
+                channel = await DeclareQuorumAsync(connection, channel, wait, false, replication, log, ct, deadLetter);
+        }
         try
         {
             await channel.ExchangeDeclareAsync(PipelineTopology.RegistryChangedExchange, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
@@ -98,11 +108,7 @@ public sealed class TopologyDeclarer : IHostedService
                 {
                     var wait = PipelineTopology.WaitQueue(cluster.Name, level);
                     await channel.ExchangeDeclareAsync(wait, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: ct);
-                    await channel.QueueDeclareAsync(wait, durable: true, exclusive: false, autoDelete: false, arguments: new Dictionary<string, object?>
-                    {
-                        ["x-dead-letter-exchange"] = "",
-                        ["x-dead-letter-routing-key"] = queue,
-                    }, cancellationToken: ct);
+                    await Waiting(wait, queue);
                     await channel.QueueBindAsync(wait, wait, "", cancellationToken: ct);
                 }
             }
@@ -119,12 +125,28 @@ public sealed class TopologyDeclarer : IHostedService
     /// matches: that one is adopted. Returns the channel to go on with.
     /// </summary>
     private static async Task<IChannel> DeclareQuorumAsync(IConnection connection, IChannel channel, string queue, bool singleActiveConsumer,
-        QueueReplication replication, ILogger log, CancellationToken ct)
+        QueueReplication replication, ILogger log, CancellationToken ct, IReadOnlyDictionary<string, object?>? more = null)
     {
+        IDictionary<string, object?> With(IDictionary<string, object?> args)
+        {
+            foreach (var (key, value) in more ?? new Dictionary<string, object?>()) args[key] = value;
+            return args;
+        }
         try
         {
             await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
-                arguments: replication.Arguments(queue, singleActiveConsumer), cancellationToken: ct);
+                arguments: With(replication.Arguments(queue, singleActiveConsumer)), cancellationToken: ct);
+            return channel;
+        }
+        catch (OperationInterruptedException e) when (more is not null && Inequivalent(e, "x-queue-type"))
+        {
+            // A wait queue an older MLRay declared classic: kept (it holds wake-ups), on its one node.
+            await channel.DisposeAsync();
+            channel = await connection.CreateChannelAsync(cancellationToken: ct);
+            await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false, arguments: With(new Dictionary<string, object?>()), cancellationToken: ct);
+            replication.KeepClassic(queue);
+            log.LogWarning("Queue {Queue} exists as a classic queue (declared by an older MLRay); kept as it is: it lives on one node, and while " +
+                "that node is down wake-ups cannot wait in it (delete it once while empty and MLRay declares it as a quorum queue)", queue);
             return channel;
         }
         catch (OperationInterruptedException e) when (OtherGroupSize(e))
@@ -137,7 +159,7 @@ public sealed class TopologyDeclarer : IHostedService
                 try
                 {
                     await channel.QueueDeclareAsync(queue, durable: true, exclusive: false, autoDelete: false,
-                        arguments: QueueReplication.QuorumArguments(existing, singleActiveConsumer), cancellationToken: ct);
+                        arguments: With(QueueReplication.QuorumArguments(existing, singleActiveConsumer)), cancellationToken: ct);
                 }
                 catch (OperationInterruptedException again) when (OtherGroupSize(again))
                 {
@@ -157,8 +179,11 @@ public sealed class TopologyDeclarer : IHostedService
         groupSize is { } size ? $"{QueueReplication.GroupSizeArgument} = {size}" : $"no {QueueReplication.GroupSizeArgument}";
 
     /// <summary>406 PRECONDITION_FAILED because the queue exists with another (or no) initial group size.</summary>
-    private static bool OtherGroupSize(OperationInterruptedException e) =>
-        e.ShutdownReason is { ReplyCode: Constants.PreconditionFailed } reason && reason.ReplyText.Contains(QueueReplication.GroupSizeArgument, StringComparison.Ordinal);
+    private static bool OtherGroupSize(OperationInterruptedException e) => Inequivalent(e, QueueReplication.GroupSizeArgument);
+
+    /// <summary>406 PRECONDITION_FAILED naming <paramref name="argument"/>: the queue exists with another value of it.</summary>
+    private static bool Inequivalent(OperationInterruptedException e, string argument) =>
+        e.ShutdownReason is { ReplyCode: Constants.PreconditionFailed } reason && reason.ReplyText.Contains($"'{argument}'", StringComparison.Ordinal);
 
     public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
 }
