@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
+using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Topology;
 using MLRay.Tests.Faults;
 using MLRay.Tests.Pipeline;
@@ -20,14 +21,17 @@ public class ClusterQueueReplicationTests(RabbitMqCluster cluster)
         PipelineTopology.ClusterQueue(FaultSuite.Cluster), PipelineTopology.ErrorQueue(PipelineTopology.ClusterQueue(FaultSuite.Cluster)),
     ];
 
+    /// <summary>Where the shortest wake-ups wait: a quorum queue too with several nodes, so a wake-up outlives its node.</summary>
+    private static readonly string WaitQueue = PipelineTopology.WaitQueue(FaultSuite.Cluster, WaitLevels.Shortest);
+
     [Fact]
     public async Task With_three_nodes_listed_every_quorum_queue_has_three_replicas_and_the_pipeline_runs()
     {
         await using var world = await PipelineWorld.StartAsync(cluster);
         await world.StartReceiverAsync();
         await world.StartWorkerAsync([FaultSuite.Cluster]);
-        foreach (var queue in QuorumQueues)
-            Assert.Equal((3, 3), await cluster.QueueReplicationAsync(world.BrokerUri.ToString(), queue));
+        foreach (var queue in QuorumQueues.Append(WaitQueue))
+            Assert.Equal(((int?)3, 3), await cluster.QueueReplicationAsync(world.BrokerUri.ToString(), queue));
 
         // MassTransit declared the router's and the worker's queues with the same argument, or it would not consume.
         var version = SeedModels.RegisterCopy(world.Emulators.Mlflow, SeedModels.All[0], "replicated");
@@ -46,7 +50,8 @@ public class ClusterQueueReplicationTests(RabbitMqCluster cluster)
         await world.StartReceiverAsync();
         await world.StartWorkerAsync([FaultSuite.Cluster]);
         foreach (var queue in QuorumQueues)
-            Assert.Null((await cluster.QueueReplicationAsync(world.BrokerUri.ToString(), queue)).GroupSize);
+            Assert.Equal(((int?)null, 3), await cluster.QueueReplicationAsync(world.BrokerUri.ToString(), queue));
+        Assert.Equal(((int?)null, 0), await cluster.QueueReplicationAsync(world.BrokerUri.ToString(), WaitQueue));   // classic, as it was
         var version = SeedModels.RegisterCopy(world.Emulators.Mlflow, SeedModels.All[0], "upgraded");
         await FaultSuite.AssertExactStateAsync(world, world.Emulators.Ray312, FaultSuite.Cluster, new Dictionary<string, string> { ["upgraded"] = version }, seconds: 60);
     }
