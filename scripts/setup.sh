@@ -28,6 +28,8 @@ echo "setup: dockerfilelint at tools/dockerfilelint/node_modules/.bin/dockerfile
 
 # RabbitMQ: a loopback broker with the management API for the broker/pipeline tests (installs it on first run).
 scripts/rabbitmq.sh start
+# ...and the three-node cluster beside it (ports 5681-5683) for the node-loss fault test, whose fixture finds it running.
+scripts/rabbitmq.sh cluster start >/dev/null
 
 # Debian's python3 with pandas and pytest runs serve/'s tests (there is no Python package index here; Ray and MLflow
 # cannot be installed, so the tests use stand-ins for them).

@@ -64,11 +64,14 @@ public static class PipelineServiceCollectionExtensions
         {
             services.AddSingleton<IClusterDispatcher>(sp => new TopicClusterDispatcher(sp.GetRequiredService<IBus>()));
             services.AddSingleton<IWakeUps>(sp => new BrokerWakeUps(sp.GetRequiredService<IBus>(), config));
-            services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)));
+            services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.For(config.Pipeline)));
             services.AddSingleton<IDeadLetters>(sp => new BrokerDeadLetters(sp.GetRequiredService<IBus>(), sp.GetRequiredService<DeadLetterStore>()));
             services.AddSingleton<IUnroutableModels>(sp => new BrokerUnroutableModels(sp.GetRequiredService<DeadLetterStore>(), sp.GetRequiredService<IClusterDispatcher>()));
+            // One group size per quorum queue for both declarers (this process's and MassTransit's).
+            services.TryAddSingleton(_ => new QueueReplication(RabbitMqEndpoint.For(config.Pipeline).QuorumGroupSize));
             // Registered before the bus so queues and bindings exist before anything is published.
-            services.AddHostedService<TopologyDeclarer>();
+            services.AddSingleton<TopologyDeclarer>();
+            services.AddHostedService(sp => sp.GetRequiredService<TopologyDeclarer>());
             // ...and declared again by whichever process meets them missing (a probe or a publish answered NOT_FOUND).
             services.AddSingleton<TopologyRepair>();
             services.AddSingleton<BrokerHealthCheck>();
@@ -97,45 +100,60 @@ public static class PipelineServiceCollectionExtensions
             if (roles.Router) x.AddConsumer<ResyncRequestedConsumer, ResyncRequestedConsumerDefinition>();
             if (roles.Clusters.Count > 0) x.AddConsumer<ClusterDeployRequestedConsumer, ClusterDeployRequestedConsumerDefinition>();
 
-            // transport(endpoint, single active consumer, sent to the queue by name rather than published)
-            void Endpoints(IBusRegistrationContext ctx, IReceiveConfigurator cfg, Action<IReceiveEndpointConfigurator, bool, bool> transport)
+            // transport(endpoint, its queue, single active consumer, sent to the queue by name rather than published)
+            void Endpoints(IBusRegistrationContext ctx, IReceiveConfigurator cfg, Action<IReceiveEndpointConfigurator, string, bool, bool> transport)
             {
                 if (roles.Router)
                     cfg.ReceiveEndpoint(PipelineTopology.RegistryChangesQueue, e =>
                     {
-                        transport(e, false, false);
+                        transport(e, PipelineTopology.RegistryChangesQueue, false, false);
                         e.ConfigureConsumer<RegistryChangedConsumer>(ctx);
                     });
                 if (roles.Router)
                     cfg.ReceiveEndpoint(PipelineTopology.ResyncQueue, e =>
                     {
-                        transport(e, true, false);
+                        transport(e, PipelineTopology.ResyncQueue, true, false);
                         e.ConfigureConsumer<ResyncRequestedConsumer>(ctx);
                     });
                 foreach (var name in roles.Clusters)
                     cfg.ReceiveEndpoint(PipelineTopology.ClusterQueue(name), e =>
                     {
-                        transport(e, true, true);
+                        transport(e, PipelineTopology.ClusterQueue(name), true, true);
                         e.ConfigureConsumer<ClusterDeployRequestedConsumer>(ctx);
                     });
             }
 
             if (roles.InMemory)
                 // In memory, published RegistryChanged reaches the router through its consume topology; cluster queues get sends.
-                x.UsingInMemory((ctx, cfg) => Endpoints(ctx, cfg, (e, _, sentByName) => e.ConfigureConsumeTopology = !sentByName));
+                x.UsingInMemory((ctx, cfg) => Endpoints(ctx, cfg, (e, _, _, sentByName) => e.ConfigureConsumeTopology = !sentByName));
             else
                 x.UsingRabbitMq((ctx, cfg) =>
                 {
-                    var broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
+                    var broker = RabbitMqEndpoint.For(config.Pipeline);
                     cfg.Host(broker.Host, (ushort)broker.Port, broker.VirtualHost, h =>
                     {
                         h.Username(broker.Username);
                         h.Password(broker.Password);
                         if (broker.Tls) h.UseSsl(s => s.ServerName = broker.Host);
+                        // Every node, tried in turn when a connection is lost (MassTransit's resolver moves to the next
+                        // node on each attempt; TLS settings are the host's, for every node).
+                        if (broker.Nodes.Count > 1) h.UseCluster(c =>
+                        {
+                            foreach (var node in broker.Nodes) c.Node($"{node.Host}:{node.Port}");
+                        });
                     });
+                    // MassTransit declares its endpoints' queues itself, so with the group size each queue has on the broker,
+                    // which the first declaration settles (RabbitMQ refuses a queue declared again with another one).
+                    ctx.GetRequiredService<TopologyDeclarer>().DeclaredAsync(CancellationToken.None).GetAwaiter().GetResult();
+                    var replication = ctx.GetRequiredService<QueueReplication>();
                     // Error and dead-letter queues copy their endpoint's queue arguments; with single active consumer
-                    // the management UI and API refuse to show their messages (405 RESOURCE_LOCKED).
-                    cfg.SendTopology.ConfigureErrorSettings = q => q.SetQueueArgument(TopologyDeclarer.SingleActiveConsumerArgument, null);
+                    // the management UI and API refuse to show their messages (405 RESOURCE_LOCKED). An error queue's group
+                    // size is its own (what TopologyDeclarer found it declared with).
+                    cfg.SendTopology.ConfigureErrorSettings = q =>
+                    {
+                        q.SetQueueArgument(TopologyDeclarer.SingleActiveConsumerArgument, null);
+                        if (QueueName(q) is { } name) q.SetQueueArgument(QueueReplication.GroupSizeArgument, replication.For(name));
+                    };
                     cfg.SendTopology.ConfigureDeadLetterSettings = q => q.SetQueueArgument(TopologyDeclarer.SingleActiveConsumerArgument, null);
                     cfg.Message<RegistryChanged>(m => m.SetEntityName(PipelineTopology.RegistryChangedExchange));
                     cfg.Message<ResyncRequested>(m => m.SetEntityName(PipelineTopology.ResyncExchange));
@@ -146,10 +164,10 @@ public static class PipelineServiceCollectionExtensions
                     cfg.Message<ModelDeadLettered>(m => m.SetEntityName(PipelineTopology.DeadLetterExchange));
                     cfg.Publish<ModelDeadLettered>(p => p.ExchangeType = ExchangeType.Direct);
                     cfg.Send<ModelDeadLettered>(s => s.UseRoutingKeyFormatter(c => c.Message.Cluster));
-                    Endpoints(ctx, cfg, (endpoint, singleActive, _) =>
+                    Endpoints(ctx, cfg, (endpoint, queue, singleActive, _) =>
                     {
                         var e = (IRabbitMqReceiveEndpointConfigurator)endpoint;
-                        e.SetQuorumQueue();
+                        e.SetQuorumQueue(replication.For(queue));
                         e.ConfigureConsumeTopology = false;
                         if (!singleActive) return;
                         e.SingleActiveConsumer = true;
@@ -159,4 +177,8 @@ public static class PipelineServiceCollectionExtensions
         });
         return services;
     }
+
+    /// <summary>The queue MassTransit's error (or dead-letter) settings name; its settings classes expose it, the interface does not.</summary>
+    private static string? QueueName(IRabbitMqQueueConfigurator settings) =>
+        settings.GetType().GetProperty("QueueName")?.GetValue(settings) as string;
 }

@@ -46,10 +46,12 @@ public sealed class PipelineWorld : IAsyncDisposable
         Directory.CreateDirectory(emulators.WorkingDir);
         var secretFile = Path.Combine(emulators.WorkingDir, "webhook-secret");
         await File.WriteAllTextAsync(secretFile, Secret + "\n");
+        // A cluster's nodes, in order, as rabbitmq.uris (one flow-style line: interpolated text keeps no indentation).
+        var rabbitmq = broker.AmqpUris.Count > 1 ? $"uris: [{string.Join(", ", broker.NodeUris(vhost))}]" : $"uri: {vhost}";
         var yaml = emulators.ConfigYaml(py39Extra: py39Extra, py312Extra: py312Extra) + $"""
 
             rabbitmq:
-              uri: {vhost}
+              {rabbitmq}
             receiver:
               webhook_secret_file: {secretFile}
               resync_interval: {resyncInterval}

@@ -12,28 +12,47 @@ namespace MLRay.Testing;
 /// A RabbitMQ broker for tests: <c>RABBITMQ_URI</c> when set (scripts/rabbitmq.sh starts one on this machine), else
 /// a Testcontainers container, else a loud failure — never a skip. Every <see cref="CreateVhostAsync"/> gives a
 /// test its own throw-away vhost (deleted on dispose); the management API (port 15672) inspects queues and the
-/// outage helpers stop and start the broker's app.
+/// outage helpers stop and start the broker's app. <see cref="RabbitMqCluster"/> is the same for the three-node cluster.
 /// </summary>
-public sealed class RabbitMqBroker : IAsyncLifetime
+public class RabbitMqBroker : IAsyncLifetime
 {
     public const string UriVariable = "RABBITMQ_URI";
+    /// <summary>The three-node test cluster's URIs, comma-separated (what <c>scripts/rabbitmq.sh cluster start</c> prints as <c>RABBITMQ_URIS</c>).</summary>
+    public const string ClusterUrisVariable = "RABBITMQ_CLUSTER_URIS";
     /// <summary>Optional override of the management API's base URL (default: http://&lt;amqp host&gt;:15672/).</summary>
     public const string ManagementUriVariable = "RABBITMQ_MANAGEMENT_URI";
     public const string Hint = "run `scripts/rabbitmq.sh start` (installs and starts a loopback broker) and export RABBITMQ_URI=amqp://guest:guest@127.0.0.1:5672/";
 
     private readonly List<string> _vhosts = [];
+    private readonly bool _cluster;
+    private readonly HashSet<int> _stoppedNodes = [];
     private RabbitMqContainer? _container;
     private HttpClient _http = null!;
     private bool _appStopped;
 
-    /// <summary>The broker's base AMQP URI (default vhost).</summary>
+    public RabbitMqBroker() : this(cluster: false) { }
+
+    protected RabbitMqBroker(bool cluster) => _cluster = cluster;
+
+    /// <summary>The broker's base AMQP URI (default vhost); a cluster's first node.</summary>
     public Uri AmqpUri { get; private set; } = null!;
+
+    /// <summary>Every node's base AMQP URI, in order (one for the single broker).</summary>
+    public IReadOnlyList<Uri> AmqpUris { get; private set; } = [];
+
+    /// <summary>A cluster's node names (<c>mlray-n1@localhost</c> …) by their 1-based place in <see cref="AmqpUris"/>.</summary>
+    public IReadOnlyDictionary<int, string> NodeNames { get; private set; } = new Dictionary<int, string>();
 
     /// <summary>The management API's base URL, e.g. http://127.0.0.1:15672/.</summary>
     public Uri ManagementUri { get; private set; } = null!;
 
     public async Task InitializeAsync()
     {
+        if (_cluster)
+        {
+            await InitializeClusterAsync();
+            return;
+        }
         var configured = Environment.GetEnvironmentVariable(UriVariable);
         if (!string.IsNullOrWhiteSpace(configured))
         {
@@ -62,9 +81,8 @@ public sealed class RabbitMqBroker : IAsyncLifetime
             ManagementUri = new UriBuilder("http", _container.Hostname, _container.GetMappedPublicPort(15672)).Uri;
         }
 
-        var (user, password) = Credentials(AmqpUri);
-        _http = new HttpClient { BaseAddress = ManagementUri, Timeout = TimeSpan.FromSeconds(30) };
-        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+        AmqpUris = [AmqpUri];
+        UseManagementApi([ManagementUri]);
 
         try
         {
@@ -76,6 +94,129 @@ public sealed class RabbitMqBroker : IAsyncLifetime
             throw new InvalidOperationException(
                 $"RabbitMQ's management API at {ManagementUri} does not answer for {Redacted(AmqpUri)} ({e.Message}); {Hint}", e);
         }
+    }
+
+    /// <summary>
+    /// The cluster: <see cref="ClusterUrisVariable"/> when set, else started (or found running) by
+    /// <c>scripts/rabbitmq.sh cluster start</c>. The management API is asked on the first node that answers.
+    /// </summary>
+    private async Task InitializeClusterAsync()
+    {
+        var configured = Environment.GetEnvironmentVariable(ClusterUrisVariable);
+        if (string.IsNullOrWhiteSpace(configured))
+        {
+            var (code, stdout, stderr) = await ScriptAsync("cluster", "start");
+            configured = stdout.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("RABBITMQ_URIS=", StringComparison.Ordinal))?["RABBITMQ_URIS=".Length..];
+            if (code != 0 || configured is null)
+                throw new InvalidOperationException($"{ClusterUrisVariable} is not set and `scripts/rabbitmq.sh cluster start` failed ({code}): {stderr}{stdout}");
+        }
+        AmqpUris = [.. configured.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(u => new Uri(u))];
+        AmqpUri = AmqpUris[0];
+        // The script's nodes serve the management API 10000 above their AMQP port (5681 → 15681).
+        ManagementUri = new UriBuilder("http", AmqpUri.Host, AmqpUri.Port + 10000).Uri;
+        UseManagementApi([.. AmqpUris.Select(u => new UriBuilder("http", u.Host, u.Port + 10000).Uri)]);
+
+        // Which node serves which AMQP port: the listeners the management API lists.
+        using var response = await _http.GetAsync("api/overview");
+        await EnsureSuccess(response, "read the cluster's listeners");
+        var names = new Dictionary<int, string>();
+        foreach (var listener in JsonNode.Parse(await response.Content.ReadAsStringAsync())?["listeners"]?.AsArray() ?? [])
+        {
+            if ((string?)listener?["protocol"] != "amqp") continue;
+            var index = AmqpUris.ToList().FindIndex(u => u.Port == (int)listener!["port"]!);
+            if (index >= 0) names[index + 1] = (string)listener!["node"]!;
+        }
+        if (names.Count != AmqpUris.Count)
+            throw new InvalidOperationException($"the cluster at {ManagementUri} lists AMQP listeners for {names.Count} of {AmqpUris.Count} nodes: is every node running? (scripts/rabbitmq.sh cluster status)");
+        NodeNames = names;
+    }
+
+    private void UseManagementApi(IReadOnlyList<Uri> managementUris)
+    {
+        var (user, password) = Credentials(AmqpUri);
+        _http = new HttpClient(new NodeFailover(managementUris)) { BaseAddress = managementUris[0], Timeout = TimeSpan.FromSeconds(30) };
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{password}")));
+    }
+
+    /// <summary>Sends each management request to the next node when one does not accept the connection (a stopped cluster node).</summary>
+    private sealed class NodeFailover(IReadOnlyList<Uri> nodes) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken ct)
+        {
+            var path = request.RequestUri!.PathAndQuery;
+            for (var i = 0; ; i++)
+            {
+                request.RequestUri = new Uri(nodes[i], path);
+                try { return await base.SendAsync(request, ct); }
+                catch (HttpRequestException) when (i + 1 < nodes.Count) { }
+            }
+        }
+    }
+
+    /// <summary>Every node's AMQP URI for the vhost of <paramref name="vhostUri"/> (what <c>rabbitmq.uris</c> lists).</summary>
+    public IReadOnlyList<Uri> NodeUris(Uri vhostUri) => [.. AmqpUris.Select(u => new UriBuilder(u) { Path = vhostUri.AbsolutePath }.Uri)];
+
+    /// <summary>The node that leads the quorum queue (management API <c>leader</c>), or null when none does.</summary>
+    public async Task<string?> QueueLeaderAsync(string vhostUri, string queue)
+    {
+        using var response = await _http.GetAsync(QueuePath(vhostUri, queue));
+        await EnsureSuccess(response, $"read queue {queue}");
+        // A document, not a JsonNode: RabbitMQ 3.10 repeats keys (e.g. "online") in a quorum queue's JSON while a member is down.
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return doc.RootElement.TryGetProperty("leader", out var leader) && leader.ValueKind == JsonValueKind.String ? leader.GetString() : null;
+    }
+
+    /// <summary>A quorum queue's <c>x-quorum-initial-group-size</c> argument (null when declared without it) and how many members it has.</summary>
+    public async Task<(int? GroupSize, int Members)> QueueReplicationAsync(string vhostUri, string queue)
+    {
+        using var response = await _http.GetAsync(QueuePath(vhostUri, queue));
+        await EnsureSuccess(response, $"read queue {queue}");
+        using var doc = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        var root = doc.RootElement;
+        int? size = root.TryGetProperty("arguments", out var args) && args.TryGetProperty("x-quorum-initial-group-size", out var s) ? s.GetInt32() : null;
+        return (size, root.TryGetProperty("members", out var members) ? members.GetArrayLength() : 0);
+    }
+
+    /// <summary>The vhost's client connections: the name the client gave (<c>connection_name</c>) and the node it is on.</summary>
+    public async Task<IReadOnlyList<(string Name, string Node)>> ConnectionsAsync(string vhostUri)
+    {
+        using var response = await _http.GetAsync($"api/vhosts/{Uri.EscapeDataString(VhostOf(vhostUri))}/connections");
+        await EnsureSuccess(response, "list connections");
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync()) is JsonArray connections
+            ? [.. connections.Select(c => ((string?)c?["client_properties"]?["connection_name"] ?? "", (string)c!["node"]!))]
+            : [];
+    }
+
+    /// <summary><c>scripts/rabbitmq.sh cluster stop-node N</c> (1-based): the node shuts down, the others go on.</summary>
+    public async Task StopNodeAsync(int node)
+    {
+        lock (_stoppedNodes) _stoppedNodes.Add(node);
+        await ClusterScriptAsync("stop-node", node);
+    }
+
+    /// <summary><c>scripts/rabbitmq.sh cluster start-node N</c>: the node starts and rejoins; returns once it serves AMQP and the management API.</summary>
+    public async Task StartNodeAsync(int node)
+    {
+        await ClusterScriptAsync("start-node", node);
+        lock (_stoppedNodes) _stoppedNodes.Remove(node);
+    }
+
+    private static async Task ClusterScriptAsync(string command, int node)
+    {
+        var (code, stdout, stderr) = await ScriptAsync("cluster", command, node.ToString());
+        if (code != 0) throw new InvalidOperationException($"scripts/rabbitmq.sh cluster {command} {node} failed ({code}): {stderr}{stdout}");
+    }
+
+    private static async Task<(int Code, string Stdout, string Stderr)> ScriptAsync(params string[] args)
+    {
+        var start = new ProcessStartInfo(TestPaths.RepoFile("scripts/rabbitmq.sh")) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in args) start.ArgumentList.Add(arg);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(300));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     /// <summary>
@@ -196,7 +337,7 @@ public sealed class RabbitMqBroker : IAsyncLifetime
     {
         var name = VhostOf(vhostUri.ToString());
         try { using var _ = await _http.DeleteAsync($"api/vhosts/{Uri.EscapeDataString(name)}"); }
-        catch (HttpRequestException) { return; } // the suite's end tries again
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException) { return; } // the suite's end tries again
         lock (_vhosts) _vhosts.Remove(name);
     }
 
@@ -205,6 +346,9 @@ public sealed class RabbitMqBroker : IAsyncLifetime
         try
         {
             if (_appStopped) await StartAppAsync(); // a test that failed mid-outage must not leave the broker down
+            int[] stopped;
+            lock (_stoppedNodes) stopped = [.. _stoppedNodes];
+            foreach (var node in stopped) await StartNodeAsync(node);
             string[] vhosts;
             lock (_vhosts) vhosts = [.. _vhosts];
             foreach (var vhost in vhosts)
@@ -310,3 +454,6 @@ public sealed class RabbitMqBroker : IAsyncLifetime
         }
     }
 }
+
+/// <summary>The three-node loopback cluster of <c>scripts/rabbitmq.sh cluster</c> (ports 5681-5683), for the node-loss tests.</summary>
+public sealed class RabbitMqCluster() : RabbitMqBroker(cluster: true);

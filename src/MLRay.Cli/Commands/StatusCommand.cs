@@ -97,7 +97,7 @@ public static class StatusCommand
     /// </summary>
     private static async Task<(IReadOnlyDictionary<(string, string, string), DateTimeOffset> Letters, IReadOnlyList<string> Notes)> ReadDeadLettersAsync(MLRayConfig config, CancellationToken ct)
     {
-        var store = new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)) { LockWait = TimeSpan.FromSeconds(3) };
+        var store = new DeadLetterStore(RabbitMqEndpoint.For(config.Pipeline)) { LockWait = TimeSpan.FromSeconds(3) };
         var letters = new Dictionary<(string, string, string), DateTimeOffset>();
         // A broker that accepts connections but does not answer must not hold up the rest of the report.
         using var bounded = CancellationTokenSource.CreateLinkedTokenSource(ct);

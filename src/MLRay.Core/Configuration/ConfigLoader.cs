@@ -119,12 +119,20 @@ public static partial class ConfigLoader
     private static PipelineSettings ReadPipeline(Node root, IEnvironment env, string source, IReadOnlyDictionary<string, Mark> positions, Problems problems)
     {
         var rabbit = problems.Check(() => root.Child("rabbitmq"));
-        problems.Check(() => rabbit?.RefuseUnknownKeys("uri"));
-        var uri = problems.Check(() =>
+        problems.Check(() => rabbit?.RefuseUnknownKeys("uri", "uris"));
+        var rabbitKey = rabbit?.Has("uris") == true ? "rabbitmq.uris"
+            : rabbit?.Has("uri") == true ? "rabbitmq.uri"
+            : env.Get(PipelineSettings.RabbitMqUriVariable) is not null ? PipelineSettings.RabbitMqUriVariable : "default rabbitmq.uri";
+        var uris = problems.Check(() =>
         {
-            var uriText = rabbit?.OptionalString("uri") ?? PipelineSettings.RabbitMqUriFrom(env);
-            return Uri.TryCreate(uriText, UriKind.Absolute, out var parsed) && parsed.Scheme is "amqp" or "amqps" ? parsed
-                : throw new ConfigException(rabbit?.Has("uri") == true ? "rabbitmq.uri" : PipelineSettings.RabbitMqUriVariable, "not an amqp:// or amqps:// URI");
+            if (rabbit?.Has("uri") == true && rabbit.Has("uris"))
+                throw new ConfigException("rabbitmq.uris", "give either rabbitmq.uri or rabbitmq.uris, not both");
+            // A list names each node's key (rabbitmq.uris[1]); the comma form has one key for all of them.
+            IReadOnlyList<(string Key, string Text)> nodes = rabbit?.Has("uris") == true
+                ? [.. (rabbit.Child("uris")?.StringList() ?? []).Select((text, i) => ($"rabbitmq.uris[{i}]", text))]
+                : [.. RabbitMqNodes.Split(rabbit?.OptionalString("uri") ?? PipelineSettings.RabbitMqUriFrom(env))
+                    .Select(text => (rabbitKey == "default rabbitmq.uri" ? PipelineSettings.RabbitMqUriVariable : rabbitKey, text))];
+            return RabbitMqNodes.Parse(nodes, rabbitKey);
         });
 
         var receiver = problems.Check(() => root.Child("receiver"));
@@ -143,9 +151,8 @@ public static partial class ConfigLoader
         });
         return new PipelineSettings
         {
-            RabbitMqUri = uri!,
-            RabbitMqUriKey = rabbit?.Has("uri") == true ? "rabbitmq.uri"
-                : env.Get(PipelineSettings.RabbitMqUriVariable) is not null ? PipelineSettings.RabbitMqUriVariable : "default rabbitmq.uri",
+            RabbitMqUris = uris ?? [new Uri(PipelineSettings.DefaultRabbitMqUri)],
+            RabbitMqUriKey = rabbitKey,
             WebhookSecretSource = secret,
             AllowUnsignedWebhooks = allowUnsigned,
             OpsTokenSource = problems.Check(() => ReadSecret(receiver, "ops_token", env, source, positions)),

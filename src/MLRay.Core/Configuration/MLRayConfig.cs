@@ -119,11 +119,17 @@ public sealed record RayClusterConfig
 /// <summary>The event pipeline: broker, webhook secret source, resync period (sections <c>rabbitmq</c> and <c>receiver</c>).</summary>
 public sealed record PipelineSettings
 {
-    /// <summary><c>rabbitmq.uri</c>, default <c>RABBITMQ_URI</c> or <see cref="DefaultRabbitMqUri"/>.</summary>
-    public Uri RabbitMqUri { get; init; } = new(DefaultRabbitMqUri);
+    /// <summary>
+    /// The broker's nodes, in the order clients try them (<see cref="RabbitMqNodes"/>): <c>rabbitmq.uris</c>, or
+    /// <c>rabbitmq.uri</c> (one URI, or several separated by commas), default <c>RABBITMQ_URI</c> (the same forms) or
+    /// <see cref="DefaultRabbitMqUri"/>. One vhost and one set of credentials for all.
+    /// </summary>
+    public IReadOnlyList<Uri> RabbitMqUris { get; init; } = [new(DefaultRabbitMqUri)];
+    /// <summary>The first node: what a caller that takes one broker URI uses. Setting it configures a one-node broker.</summary>
+    public Uri RabbitMqUri { get => RabbitMqUris[0]; init => RabbitMqUris = [value]; }
     /// <summary>RabbitMQ's own default: the guest user on the local broker (loopback: guest may log in only from there).</summary>
     public const string DefaultRabbitMqUri = "amqp://guest:guest@127.0.0.1:5672/";
-    /// <summary>Where <see cref="RabbitMqUri"/> came from, for messages: <c>rabbitmq.uri</c>, <c>RABBITMQ_URI</c> or the default.</summary>
+    /// <summary>Where <see cref="RabbitMqUris"/> came from, for messages: <c>rabbitmq.uri</c>, <c>rabbitmq.uris</c>, <c>RABBITMQ_URI</c> or the default.</summary>
     public string RabbitMqUriKey { get; init; } = "rabbitmq.uri";
 
     /// <summary>The variable <c>rabbitmq.uri</c> defaults to.</summary>
@@ -160,10 +166,12 @@ public sealed record PipelineSettings
     public static readonly TimeSpan DefaultDedupWindow = TimeSpan.FromMinutes(10);
 
     // The sources, not the secrets: printing the settings must neither show nor need them.
-    public override string ToString() => $"PipelineSettings(RabbitMqUri={RedactedRabbitMqUri}, WebhookSecret={(WebhookSecretSource is null ? "none" : "***")}, OpsToken={(OpsTokenSource is null ? "none" : "***")}, ResyncInterval={ResyncInterval})";
+    public override string ToString() => $"PipelineSettings(RabbitMqUris={RedactedRabbitMqUris}, WebhookSecret={(WebhookSecretSource is null ? "none" : "***")}, OpsToken={(OpsTokenSource is null ? "none" : "***")}, ResyncInterval={ResyncInterval})";
 
-    /// <summary>The broker URI without its password, for logs.</summary>
-    public string RedactedRabbitMqUri => new UriBuilder(RabbitMqUri) { Password = RabbitMqUri.UserInfo.Contains(':') ? "***" : "" }.Uri.ToString();
+    /// <summary>The first node's URI without its password, for logs.</summary>
+    public string RedactedRabbitMqUri => RabbitMqNodes.Redacted(RabbitMqUri);
+    /// <summary>Every node's URI without its password, comma-separated, for logs.</summary>
+    public string RedactedRabbitMqUris => string.Join(",", RabbitMqUris.Select(RabbitMqNodes.Redacted));
 }
 
 /// <summary>

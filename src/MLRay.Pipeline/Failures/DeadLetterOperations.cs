@@ -17,7 +17,7 @@ public sealed record DeadLetterListing(IReadOnlyList<ClusterDeadLetters> Cluster
 public sealed class DeadLetterOperations(DeadLetterStore store, MLRayConfig config)
 {
     /// <summary>On the config's broker (<c>rabbitmq.uri</c>).</summary>
-    public DeadLetterOperations(MLRayConfig config) : this(new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)), config)
+    public DeadLetterOperations(MLRayConfig config) : this(new DeadLetterStore(RabbitMqEndpoint.For(config.Pipeline)), config)
     {
     }
 

@@ -32,7 +32,9 @@ public sealed class BusRegistryChangedPublisher(IPublishEndpoint publish) : IReg
 /// router's consumer reads it unchanged. Profiling the receiver showed MassTransit's publish pipeline, its locks and the
 /// garbage it makes costing most of a webhook's CPU; this is what a bare publisher does. Mandatory: a publish no queue
 /// takes (the router's queue deleted) is an error, not a silent drop. A lost connection or channel is re-opened by the
-/// next publish, so during a broker outage each webhook fails fast (503, MLflow retries) instead of waiting. A broker that
+/// next publish — on the first node of the list that accepts it, so when a cluster node is lost the publishes in flight on it
+/// fail (503, MLflow retries) and the next one goes through a live node — and during a whole broker's outage each webhook fails
+/// fast (503) instead of waiting. A broker that
 /// lost its definitions answers NOT_FOUND (the exchange is gone): the topology is declared again (<see cref="TopologyRepair"/>)
 /// and the message published once more within the request; a returned message (the exchange there, no queue bound) has
 /// the topology declared again for MLflow's retry, and is answered 503 like any other publish that failed.
@@ -44,7 +46,7 @@ public sealed class ConfirmedRegistryChangedPublisher(MLRayConfig config, Topolo
     public const string TraceContextHeader = MassTransit.Logging.DiagnosticHeaders.ActivityId;
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
-    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
+    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.For(config.Pipeline);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
     private IChannel? _channel;

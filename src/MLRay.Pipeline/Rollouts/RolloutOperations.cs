@@ -31,7 +31,7 @@ public sealed class RolloutOperations(MlflowClient mlflow, RegistryReader regist
 {
     /// <summary>Commands on the config's broker (<c>rabbitmq.uri</c>).</summary>
     public RolloutOperations(MlflowClient mlflow, RegistryReader registry, IHttpClientFactory http, MLRayConfig config)
-        : this(mlflow, registry, http, new ClusterQueueSender(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)), config)
+        : this(mlflow, registry, http, new ClusterQueueSender(RabbitMqEndpoint.For(config.Pipeline)), config)
     {
     }
 

@@ -15,7 +15,7 @@ public sealed class BrokerHealthCheck(MLRayConfig config, TopologyRepair repair)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(1);
-    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
+    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.For(config.Pipeline);
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
     private (DateTime At, HealthCheckResult Result)? _last;

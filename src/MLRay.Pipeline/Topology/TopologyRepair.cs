@@ -14,14 +14,14 @@ namespace MLRay.Pipeline.Topology;
 /// One repair at a time, and whoever asks meanwhile awaits that one; at most one attempt per <see cref="MinInterval"/>,
 /// so a burst of failing webhooks or probes costs one declare, not a storm. Each attempt logs one Warning.
 /// </summary>
-public sealed class TopologyRepair(MLRayConfig config, TimeProvider time, ILogger<TopologyRepair> log)
+public sealed class TopologyRepair(MLRayConfig config, QueueReplication replication, TimeProvider time, ILogger<TopologyRepair> log)
 {
     /// <summary>The shortest time between two attempts.</summary>
     public static readonly TimeSpan MinInterval = TimeSpan.FromSeconds(5);
     // Its own bound, not the asking request's: a webhook that gives up (503) does not cut the repair short for the next one.
     private static readonly TimeSpan DeclareTimeout = TimeSpan.FromSeconds(15);
 
-    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
+    private readonly RabbitMqEndpoint _broker = RabbitMqEndpoint.For(config.Pipeline);
     private readonly Lock _lock = new();
     private Task<bool>? _running;
     private DateTimeOffset? _lastAttempt;
@@ -69,8 +69,7 @@ public sealed class TopologyRepair(MLRayConfig config, TimeProvider time, ILogge
         try
         {
             await using var connection = await _broker.ConnectAsync("mlray topology repair", DeclareTimeout, timeout.Token);
-            await using var channel = await connection.CreateChannelAsync(cancellationToken: timeout.Token);
-            await TopologyDeclarer.DeclareAsync(channel, config, timeout.Token);
+            await TopologyDeclarer.DeclareAsync(connection, config, replication, log, timeout.Token);
             Interlocked.Increment(ref _completed);
             log.LogWarning("Broker {Broker} lost its definitions ({Symptom}); re-declared MLRay's exchanges, queues and bindings", _broker, symptom);
             return true;

@@ -23,7 +23,7 @@ public sealed class ClusterHandover(ClusterWorkers workers, MLRayConfig config, 
     {
         var left = workers.All.Where(w => w.LeftForSuccessor > 0).ToList();
         if (left.Count == 0) return;
-        var broker = RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri);
+        var broker = RabbitMqEndpoint.For(config.Pipeline);
         try
         {
             await using var connection = await broker.ConnectAsync("mlray-worker handover", TimeSpan.FromSeconds(5), ct);

@@ -79,7 +79,7 @@ public static class ReceiverApp
             var webhooks = app.Services.GetRequiredService<IOptions<MLflowWebhookOptions>>().Value;
             log.LogInformation(
                 "Receiver listening on {Urls}; broker {RabbitMq}; models ending with {Suffix}; signature {SignatureMode}; dedup window {DedupWindow}",
-                string.Join(", ", app.Urls), config.Pipeline.RedactedRabbitMqUri, config.Mlflow.ModelNameSuffix, webhooks.SignatureMode, config.Pipeline.DedupWindow);
+                string.Join(", ", app.Urls), config.Pipeline.RedactedRabbitMqUris, config.Mlflow.ModelNameSuffix, webhooks.SignatureMode, config.Pipeline.DedupWindow);
             if (webhooks.Secret is null)
                 log.LogWarning("Webhook signatures are not checked (receiver.allow_unsigned: true): anyone who can reach {Route} can trigger deploys",
                     WebhookEndpointExtensions.Route);

@@ -19,7 +19,7 @@ public static class DeadLetterOpsEndpointExtensions
     /// <summary>The dead-letter operations on the config's broker and the dead-letter metrics on <c>/metrics</c> (these need no token).</summary>
     public static IServiceCollection AddDeadLetterOps(this IServiceCollection services, MLRayConfig config)
     {
-        services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.Parse(config.Pipeline.RabbitMqUri)));
+        services.TryAddSingleton(_ => new DeadLetterStore(RabbitMqEndpoint.For(config.Pipeline)));
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddSingleton(sp => new DeadLetterMetrics(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<DeadLetterStore>(),
             config.Clusters.Select(c => c.Name).ToList(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<DeadLetterMetrics>>()));

@@ -56,7 +56,7 @@ public static class WorkerApp
             var config = ConfigLoader.LoadFile(options.ConfigPath, env);
             await using var app = Build(options, config, env);
             startupLog.Information("MLRay worker for {Clusters} (router: {Router}) on {Broker}; probes on {Urls}",
-                options.Clusters, options.Router, config.Pipeline.RedactedRabbitMqUri, options.Urls);
+                options.Clusters, options.Router, config.Pipeline.RedactedRabbitMqUris, options.Urls);
             await app.RunAsync(ct);
         });
 }

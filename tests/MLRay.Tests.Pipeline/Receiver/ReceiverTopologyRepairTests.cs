@@ -85,7 +85,7 @@ public class ReceiverTopologyRepairTests(RabbitMqBroker broker, ITestOutputHelpe
         };
         var time = new FakeTimeProvider(ReceiverHost.Now);
         var log = new WarningLog();
-        var repair = new TopologyRepair(config, time, log);
+        var repair = new TopologyRepair(config, new QueueReplication(null), time, log);
 
         // Eight callers met the loss before any repair: one declare, and every one of them is told to retry.
         var answers = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => repair.RepairAsync(0, "test", CancellationToken.None)));
