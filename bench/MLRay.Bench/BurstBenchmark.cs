@@ -38,9 +38,7 @@ public static class BurstBenchmark
         builder.Services.AddMLRayPipeline(config, BenchEnvironment.Empty, new PipelineRoles { Router = true, Clusters = [config.Clusters[0].Name] });
         using var worker = builder.Build();
         await worker.StartAsync(ct);
-        mlflow.CreateWebhook("mlray", new Uri(new Uri(receiver.Urls.First()), "/webhooks/mlflow").ToString(),
-            ["model_version.created", "model_version_alias.created", "model_version_alias.deleted",
-             "model_version_tag.set", "model_version_tag.deleted", "registered_model.created"], PipelineBench.Secret);
+        PipelineBench.Subscribe(mlflow, new Uri(receiver.Urls.First()));
         var rayClient = worker.Services.GetRequiredService<ClusterReconcilers>().Ray(config.Clusters[0].Name);
 
         try

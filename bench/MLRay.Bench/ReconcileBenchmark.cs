@@ -86,20 +86,34 @@ public static class ReconcileBenchmark
         ConfigLoader.Load(ConfigYaml(mlflow, ray, workingDir, extra), BenchEnvironment.Empty);
 
     /// <summary>The benchmarks' config file: one py312 cluster on the Ray emulator, <paramref name="extra"/> appended.</summary>
-    internal static string ConfigYaml(Uri mlflow, RayDashboardEmulator ray, string workingDir, string extra = "") => $"""
+    internal static string ConfigYaml(Uri mlflow, RayDashboardEmulator ray, string workingDir, string extra = "") =>
+        ConfigYaml(mlflow, [BenchCluster.Py312(ray)], workingDir, extra);
+
+    /// <summary>The benchmarks' config file with a Ray emulator per cluster, <paramref name="extra"/> appended.</summary>
+    internal static string ConfigYaml(Uri mlflow, IEnumerable<BenchCluster> clusters, string workingDir, string extra = "") =>
+        $"""
         mlray:
           working_dir: {workingDir}
         mlflow:
           tracking_uri: {mlflow}
         ray_clusters:
-        - name: ray-cluster-py312
-          python_version: '3.12'
-          dashboard_address: {ray.BaseUri}
-          serve_address: {ray.ServeUri}
-        {extra}
-        """;
+
+        """ + string.Concat(clusters.Select(c => $"""
+        - name: {c.Name}
+          python_version: '{c.Python}'
+          dashboard_address: {c.Ray.BaseUri}
+          serve_address: {c.Ray.ServeUri}
+
+        """)) + extra + "\n";
 
     internal static string Format(TimeSpan t) => t.TotalSeconds >= 1 ? $"{t.TotalSeconds:F2} s" : $"{t.TotalMilliseconds:F0} ms";
+}
+
+/// <summary>A <c>ray_clusters</c> entry of the benchmarks' config: its name, its Python (major.minor) and its Ray emulator.</summary>
+internal sealed record BenchCluster(string Name, string Python, RayDashboardEmulator Ray)
+{
+    /// <summary>The single cluster of the reconcile, burst and ingest scenarios.</summary>
+    public static BenchCluster Py312(RayDashboardEmulator ray) => new("ray-cluster-py312", "3.12", ray);
 }
 
 internal static class BenchEnvironment

@@ -690,6 +690,16 @@ internal sealed partial class RayClusterStore
         }
     }
 
+    /// <summary>How many apps GET would show in each status now (no rendering: cheap with thousands of apps).</summary>
+    public IReadOnlyDictionary<string, int> StatusCounts()
+    {
+        lock (_lock)
+        {
+            Advance(Now());
+            return _serve.Apps.GroupBy(a => ServeStatusRenderer.StatusOf(a.Phase)).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        }
+    }
+
     // ------------------------------------------------------------------ clock
 
     private DateTime Now() => (Options.TimeProvider ?? TimeProvider.System).GetUtcNow().UtcDateTime;

@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using MLRay.Emulators.Mlflow;
+using MLRay.Emulators.Seed;
+using MLRay.Pipeline;
+using MLRay.Pipeline.Messages;
+using MLRay.Pipeline.Resync;
+using MLRay.Pipeline.Routing;
+
+namespace MLRay.Bench;
+
+/// <summary>
+/// Issue 18's registry size: N registered models spread evenly over C Ray clusters that differ by Python (3.9, 3.10, …;
+/// each model's python_env.yaml names its cluster's), deployed by the processes as they run in production — one
+/// <c>mlray-receiver</c> and one <c>mlray-worker</c> per cluster (each also a router, the default) — through RabbitMQ (a
+/// throw-away vhost) onto a Ray emulator per cluster. Cold start, a warm reconcile of each cluster, one resync, one more
+/// registration, and each process's peak RSS, every figure next to its target.
+/// </summary>
+public static class ScaleBenchmark
+{
+    public sealed record Settings(int Models, int Clusters);
+
+    /// <summary>Issue 18's targets.</summary>
+    private static readonly TimeSpan ColdStartTarget = TimeSpan.FromMinutes(2);
+    private const int ReconcileRequestsTarget = 12;
+    private static readonly TimeSpan ReconcileTimeTarget = TimeSpan.FromSeconds(2);
+    private const int ResyncRequestsTarget = 12;
+    private static readonly TimeSpan RegistrationTarget = TimeSpan.FromSeconds(1);
+    private const long WorkerRssTarget = 300_000_000, ReceiverRssTarget = 200_000_000;
+
+    /// <summary>Each cluster's interpreter as its models' python_env.yaml says it (the seed's two, and two of the same era).</summary>
+    private static string Python(int cluster) => cluster switch
+    {
+        0 => "3.9.22",
+        1 => "3.10.18",
+        2 => "3.11.13",
+        3 => "3.12.11",
+        _ => $"3.{9 + cluster}.0",
+    };
+
+    public static async Task RunAsync(Settings settings, Uri broker, TextWriter output, CancellationToken ct)
+    {
+        using var temp = new TempDirectory(); // disposed last: the services' logs are in it
+        var dir = temp.Path;
+        await using var vhost = await ThrowAwayVhost.CreateAsync(broker);
+        await using var mlflow = await MlflowEmulator.StartAsync();
+        var clusters = new List<BenchCluster>();
+        var services = new List<ServiceProcess>();
+        IHost? control = null;
+        try
+        {
+            for (var c = 0; c < settings.Clusters; c++)
+            {
+                var python = Python(c);
+                var minor = string.Join('.', python.Split('.')[..2]);
+                clusters.Add(new BenchCluster($"ray-cluster-py{minor.Replace(".", "", StringComparison.Ordinal)}", minor, await PipelineBench.StartRayAsync(python)));
+            }
+            var expected = new int[settings.Clusters];
+            var setup = Stopwatch.StartNew();
+            for (var i = 0; i < settings.Models; i++)
+            {
+                var c = i % settings.Clusters;
+                SeedModels.RegisterCopy(mlflow, SeedModels.All[0] with { PythonVersion = Python(c) }, ModelName(i));
+                expected[c]++;
+            }
+            var registered = setup.Elapsed;
+
+            var configFile = Path.Combine(dir, "config.yml");
+            var configYaml = await PipelineBench.ConfigYamlAsync(mlflow.BaseUri, clusters, dir, vhost.Uri, ct);
+            await File.WriteAllTextAsync(configFile, configYaml, ct);
+            var config = ConfigLoader.Load(configYaml, BenchEnvironment.Empty);
+
+            // (1) Cold start: the processes start against a full registry with empty caches; the receiver's start-up resync
+            // announces every model. MLflow's webhooks are on, so the workers' status tags come back as webhooks, as in production.
+            var coldClock = Stopwatch.StartNew();
+            var workers = await StartAllAsync(services, clusters.Select(c => ServiceProcess.StartAsync("MLRay.Worker", "mlray-worker",
+                ["--config", configFile, "--cluster", c.Name], Path.Combine(dir, $"worker-{c.Name}.log"), ct)));
+            var receiver = (await StartAllAsync(services, [ServiceProcess.StartAsync("MLRay.Receiver", "mlray-receiver",
+                ["--config", configFile], Path.Combine(dir, "receiver.log"), ct)]))[0];
+            var started = coldClock.Elapsed;
+            PipelineBench.Subscribe(mlflow, receiver.BaseUri);
+            await PipelineBench.WaitAsync(() => Task.FromResult(clusters.Select((c, i) => Running(c) >= expected[i]).All(r => r)),
+                TimeSpan.FromMinutes(15), () => "every app RUNNING: " + string.Join(", ", clusters.Select((c, i) =>
+                    $"{c.Name} {string.Join(" ", c.Ray.StatusCounts().Select(s => $"{s.Key} {s.Value}"))} of {expected[i]}, {c.Ray.PutCount} PUTs")),
+                TimeSpan.FromMilliseconds(250));
+            var coldStart = coldClock.Elapsed;
+            var coldRequests = mlflow.RequestCounts();
+            var coldPuts = clusters.Select(c => c.Ray.PutCount).ToList();
+            // Then the RUNNING status tags, and the webhooks they fire, until MLflow has been quiet for a while.
+            await QuietAsync(mlflow, TimeSpan.FromSeconds(3), ct);
+            var settled = coldClock.Elapsed;
+            var settledRequests = mlflow.RequestCounts();
+            var webhooks = mlflow.WebhookDeliveries.Count;
+
+            // A bus of the bench's own (no consumers), to ask for reconciles and to publish a resync as the receiver would.
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.ClearProviders();
+            builder.Services.AddMLRayPipeline(config, BenchEnvironment.Empty, new PipelineRoles());
+            control = builder.Build();
+            await control.StartAsync(ct);
+            var dispatcher = control.Services.GetRequiredService<IClusterDispatcher>();
+            using var scrape = new HttpClient();
+
+            // (2) A warm reconcile of each cluster, one at a time, asked for directly (the Python's routing key).
+            var warm = new List<(BenchCluster Cluster, IReadOnlyDictionary<string, int> Requests, TimeSpan Duration, TimeSpan AskedToDone, int RayGets, int RayPuts)>();
+            for (var c = 0; c < clusters.Count; c++)
+            {
+                var (cluster, worker) = (clusters[c], workers[c]);
+                var before = mlflow.Requests.Count;
+                var rayBefore = cluster.Ray.Requests.Count;
+                var (count, sum) = await ReconcileMetricsAsync(scrape, worker, ct);
+                var clock = Stopwatch.StartNew();
+                await dispatcher.DispatchAsync(new ClusterDeployRequested { RoutingKey = cluster.Python, Reason = "bench: warm reconcile" }, ct);
+                await PipelineBench.WaitAsync(async () => (await ReconcileMetricsAsync(scrape, worker, ct)).Count > count, TimeSpan.FromMinutes(1),
+                    () => $"a reconcile of {cluster.Name}");
+                var askedToDone = clock.Elapsed;
+                var (_, sumAfter) = await ReconcileMetricsAsync(scrape, worker, ct);
+                var ray = cluster.Ray.Requests.Skip(rayBefore).ToList();
+                warm.Add((cluster, mlflow.RequestCounts(before), TimeSpan.FromSeconds(sumAfter - sum), askedToDone,
+                    ray.Count(r => r.Method == "GET"), ray.Count(r => r.Method == "PUT")));
+            }
+
+            // (3) One resync, published from here as the receiver's timer would; counted until MLflow is quiet again.
+            var resyncBefore = mlflow.Requests.Count;
+            var resyncPuts = clusters.Select(c => c.Ray.PutCount).ToList();
+            var byWorker = await Task.WhenAll(workers.Select(w => MlflowRequestsAsync(scrape, w, ct)));
+            await ActivatorUtilities.CreateInstance<ResyncService>(control.Services).RunOnceAsync(ct);
+            await QuietAsync(mlflow, TimeSpan.FromSeconds(3), ct);
+            var resyncRequests = mlflow.RequestCounts(resyncBefore);
+            var resyncByWorker = (await Task.WhenAll(workers.Select(w => MlflowRequestsAsync(scrape, w, ct)))).Select((n, i) => n - byWorker[i]).ToList();
+            resyncPuts = clusters.Select((c, i) => c.Ray.PutCount - resyncPuts[i]).ToList();
+
+            // (4) One more registration with everything deployed: registered → its cluster's PUT.
+            var extra = ModelName(settings.Models);
+            var target = clusters[0].Ray;
+            var putsBefore = target.Requests.Count;
+            var registeredAt = DateTimeOffset.UtcNow;
+            var extraBefore = mlflow.Requests.Count;
+            SeedModels.RegisterCopy(mlflow, SeedModels.All[0] with { PythonVersion = Python(0) }, extra);
+            DateTimeOffset? putAt = null;
+            await PipelineBench.WaitAsync(() =>
+            {
+                putAt = target.Requests.Skip(putsBefore)
+                    .FirstOrDefault(r => r is { Method: "PUT", Status: 200 } && r.Body.Contains($"\"{extra}\"", StringComparison.Ordinal))?.At;
+                return Task.FromResult(putAt is not null);
+            }, TimeSpan.FromSeconds(60), () => $"{extra}'s PUT on {clusters[0].Name}");
+            var registrationToPut = putAt!.Value - registeredAt;
+            var extraRequests = mlflow.Requests.Count - extraBefore;
+
+            // (5) Peak RSS of every process, this one (both emulators, the registry's 10,000 models) included.
+            var rss = workers.Select((w, i) => (Name: $"mlray-worker {clusters[i].Name}", Bytes: w.PeakRssBytes(), Target: (long?)WorkerRssTarget))
+                .Append(("mlray-receiver", receiver.PeakRssBytes(), ReceiverRssTarget))
+                .Append(("mlray-bench (emulators, registry, bus)", ServiceProcess.PeakRssBytes(Environment.ProcessId), null))
+                .ToList();
+
+            output.WriteLine($"## scale ({settings.Models:N0} models over {settings.Clusters} clusters by Python; mlray-receiver + {settings.Clusters} mlray-worker processes → RabbitMQ → Ray emulators)");
+            output.WriteLine();
+            output.WriteLine($"Registry seeded in {ReconcileBenchmark.Format(registered)}; processes ready {ReconcileBenchmark.Format(started)} after launch.");
+            output.WriteLine();
+            output.WriteLine("| figure | measured | target | |");
+            output.WriteLine("|---|---|---|---|");
+            Row(output, $"cold start: launch → all {settings.Models:N0} RUNNING", ReconcileBenchmark.Format(coldStart), "< 2 min", coldStart < ColdStartTarget);
+            Row(output, "cold start: MLflow requests until all RUNNING",
+                $"{Total(coldRequests):N0} ({(double)Total(coldRequests) / settings.Models:F1} per model): {ByEndpoint(coldRequests, settings.Models)}", "", null);
+            Row(output, "cold start: MLflow requests until quiet (RUNNING tags written)",
+                $"{Total(settledRequests):N0} ({(double)Total(settledRequests) / settings.Models:F1} per model) in {ReconcileBenchmark.Format(settled)}; {webhooks:N0} webhooks sent", "", null);
+            Row(output, "cold start: Ray PUTs per cluster", string.Join(", ", clusters.Select((c, i) => $"{c.Name} {coldPuts[i]}")), "", null);
+            foreach (var w in warm)
+            {
+                Row(output, $"warm reconcile {w.Cluster.Name}: registry requests", $"{Total(w.Requests)}: {ByEndpoint(w.Requests, null)}; Ray GET {w.RayGets}, PUT {w.RayPuts}",
+                    $"≤ {ReconcileRequestsTarget}", Total(w.Requests) <= ReconcileRequestsTarget);
+                Row(output, $"warm reconcile {w.Cluster.Name}: time (asked → reconciled)", $"{ReconcileBenchmark.Format(w.Duration)} ({ReconcileBenchmark.Format(w.AskedToDone)})",
+                    "< 2 s", w.Duration < ReconcileTimeTarget);
+            }
+            var perCluster = (double)Total(resyncRequests) / settings.Clusters;
+            Row(output, "one resync: MLflow requests per cluster",
+                $"{perCluster:N1} ({Total(resyncRequests):N0} in all: {ByEndpoint(resyncRequests, null)}; by worker process: " +
+                $"{string.Join(", ", clusters.Select((c, i) => $"{c.Name} {resyncByWorker[i]:N0}"))}; Ray PUTs {resyncPuts.Sum()})",
+                $"≤ {ResyncRequestsTarget}", perCluster <= ResyncRequestsTarget);
+            Row(output, $"one more registration ({settings.Models:N0} deployed) → its cluster's PUT",
+                $"{registrationToPut.TotalMilliseconds:F0} ms ({extraRequests:N0} MLflow requests meanwhile)", "< 1 s", registrationToPut < RegistrationTarget);
+            foreach (var (name, bytes, limit) in rss)
+                Row(output, $"peak RSS, {name}", Mb(bytes), limit is { } l ? $"< {Mb(l)}" : "", limit is { } m ? bytes < m : null);
+            output.WriteLine();
+        }
+        finally
+        {
+            if (control is not null)
+            {
+                await control.StopAsync(CancellationToken.None);
+                control.Dispose();
+            }
+            foreach (var service in services) await service.DisposeAsync();
+            foreach (var cluster in clusters) await cluster.Ray.DisposeAsync();
+        }
+    }
+
+    private static string ModelName(int i) => $"scale-model-{i:D5}";
+
+    private static int Running(BenchCluster cluster) => cluster.Ray.StatusCounts().GetValueOrDefault("RUNNING");
+
+    /// <summary>Starts the processes together; each one started is added to <paramref name="started"/> (to be stopped), even when another fails.</summary>
+    private static async Task<List<ServiceProcess>> StartAllAsync(List<ServiceProcess> started, IEnumerable<Task<ServiceProcess>> starting)
+    {
+        var tasks = starting.ToList();
+        try { await Task.WhenAll(tasks); }
+        finally { started.AddRange(tasks.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result)); }
+        return tasks.Select(t => t.Result).ToList();
+    }
+
+    /// <summary>Returns once MLflow has had no request for <paramref name="quiet"/>: the pipeline has nothing left to do.</summary>
+    private static async Task QuietAsync(MlflowEmulator mlflow, TimeSpan quiet, CancellationToken ct)
+    {
+        var last = -1;
+        var since = Stopwatch.StartNew();
+        var overall = Stopwatch.StartNew();
+        while (since.Elapsed < quiet)
+        {
+            if (overall.Elapsed > TimeSpan.FromMinutes(10)) throw new TimeoutException("MLflow never went quiet");
+            var now = mlflow.RequestCount;
+            if (now != last) (last, since) = (now, Stopwatch.StartNew());
+            await Task.Delay(100, ct);
+        }
+    }
+
+    /// <summary>The worker's reconciles so far and their total duration (its <c>mlray_reconcile_duration</c> histogram).</summary>
+    private static async Task<(double Count, double Seconds)> ReconcileMetricsAsync(HttpClient http, ServiceProcess worker, CancellationToken ct) =>
+        (await PipelineBench.MetricAsync(http, worker.BaseUri, "mlray_reconcile_duration_count", "", ct),
+         await PipelineBench.MetricAsync(http, worker.BaseUri, "mlray_reconcile_duration_sum", "", ct));
+
+    /// <summary>Requests the process has sent MLflow (every attempt), from its <c>mlray_http_request_duration</c> histogram.</summary>
+    private static Task<double> MlflowRequestsAsync(HttpClient http, ServiceProcess service, CancellationToken ct) =>
+        PipelineBench.MetricAsync(http, service.BaseUri, "mlray_http_request_duration_count", "server=\"mlflow\"", ct);
+
+    private static int Total(IReadOnlyDictionary<string, int> counts) => counts.Values.Sum();
+
+    /// <summary>The biggest endpoints first, with their count per model when <paramref name="models"/> is given.</summary>
+    private static string ByEndpoint(IReadOnlyDictionary<string, int> counts, int? models) =>
+        string.Join(", ", counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal)
+            .Select(c => $"{c.Key} {c.Value:N0}" + (models is { } n ? $" ({(double)c.Value / n:0.##}/model)" : "")));
+
+    private static string Mb(long bytes) => $"{bytes / 1_000_000.0:F0} MB";
+
+    private static void Row(TextWriter output, string figure, string measured, string target, bool? met) =>
+        output.WriteLine($"| {figure} | {measured} | {target} | {met switch { true => "met", false => "**missed**", null => "" }} |");
+}
