@@ -59,7 +59,10 @@ internal static class PipelineBench
     }
 }
 
-/// <summary>A fresh directory under the system's temp directory, deleted (with what is in it) on dispose.</summary>
+/// <summary>
+/// A fresh directory under the system's temp directory, deleted (with what is in it) on dispose — kept, and its path
+/// told on stderr, when <c>MLRAY_BENCH_KEEP</c> is set: the services' logs are there, for profiling.
+/// </summary>
 internal sealed class TempDirectory : IDisposable
 {
     public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mlray-bench-" + Guid.NewGuid().ToString("N"));
@@ -68,6 +71,11 @@ internal sealed class TempDirectory : IDisposable
 
     public void Dispose()
     {
+        if (Environment.GetEnvironmentVariable("MLRAY_BENCH_KEEP") is { Length: > 0 })
+        {
+            Console.Error.WriteLine($"kept {Path}");
+            return;
+        }
         try { Directory.Delete(Path, recursive: true); }
         catch (IOException) { /* best effort */ }
     }

@@ -184,6 +184,10 @@ public static class ScaleBenchmark
                 $"{registrationToPut.TotalMilliseconds:F0} ms ({extraRequests:N0} MLflow requests meanwhile)", "< 1 s", registrationToPut < RegistrationTarget);
             foreach (var (name, bytes, limit) in rss)
                 Row(output, $"peak RSS, {name}", Mb(bytes), limit is { } l ? $"< {Mb(l)}" : "", limit is { } m ? bytes < m : null);
+            // Where the emulators' time went (their own request logs: arrival → answer), to tell their cost from MLRay's.
+            Row(output, "MLflow emulator: answer time by endpoint (whole run)", AnswerTimes(mlflow.Requests, r => MlflowEmulator.EndpointOf(r.Path)), "", null);
+            Row(output, "Ray emulators: answer time (whole run)", AnswerTimes(clusters.SelectMany(c => c.Ray.Requests), r => r.Method) +
+                $"; largest PUT {Mb(clusters.SelectMany(c => c.Ray.PutBodies).Max(b => (long?)b.Length) ?? 0)}", "", null);
             output.WriteLine();
         }
         finally
@@ -241,6 +245,14 @@ public static class ScaleBenchmark
     private static string ByEndpoint(IReadOnlyDictionary<string, int> counts, int? models) =>
         string.Join(", ", counts.OrderByDescending(c => c.Value).ThenBy(c => c.Key, StringComparer.Ordinal)
             .Select(c => $"{c.Key} {c.Value:N0}" + (models is { } n ? $" ({(double)c.Value / n:0.##}/model)" : "")));
+
+    /// <summary>Per group, the most requests first: count, mean and max time from arrival to answer.</summary>
+    private static string AnswerTimes(IEnumerable<MLRay.Emulators.RecordedRequest> requests, Func<MLRay.Emulators.RecordedRequest, string> group) =>
+        string.Join(", ", requests.GroupBy(group).OrderByDescending(g => g.Count()).Select(g =>
+        {
+            var ms = g.Select(r => (r.AnsweredAt - r.At).TotalMilliseconds).ToList();
+            return $"{g.Key} {ms.Count:N0} × {ms.Average():F1} ms (max {ms.Max():F0})";
+        }));
 
     private static string Mb(long bytes) => $"{bytes / 1_000_000.0:F0} MB";
 
