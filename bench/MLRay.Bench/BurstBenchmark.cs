@@ -138,6 +138,13 @@ internal sealed class ThrowAwayVhost : IAsyncDisposable
         if (response.StatusCode != System.Net.HttpStatusCode.NotFound) response.EnsureSuccessStatusCode();
     }
 
+    /// <summary>Messages (ready and unacked) in this vhost's queues whose name <paramref name="counts"/> accepts (management API: up to 5 s old).</summary>
+    public async Task<long> MessagesAsync(Func<string, bool> counts)
+    {
+        var queues = JsonNode.Parse(await _http.GetStringAsync($"queues/{Uri.EscapeDataString(_name)}?columns=name,messages"))!.AsArray();
+        return queues.Where(q => counts((string)q!["name"]!)).Sum(q => (long?)q!["messages"] ?? 0);
+    }
+
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
 
     public async ValueTask DisposeAsync()

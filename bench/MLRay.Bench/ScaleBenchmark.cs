@@ -89,8 +89,8 @@ public static class ScaleBenchmark
             var coldStart = coldClock.Elapsed;
             var coldRequests = mlflow.RequestCounts();
             var coldPuts = clusters.Select(c => c.Ray.PutCount).ToList();
-            // Then the RUNNING status tags, and the webhooks they fire, until MLflow has been quiet for a while.
-            await QuietAsync(mlflow, TimeSpan.FromSeconds(3), ct);
+            // Then the RUNNING status tags, the webhooks they fire, and what the start-up resync still had queued: until settled.
+            await SettledAsync(mlflow, vhost, ct);
             var settled = coldClock.Elapsed;
             var settledRequests = mlflow.RequestCounts();
             var webhooks = mlflow.WebhookDeliveries.Count;
@@ -123,12 +123,12 @@ public static class ScaleBenchmark
                     ray.Count(r => r.Method == "GET"), ray.Count(r => r.Method == "PUT")));
             }
 
-            // (3) One resync, published from here as the receiver's timer would; counted until MLflow is quiet again.
+            // (3) One resync, published from here as the receiver's timer would; counted until the pipeline settles again.
             var resyncBefore = mlflow.Requests.Count;
             var resyncPuts = clusters.Select(c => c.Ray.PutCount).ToList();
             var byWorker = await Task.WhenAll(workers.Select(w => MlflowRequestsAsync(scrape, w, ct)));
             await ActivatorUtilities.CreateInstance<ResyncService>(control.Services).RunOnceAsync(ct);
-            await QuietAsync(mlflow, TimeSpan.FromSeconds(3), ct);
+            await SettledAsync(mlflow, vhost, ct);
             var resyncRequests = mlflow.RequestCounts(resyncBefore);
             var resyncByWorker = (await Task.WhenAll(workers.Select(w => MlflowRequestsAsync(scrape, w, ct)))).Select((n, i) => n - byWorker[i]).ToList();
             resyncPuts = clusters.Select((c, i) => c.Ray.PutCount - resyncPuts[i]).ToList();
@@ -151,10 +151,13 @@ public static class ScaleBenchmark
             var extraRequests = mlflow.Requests.Count - extraBefore;
 
             // (5) Peak RSS of every process, this one (both emulators, the registry's 10,000 models) included.
-            var rss = workers.Select((w, i) => (Name: $"mlray-worker {clusters[i].Name}", Bytes: w.PeakRssBytes(), Target: (long?)WorkerRssTarget))
-                .Append(("mlray-receiver", receiver.PeakRssBytes(), ReceiverRssTarget))
-                .Append(("mlray-bench (emulators, registry, bus)", ServiceProcess.PeakRssBytes(Environment.ProcessId), null))
-                .ToList();
+            // With each service's managed heap after its last GC and what the GC has committed (its /metrics): what is
+            // objects, what is the (server) GC's headroom, and what is neither.
+            var rss = new List<(string Name, long Bytes, long? Target, string Heap)>();
+            foreach (var (service, name, limit) in workers.Select((w, i) => (w, $"mlray-worker {clusters[i].Name}", WorkerRssTarget))
+                         .Append((receiver, "mlray-receiver", ReceiverRssTarget)))
+                rss.Add((name, service.PeakRssBytes(), limit, await HeapAsync(scrape, service, ct)));
+            rss.Add(("mlray-bench (emulators, registry, bus)", ServiceProcess.PeakRssBytes(Environment.ProcessId), null, ""));
 
             output.WriteLine($"## scale ({settings.Models:N0} models over {settings.Clusters} clusters by Python; mlray-receiver + {settings.Clusters} mlray-worker processes → RabbitMQ → Ray emulators)");
             output.WriteLine();
@@ -165,7 +168,7 @@ public static class ScaleBenchmark
             Row(output, $"cold start: launch → all {settings.Models:N0} RUNNING", ReconcileBenchmark.Format(coldStart), "< 2 min", coldStart < ColdStartTarget);
             Row(output, "cold start: MLflow requests until all RUNNING",
                 $"{Total(coldRequests):N0} ({(double)Total(coldRequests) / settings.Models:F1} per model): {ByEndpoint(coldRequests, settings.Models)}", "", null);
-            Row(output, "cold start: MLflow requests until quiet (RUNNING tags written)",
+            Row(output, "cold start: MLflow requests until settled (RUNNING tags written, queues empty)",
                 $"{Total(settledRequests):N0} ({(double)Total(settledRequests) / settings.Models:F1} per model) in {ReconcileBenchmark.Format(settled)}; {webhooks:N0} webhooks sent", "", null);
             Row(output, "cold start: Ray PUTs per cluster", string.Join(", ", clusters.Select((c, i) => $"{c.Name} {coldPuts[i]}")), "", null);
             foreach (var w in warm)
@@ -182,8 +185,8 @@ public static class ScaleBenchmark
                 $"≤ {ResyncRequestsTarget}", perCluster <= ResyncRequestsTarget);
             Row(output, $"one more registration ({settings.Models:N0} deployed) → its cluster's PUT",
                 $"{registrationToPut.TotalMilliseconds:F0} ms ({extraRequests:N0} MLflow requests meanwhile)", "< 1 s", registrationToPut < RegistrationTarget);
-            foreach (var (name, bytes, limit) in rss)
-                Row(output, $"peak RSS, {name}", Mb(bytes), limit is { } l ? $"< {Mb(l)}" : "", limit is { } m ? bytes < m : null);
+            foreach (var (name, bytes, limit, heap) in rss)
+                Row(output, $"peak RSS, {name}", Mb(bytes) + heap, limit is { } l ? $"< {Mb(l)}" : "", limit is { } m ? bytes < m : null);
             // Where the emulators' time went (their own request logs: arrival → answer), to tell their cost from MLRay's.
             Row(output, "MLflow emulator: answer time by endpoint (whole run)", AnswerTimes(mlflow.Requests, r => MlflowEmulator.EndpointOf(r.Path)), "", null);
             Row(output, "Ray emulators: answer time (whole run)", AnswerTimes(clusters.SelectMany(c => c.Ray.Requests), r => r.Method) +
@@ -215,19 +218,31 @@ public static class ScaleBenchmark
         return tasks.Select(t => t.Result).ToList();
     }
 
-    /// <summary>Returns once MLflow has had no request for <paramref name="quiet"/>: the pipeline has nothing left to do.</summary>
-    private static async Task QuietAsync(MlflowEmulator mlflow, TimeSpan quiet, CancellationToken ct)
+    /// <summary>
+    /// Returns once the pipeline has nothing left to do: no message in any queue that work goes through (dead letters and
+    /// parked models stay), no webhook delivery in flight, and no MLflow request for longer than the broker's statistics lag.
+    /// </summary>
+    private static async Task SettledAsync(MlflowEmulator mlflow, ThrowAwayVhost vhost, CancellationToken ct)
     {
+        var quiet = TimeSpan.FromSeconds(6);
         var last = -1;
         var since = Stopwatch.StartNew();
         var overall = Stopwatch.StartNew();
-        while (since.Elapsed < quiet)
+        while (true)
         {
-            if (overall.Elapsed > TimeSpan.FromMinutes(10)) throw new TimeoutException("MLflow never went quiet");
+            if (overall.Elapsed > TimeSpan.FromMinutes(20)) throw new TimeoutException("the pipeline never settled");
             var now = mlflow.RequestCount;
             if (now != last) (last, since) = (now, Stopwatch.StartNew());
-            await Task.Delay(100, ct);
+            else if (since.Elapsed >= quiet && await vhost.MessagesAsync(Pending) == 0)
+            {
+                await mlflow.WaitForWebhookDeliveriesAsync(TimeSpan.FromMinutes(5));
+                if (mlflow.RequestCount == last) return;
+            }
+            await Task.Delay(250, ct);
         }
+
+        static bool Pending(string queue) => !(queue.EndsWith(".dead-letters", StringComparison.Ordinal) || queue.EndsWith("_error", StringComparison.Ordinal)
+            || queue.EndsWith("_skipped", StringComparison.Ordinal) || queue == PipelineTopology.UnroutableQueue);
     }
 
     /// <summary>The worker's reconciles so far and their total duration (its <c>mlray_reconcile_duration</c> histogram).</summary>
@@ -238,6 +253,14 @@ public static class ScaleBenchmark
     /// <summary>Requests the process has sent MLflow (every attempt), from its <c>mlray_http_request_duration</c> histogram.</summary>
     private static Task<double> MlflowRequestsAsync(HttpClient http, ServiceProcess service, CancellationToken ct) =>
         PipelineBench.MetricAsync(http, service.BaseUri, "mlray_http_request_duration_count", "server=\"mlflow\"", ct);
+
+    /// <summary>At the end: " (GC heap 45 MB, committed 120 MB)".</summary>
+    private static async Task<string> HeapAsync(HttpClient http, ServiceProcess service, CancellationToken ct)
+    {
+        var heap = await PipelineBench.MetricAsync(http, service.BaseUri, "dotnet_gc_last_collection_heap_size", "", ct);
+        var committed = await PipelineBench.MetricAsync(http, service.BaseUri, "dotnet_gc_last_collection_memory_committed_size", "", ct);
+        return $" (at the end: GC heap {Mb((long)heap)}, committed {Mb((long)committed)})";
+    }
 
     private static int Total(IReadOnlyDictionary<string, int> counts) => counts.Values.Sum();
 
