@@ -74,7 +74,7 @@ public static class ScaleBenchmark
             var config = ConfigLoader.Load(configYaml, BenchEnvironment.Empty);
 
             // (1) Cold start: the processes start against a full registry with empty caches; the receiver's start-up resync
-            // announces every model. MLflow's webhooks are on, so the workers' status tags come back as webhooks, as in production.
+            // is what deploys them. MLflow's webhooks are on, so the workers' status tags come back as webhooks, as in production.
             var coldClock = Stopwatch.StartNew();
             var workers = await StartAllAsync(services, clusters.Select(c => ServiceProcess.StartAsync("MLRay.Worker", "mlray-worker",
                 ["--config", configFile, "--cluster", c.Name], Path.Combine(dir, $"worker-{c.Name}.log"), ct)));
@@ -89,7 +89,7 @@ public static class ScaleBenchmark
             var coldStart = coldClock.Elapsed;
             var coldRequests = mlflow.RequestCounts();
             var coldPuts = clusters.Select(c => c.Ray.PutCount).ToList();
-            // Then the RUNNING status tags, the webhooks they fire, and what the start-up resync still had queued: until settled.
+            // Then the RUNNING status tags, the webhooks they fire, and what is still queued: until settled.
             await SettledAsync(mlflow, vhost, ct);
             var settled = coldClock.Elapsed;
             var settledRequests = mlflow.RequestCounts();
@@ -123,11 +123,11 @@ public static class ScaleBenchmark
                     ray.Count(r => r.Method == "GET"), ray.Count(r => r.Method == "PUT")));
             }
 
-            // (3) One resync, published from here as the receiver's timer would; counted until the pipeline settles again.
+            // (3) One resync, asked for from here as a receiver's timer (or an operator) would; counted until the pipeline settles again.
             var resyncBefore = mlflow.Requests.Count;
             var resyncPuts = clusters.Select(c => c.Ray.PutCount).ToList();
             var byWorker = await Task.WhenAll(workers.Select(w => MlflowRequestsAsync(scrape, w, ct)));
-            await ActivatorUtilities.CreateInstance<ResyncService>(control.Services).RunOnceAsync(ct);
+            await ActivatorUtilities.CreateInstance<ResyncService>(control.Services).RequestAsync(now: true, ct);
             await SettledAsync(mlflow, vhost, ct);
             var resyncRequests = mlflow.RequestCounts(resyncBefore);
             var resyncByWorker = (await Task.WhenAll(workers.Select(w => MlflowRequestsAsync(scrape, w, ct)))).Select((n, i) => n - byWorker[i]).ToList();
