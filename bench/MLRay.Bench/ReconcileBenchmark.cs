@@ -52,16 +52,7 @@ public static class ReconcileBenchmark
             // Where a warm reconcile's time goes: the registry read, the cluster read, and the pure computation.
             async Task BreakDownAsync(ServiceProvider services)
             {
-                var clock = Stopwatch.StartNew();
-                var snapshot = await services.GetRequiredService<RegistryReader>().ReadSnapshotAsync(ct);
-                var registry = clock.Elapsed;
-                clock.Restart();
-                var current = await services.GetRequiredService<ClusterReconcilers>().Ray(config.Clusters[0].Name).GetApplicationsAsync(ct);
-                var cluster = clock.Elapsed;
-                clock.Restart();
-                var desired = DesiredState.For(config.Clusters[0], snapshot.Models, current);
-                MLRay.Serve.ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs);
-                output.WriteLine($"| {size:N0} | warm, split | registry {Format(registry)} · Ray GET {Format(cluster)} · plan {Format(clock.Elapsed)} | | | | |");
+                output.WriteLine($"| {size:N0} | warm, split | {await SplitAsync(services, config.Clusters[0], ct)} | | | | |");
             }
 
             async Task MeasureAsync(string run, ServiceProvider services)
@@ -80,6 +71,21 @@ public static class ReconcileBenchmark
             }
         }
         output.WriteLine();
+    }
+
+    /// <summary>One reconcile's parts, timed apart: "registry 200 ms · Ray GET 115 ms · plan 90 ms".</summary>
+    internal static async Task<string> SplitAsync(IServiceProvider services, RayClusterConfig cluster, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        var snapshot = await services.GetRequiredService<RegistryReader>().ReadSnapshotAsync(ct);
+        var registry = clock.Elapsed;
+        clock.Restart();
+        var current = await services.GetRequiredService<ClusterReconcilers>().Ray(cluster.Name).GetApplicationsAsync(ct);
+        var ray = clock.Elapsed;
+        clock.Restart();
+        var desired = DesiredState.For(cluster, snapshot.Models, current);
+        MLRay.Serve.ServeConfigPlanner.Plan(desired.Applications, current, desired.KeepAsIs);
+        return $"registry {Format(registry)} · Ray GET {Format(ray)} · plan {Format(clock.Elapsed)}";
     }
 
     internal static MLRayConfig Config(Uri mlflow, RayDashboardEmulator ray, string workingDir, string extra = "") =>

@@ -105,6 +105,7 @@ public static class ScaleBenchmark
             using var scrape = new HttpClient();
 
             // (2) A warm reconcile of each cluster, one at a time, asked for directly (the Python's routing key).
+            var warmFrom = mlflow.RequestCount;
             var warm = new List<(BenchCluster Cluster, IReadOnlyDictionary<string, int> Requests, TimeSpan Duration, TimeSpan AskedToDone, int RayGets, int RayPuts)>();
             for (var c = 0; c < clusters.Count; c++)
             {
@@ -122,6 +123,8 @@ public static class ScaleBenchmark
                 warm.Add((cluster, mlflow.RequestCounts(before), TimeSpan.FromSeconds(sumAfter - sum), askedToDone,
                     ray.Count(r => r.Method == "GET"), ray.Count(r => r.Method == "PUT")));
             }
+
+            var warmRequests = mlflow.Requests.Skip(warmFrom).ToList();
 
             // (3) One resync, asked for from here as a receiver's timer (or an operator) would; counted until the pipeline settles again.
             var resyncBefore = mlflow.Requests.Count;
@@ -149,6 +152,11 @@ public static class ScaleBenchmark
             }, TimeSpan.FromSeconds(60), () => $"{extra}'s PUT on {clusters[0].Name}");
             var registrationToPut = putAt!.Value - registeredAt;
             var extraRequests = mlflow.Requests.Count - extraBefore;
+
+            // Where a warm reconcile's time goes: the same code in this process, timed by part, its caches warmed by a first read.
+            var reader = control.Services.GetRequiredService<MLRay.Deploy.RegistryReader>();
+            await reader.ReadSnapshotAsync(ct);
+            var split = await ReconcileBenchmark.SplitAsync(control.Services, config.Clusters[0], ct);
 
             // (5) Peak RSS of every process, this one (both emulators, the registry's 10,000 models) included.
             // With each service's managed heap after its last GC and what the GC has committed (its /metrics): what is
@@ -187,7 +195,9 @@ public static class ScaleBenchmark
                 $"{registrationToPut.TotalMilliseconds:F0} ms ({extraRequests:N0} MLflow requests meanwhile)", "< 1 s", registrationToPut < RegistrationTarget);
             foreach (var (name, bytes, limit, heap) in rss)
                 Row(output, $"peak RSS, {name}", Mb(bytes) + heap, limit is { } l ? $"< {Mb(l)}" : "", limit is { } m ? bytes < m : null);
+            Row(output, $"warm reconcile {clusters[0].Name}, split (same code in the bench process)", split, "", null);
             // Where the emulators' time went (their own request logs: arrival → answer), to tell their cost from MLRay's.
+            Row(output, "MLflow emulator: answer time during the warm reconciles", AnswerTimes(warmRequests, r => MlflowEmulator.EndpointOf(r.Path)), "", null);
             Row(output, "MLflow emulator: answer time by endpoint (whole run)", AnswerTimes(mlflow.Requests, r => MlflowEmulator.EndpointOf(r.Path)), "", null);
             Row(output, "Ray emulators: answer time (whole run)", AnswerTimes(clusters.SelectMany(c => c.Ray.Requests), r => r.Method) +
                 $"; largest PUT {Mb(clusters.SelectMany(c => c.Ray.PutBodies).Max(b => (long?)b.Length) ?? 0)}", "", null);
