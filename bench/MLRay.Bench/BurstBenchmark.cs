@@ -38,9 +38,7 @@ public static class BurstBenchmark
         builder.Services.AddMLRayPipeline(config, BenchEnvironment.Empty, new PipelineRoles { Router = true, Clusters = [config.Clusters[0].Name] });
         using var worker = builder.Build();
         await worker.StartAsync(ct);
-        mlflow.CreateWebhook("mlray", new Uri(new Uri(receiver.Urls.First()), "/webhooks/mlflow").ToString(),
-            ["model_version.created", "model_version_alias.created", "model_version_alias.deleted",
-             "model_version_tag.set", "model_version_tag.deleted", "registered_model.created"], PipelineBench.Secret);
+        PipelineBench.Subscribe(mlflow, new Uri(receiver.Urls.First()));
         var rayClient = worker.Services.GetRequiredService<ClusterReconcilers>().Ray(config.Clusters[0].Name);
 
         try
@@ -138,6 +136,13 @@ internal sealed class ThrowAwayVhost : IAsyncDisposable
     {
         using var response = await _http.DeleteAsync($"queues/{Uri.EscapeDataString(_name)}/{Uri.EscapeDataString(queue)}/contents");
         if (response.StatusCode != System.Net.HttpStatusCode.NotFound) response.EnsureSuccessStatusCode();
+    }
+
+    /// <summary>Messages (ready and unacked) in this vhost's queues whose name <paramref name="counts"/> accepts (management API: up to 5 s old).</summary>
+    public async Task<long> MessagesAsync(Func<string, bool> counts)
+    {
+        var queues = JsonNode.Parse(await _http.GetStringAsync($"queues/{Uri.EscapeDataString(_name)}?columns=name,messages"))!.AsArray();
+        return queues.Where(q => counts((string)q!["name"]!)).Sum(q => (long?)q!["messages"] ?? 0);
     }
 
     private static StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");

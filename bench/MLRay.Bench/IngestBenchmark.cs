@@ -79,7 +79,7 @@ public static class IngestBenchmark
         var clock = Stopwatch.StartNew();
         var burst = await Load.RunAsync(16, TimeSpan.FromMinutes(5), webhooks.SendAsync, ct, settings.PipelineWebhooks);
         var accepted = clock.Elapsed;
-        await PipelineBench.WaitAsync(async () => await RoutedAsync(scrape, worker.BaseUri, ct) >= burst.Ok, TimeSpan.FromMinutes(3), () => "every webhook routed");
+        await PipelineBench.WaitAsync(async () => await PipelineBench.MetricAsync(scrape, worker.BaseUri, "mlray_routing_decisions", "", ct) >= burst.Ok, TimeSpan.FromMinutes(3), () => "every webhook routed");
         var routed = clock.Elapsed;
         await PipelineBench.WaitAsync(async () => (await rayClient.GetApplicationsAsync(ct)).Applications.Values.Count(a => a.Status == AppStatus.Running) >= Models,
             TimeSpan.FromMinutes(1), () => $"{Models} apps RUNNING");
@@ -116,15 +116,6 @@ public static class IngestBenchmark
             ["description"] = null,
         },
     }.ToJsonString();
-
-    /// <summary>Sum of the worker's <c>mlray_routing_decisions</c> series on its <c>/metrics</c>.</summary>
-    private static async Task<double> RoutedAsync(HttpClient http, Uri worker, CancellationToken ct)
-    {
-        var text = await http.GetStringAsync(new Uri(worker, "/metrics"), ct);
-        return text.Split('\n')
-            .Where(l => l.StartsWith("mlray_routing_decisions", StringComparison.Ordinal) && !l.StartsWith('#'))
-            .Sum(l => double.Parse(l[(l.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
-    }
 
     /// <summary>MLflow's side: each request a fresh delivery id, a current timestamp and its v1 signature.</summary>
     private sealed class WebhookSender(Uri endpoint, IReadOnlyList<byte[]> bodies)

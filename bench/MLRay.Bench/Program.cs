@@ -16,6 +16,8 @@ public static class Program
             DefaultValueFactory = _ => PipelineSettings.RabbitMqUriFrom(ProcessEnvironment.Instance),
         };
 
+        var scaleModels = new Option<int>("--models") { Description = "Registered models in the scale scenario", DefaultValueFactory = _ => 10_000 };
+        var clusters = new Option<int>("--clusters") { Description = "Ray clusters (one Python each: 3.9, 3.10, …) in the scale scenario", DefaultValueFactory = _ => 4 };
         var concurrency = new Option<int[]>("--senders") { Description = "Concurrent senders in the ingest scenario", DefaultValueFactory = _ => [1, 16, 64], AllowMultipleArgumentsPerToken = true };
         var duration = new Option<double>("--seconds") { Description = "Seconds per ingest run (each side, each concurrency)", DefaultValueFactory = _ => 5 };
         var pipelineWebhooks = new Option<int>("--pipeline-webhooks") { Description = "Webhooks sent while a worker routes and deploys", DefaultValueFactory = _ => 2000 };
@@ -41,8 +43,15 @@ public static class Program
             await IngestBenchmark.RunAsync(Ingest(parse), new Uri(parse.GetValue(rabbitmq)!), Console.Out, ct);
             return 0;
         });
+        var scale = new Command("scale", "Issue 18: N models over C clusters by Python, real receiver and worker processes: cold start, warm reconciles, a resync, one registration, RSS")
+            { scaleModels, clusters, rabbitmq };
+        scale.SetAction(async (parse, ct) =>
+        {
+            await ScaleBenchmark.RunAsync(new ScaleBenchmark.Settings(parse.GetValue(scaleModels), parse.GetValue(clusters)), new Uri(parse.GetValue(rabbitmq)!), Console.Out, ct);
+            return 0;
+        });
         var root = new RootCommand("MLRay benchmarks: prints the tables the README quotes")
-            { reconcile, burstCommand, ingest, models, burst, concurrency, duration, pipelineWebhooks, rabbitmq };
+            { reconcile, burstCommand, ingest, scale, models, burst, concurrency, duration, pipelineWebhooks, rabbitmq };
         root.SetAction(async (parse, ct) =>
         {
             await ReconcileBenchmark.RunAsync(parse.GetValue(models)!, Console.Out, ct);

@@ -60,7 +60,10 @@ public sealed class ServiceProcess : IAsyncDisposable
     }
 
     /// <summary>Peak resident set size so far, in bytes (Linux <c>/proc/PID/status</c>).</summary>
-    public long PeakRssBytes() => StatusField("VmHWM:");
+    public long PeakRssBytes() => PeakRssBytes(_process.Id);
+
+    /// <summary>Peak resident set size so far of process <paramref name="pid"/> (this one's too), in bytes.</summary>
+    public static long PeakRssBytes(int pid) => StatusField(pid, "VmHWM:");
 
     /// <summary>CPU time (user + system) the process has used so far (<c>/proc/PID/stat</c>, clock ticks of 10 ms).</summary>
     public TimeSpan CpuTime()
@@ -71,9 +74,9 @@ public sealed class ServiceProcess : IAsyncDisposable
         return TimeSpan.FromMilliseconds(ticks * 10);
     }
 
-    private long StatusField(string field)
+    private static long StatusField(int pid, string field)
     {
-        var line = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
+        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith(field, StringComparison.Ordinal));
         return long.Parse(line[field.Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture) * 1024;
     }
 

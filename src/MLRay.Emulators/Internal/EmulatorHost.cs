@@ -36,6 +36,12 @@ internal sealed class EmulatorHost : IAsyncDisposable
         get { lock (_gate) return _requests.ToArray(); }
     }
 
+    /// <summary>How many requests <see cref="Requests"/> holds, without copying them.</summary>
+    public int RequestCount
+    {
+        get { lock (_gate) return _requests.Count; }
+    }
+
     /// <summary>Every request goes to <paramref name="handler"/>.</summary>
     public static Task<EmulatorHost> StartAsync(string name, Func<HttpContext, Task> handler, CancellationToken ct, int port = 0) =>
         StartAsync(name, app => app.Run(new RequestDelegate(handler)), ct, port);

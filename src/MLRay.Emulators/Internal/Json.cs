@@ -15,9 +15,12 @@ internal static class Json
         WriteIndented = false,
     };
 
-    public static async Task WriteAsync(HttpContext ctx, int status, JsonNode node, string contentType = "application/json")
+    public static Task WriteAsync(HttpContext ctx, int status, JsonNode node, string contentType = "application/json") =>
+        WriteUtf8Async(ctx, status, JsonSerializer.SerializeToUtf8Bytes(node, Options), contentType);
+
+    /// <summary>JSON already written as UTF-8.</summary>
+    public static async Task WriteUtf8Async(HttpContext ctx, int status, byte[] bytes, string contentType = "application/json")
     {
-        var bytes = Encoding.UTF8.GetBytes(node.ToJsonString(Options));
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = contentType;
         ctx.Response.ContentLength = bytes.Length;

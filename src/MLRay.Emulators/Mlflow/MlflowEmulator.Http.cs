@@ -99,6 +99,14 @@ public sealed partial class MlflowEmulator
         MapMethodNotAllowed(api, pattern);
     }
 
+    /// <summary>One REST endpoint answering JSON already written as UTF-8 (the pages of searches and lists).</summary>
+    private static void MapRest(RouteGroupBuilder api, string pattern, params (string Method, Func<Params, byte[]> Handle)[] methods)
+    {
+        foreach (var (method, handle) in methods)
+            api.MapMethods(pattern, [method], ctx => Json.WriteUtf8Async(ctx, 200, handle(ReadParams(ctx))));
+        MapMethodNotAllowed(api, pattern);
+    }
+
     private static void MapRest(RouteGroupBuilder api, string pattern, params (string Method, Func<Params, JsonNode> Handle)[] methods) =>
         MapRest(api, pattern, methods.Select(m => (m.Method, (Func<HttpContext, Params, JsonNode>)((_, p) => m.Handle(p)))).ToArray());
 
@@ -313,11 +321,11 @@ public sealed partial class MlflowEmulator
         return new JsonObject();
     }
 
-    private JsonNode LatestVersionsRest(Params p)
+    private byte[] LatestVersionsRest(Params p)
     {
         var name = p.Required("name");
         var versions = _store.GetLatestVersions(name, p.GetAll("stages"));
-        return MlflowWire.Page(new RegistryPage<ModelVersionView>(versions, null), "model_versions", mv => MlflowWire.ModelVersion(mv, includeAliases: false));
+        return MlflowWire.Page(new RegistryPage<ModelVersionView>(versions, null), "model_versions", (w, mv) => MlflowWire.WriteModelVersion(w, mv, includeAliases: false));
     }
 
     private JsonNode SetRegisteredModelTagRest(Params p)
@@ -335,7 +343,7 @@ public sealed partial class MlflowEmulator
         return new JsonObject();
     }
 
-    private JsonNode SearchRegisteredModelsRest(Params p)
+    private byte[] SearchRegisteredModelsRest(Params p)
     {
         var maxResults = p.MaxResults(defaultValue: 100, limit: 1000);
         var offset = MlflowWire.ParsePageToken(p.Get("page_token"));
@@ -348,7 +356,7 @@ public sealed partial class MlflowEmulator
             ["creation_timestamp"] = "creation_timestamp",
         });
         var page = _store.SearchRegisteredModels(filter, orderBy, offset, maxResults);
-        return MlflowWire.Page(page, "registered_models", MlflowWire.RegisteredModel);
+        return MlflowWire.Page(page, "registered_models", MlflowWire.WriteRegisteredModel);
     }
 
     // ---- model versions
@@ -386,7 +394,7 @@ public sealed partial class MlflowEmulator
         return new JsonObject();
     }
 
-    private JsonNode SearchModelVersionsRest(Params p)
+    private byte[] SearchModelVersionsRest(Params p)
     {
         var maxResults = p.MaxResults(defaultValue: 10000, limit: 200000);
         var offset = MlflowWire.ParsePageToken(p.Get("page_token"));
@@ -405,7 +413,7 @@ public sealed partial class MlflowEmulator
         });
         var page = _store.SearchModelVersions(filter, orderBy, offset, maxResults);
         // Search results do not carry aliases (MLflow documents that they may be missing).
-        return MlflowWire.Page(page, "model_versions", mv => MlflowWire.ModelVersion(mv, includeAliases: false));
+        return MlflowWire.Page(page, "model_versions", (w, mv) => MlflowWire.WriteModelVersion(w, mv, includeAliases: false));
     }
 
     private JsonNode DownloadUriRest(Params p)

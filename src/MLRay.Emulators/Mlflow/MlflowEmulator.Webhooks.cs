@@ -84,7 +84,8 @@ public sealed partial class MlflowEmulator
     {
         var maxResults = p.MaxResults(defaultValue: 100, limit: 1000);
         var offset = MlflowWire.ParsePageToken(p.Get("page_token"));
-        return MlflowWire.Page(_store.ListWebhooks(offset, maxResults), "webhooks", MlflowWire.Webhook);
+        // A short list, and its endpoint also creates (a JsonNode answer): the page is read back.
+        return JsonNode.Parse(MlflowWire.Page(_store.ListWebhooks(offset, maxResults), "webhooks", (w, hook) => MlflowWire.Webhook(hook).WriteTo(w)))!;
     }
 
     private JsonNode GetWebhookRest(string id) => MlflowWire.WebhookResponse(_store.GetWebhook(id));

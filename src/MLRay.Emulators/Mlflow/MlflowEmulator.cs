@@ -45,6 +45,9 @@ public sealed partial class MlflowEmulator : IAsyncDisposable
     /// <summary>Every request received, in arrival order, with the status returned.</summary>
     public IReadOnlyList<RecordedRequest> Requests => _host!.Requests;
 
+    /// <summary>How many requests <see cref="Requests"/> holds (cheap: for polling a registry of thousands of models).</summary>
+    public int RequestCount => _host!.RequestCount;
+
     public MlflowFaults Faults { get; } = new();
 
     /// <summary>

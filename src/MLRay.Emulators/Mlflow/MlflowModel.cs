@@ -21,6 +21,14 @@ internal sealed class TagList
 
     public IReadOnlyDictionary<string, string> ToDictionary() => _items.ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
 
+    /// <summary>The tag's value, or null: what a search filter reads, without copying the list (registries of thousands).</summary>
+    public string? Get(string key)
+    {
+        foreach (var kv in _items)
+            if (kv.Key == key) return kv.Value;
+        return null;
+    }
+
     /// <summary>A copy in insertion order, for views handed out of the registry's lock.</summary>
     public KeyValuePair<string, string>[] ToArray() => _items.ToArray();
 }

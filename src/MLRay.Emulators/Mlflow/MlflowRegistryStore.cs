@@ -133,9 +133,9 @@ internal sealed partial class MlflowRegistryStore
     {
         lock (_lock)
         {
-            var matches = _models.Values
+            var matches = Candidates(filter)
                 .Where(rm => !IsPrompt(rm))
-                .Where(rm => filter.Matches(attr => attr == "name" ? rm.Name : null, rm.Tags.ToDictionary()));
+                .Where(rm => filter.Matches(attr => attr == "name" ? rm.Name : null, rm.Tags.Get));
             var sorted = Sort(matches, orderBy, (rm, key) => key switch
             {
                 "name" => rm.Name,
@@ -245,7 +245,7 @@ internal sealed partial class MlflowRegistryStore
         if (orderBy.Count == 0) orderBy = [("last_updated_timestamp", false), ("name", true), ("version_number", false)];
         lock (_lock)
         {
-            var matches = _models.Values
+            var matches = Candidates(filter)
                 .Where(rm => !IsPrompt(rm))
                 .SelectMany(rm => rm.Versions.Values.Select(mv => (rm, mv)))
                 .Where(x => filter.Matches(attr => attr switch
@@ -255,7 +255,7 @@ internal sealed partial class MlflowRegistryStore
                     "source_path" => x.mv.Source,
                     "version_number" => x.mv.Version.ToString(CultureInfo.InvariantCulture),
                     _ => null,
-                }, x.mv.Tags.ToDictionary()));
+                }, x.mv.Tags.Get));
             var sorted = Sort(matches, orderBy, (x, key) => key switch
             {
                 "name" => x.mv.Name,
@@ -329,8 +329,14 @@ internal sealed partial class MlflowRegistryStore
             : throw new MlflowError(404, "RESOURCE_DOES_NOT_EXIST", $"Model Version (name={name}, version={version}) not found");
     }
 
+    /// <summary>The models a search has to look at: the named ones when the filter names them exactly, else all.</summary>
+    private IEnumerable<RegisteredModel> Candidates(SearchFilter filter) =>
+        filter.ExactNames() is { } names
+            ? names.Distinct(StringComparer.Ordinal).Select(n => _models.GetValueOrDefault(n)).OfType<RegisteredModel>()
+            : _models.Values;
+
     private static bool IsPrompt(RegisteredModel rm) =>
-        rm.Tags.ToDictionary().TryGetValue("mlflow.prompt.is_prompt", out var v) && v.Equals("true", StringComparison.OrdinalIgnoreCase);
+        rm.Tags.Get("mlflow.prompt.is_prompt") is { } v && v.Equals("true", StringComparison.OrdinalIgnoreCase);
 
     private static List<ModelVersion> LatestPerStage(RegisteredModel rm, IReadOnlyCollection<string>? stages)
     {

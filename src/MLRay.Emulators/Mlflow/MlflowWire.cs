@@ -15,42 +15,65 @@ internal static class MlflowWire
 {
     // ------------------------------------------------------------------ REST entities
 
+    // The two entities a search returns thousands of are written straight to UTF-8 (a page of 10,000 versions as a JsonNode
+    // tree cost the emulator most of a warm 10,000-model reconcile); single answers parse what the same writer wrote.
+
     /// <summary>A <c>ModelVersion</c>; <c>aliases</c> only where MLflow sends them (get, not search or latest_versions).</summary>
-    public static JsonObject ModelVersion(ModelVersionView mv, bool includeAliases)
+    public static JsonObject ModelVersion(ModelVersionView mv, bool includeAliases) => Node(w => WriteModelVersion(w, mv, includeAliases));
+
+    public static void WriteModelVersion(Utf8JsonWriter w, ModelVersionView mv, bool includeAliases)
     {
-        var o = new JsonObject
+        w.WriteStartObject();
+        w.WriteString("name", mv.Name);
+        w.WriteString("version", mv.Version.ToString(CultureInfo.InvariantCulture));
+        w.WriteNumber("creation_timestamp", mv.CreationTimestamp);
+        w.WriteNumber("last_updated_timestamp", mv.LastUpdatedTimestamp);
+        w.WriteString("current_stage", mv.CurrentStage);
+        if (mv.Description is not null) w.WriteString("description", mv.Description);
+        w.WriteString("source", mv.Source);
+        if (mv.RunId is not null) w.WriteString("run_id", mv.RunId);
+        w.WriteString("status", mv.Status);
+        if (mv.StatusMessage is not null) w.WriteString("status_message", mv.StatusMessage);
+        if (mv.Tags.Count > 0) WriteTags(w, mv.Tags);
+        if (includeAliases && mv.Aliases.Count > 0)
         {
-            ["name"] = mv.Name,
-            ["version"] = mv.Version.ToString(CultureInfo.InvariantCulture),
-            ["creation_timestamp"] = mv.CreationTimestamp,
-            ["last_updated_timestamp"] = mv.LastUpdatedTimestamp,
-            ["current_stage"] = mv.CurrentStage,
-        };
-        if (mv.Description is not null) o["description"] = mv.Description;
-        o["source"] = mv.Source;
-        if (mv.RunId is not null) o["run_id"] = mv.RunId;
-        o["status"] = mv.Status;
-        if (mv.StatusMessage is not null) o["status_message"] = mv.StatusMessage;
-        if (mv.Tags.Count > 0) o["tags"] = TagArray(mv.Tags);
-        if (includeAliases && mv.Aliases.Count > 0) o["aliases"] = new JsonArray(mv.Aliases.Select(a => (JsonNode)a).ToArray());
-        if (mv.ModelId is not null) o["model_id"] = mv.ModelId;
-        return o;
+            w.WriteStartArray("aliases");
+            foreach (var alias in mv.Aliases) w.WriteStringValue(alias);
+            w.WriteEndArray();
+        }
+        if (mv.ModelId is not null) w.WriteString("model_id", mv.ModelId);
+        w.WriteEndObject();
     }
 
-    public static JsonObject RegisteredModel(RegisteredModelView rm)
+    public static JsonObject RegisteredModel(RegisteredModelView rm) => Node(w => WriteRegisteredModel(w, rm));
+
+    public static void WriteRegisteredModel(Utf8JsonWriter w, RegisteredModelView rm)
     {
-        var o = new JsonObject
+        w.WriteStartObject();
+        w.WriteString("name", rm.Name);
+        w.WriteNumber("creation_timestamp", rm.CreationTimestamp);
+        w.WriteNumber("last_updated_timestamp", rm.LastUpdatedTimestamp);
+        if (rm.Description is not null) w.WriteString("description", rm.Description);
+        if (rm.LatestVersions.Count > 0)
         {
-            ["name"] = rm.Name,
-            ["creation_timestamp"] = rm.CreationTimestamp,
-            ["last_updated_timestamp"] = rm.LastUpdatedTimestamp,
-        };
-        if (rm.Description is not null) o["description"] = rm.Description;
-        if (rm.LatestVersions.Count > 0) o["latest_versions"] = Array(rm.LatestVersions, mv => ModelVersion(mv, includeAliases: false));
-        if (rm.Tags.Count > 0) o["tags"] = TagArray(rm.Tags);
+            w.WriteStartArray("latest_versions");
+            foreach (var mv in rm.LatestVersions) WriteModelVersion(w, mv, includeAliases: false);
+            w.WriteEndArray();
+        }
+        if (rm.Tags.Count > 0) WriteTags(w, rm.Tags);
         if (rm.Aliases.Count > 0)
-            o["aliases"] = Array(rm.Aliases, kv => new JsonObject { ["alias"] = kv.Key, ["version"] = kv.Value.ToString(CultureInfo.InvariantCulture) });
-        return o;
+        {
+            w.WriteStartArray("aliases");
+            foreach (var (alias, version) in rm.Aliases)
+            {
+                w.WriteStartObject();
+                w.WriteString("alias", alias);
+                w.WriteString("version", version.ToString(CultureInfo.InvariantCulture));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        w.WriteEndObject();
     }
 
     /// <summary>A <c>Webhook</c>; never its secret.</summary>
@@ -133,14 +156,19 @@ internal static class MlflowWire
 
     public static JsonObject Error(string errorCode, string message) => new() { ["error_code"] = errorCode, ["message"] = message };
 
-    /// <summary>One page: the items under <paramref name="key"/> (omitted when empty) and <c>next_page_token</c> when more follow.</summary>
-    public static JsonObject Page<T>(RegistryPage<T> page, string key, Func<T, JsonObject> item)
+    /// <summary>One page, as UTF-8 JSON: the items under <paramref name="key"/> (omitted when empty) and <c>next_page_token</c> when more follow.</summary>
+    public static byte[] Page<T>(RegistryPage<T> page, string key, Action<Utf8JsonWriter, T> item) => Write(w =>
     {
-        var o = new JsonObject();
-        if (page.Items.Count > 0) o[key] = Array(page.Items, item);
-        if (page.NextOffset is { } next) o["next_page_token"] = CreatePageToken(next);
-        return o;
-    }
+        w.WriteStartObject();
+        if (page.Items.Count > 0)
+        {
+            w.WriteStartArray(key);
+            foreach (var x in page.Items) item(w, x);
+            w.WriteEndArray();
+        }
+        if (page.NextOffset is { } next) w.WriteString("next_page_token", CreatePageToken(next));
+        w.WriteEndObject();
+    });
 
     /// <summary>MLflow's token: base64 of <c>json.dumps({"offset": n})</c>.</summary>
     public static string CreatePageToken(int offset) =>
@@ -260,8 +288,28 @@ internal static class MlflowWire
     // ------------------------------------------------------------------ pieces
 
     /// <summary>Tags over REST: an array of <c>{key, value}</c>.</summary>
-    private static JsonArray TagArray(IEnumerable<KeyValuePair<string, string>> tags) =>
-        Array(tags, kv => new JsonObject { ["key"] = kv.Key, ["value"] = kv.Value });
+    private static void WriteTags(Utf8JsonWriter w, IEnumerable<KeyValuePair<string, string>> tags)
+    {
+        w.WriteStartArray("tags");
+        foreach (var (key, value) in tags)
+        {
+            w.WriteStartObject();
+            w.WriteString("key", key);
+            w.WriteString("value", value);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>What <paramref name="write"/> writes, as UTF-8 JSON (escaped as the emulators' other answers are).</summary>
+    private static byte[] Write(Action<Utf8JsonWriter> write)
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = Json.Options.Encoder })) write(w);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static JsonObject Node(Action<Utf8JsonWriter> write) => JsonNode.Parse(Write(write))!.AsObject();
 
     /// <summary>Tags in webhook payloads: an object.</summary>
     private static JsonObject TagObject(IEnumerable<KeyValuePair<string, string>> tags)

@@ -91,20 +91,24 @@ internal sealed class SearchFilter
         return new SearchFilter(conditions);
     }
 
-    public bool Matches(Func<string, string?> attribute, IReadOnlyDictionary<string, string> tags)
+    /// <param name="tag">A tag's value, null when the entity has no such tag (which never matches).</param>
+    public bool Matches(Func<string, string?> attribute, Func<string, string?> tag)
     {
         foreach (var c in Conditions)
         {
-            string? actual;
-            if (c.IsTag)
-            {
-                if (!tags.TryGetValue(c.Key, out actual)) return false;
-            }
-            else actual = attribute(c.Key);
+            var actual = c.IsTag ? tag(c.Key) : attribute(c.Key);
+            if (c.IsTag && actual is null) return false;
             if (!Compare(actual, c)) return false;
         }
         return true;
     }
+
+    /// <summary>
+    /// The names an <c>name = '…'</c> or <c>name IN (…)</c> condition allows, or null when any name may match: a search
+    /// for one model's versions looks at that model only, not at every model of a large registry (results unchanged).
+    /// </summary>
+    public IReadOnlyList<string>? ExactNames() =>
+        Conditions.FirstOrDefault(c => c is { IsTag: false, Key: "name", Op: "=" or "IN" })?.Values;
 
     private static bool Compare(string? actual, Condition c)
     {
@@ -130,8 +134,14 @@ internal sealed class SearchFilter
         return string.Equals(actual, expected, StringComparison.Ordinal);
     }
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string, bool), Regex> LikePatterns = new();
+
     /// <summary>SQL LIKE: % = any run, _ = one char; case-sensitive unless ILIKE.</summary>
-    public static bool Like(string value, string pattern, bool ignoreCase)
+    public static bool Like(string value, string pattern, bool ignoreCase) =>
+        // One regex per pattern, reused: a search tries it on every model of the registry.
+        LikePatterns.GetOrAdd((pattern, ignoreCase), key => LikeRegex(key.Item1, key.Item2)).IsMatch(value);
+
+    private static Regex LikeRegex(string pattern, bool ignoreCase)
     {
         var sb = new StringBuilder("^");
         foreach (var ch in pattern)
@@ -146,7 +156,7 @@ internal sealed class SearchFilter
         sb.Append('$');
         var options = RegexOptions.Singleline | RegexOptions.CultureInvariant;
         if (ignoreCase) options |= RegexOptions.IgnoreCase;
-        return Regex.IsMatch(value, sb.ToString(), options);
+        return new Regex(sb.ToString(), options);
     }
 
     private enum TokKind { Ident, String, Number, Op, Punct }

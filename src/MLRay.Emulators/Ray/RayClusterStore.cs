@@ -170,6 +170,10 @@ internal sealed partial class RayClusterStore
         _serve.TargetCapacity = body["target_capacity"]?.DeepClone();
         var nowS = UnixSeconds(now);
         var names = new HashSet<string>(StringComparer.Ordinal);
+        // By name, the first of each as a list search would find it: a PUT of thousands of apps looks each up once. Not kept up
+        // to date below: a PUT names each app once (ServeValidation refuses duplicates).
+        var byName = new Dictionary<string, ServeApp>(StringComparer.Ordinal);
+        foreach (var app in _serve.Apps) byName.TryAdd(app.Name, app);
         foreach (var node in (JsonArray)body["applications"]!)
         {
             var config = (JsonObject)node!.DeepClone();
@@ -177,7 +181,7 @@ internal sealed partial class RayClusterStore
             names.Add(name);
             var canonical = Json.Canonical(config);
             var code = CodeVersionOf(config);
-            var existing = _serve.Apps.FirstOrDefault(a => a.Name == name);
+            var existing = byName.GetValueOrDefault(name);
             if (existing is null || existing.Phase == AppPhase.Deleting || existing.Source != "declarative")
             {
                 if (existing is not null) _serve.Apps.Remove(existing);
@@ -300,16 +304,27 @@ internal sealed partial class RayClusterStore
         foreach (var expired in _badEnvCache.Where(kv => kv.Value.Expires <= now).Select(kv => kv.Key).ToList())
             _badEnvCache.Remove(expired);
         _serve.Apps.RemoveAll(a => a.Phase == AppPhase.Deleting && now >= a.PhaseEnds);
+        var used = new Allocation(_serve.Apps);
         foreach (var app in _serve.Apps.OrderBy(a => a.LastDeployed).ToList())
         {
-            if (app.Phase == AppPhase.Building && now >= app.PhaseEnds) FinishBuild(app, now);
-            else if (app.Phase == AppPhase.Updating && now >= app.PhaseEnds) Schedule(app, now);
+            if (app.Phase == AppPhase.Building && now >= app.PhaseEnds) FinishBuild(app, now, used);
+            else if (app.Phase == AppPhase.Updating && now >= app.PhaseEnds) Schedule(app, now, used);
         }
         foreach (var app in _serve.Apps.Where(a => a.Phase == AppPhase.Pending).OrderBy(a => a.LastDeployed).ToList())
-            Schedule(app, now);
+            Schedule(app, now, used);
     }
 
-    private void FinishBuild(ServeApp app, DateTime now)
+    /// <summary>
+    /// CPUs and GPUs the cluster's replicas hold, summed once per <see cref="Advance"/> and kept up to date as it schedules:
+    /// thousands of apps finishing their builds together would otherwise each sum every other app's replicas.
+    /// </summary>
+    private sealed class Allocation(IEnumerable<ServeApp> apps)
+    {
+        public double Cpus { get; set; } = apps.Sum(AllocatedCpus);
+        public double Gpus { get; set; } = apps.Sum(AllocatedGpus);
+    }
+
+    private void FinishBuild(ServeApp app, DateTime now, Allocation used)
     {
         var envKey = BadEnvKey(app);
         if (_badEnvCache.TryGetValue(envKey, out var cached) && cached.Expires > now)
@@ -345,14 +360,23 @@ internal sealed partial class RayClusterStore
         app.RoutePrefix = EffectiveRoutePrefix(app.Config!);
         // A code update replaces every replica (new replica version); old replicas leave with the old target.
         app.Deployments = deployments;
-        Schedule(app, now);
+        Schedule(app, now, used);
     }
 
     private static string? EffectiveRoutePrefix(JsonObject config) =>
         config.TryGetPropertyValue("route_prefix", out var r) ? Json.AsString(r) : "/";
 
     /// <summary>Decides what the app's deployments do once built/updated: fail on replica runtime_env, wait for resources, or run.</summary>
-    private void Schedule(ServeApp app, DateTime now)
+    private void Schedule(ServeApp app, DateTime now, Allocation used)
+    {
+        var (cpus, gpus) = (AllocatedCpus(app), AllocatedGpus(app));
+        Schedule(app, now, used.Cpus - cpus, used.Gpus - gpus);
+        used.Cpus += AllocatedCpus(app) - cpus;
+        used.Gpus += AllocatedGpus(app) - gpus;
+    }
+
+    /// <param name="usedCpu">What the other apps' replicas hold.</param>
+    private void Schedule(ServeApp app, DateTime now, double usedCpu, double usedGpu)
     {
         app.RoutePrefix = app.Config is null ? app.RoutePrefix : EffectiveRoutePrefix(app.Config);
         var failed = new List<string>();
@@ -372,8 +396,6 @@ internal sealed partial class RayClusterStore
         var live = app.Deployments.Where(d => d.Status != "DEPLOY_FAILED").ToList();
         var needCpu = live.Sum(d => d.Target * d.Cpus);
         var needGpu = live.Sum(d => d.Target * d.Gpus);
-        var usedCpu = _serve.Apps.Where(a => a != app).Sum(AllocatedCpus);
-        var usedGpu = _serve.Apps.Where(a => a != app).Sum(AllocatedGpus);
         var freeCpu = Math.Max(0, Options.TotalCpus - usedCpu);
         var freeGpu = Math.Max(0, Options.TotalGpus - usedGpu);
         if (needCpu > freeCpu + 1e-9 || needGpu > freeGpu + 1e-9)
@@ -687,6 +709,16 @@ internal sealed partial class RayClusterStore
             Advance(Now());
             var app = _serve.Apps.FirstOrDefault(a => a.Name == name);
             return app is null ? null : _render.App(app);
+        }
+    }
+
+    /// <summary>How many apps GET would show in each status now (no rendering: cheap with thousands of apps).</summary>
+    public IReadOnlyDictionary<string, int> StatusCounts()
+    {
+        lock (_lock)
+        {
+            Advance(Now());
+            return _serve.Apps.GroupBy(a => ServeStatusRenderer.StatusOf(a.Phase)).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
         }
     }
 

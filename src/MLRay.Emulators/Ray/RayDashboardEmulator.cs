@@ -94,6 +94,9 @@ public sealed class RayDashboardEmulator : IAsyncDisposable
     /// <summary>The app as GET would show it now (a detached copy), or null when absent.</summary>
     public JsonObject? GetApplication(string name) => _store.GetApplication(name);
 
+    /// <summary>How many apps GET would show in each status now (<c>RUNNING</c>, <c>DEPLOYING</c>…), without rendering them.</summary>
+    public IReadOnlyDictionary<string, int> StatusCounts() => _store.StatusCounts();
+
     public async ValueTask DisposeAsync()
     {
         if (_serveHost is not null) await _serveHost.DisposeAsync().ConfigureAwait(false);

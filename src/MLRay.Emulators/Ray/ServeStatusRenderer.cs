@@ -64,16 +64,19 @@ internal sealed class ServeStatusRenderer(RayClusterIdentity cluster, RayEmulato
         };
     }
 
+    /// <summary>The app's <c>status</c> as Ray shows it.</summary>
+    public static string StatusOf(AppPhase phase) => phase switch
+    {
+        AppPhase.Building or AppPhase.Updating or AppPhase.Pending => "DEPLOYING",
+        AppPhase.Running => "RUNNING",
+        AppPhase.BuildFailed or AppPhase.DeployFailed => "DEPLOY_FAILED",
+        _ => "DELETING",
+    };
+
     /// <summary>One app's entry of <c>applications</c>.</summary>
     public JsonObject App(ServeApp app)
     {
-        var status = app.Phase switch
-        {
-            AppPhase.Building or AppPhase.Updating or AppPhase.Pending => "DEPLOYING",
-            AppPhase.Running => "RUNNING",
-            AppPhase.BuildFailed or AppPhase.DeployFailed => "DEPLOY_FAILED",
-            _ => "DELETING",
-        };
+        var status = StatusOf(app.Phase);
         var o = new JsonObject
         {
             ["name"] = app.Name,
