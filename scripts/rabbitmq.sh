@@ -214,15 +214,22 @@ cluster_write_node() { # N
   chown -R rabbitmq:rabbitmq "$CLUSTER_BASE"
 }
 
-cluster_start_node() { # N
-  local n=$1 i code=""
+# Starts node N's Erlang VM unless it runs; returns at once (cluster_await_node waits for it).
+cluster_launch_node() { # N
+  local n=$1
   cluster_write_node "$n"
-  if cnode_up "$n"; then
+  cnode_up "$n" && return 0
+  log "starting node $(cnode "$n")"
+  cnode_env "$n" rabbitmq-server -detached
+}
+
+cluster_await_node() { # N
+  local n=$1 i code=""
+  # wait returns once the rabbit app runs. A clustered node that was not the last to stop waits for its peers' tables at
+  # boot, which is why cluster start launches every node before it waits for any.
+  if ! cnode_env "$n" rabbitmqctl -q -n "$(cnode "$n")" wait --timeout 120 "$(cdir "$n")/pid" >/dev/null; then
+    cnode_up "$n" || die "$(cnode "$n") did not start (see $(cdir "$n")/log)"
     capp_up "$n" || cnode_env "$n" rabbitmqctl -q -n "$(cnode "$n")" start_app
-  else
-    log "starting node $(cnode "$n")"
-    cnode_env "$n" rabbitmq-server -detached
-    cnode_env "$n" rabbitmqctl -q -n "$(cnode "$n")" wait --timeout 90 "$(cdir "$n")/pid" >/dev/null
   fi
   wait_port "$(camqp_port "$n")" 60 || die "nothing accepts connections on 127.0.0.1:$(camqp_port "$n") ($(cnode "$n"))"
   for ((i = 0; i < 60; i++)); do
@@ -231,6 +238,11 @@ cluster_start_node() { # N
     sleep 1
   done
   die "the management API of $(cnode "$n") on port $(cmgmt_port "$n") does not answer (last HTTP status: ${code:-none})"
+}
+
+cluster_start_node() { # N
+  cluster_launch_node "$1"
+  cluster_await_node "$1"
 }
 
 # Node N (2, 3) joins node 1, unless node 1 already counts it in its cluster.
@@ -249,7 +261,9 @@ cluster_join() { # N
 cluster_start() {
   if ! installed; then install; fi
   local n
-  for ((n = 1; n <= CLUSTER_NODES; n++)); do cluster_start_node "$n"; done
+  # All launched before any is awaited: after an unclean stop (a machine that went away) each node waits for the others.
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do cluster_launch_node "$n"; done
+  for ((n = 1; n <= CLUSTER_NODES; n++)); do cluster_await_node "$n"; done
   for ((n = 2; n <= CLUSTER_NODES; n++)); do cluster_join "$n"; done
   log "cluster running: $(cnode 1) $(cnode 2) $(cnode 3) (guest/guest; management on 127.0.0.1:15681-15683)"
   echo "RABBITMQ_URIS=$(cluster_uris)"
