@@ -44,7 +44,7 @@ public class RegistryReadCostTests
 
             var cold = await PlanAndCountAsync(world, services);
             Assert.Equal(models, cold["model-versions/get-download-uri"]);
-            Assert.Equal(5 * models, cold["mlflow-artifacts"]); // python_env.yaml, requirements.txt, conda.yaml, MLmodel, serving_input_example.json
+            Assert.Equal(4 * models, cold["mlflow-artifacts"]); // python_env.yaml, requirements.txt, MLmodel, serving_input_example.json (conda.yaml only when one of the first two is missing)
             Assert.Equal(models, services.Get<MLRay.Registry.ModelEnvironmentCache>().Downloads);
 
             warm.Add(await PlanAndCountAsync(world, services));
