@@ -4,6 +4,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MLRay.Emulators.Mlflow;
+using MLRay.Emulators.PackageIndex;
 using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Messages;
@@ -41,12 +42,21 @@ public static class ScaleBenchmark
         _ => $"3.{9 + cluster}.0",
     };
 
+    /// <summary>
+    /// A seed model whose pins have wheels for cluster <paramref name="cluster"/>'s Python on the index (numpy 2.3 needs
+    /// 3.11, so the 3.9 and 3.10 clusters get the py39 model's numpy 2.0): the pre-flight passes, as for a real team's models.
+    /// </summary>
+    private static SeedModel Like(int cluster) =>
+        (Version.Parse(Python(cluster)) >= new Version(3, 11) ? SeedModels.All[0] : SeedModels.All[1]) with { PythonVersion = Python(cluster) };
+
     public static async Task RunAsync(Settings settings, Uri broker, TextWriter output, CancellationToken ct)
     {
         using var temp = new TempDirectory(); // disposed last: the services' logs are in it
         var dir = temp.Path;
         await using var vhost = await ThrowAwayVhost.CreateAsync(broker);
         await using var mlflow = await MlflowEmulator.StartAsync();
+        // The pre-flight asks this index (the seed's catalogue), as production asks the team's, never pypi.org from here.
+        await using var index = await PackageIndexEmulator.StartAsync(ct: ct);
         var clusters = new List<BenchCluster>();
         var services = new List<ServiceProcess>();
         IHost? control = null;
@@ -63,13 +73,13 @@ public static class ScaleBenchmark
             for (var i = 0; i < settings.Models; i++)
             {
                 var c = i % settings.Clusters;
-                SeedModels.RegisterCopy(mlflow, SeedModels.All[0] with { PythonVersion = Python(c) }, ModelName(i));
+                SeedModels.RegisterCopy(mlflow, Like(c), ModelName(i));
                 expected[c]++;
             }
             var registered = setup.Elapsed;
 
             var configFile = Path.Combine(dir, "config.yml");
-            var configYaml = await PipelineBench.ConfigYamlAsync(mlflow.BaseUri, clusters, dir, vhost.Uri, ct);
+            var configYaml = await PipelineBench.ConfigYamlAsync(mlflow.BaseUri, clusters, dir, vhost.Uri, ct) + $"package_index: {index.SimpleUri}\n";
             await File.WriteAllTextAsync(configFile, configYaml, ct);
             var config = ConfigLoader.Load(configYaml, BenchEnvironment.Empty);
 
@@ -142,7 +152,7 @@ public static class ScaleBenchmark
             var putsBefore = target.Requests.Count;
             var registeredAt = DateTimeOffset.UtcNow;
             var extraBefore = mlflow.Requests.Count;
-            SeedModels.RegisterCopy(mlflow, SeedModels.All[0] with { PythonVersion = Python(0) }, extra);
+            SeedModels.RegisterCopy(mlflow, Like(0), extra);
             DateTimeOffset? putAt = null;
             await PipelineBench.WaitAsync(() =>
             {

@@ -96,6 +96,9 @@ public static class PipelineServiceCollectionExtensions
 
         services.AddMassTransit(x =>
         {
+            // MassTransit 8.4+ posts usage telemetry to its vendor after start-up: MLRay's processes talk only to the broker,
+            // MLflow, Ray and the package index (and, offline, the failed post logged a stack trace at Warning).
+            x.ConfigureUsageTelemetryOptions(o => o.Enabled = false);
             if (roles.Router) x.AddConsumer<RegistryChangedConsumer, RegistryChangedConsumerDefinition>();
             if (roles.Router) x.AddConsumer<ResyncRequestedConsumer, ResyncRequestedConsumerDefinition>();
             if (roles.Clusters.Count > 0) x.AddConsumer<ClusterDeployRequestedConsumer, ClusterDeployRequestedConsumerDefinition>();

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 using MLRay.Deploy;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Routing;
@@ -166,5 +168,17 @@ public class PipelineUnitTests
         Assert.Contains("alias 'champion' is not set", tags[("gone.staging", "5")].Message);
         Assert.False(tags.ContainsKey(("other.staging", "1")));
         Assert.Equal("mlray.py312.status", MLRayTags.Key("py312", "status"));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void The_bus_never_posts_usage_telemetry_to_MassTransits_vendor(bool inMemory)
+    {
+        using var provider = new ServiceCollection()
+            .AddMLRayBus(Config, new PipelineRoles { Router = true, Clusters = ["py39"], InMemory = inMemory })
+            .BuildServiceProvider();
+        var options = provider.GetRequiredService<IOptions<MassTransit.UsageTelemetryOptions>>();
+        Assert.False(options.Value.Enabled);
     }
 }
