@@ -407,8 +407,8 @@ public class KubernetesManifestTests
         var section = Section("## On Kubernetes");
         Assert.Contains("kubectl apply -k deploy/kubernetes/overlays/example", section);
         Assert.Contains("mlray render kuberay", section);
-        Assert.Contains("kubectl scale", section);
-        Assert.Contains("kubectl rollout status", section);
+        Assert.Matches(@"kubectl (-n \S+ )?scale deployment/mlray-receiver", section);
+        Assert.Matches(@"kubectl (-n \S+ )?rollout status deployment/mlray-worker-", section);
         Assert.Contains("terminationGracePeriodSeconds", section);
         Assert.Contains($"{ServiceDefaultsExtensions.ShutdownTimeout.TotalSeconds:0} s", section);
         foreach (var metric in new[] { "mlray_dead_letters_queued", "mlray_reconciles" }) Assert.Contains(metric, section);
