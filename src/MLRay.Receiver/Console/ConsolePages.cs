@@ -148,16 +148,21 @@ public static class ConsolePages
         var app = view.Status.Clusters.FirstOrDefault(c => c.Cluster.Name == cluster.Name)?.Apps
             .FirstOrDefault(a => a.ManagedModel == row.RegisteredModel && a.ManagedVersion == row.Version);
         var letters = view.LettersOf(cluster.Name, row.RegisteredModel, row.Version).ToList();
+        // A letter can be in its queue before the worker's FAILED tag carries the message: Ray's words then come from the letter.
+        var detail = row.Detail.Length > 0 ? row.Detail : letters.Select(l => l.Letter?.Message).FirstOrDefault(m => !string.IsNullOrEmpty(m)) ?? "";
         return H($"""
             <td data-key="cell:{cluster.Name}:{row.RegisteredModel}" data-cluster="{cluster.Name}" data-model="{row.RegisteredModel}" data-status="{row.Status}" class="cell {Slug(row.Status)}">
             {Badge(row.Status)}<span class="weight">{weight}</span> <span class="version">v{row.Version}</span>
             <div class="meta">smoke test: <span class="smoke">{Tag(MLRayTags.SmokeTest) ?? "—"}</span>{When(updated is not null, H($"; updated <time datetime=\"{updated:O}\" class=\"age\">{Clock(updated ?? default)}</time>"))}</div>
-            {When(row.Detail.Length > 0, H($"<p class=\"detail\">{RayMessage.Summarize(row.Detail, 300)}</p>"))}
+            {When(detail.Length > 0, H($"<p class=\"detail\">{RayMessage.Summarize(detail, CellMessageLength)}</p>"))}
             <div class="links"><a href="{CellPath(cluster.Name, row.RegisteredModel)}">details</a> · {ModelLink(config, row.RegisteredModel, row.Version, "MLflow")}{When(app is not null, H($" · <a href=\"{RayAppUri(cluster, app?.Name ?? "")}\">Ray</a>"))}</div>
             {When(letters.Count > 0, ReplayControl(cluster.Name, row.RegisteredModel, row.Version, letters, csrf, OpsConsoleExtensions.OverviewPath))}
             </td>
             """);
     }
+
+    /// <summary>Enough for pip's <c>ERROR:</c> lines after the attempts' preamble; the cell's page has the whole message.</summary>
+    private const int CellMessageLength = 600;
 
     public static Markup Badge(string status) => H($"<span class=\"badge {Slug(status)}\"><span aria-hidden=\"true\">{Icon(status)}</span> <span class=\"status\">{status}</span></span>");
 
