@@ -207,6 +207,45 @@ public sealed class OpsConsoleHttpTests(RabbitMqBroker broker)
         Assert.Equal(0u, await world.MessageCountAsync(PipelineTopology.ClusterQueue(Py39)));
     }
 
+    [Fact]
+    public async Task When_mlflow_cannot_be_read_the_overview_and_its_live_feed_say_the_models_are_stale_instead_of_showing_them_as_current()
+    {
+        await using var world = await ConsoleWorld.StartAsync(broker);
+        world.Pipeline.Emulators.RegisterSeed();
+        using var client = world.Client();
+        await client.LoginAsync(PipelineWorld.OpsToken);
+        var fresh = await client.Http.GetStringAsync(OpsConsoleExtensions.OverviewPath);
+        Assert.Contains("iris_classifier-py39-catboost11.staging", fresh);
+        Assert.DoesNotContain("data-stale", fresh);
+        using var stream = new StreamReader(await client.Http.GetStreamAsync(OpsConsoleExtensions.EventsPath));
+        var first = await NextEventAsync(stream);
+        Assert.False((bool)first["stale"]!);
+        Assert.Contains("iris_classifier-py39-catboost11.staging", (string)first["rows"]!);
+
+        world.Pipeline.Emulators.Mlflow.Faults.FailNext = int.MaxValue;   // every MLflow request answers 503 from now on
+        JsonNode stale;
+        do stale = await NextEventAsync(stream);
+        while (!(bool)stale["stale"]!);
+        var page = await client.Http.GetStringAsync(OpsConsoleExtensions.OverviewPath);
+
+        foreach (var shown in new[] { (string)stale["banner"]!, page })
+        {
+            Assert.Contains("data-stale=\"true\"", shown);
+            Assert.Matches(@"MLflow could not be read; the models below are as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, not now", shown);
+        }
+        Assert.Contains("iris_classifier-py39-catboost11.staging", (string)stale["rows"]!);   // the last rows read, marked as such
+        Assert.Contains(world.Pipeline.Emulators.Mlflow.BaseUri.Authority, System.Net.WebUtility.HtmlDecode(page));   // which service failed
+    }
+
+    /// <summary>The next <c>overview</c> event's data from the console's event stream (within a minute).</summary>
+    private static async Task<JsonNode> NextEventAsync(StreamReader stream)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        while (await stream.ReadLineAsync(timeout.Token) is { } line)
+            if (line.StartsWith("data: ", StringComparison.Ordinal)) return JsonNode.Parse(line["data: ".Length..])!;
+        throw new EndOfStreamException("the event stream ended");
+    }
+
     /// <summary>Every request in a cluster's queue, taken (a consumer: single active consumer refuses basic.get).</summary>
     internal static async Task<List<ClusterDeployRequested>> TakeAsync(ConsoleWorld world, string cluster)
     {
