@@ -1,6 +1,9 @@
 using System.Globalization;
 using MLRay.Deploy;
+using MLRay.Pipeline;
 using MLRay.Pipeline.Failures;
+using MLRay.Pipeline.Messages;
+using MLRay.Pipeline.Workers;
 using MLRay.Pipeline.Rollouts;
 using MLRay.Pipeline.Status;
 using MLRay.Serve;
@@ -297,9 +300,21 @@ public static class ConsolePages
 
     private static string Capitalized(string word) => char.ToUpperInvariant(word[0]) + word[1..];
 
-    public static Markup Activity() => H($"""
-        <p>Not kept yet: a worker's reconciles are in its own process (its journal), which the receiver cannot read.
-        Meanwhile: the workers' logs (one line per reconcile) and <code>mlray_reconciles</code> / <code>mlray_reconcile_duration</code> on their <code>/metrics</code>.</p>
+    public static Markup Activity(MLRayConfig config, ActivityLog activity) => H($"""
+        <p class="sub">The last {ActivityLog.PerCluster} reconciles per cluster, newest first, as the workers report them over the broker (fanout exchange
+        <code>{PipelineTopology.ActivityExchange}</code>, a temporary queue per receiver) and kept in this receiver's memory: it starts empty when it restarts.</p>
+        {Join(config.Clusters.Select(c => ActivityOf(c.Name, activity.Of(c.Name))))}
+        """);
+
+    private static Markup ActivityOf(string cluster, IReadOnlyList<ReconcileReported> reports) => H($"""
+        <section aria-labelledby="act-{cluster}"><h2 id="act-{cluster}">{cluster}</h2>
+        {(reports.Count == 0 ? H($"<p>No reconcile reported since this receiver started.</p>") : H($"""
+            <table class="activity" data-cluster="{cluster}">
+            <thead><tr><th scope="col">Time</th><th scope="col">Trigger</th><th scope="col">PUT</th><th scope="col">Decisions</th><th scope="col">Duration</th></tr></thead>
+            <tbody>{Join(reports.Select(r => H($"<tr><td>{Clock(r.At)}</td><td>{string.Join(", ", r.Triggers)}</td><td class=\"put\">{(r.Applied ? "PUT" : "no change")}</td><td>{Join(r.Decisions.Select(d => H($"<div>{d}</div>")))}</td><td>{r.DurationSeconds:0.000} s</td></tr>")))}</tbody>
+            </table>
+            """))}
+        </section>
         """);
 
     // ---- one cell -------------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ using MLRay.Deploy;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Rollouts;
 using MLRay.Pipeline.Status;
+using MLRay.Pipeline.Workers;
 using MLRay.Receiver.Ops;
 
 namespace MLRay.Receiver.Console;
@@ -57,6 +58,7 @@ public static class OpsConsoleExtensions
         services.TryAddSingleton(new OpsTokenMatcher(token));
         services.TryAddSingleton(sp => new StatusReader(config, sp.GetRequiredService<ClusterReconcilers>(), sp.GetRequiredService<RegistryReader>()));
         services.TryAddSingleton<ConsoleState>();
+        services.TryAddSingleton<ActivityLog>();   // filled by the bus's ReconcileReportedConsumer
         services.TryAddSingleton<ConsoleFeed>();
         services.TryAddSingleton<LoginThrottle>();
         ConsoleAuth.Add(services, config, options);
@@ -121,7 +123,8 @@ public static class OpsConsoleExtensions
             return Page(http, csrf => ConsolePages.Layout("Rollouts in progress",
                 rollouts is null ? H.Error(error!) : ConsolePages.Rollouts(rollouts, csrf), csrf, result));
         });
-        pages.MapGet("/console/activity", (HttpContext http) => Page(http, csrf => ConsolePages.Layout("Activity", ConsolePages.Activity(), csrf)));
+        pages.MapGet("/console/activity", (HttpContext http, ActivityLog activity) =>
+            Page(http, csrf => ConsolePages.Layout("Activity", ConsolePages.Activity(config, activity), csrf)));
 
         var actions = app.MapGroup(ConsolePath).RequireAuthorization(ConsoleAuth.Scheme).AddEndpointFilter<AntiforgeryCheck>();
         actions.MapPost("/dead-letters/{cluster}/{verb}", async (HttpContext http, string cluster, string verb, DeadLetterOperations operations,

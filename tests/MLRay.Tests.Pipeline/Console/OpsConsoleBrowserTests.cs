@@ -77,12 +77,21 @@ public sealed class OpsConsoleBrowserTests(RabbitMqBroker broker)
         Assert.Empty(await world.LetterIdsAsync(Py39));
         browser.Screenshot("4-running-after-replay");
 
+        // The activity page: the worker's reconciles as it reported them, the replay's with its PUT.
+        browser.Find($"nav a[href='{OpsConsoleExtensions.ActivityPath}']").Click();
+        var replayed = browser.WaitFor(d => d.FindElements(By.CssSelector($"table.activity[data-cluster='{Py39}'] tbody tr"))
+            .FirstOrDefault(r => r.Text.Contains($"replay {ArmModel}")), "the replay's reconcile on the activity page");
+        Assert.Equal("PUT", replayed.FindElement(By.CssSelector("td.put")).Text);
+        Assert.Contains($"{ArmModel}/1=", replayed.Text);
+        Assert.Matches(@"\d+\.\d{3} s", replayed.Text);
+        browser.Screenshot("5-activity");
+
         // Another site's form posting to the console in the browser that is logged in: refused, and nothing changes.
         var victim = await world.DeadLetterAsync(Py312, "victim.staging");
         await using var evil = await StartOtherSiteAsync(new Uri(world.Pipeline.ReceiverUri!, $"{OpsConsoleExtensions.DeadLettersPath}/{Py312}/purge"), victim.Id);
         browser.Go(new Uri($"http://{ConsoleBrowser.OtherSite}:{new Uri(evil.Urls.First()).Port}/"));
         browser.WaitFor(d => d.Url.StartsWith(world.Pipeline.ReceiverUri!.ToString(), StringComparison.Ordinal), "the other site's form posted to the console");
-        browser.Screenshot("5-cross-site-post");
+        browser.Screenshot("6-cross-site-post");
         Assert.DoesNotContain("purged", browser.Driver.PageSource);
         Assert.Equal([victim.Id], await world.LetterIdsAsync(Py312));
         browser.Go(world.ConsoleUri);   // and the session is still there for the operator's own pages
@@ -203,9 +212,10 @@ public sealed class OpsConsoleBrowserTests(RabbitMqBroker broker)
         Assert.Equal([letter.Id], await world.LetterIdsAsync(Py39));
         browser.Screenshot("4-purged");
 
-        // The activity page says what it keeps; logging out ends the session.
+        // The activity page says what it keeps (no worker ran here); logging out ends the session.
         browser.Find($"nav a[href='{OpsConsoleExtensions.ActivityPath}']").Click();
         browser.WaitFor(d => d.Title.StartsWith("Activity", StringComparison.Ordinal), "the activity page");
+        Assert.Contains("No reconcile reported since this receiver started.", browser.Find($"#act-{Py39}").FindElement(By.XPath("..")).Text);
         browser.Find("nav form button").Click();
         browser.WaitFor(d => d.Url.Contains(OpsConsoleExtensions.LoginPath), "the login form after logging out");
         browser.Go(world.ConsoleUri);
