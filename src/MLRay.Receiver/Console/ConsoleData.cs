@@ -34,17 +34,33 @@ public sealed record ConsoleView(DateTimeOffset ReadAt, StatusReport Status, Dea
 /// </summary>
 public sealed class ConsoleState(StatusReader status, DeadLetterOperations deadLetters, RolloutOperations rollouts, MLRayConfig config, TimeProvider time)
 {
+    private readonly SemaphoreSlim _oneRead = new(1, 1);
     private (IReadOnlyList<ModelStatusRow> Models, RegistrySnapshot? Snapshot, DateTimeOffset At)? _lastModels;
 
+    /// <summary>
+    /// One read at a time (the live feed and a page may ask together), and the status before the letters: both hold the
+    /// dead-letter queues' lock, and a status read kept waiting would show its rows without the letters.
+    /// </summary>
     public async Task<ConsoleView> ReadAsync(CancellationToken ct)
     {
-        var report = status.ReadAsync(ct);
-        var letters = ReadLettersAsync(ct);
+        await _oneRead.WaitAsync(ct);
+        try
+        {
+            return await ReadOnceAsync(ct);
+        }
+        finally
+        {
+            _oneRead.Release();
+        }
+    }
+
+    private async Task<ConsoleView> ReadOnceAsync(CancellationToken ct)
+    {
         var inProgress = ReadRolloutsAsync(ct);
-        var read = await report;
+        var read = await status.ReadAsync(ct);
         var now = time.GetUtcNow();
         var problems = read.Failures.Select(f => f.ToString()).Concat(read.Notes).ToList();
-        var (listing, letterProblem) = await letters;
+        var (listing, letterProblem) = await ReadLettersAsync(ct);
         var (rollouts, rolloutProblem) = await inProgress;
         if (letterProblem is not null) problems.Add(letterProblem);
         if (rolloutProblem is not null && read.Models is not null) problems.Add(rolloutProblem);   // MLflow down is said once, by the report

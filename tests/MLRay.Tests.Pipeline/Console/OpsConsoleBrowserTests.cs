@@ -80,7 +80,7 @@ public sealed class OpsConsoleBrowserTests(RabbitMqBroker broker)
         // The activity page: the worker's reconciles as it reported them, the replay's with its PUT.
         browser.Find($"nav a[href='{OpsConsoleExtensions.ActivityPath}']").Click();
         var replayed = browser.WaitFor(d => d.FindElements(By.CssSelector($"table.activity[data-cluster='{Py39}'] tbody tr"))
-            .FirstOrDefault(r => r.Text.Contains($"replay {ArmModel}")), "the replay's reconcile on the activity page");
+            .FirstOrDefault(r => r.Text.Contains($"replay {ArmModel}")), "the replay's reconcile on the activity page")!;
         Assert.Equal("PUT", replayed.FindElement(By.CssSelector("td.put")).Text);
         Assert.Contains($"{ArmModel}/1=", replayed.Text);
         Assert.Matches(@"\d+\.\d{3} s", replayed.Text);

@@ -100,7 +100,7 @@ public sealed class OpsConsoleHttpTests(RabbitMqBroker broker)
         Assert.Equal(HttpStatusCode.TooManyRequests, throttled.StatusCode);
         Assert.Equal("1", throttled.Headers.GetValues("Retry-After").Single());
         Assert.Contains("Too many wrong tokens", await throttled.Content.ReadAsStringAsync());
-        Assert.Empty(client.Cookies.GetCookies(world.Pipeline.ReceiverUri!).Where(c => c.Name == ConsoleAuth.CookieName));
+        Assert.DoesNotContain(client.Cookies.GetCookies(world.Pipeline.ReceiverUri!), c => c.Name == ConsoleAuth.CookieName);
 
         await Task.Delay(TimeSpan.FromSeconds(1.2));
         using var right = await client.LoginAsync(PipelineWorld.OpsToken);
