@@ -158,6 +158,9 @@ public sealed class OpsConsoleBrowserTests(RabbitMqBroker broker)
         var mlflow = world.Pipeline.Emulators.Mlflow;
         world.Pipeline.Emulators.RegisterSeed();   // no worker: nothing is deployed
         SeedModels.Register(mlflow, new SeedModel("py310-model", "3.10.4", "3.1.0", "1.2.8"), requirementsOverride: SeedModels.All[0].Requirements);
+        // A letter older than its version is about an earlier one (ModelStatusReport), and the emulator's timestamps run a
+        // little ahead of the clock when many things are created within a millisecond: the letters come a moment later.
+        await Task.Delay(100);
         var longMessage = "pip: No matching distribution found for catboost==1.1\n" + string.Concat(Enumerable.Repeat("Traceback line …\n", 30)) + "END OF RAY'S MESSAGE";
         var letter = await world.DeadLetterAsync(Py39, ArmModel, message: longMessage);
         var other = await world.DeadLetterAsync(Py39, "iris_classifier-py39-catboost12.staging");
