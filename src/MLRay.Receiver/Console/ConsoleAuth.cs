@@ -24,13 +24,19 @@ internal static class ConsoleAuth
     /// <summary>The antiforgery token's form field (ASP.NET's default name, spelled out for the pages and the tests).</summary>
     public const string AntiforgeryField = "__RequestVerificationToken";
 
-    public static void Add(IServiceCollection services, MLRayConfig config, OpsConsoleOptions options)
+    /// <summary>How long a login lasts (the ticket's expiry; not renewed by use).</summary>
+    public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(8);
+
+    /// <summary>Where the Data Protection keys live: shared by every receiver that shares the working directory.</summary>
+    public static string KeysDirectory(MLRayConfig config) => Path.Combine(config.WorkingDir, "ops-console-keys");
+
+    public static void Add(IServiceCollection services, MLRayConfig config)
     {
         // Cookies and antiforgery tokens are Data Protection payloads: with the keys in the working directory they survive a
         // restart, and receivers behind one load balancer share them when they share that directory (else: a shared volume).
         services.AddDataProtection()
             .SetApplicationName("mlray-receiver")
-            .PersistKeysToFileSystem(new DirectoryInfo(options.KeysDirectory ?? Path.Combine(config.WorkingDir, "ops-console-keys")));
+            .PersistKeysToFileSystem(new DirectoryInfo(KeysDirectory(config)));
         services.AddAuthentication()
             .AddPolicyScheme(Scheme, "ops token or session", o =>
                 o.ForwardDefaultSelector = http => OpsTokenMatcher.BearerOf(http.Request) is null ? CookieScheme : BearerScheme)
@@ -42,7 +48,7 @@ internal static class ConsoleAuth
                 o.Cookie.HttpOnly = true;
                 o.Cookie.SameSite = SameSiteMode.Strict;
                 o.Cookie.SecurePolicy = CookieSecurePolicy.SameAsRequest;   // Secure whenever the console is reached over https
-                o.ExpireTimeSpan = options.SessionLifetime;
+                o.ExpireTimeSpan = SessionLifetime;
                 o.SlidingExpiration = false;   // the token is typed once per session, and a session ends
                 o.LoginPath = OpsConsoleExtensions.LoginPath;
                 o.ReturnUrlParameter = "return";

@@ -18,13 +18,9 @@ public sealed class OpsConsoleOptions
 {
     /// <summary>How often the live feed reads while a page listens.</summary>
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(2);
-    /// <summary>How long a login lasts (the cookie's and the ticket's expiry; not renewed by use).</summary>
-    public TimeSpan SessionLifetime { get; set; } = TimeSpan.FromHours(8);
     /// <summary>Wrong tokens a client may send in a row before the back-off starts.</summary>
     public int FreeLoginFailures { get; set; } = 3;
     public TimeSpan MaxLoginBackoff { get; set; } = TimeSpan.FromSeconds(30);
-    /// <summary>Where the Data Protection keys live; default <c>&lt;working_dir&gt;/ops-console-keys</c>.</summary>
-    public string? KeysDirectory { get; set; }
 }
 
 /// <summary>
@@ -53,7 +49,6 @@ public static class OpsConsoleExtensions
     public static IServiceCollection AddOpsConsole(this IServiceCollection services, MLRayConfig config)
     {
         if (config.Pipeline.OpsToken is not { } token) return services;
-        var options = new OpsConsoleOptions();
         services.AddOptions<OpsConsoleOptions>();
         services.TryAddSingleton(new OpsTokenMatcher(token));
         services.TryAddSingleton(sp => new StatusReader(config, sp.GetRequiredService<ClusterReconcilers>(), sp.GetRequiredService<RegistryReader>()));
@@ -61,7 +56,7 @@ public static class OpsConsoleExtensions
         services.TryAddSingleton<ActivityLog>();   // filled by the bus's ReconcileReportedConsumer
         services.TryAddSingleton<ConsoleFeed>();
         services.TryAddSingleton<LoginThrottle>();
-        ConsoleAuth.Add(services, config, options);
+        ConsoleAuth.Add(services, config);
         return services;
     }
 
