@@ -61,3 +61,9 @@ if ! command -v docker-compose >/dev/null; then
   apt_install docker-compose
 fi
 echo "setup: $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /')"
+
+# Debian's Chromium and its ChromeDriver drive the ops console's browser tests (Selenium; no browser download at test time).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  apt_install chromium chromium-driver
+fi
+echo "setup: $(/usr/bin/chromium --version 2>/dev/null), $(/usr/bin/chromedriver --version 2>/dev/null | cut -d' ' -f1-2)"

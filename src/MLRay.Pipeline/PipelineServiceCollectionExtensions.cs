@@ -52,6 +52,9 @@ public static class PipelineServiceCollectionExtensions
     public static IServiceCollection AddMLRayBus(this IServiceCollection services, MLRayConfig config, PipelineRoles roles)
     {
         services.AddSingleton<ResyncClock>();
+        services.TryAddSingleton<ActivityLog>();
+        // Workers report each reconcile; receivers keep the last ones for the ops console.
+        if (roles.Clusters.Count > 0) services.AddHostedService<ActivityReporter>();
         services.AddSingleton<RegistryCensus>();
         if (roles.InMemory)
         {
@@ -102,6 +105,7 @@ public static class PipelineServiceCollectionExtensions
             if (roles.Router) x.AddConsumer<RegistryChangedConsumer, RegistryChangedConsumerDefinition>();
             if (roles.Router) x.AddConsumer<ResyncRequestedConsumer, ResyncRequestedConsumerDefinition>();
             if (roles.Clusters.Count > 0) x.AddConsumer<ClusterDeployRequestedConsumer, ClusterDeployRequestedConsumerDefinition>();
+            if (roles.Receiver) x.AddConsumer<ReconcileReportedConsumer>();
 
             // transport(endpoint, its queue, single active consumer, sent to the queue by name rather than published)
             void Endpoints(IBusRegistrationContext ctx, IReceiveConfigurator cfg, Action<IReceiveEndpointConfigurator, string, bool, bool> transport)
@@ -118,6 +122,10 @@ public static class PipelineServiceCollectionExtensions
                         transport(e, PipelineTopology.ResyncQueue, true, false);
                         e.ConfigureConsumer<ResyncRequestedConsumer>(ctx);
                     });
+                // A temporary queue per receiver (auto-deleted with its connection) bound to mlray.activity: a copy of each report.
+                if (roles.Receiver)
+                    cfg.ReceiveEndpoint(new TemporaryEndpointDefinition("activity"), DefaultEndpointNameFormatter.Instance,
+                        e => e.ConfigureConsumer<ReconcileReportedConsumer>(ctx));
                 foreach (var name in roles.Clusters)
                     cfg.ReceiveEndpoint(PipelineTopology.ClusterQueue(name), e =>
                     {
@@ -165,6 +173,7 @@ public static class PipelineServiceCollectionExtensions
                     cfg.Publish<ClusterDeployRequested>(p => p.ExchangeType = ExchangeType.Topic);
                     cfg.Send<ClusterDeployRequested>(s => s.UseRoutingKeyFormatter(c => c.Message.RoutingKey));
                     cfg.Message<ModelDeadLettered>(m => m.SetEntityName(PipelineTopology.DeadLetterExchange));
+                    cfg.Message<ReconcileReported>(m => m.SetEntityName(PipelineTopology.ActivityExchange));
                     cfg.Publish<ModelDeadLettered>(p => p.ExchangeType = ExchangeType.Direct);
                     cfg.Send<ModelDeadLettered>(s => s.UseRoutingKeyFormatter(c => c.Message.Cluster));
                     Endpoints(ctx, cfg, (endpoint, queue, singleActive, _) =>

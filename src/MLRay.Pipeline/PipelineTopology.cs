@@ -32,6 +32,8 @@ public static class PipelineTopology
 
     /// <summary>Direct exchange for dead letters; routing key = cluster name.</summary>
     public const string DeadLetterExchange = "mlray.dead-letters";
+    /// <summary>Fanout of <see cref="Messages.ReconcileReported"/>: the workers' reconciles, for the receivers' ops consoles.</summary>
+    public const string ActivityExchange = "mlray.activity";
 
     /// <summary>A cluster's dead letters: a classic durable queue nothing consumes, so listing it (get, then requeue) keeps its order.</summary>
     public static string DeadLetterQueue(string cluster) => $"mlray.cluster.{cluster}.dead-letters";

@@ -30,14 +30,17 @@ public static class DemoCommand
             if (!Uri.TryCreate(r.GetValueOrDefault<string>(), UriKind.Absolute, out var uri) || uri.Scheme is not ("amqp" or "amqps"))
                 r.AddError("--rabbitmq must be an amqp:// or amqps:// URI");
         });
+        var exit = new Option<bool>("--exit") { Description = "Stop the stack as soon as the acts are done (CI), instead of leaving it up, with the ops console, until Enter" };
         var command = new Command("demo", "Register the seed's three catboost models in an emulated MLflow and watch MLRay serve them on emulated Ray clusters (py39 on ARM, py312)")
         {
-            workingDir, buildTime, rabbit,
+            workingDir, buildTime, rabbit, exit,
         };
         command.SetAction(async (parse, ct) =>
         {
             var console = CliConsole.Create(json: false);
-            var runner = new DemoRunner(console, parse.GetValue(workingDir)!, TimeSpan.FromSeconds(parse.GetValue(buildTime)), new Uri(parse.GetValue(rabbit)!));
+            // Enter, or the end of a redirected stdin, stops the stack.
+            Func<CancellationToken, Task>? holdOpen = parse.GetValue(exit) ? null : async c => await System.Console.In.ReadLineAsync(c);
+            var runner = new DemoRunner(console, parse.GetValue(workingDir)!, TimeSpan.FromSeconds(parse.GetValue(buildTime)), new Uri(parse.GetValue(rabbit)!), holdOpen);
             var outcome = await runner.RunAsync(ct);
             var ok = DemoRunner.WentAsExpected(outcome);
             console.MarkupLine(ok ? "[green]Demo finished as expected.[/]" : "[red]Demo did not end as expected (see above).[/]");

@@ -8,6 +8,7 @@ using MLRay.Emulators.Seed;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Topology;
+
 using MLRay.Receiver.Hosting;
 using MLRay.Registry;
 using MLRay.Serve;
@@ -69,7 +70,9 @@ public sealed record GatewayActOutcome
 /// py312 cluster's gateway, a version whose predict fails is stopped at its smoke test while a client keeps getting
 /// version 1's answers, and a good one rolls out 10 → 50 → 100 %; all visible in the models' <c>mlray.*</c> tags.
 /// </summary>
-public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan buildTime, Uri rabbitMqUri)
+/// <param name="holdOpen">Awaited once the acts are done, before the stack stops (<c>mlray demo</c>: until Enter, so the ops console
+/// can be explored); null stops at once (<c>--exit</c>, the tests).</param>
+public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan buildTime, Uri rabbitMqUri, Func<CancellationToken, Task>? holdOpen = null)
 {
     private const string GatewayCluster = "ray-cluster-py312";
     private static readonly SeedModel GatewayModel = SeedModels.All.Single(m => m.RegisteredName == "iris_classifier-py312-catboost12.staging");
@@ -113,6 +116,10 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         Directory.CreateDirectory(workingDir);
         var secretFile = Path.Combine(workingDir, "webhook-secret");
         await File.WriteAllTextAsync(secretFile, Convert.ToHexString(RandomNumberGenerator.GetBytes(24)), ct);
+        // The ops console's token: fresh per run, in a file as production keeps it (receiver.ops_token_file).
+        var opsToken = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var opsTokenFile = Path.Combine(workingDir, "ops-token");
+        await File.WriteAllTextAsync(opsTokenFile, opsToken, ct);
         var configPath = Path.Combine(workingDir, "config.yml");
         // py312 serves through the gateway: a short rollout interval and few requests per step keep the third act brief, and
         // one attempt dead-letters a version failing its smoke test at once (retrying the same build cannot help).
@@ -125,6 +132,7 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
               uri: {rabbitMqUri}
             receiver:
               webhook_secret_file: {secretFile}
+              ops_token_file: {opsTokenFile}
               resync_interval: 1h
             package_index: {index.SimpleUri}
             ray_clusters:
@@ -179,6 +187,9 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
             }, ct);
         console.MarkupLine($"Receiver at [blue]{hookUrl}[/], registered as MLflow's webhook (signed); config [blue]{Markup.Escape(configPath)}[/], logs [blue]{Markup.Escape(logPath)}[/]");
 
+        var opsConsole = new Uri(new Uri(receiver.Urls.First()), MLRay.Receiver.Console.OpsConsoleExtensions.OverviewPath);
+        console.MarkupLine($"Ops console at [blue]{opsConsole}[/]: log in with the token [bold]{opsToken}[/] (also in [blue]{Markup.Escape(opsTokenFile)}[/])");
+
         console.MarkupLine("A data scientist now registers the seed's three models ([bold].staging[/], tags ray.name, ray.num_replicas=1, num_cpus=0.5, memory=1 GiB)…");
         SeedModels.RegisterAll(mlflow);
 
@@ -193,10 +204,15 @@ public sealed class DemoRunner(IAnsiConsole console, string workingDir, TimeSpan
         var clusters = new Dictionary<string, ServeInstance>();
         foreach (var cluster in config.Clusters)
             clusters[cluster.Name] = await reconcilers.Ray(cluster.Name).GetApplicationsAsync(ct);
-        await receiver.StopAsync(ct);
 
         var outcome = new DemoOutcome(statuses, clusters, transport) { Replay = replay, Gateway = gateway };
         WriteSummary(outcome);
+        if (holdOpen is not null)
+        {
+            console.MarkupLine($"The stack stays up: ops console at [blue]{opsConsole}[/] (token [bold]{opsToken}[/]), MLflow at [blue]{mlflow.BaseUri}[/]. [bold]Press Enter to stop it.[/]");
+            await holdOpen(ct);
+        }
+        await receiver.StopAsync(ct);
         return outcome;
     }
 

@@ -101,3 +101,20 @@ public sealed record ModelDeadLettered
     /// <summary>MLflow delivery ids of the webhooks whose reconciles led here.</summary>
     public IReadOnlyList<string> DeliveryIds { get; init; } = [];
 }
+
+/// <summary>
+/// One reconcile as its worker reports it, for the ops console's activity page: published to the fanout exchange
+/// <c>mlray.activity</c>, where each receiver's temporary queue takes a copy (kept in that receiver's memory: no queue keeps them).
+/// </summary>
+public sealed record ReconcileReported
+{
+    public required string Cluster { get; init; }
+    public required DateTimeOffset At { get; init; }
+    public required double DurationSeconds { get; init; }
+    /// <summary>What asked for it: each request's reason, with its model when it names one (<c>replay iris.staging</c>).</summary>
+    public required IReadOnlyList<string> Triggers { get; init; }
+    /// <summary>Whether it PUT a new Serve config.</summary>
+    public required bool Applied { get; init; }
+    /// <summary>Each version it decided on: <c>model/version=Phase</c>.</summary>
+    public required IReadOnlyList<string> Decisions { get; init; }
+}

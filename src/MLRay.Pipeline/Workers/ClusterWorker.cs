@@ -17,6 +17,9 @@ public sealed record WorkerActivity(string Cluster, IReadOnlyList<ClusterDeployR
     /// <summary>False when the requests were already answered by an earlier reconcile (<see cref="RequestCoalescing"/>) and acked without one.</summary>
     public bool Reconciled { get; init; } = true;
 
+    /// <summary>How long the reconcile took (zero when there was none).</summary>
+    public TimeSpan Duration { get; init; }
+
     /// <summary>Every version it decided on runs.</summary>
     public bool Succeeded => Decisions.All(d => d.Phase == AttemptPhase.Running);
 }
@@ -116,7 +119,7 @@ public sealed class ClusterWorker(ClusterReconciler reconciler, StatusTagWriter 
 
             if (requests.Any(r => r.CensusCluster == cluster)) await census.TakeAsync(result.Registry, ct);
 
-            var activity = new WorkerActivity(cluster, requests, result.Applied, result.Decisions, result.At);
+            var activity = new WorkerActivity(cluster, requests, result.Applied, result.Decisions, result.At) { Duration = Stopwatch.GetElapsedTime(started) };
             MLRayTelemetry.Reconciles.Add(1, MLRayTelemetry.Tag("cluster", cluster), MLRayTelemetry.Tag("outcome", result.Applied ? "applied" : "unchanged"));
             MLRayTelemetry.ReconcileDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds, MLRayTelemetry.Tag("cluster", cluster));
             _readBegan = result.At;

@@ -1,6 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Options;
 using MLRay.Pipeline;
+using MLRay.Receiver.Console;
 using MLRay.Receiver.Ops;
 using MLRay.ServiceDefaults;
 using MLRay.Receiver.Webhooks;
@@ -41,6 +42,7 @@ public static class ReceiverApp
         builder.Services.AddMLflowWebhooks(config);
         builder.Services.AddDeadLetterOps(config);
         builder.Services.AddRolloutOps(config);
+        builder.Services.AddOpsConsole(config);
         if (options.ComposeBus is null)
             builder.Services.AddMLRayPipeline(config, environment, new PipelineRoles { Receiver = true });
         else
@@ -72,6 +74,7 @@ public static class ReceiverApp
         app.MapMLflowWebhooks();
         var opsApi = app.MapDeadLetterOps(config);
         app.MapRolloutOps(config);
+        var console = app.MapOpsConsole(config);
 
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("MLRay.Receiver");
         app.Lifetime.ApplicationStarted.Register(() =>
@@ -85,6 +88,7 @@ public static class ReceiverApp
                     WebhookEndpointExtensions.Route);
             var opsRoutes = $"{DeadLetterOpsEndpointExtensions.Route} and {RolloutOpsEndpointExtensions.Route}";
             if (opsApi) log.LogInformation("Ops API on {Routes} (bearer token required)", opsRoutes);
+            if (console) log.LogInformation("Ops console on {Console} (log in with the ops token)", OpsConsoleExtensions.OverviewPath);
             else log.LogInformation("Ops API off: set receiver.ops_token_env or receiver.ops_token_file to serve {Routes}", opsRoutes);
         });
         return app;

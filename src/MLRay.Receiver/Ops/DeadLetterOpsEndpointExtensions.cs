@@ -49,25 +49,39 @@ public static class DeadLetterOpsEndpointExtensions
 }
 
 /// <summary>
-/// 401 (with <c>WWW-Authenticate: Bearer</c>) without a bearer token, 403 with a wrong one. Both sides are hashed first so
-/// the constant-time comparison does not leak the token's length either. The token is never logged.
+/// The ops token, compared in constant time. Both sides are hashed first so the comparison does not leak the token's
+/// length either. Shared by the JSON API's filter, the console's bearer scheme and its login form. Never logged.
 /// </summary>
-internal sealed class BearerTokenFilter(string token) : IEndpointFilter
+internal sealed class OpsTokenMatcher(string token)
 {
     private readonly byte[] _expected = SHA256.HashData(Encoding.UTF8.GetBytes(token));
+
+    public bool Matches(string? given) =>
+        given is not null && CryptographicOperations.FixedTimeEquals(SHA256.HashData(Encoding.UTF8.GetBytes(given.Trim())), _expected);
+
+    /// <summary>The token of an <c>Authorization: Bearer …</c> header; null when there is not exactly one such header.</summary>
+    public static string? BearerOf(HttpRequest request)
+    {
+        var headers = request.Headers.Authorization;
+        var header = headers.Count == 1 ? headers[0] : null;
+        return header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && header.Length > 7 ? header[7..] : null;
+    }
+}
+
+/// <summary>401 (with <c>WWW-Authenticate: Bearer</c>) without a bearer token, 403 with a wrong one.</summary>
+internal sealed class BearerTokenFilter(string token) : IEndpointFilter
+{
+    private readonly OpsTokenMatcher _token = new(token);
 
     public ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var http = context.HttpContext;
-        var headers = http.Request.Headers.Authorization;
-        var header = headers.Count == 1 ? headers[0] : null;
-        if (header is null || !header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
+        if (OpsTokenMatcher.BearerOf(http.Request) is not { } given)
         {
             http.Response.Headers.WWWAuthenticate = "Bearer";
             return ValueTask.FromResult<object?>(Results.Json(new { error = "this ops API needs Authorization: Bearer <token>" }, statusCode: StatusCodes.Status401Unauthorized));
         }
-        var given = SHA256.HashData(Encoding.UTF8.GetBytes(header[7..].Trim()));
-        return CryptographicOperations.FixedTimeEquals(given, _expected)
+        return _token.Matches(given)
             ? next(context)
             : ValueTask.FromResult<object?>(Results.Json(new { error = "wrong token" }, statusCode: StatusCodes.Status403Forbidden));
     }

@@ -35,6 +35,8 @@ public class DemoTests
             Assert.True(DemoRunner.WentAsExpected(outcome), stdout);
             Assert.Contains(rabbitMq ? "Broker: RabbitMQ at" : "in-memory transport", stdout);
             Assert.Contains("No matching distribution found for catboost==1.1", stdout);
+            var token = (await File.ReadAllTextAsync(Path.Combine(dir, "ops-token"))).Trim();
+            Assert.Matches($@"Ops console at http://127\.0\.0\.1:\d+/ops/: log in with the token {token}", stdout);
             Assert.Contains("The wheel pre-flight had warned", stdout);
             if (rabbitMq)
             {
