@@ -1,5 +1,6 @@
 using MassTransit;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using MLRay.Deploy;
@@ -93,7 +94,7 @@ public static class PipelineServiceCollectionExtensions
                 services.AddHostedService(sp => sp.GetRequiredService<ConfirmedRegistryChangedPublisher>());
             }
             services.AddSingleton(sp => new ResyncService(sp.GetRequiredService<IBus>(), config, sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<ResyncService>>()));
+                sp.GetRequiredService<ILogger<ResyncService>>(), sp.GetRequiredService<IHostApplicationLifetime>()));
             services.AddHostedService(sp => sp.GetRequiredService<ResyncService>());
         }
 

@@ -11,7 +11,8 @@ namespace MLRay.Pipeline.Resync;
 /// at most once per interval however many receivers tick. The resync is what catches lost webhooks (MLflow's delivery is
 /// in-memory and lossy), deleted versions, removed aliases and renamed models, for which MLflow sends no event at all.
 /// </summary>
-public sealed class ResyncService(IPublishEndpoint publish, MLRayConfig config, TimeProvider time, ILogger<ResyncService> log) : BackgroundService
+public sealed class ResyncService(IPublishEndpoint publish, MLRayConfig config, TimeProvider time, ILogger<ResyncService> log, IHostApplicationLifetime lifetime)
+    : BackgroundService
 {
     private static readonly string Requester = $"{System.Environment.MachineName}/{System.Environment.ProcessId}";
 
@@ -21,6 +22,8 @@ public sealed class ResyncService(IPublishEndpoint publish, MLRayConfig config, 
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        // Not before the host has started: a receiver whose address is taken stops during start-up, and must ask for nothing.
+        if (!await Started(stoppingToken)) return;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
@@ -41,5 +44,14 @@ public sealed class ResyncService(IPublishEndpoint publish, MLRayConfig config, 
                 await Task.Delay(TimeSpan.FromSeconds(5), stoppingToken).ContinueWith(_ => { });
             }
         }
+    }
+
+    private async Task<bool> Started(CancellationToken stoppingToken)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var onStarted = lifetime.ApplicationStarted.Register(() => started.TrySetResult());
+        using var onStopping = stoppingToken.Register(() => started.TrySetCanceled());
+        try { await started.Task; return true; }
+        catch (OperationCanceledException) { return false; }
     }
 }

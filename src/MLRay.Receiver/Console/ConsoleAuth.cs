@@ -27,16 +27,11 @@ internal static class ConsoleAuth
     /// <summary>How long a login lasts (the ticket's expiry; not renewed by use).</summary>
     public static readonly TimeSpan SessionLifetime = TimeSpan.FromHours(8);
 
-    /// <summary>Where the Data Protection keys live: shared by every receiver that shares the working directory.</summary>
-    public static string KeysDirectory(MLRayConfig config) => Path.Combine(config.WorkingDir, "ops-console-keys");
-
-    public static void Add(IServiceCollection services, MLRayConfig config)
+    public static void Add(IServiceCollection services, string opsToken)
     {
-        // Cookies and antiforgery tokens are Data Protection payloads: with the keys in the working directory they survive a
-        // restart, and receivers behind one load balancer share them when they share that directory (else: a shared volume).
-        services.AddDataProtection()
-            .SetApplicationName("mlray-receiver")
-            .PersistKeysToFileSystem(new DirectoryInfo(KeysDirectory(config)));
+        // Cookies and antiforgery tokens are Data Protection payloads, under a key derived from the ops token: every receiver
+        // with the same token (replicas, restarts, upgrades) reads the others' sessions, and a new token ends them all.
+        OpsTokenKeyRing.Use(services.AddDataProtection().SetApplicationName("mlray-receiver"), opsToken);
         services.AddAuthentication()
             .AddPolicyScheme(Scheme, "ops token or session", o =>
                 o.ForwardDefaultSelector = http => OpsTokenMatcher.BearerOf(http.Request) is null ? CookieScheme : BearerScheme)

@@ -56,7 +56,7 @@ public static class OpsConsoleExtensions
         services.TryAddSingleton<ActivityLog>();   // filled by the bus's ReconcileReportedConsumer
         services.TryAddSingleton<ConsoleFeed>();
         services.TryAddSingleton<LoginThrottle>();
-        ConsoleAuth.Add(services, config);
+        ConsoleAuth.Add(services, token);
         return services;
     }
 

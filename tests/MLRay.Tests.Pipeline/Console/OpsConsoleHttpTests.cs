@@ -127,6 +127,47 @@ public sealed class OpsConsoleHttpTests(RabbitMqBroker broker)
     }
 
     [Fact]
+    public async Task A_session_made_on_one_receiver_is_good_on_another_with_the_same_token_and_on_none_with_a_new_token()
+    {
+        await using var world = await ConsoleWorld.StartAsync(broker);
+        // Two more receivers on the same broker, each with a working directory of its own (as pods with emptyDirs behind one
+        // Service): one with the same ops token, one after the token was changed.
+        async Task<Microsoft.AspNetCore.Builder.WebApplication> StartReceiverAsync(string? opsToken)
+        {
+            var dir = Path.Combine(world.Pipeline.Emulators.WorkingDir, "replica-" + Guid.NewGuid().ToString("N"));
+            var config = world.Pipeline.Config with { WorkingDir = dir };
+            if (opsToken is not null) config = config with { Pipeline = config.Pipeline with { OpsToken = opsToken } };
+            var receiver = MLRay.Receiver.Hosting.ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], config, world.Pipeline.Env);
+            await receiver.StartAsync();
+            return receiver;
+        }
+        await using var replicaApp = await StartReceiverAsync(opsToken: null);
+        await using var rotatedApp = await StartReceiverAsync(opsToken: "a-new-ops-token-after-rotation");
+        var replica = new Uri(replicaApp.Urls.First());
+        var rotated = new Uri(rotatedApp.Urls.First());
+        using var client = world.Client();
+        using var login = await client.LoginAsync(PipelineWorld.OpsToken);
+        Assert.Equal(HttpStatusCode.Redirect, login.StatusCode);
+
+        // A browser sends the cookie to every port of 127.0.0.1, as it would to every pod behind one address.
+        using var onReplica = await client.Http.GetAsync(new Uri(replica, OpsConsoleExtensions.OverviewPath));
+        Assert.Equal(HttpStatusCode.OK, onReplica.StatusCode);
+        Assert.Contains("Models on clusters", await onReplica.Content.ReadAsStringAsync());
+        // A form of one receiver's page posts to another: its anti-forgery token is good there too (logging out, here).
+        using var logoutElsewhere = await client.Http.PostAsync(new Uri(replica, OpsConsoleExtensions.LogoutPath), new FormUrlEncodedContent(
+            [new(ConsoleAuth.AntiforgeryField, ConsoleClient.CsrfOf(await client.Http.GetStringAsync(OpsConsoleExtensions.OverviewPath)))]));
+        Assert.Equal(HttpStatusCode.Redirect, logoutElsewhere.StatusCode);
+        Assert.EndsWith(OpsConsoleExtensions.LoginPath, logoutElsewhere.Headers.Location!.OriginalString);
+
+        using var again = await client.LoginAsync(PipelineWorld.OpsToken);
+        using var onRotated = await client.Http.GetAsync(new Uri(rotated, OpsConsoleExtensions.OverviewPath));
+        Assert.Equal(HttpStatusCode.Redirect, onRotated.StatusCode);   // the old token's session: to the login form
+        Assert.Contains(OpsConsoleExtensions.LoginPath, onRotated.Headers.Location!.ToString());
+        // Nothing written under any working directory: there is no key ring on disk to share.
+        Assert.Empty(Directory.GetDirectories(world.Pipeline.Emulators.WorkingDir, "ops-console-keys", SearchOption.AllDirectories));
+    }
+
+    [Fact]
     public async Task A_form_post_without_the_pages_antiforgery_token_is_refused_and_replay_and_purge_with_it_act_like_mlray_dlq()
     {
         await using var world = await ConsoleWorld.StartAsync(broker);

@@ -1,11 +1,14 @@
 using System.Net;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Time.Testing;
 using MLRay.Receiver.Console;
 
 namespace MLRay.Tests.Unit.Receiver;
 
-/// <summary>The console's pure parts: the view helper's encoding and the login back-off.</summary>
+/// <summary>The console's pure parts: the view helper's encoding, the login back-off and the key ring sessions are sealed with.</summary>
 public class OpsConsoleUnitTests
 {
     [Fact]
@@ -45,5 +48,27 @@ public class OpsConsoleUnitTests
         Assert.Equal(TimeSpan.Zero, throttle.WaitFor(other));   // per client
         throttle.Succeeded(client);
         Assert.Equal(TimeSpan.Zero, throttle.WaitFor(client));
+    }
+
+    /// <summary>A receiver's Data Protection, as the console configures it, in a container of its own (a process of its own).</summary>
+    private static IDataProtector Receiver(string opsToken)
+    {
+        var services = new ServiceCollection();
+        ConsoleAuth.Add(services, opsToken);
+        return services.BuildServiceProvider().GetRequiredService<IDataProtectionProvider>().CreateProtector("session");
+    }
+
+    [Fact]
+    public void Receivers_with_the_same_ops_token_open_each_others_sessions_and_another_token_opens_none()
+    {
+        var sealedByOne = Receiver("the-ops-token-0123456789abcdef").Protect("ticket"u8.ToArray());
+
+        // Another replica (nothing shared but the token, no key directory) opens it; one with a new token does not.
+        Assert.Equal("ticket"u8.ToArray(), Receiver("the-ops-token-0123456789abcdef").Unprotect(sealedByOne));
+        Assert.ThrowsAny<CryptographicException>(() => Receiver("a-new-ops-token-0123456789abcdef").Unprotect(sealedByOne));
+        Assert.NotEqual(OpsTokenKeyRing.KeyId("a"), OpsTokenKeyRing.KeyId("b"));
+        // The ring is read-only: the payload names its one key, and nothing asks to store another.
+        Assert.Single(new OpsTokenKeyRing("x").GetAllElements());
+        Assert.Throws<InvalidOperationException>(() => new OpsTokenKeyRing("x").StoreElement(new System.Xml.Linq.XElement("key"), "k"));
     }
 }
