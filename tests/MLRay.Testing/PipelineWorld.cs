@@ -74,12 +74,14 @@ public sealed class PipelineWorld : IAsyncDisposable
     /// Starts the receiver on a free loopback port and registers it as the emulated MLflow's webhook; a second call starts
     /// another receiver beside it (its own resync timer), not registered.
     /// </summary>
-    public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true, TextWriter? log = null)
+    /// <param name="overrideServices">Replaces services after every registration (<see cref="ReceiverHostOptions.OverrideServices"/>).</param>
+    public async Task<WebApplication> StartReceiverAsync(bool registerWebhook = true, TextWriter? log = null, Action<IServiceCollection>? overrideServices = null)
     {
         var receiver = ReceiverApp.Build(["--urls", "http://127.0.0.1:0"], Config, Env,
             new ReceiverHostOptions
             {
                 LogOutput = log ?? TextWriter.Null,
+                OverrideServices = overrideServices,
             });
         await receiver.StartAsync();
         _receivers.Add(receiver);

@@ -58,11 +58,15 @@ public sealed class ActivityLog
 
     private readonly ConcurrentDictionary<string, ConcurrentQueue<ReconcileReported>> _byCluster = new(StringComparer.Ordinal);
 
+    /// <summary>Raised after each report is kept: something on a cluster may have changed (the console's live feed reads then).</summary>
+    public event Action<ReconcileReported>? Added;
+
     public void Add(ReconcileReported report)
     {
         var queue = _byCluster.GetOrAdd(report.Cluster, _ => new ConcurrentQueue<ReconcileReported>());
         queue.Enqueue(report);
         while (queue.Count > PerCluster) queue.TryDequeue(out _);
+        Added?.Invoke(report);
     }
 
     public IReadOnlyList<ReconcileReported> Of(string cluster) =>

@@ -3,8 +3,10 @@ using System.Threading.Channels;
 using Microsoft.Extensions.Options;
 using MLRay.Deploy;
 using MLRay.Pipeline.Failures;
+using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Rollouts;
 using MLRay.Pipeline.Status;
+using MLRay.Pipeline.Workers;
 using MLRay.Registry;
 
 namespace MLRay.Receiver.Console;
@@ -99,14 +101,39 @@ public sealed class ConsoleState(StatusReader status, DeadLetterOperations deadL
 }
 
 /// <summary>
-/// The live feed behind the pages' event streams: one read every <see cref="OpsConsoleOptions.RefreshInterval"/> while at
-/// least one page listens (none otherwise), handed to every listener; a listener too slow for a read gets the next one.
+/// The live feed behind the pages' event streams, while at least one page listens (no reads otherwise), each read handed
+/// to every listener (a listener too slow for a read gets the next one). It reads when something may have changed — a
+/// worker reported a reconcile (every receiver hears every report) or an operator acted here — at most once per
+/// <see cref="OpsConsoleOptions.RefreshInterval"/>, and otherwise once per <see cref="OpsConsoleOptions.IdleRefreshInterval"/>:
+/// a read is a whole-registry read, so an open page on a quiet registry must not cost one every few seconds.
 /// </summary>
-public sealed class ConsoleFeed(ConsoleState state, IOptions<OpsConsoleOptions> options, TimeProvider time, ILogger<ConsoleFeed> log, IHostApplicationLifetime lifetime)
+public sealed class ConsoleFeed : IDisposable
 {
+    private readonly ConsoleState _state;
+    private readonly IOptions<OpsConsoleOptions> _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ConsoleFeed> _log;
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly ActivityLog _activity;
     private readonly Lock _lock = new();
     private readonly List<Channel<ConsoleView>> _listeners = [];
+    /// <summary>At most one pending "something changed": any number of them before the next read is one read.</summary>
+    private readonly Channel<bool> _changed = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private bool _running;
+
+    public ConsoleFeed(ConsoleState state, IOptions<OpsConsoleOptions> options, TimeProvider time, ILogger<ConsoleFeed> log,
+        IHostApplicationLifetime lifetime, ActivityLog activity)
+    {
+        (_state, _options, _time, _log, _lifetime, _activity) = (state, options, time, log, lifetime, activity);
+        _activity.Added += OnReported;
+    }
+
+    /// <summary>Something may have changed (an operator's action here): the next read comes within the refresh interval.</summary>
+    public void Changed() => _changed.Writer.TryWrite(true);
+
+    private void OnReported(ReconcileReported report) => Changed();
+
+    public void Dispose() => _activity.Added -= OnReported;
 
     public async IAsyncEnumerable<ConsoleView> ListenAsync([EnumeratorCancellation] CancellationToken ct)
     {
@@ -132,7 +159,7 @@ public sealed class ConsoleFeed(ConsoleState state, IOptions<OpsConsoleOptions> 
 
     private async Task LoopAsync()
     {
-        var stopping = lifetime.ApplicationStopping;
+        var stopping = _lifetime.ApplicationStopping;
         while (!stopping.IsCancellationRequested)
         {
             lock (_lock)
@@ -143,9 +170,11 @@ public sealed class ConsoleFeed(ConsoleState state, IOptions<OpsConsoleOptions> 
                 }
             try
             {
-                var view = await state.ReadAsync(stopping);
+                _changed.Reader.TryRead(out _);   // this read answers what was reported before it
+                var view = await _state.ReadAsync(stopping);
                 lock (_lock) foreach (var listener in _listeners) listener.Writer.TryWrite(view);
-                await Task.Delay(options.Value.RefreshInterval, time, stopping);
+                await Task.Delay(_options.Value.RefreshInterval, _time, stopping);
+                await NextChangeAsync(_options.Value.IdleRefreshInterval - _options.Value.RefreshInterval, stopping);
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -154,10 +183,23 @@ public sealed class ConsoleFeed(ConsoleState state, IOptions<OpsConsoleOptions> 
             catch (Exception e)
             {
                 // Not a service being down (the view says those): a bug. Logged, and the pages keep their stale marker.
-                log.LogError(e, "Ops console read failed");
-                await Task.Delay(options.Value.RefreshInterval, time, CancellationToken.None);
+                _log.LogError(e, "Ops console read failed");
+                await Task.Delay(_options.Value.RefreshInterval, _time, CancellationToken.None);
             }
         }
         lock (_lock) _running = false;
+    }
+
+    /// <summary>Until something is reported changed, or <paramref name="atMost"/> has passed.</summary>
+    private async Task NextChangeAsync(TimeSpan atMost, CancellationToken stopping)
+    {
+        if (atMost <= TimeSpan.Zero) return;
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        var changed = _changed.Reader.WaitToReadAsync(done.Token).AsTask();
+        var idle = Task.Delay(atMost, _time, done.Token);
+        await Task.WhenAny(changed, idle);
+        await done.CancelAsync();
+        await Task.WhenAll(changed, idle).ContinueWith(_ => { }, TaskScheduler.Default);   // both ended; the loser's cancellation observed
+        stopping.ThrowIfCancellationRequested();
     }
 }

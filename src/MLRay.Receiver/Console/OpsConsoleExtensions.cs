@@ -16,8 +16,10 @@ namespace MLRay.Receiver.Console;
 /// <summary>The console's settings (tests shorten them; the receiver's config has no keys for them).</summary>
 public sealed class OpsConsoleOptions
 {
-    /// <summary>How often the live feed reads while a page listens.</summary>
+    /// <summary>The live feed's reads while a page listens: at most one per this interval, after a reconcile was reported or an action done.</summary>
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(2);
+    /// <summary>…and one per this interval when nothing was reported (what changed without a reconcile, and whether MLflow, Ray and the broker still answer).</summary>
+    public TimeSpan IdleRefreshInterval { get; set; } = TimeSpan.FromSeconds(15);
     /// <summary>Wrong tokens a client may send in a row before the back-off starts.</summary>
     public int FreeLoginFailures { get; set; } = 3;
     public TimeSpan MaxLoginBackoff { get; set; } = TimeSpan.FromSeconds(30);
@@ -123,7 +125,7 @@ public static class OpsConsoleExtensions
 
         var actions = app.MapGroup(ConsolePath).RequireAuthorization(ConsoleAuth.Scheme).AddEndpointFilter<AntiforgeryCheck>();
         actions.MapPost("/dead-letters/{cluster}/{verb}", async (HttpContext http, string cluster, string verb, DeadLetterOperations operations,
-            ILogger<ConsoleState> log, CancellationToken ct) =>
+            ConsoleFeed feed, ILogger<ConsoleState> log, CancellationToken ct) =>
         {
             if (Known(config, cluster) is not { } known || verb is not ("replay" or "purge")) return Results.NotFound();
             var form = await http.Request.ReadFormAsync(ct);
@@ -131,13 +133,14 @@ public static class OpsConsoleExtensions
             if (selection.Problem is { } problem) return Answer(http, form, problem, ok: false);
             var (outcome, error) = await Try(() => verb == "replay" ? operations.ReplayAsync(known, selection, ct) : operations.PurgeAsync(known, selection, ct), config);
             if (outcome is null) return Answer(http, form, error!, ok: false);
+            feed.Changed();
             log.LogInformation("Ops console {Verb}ed {Count} dead letter(s) of {Cluster}: {Ids}", verb == "replay" ? "replay" : "purg", outcome.Removed.Count, known.Name,
                 outcome.Removed.Select(e => e.Id));
             var done = outcome.Removed.Select(e => $"{(verb == "replay" ? "replayed" : "purged")} {e.Letter?.RegisteredModel} version {e.Letter?.Version} (letter {e.Id})");
             return Answer(http, form, string.Join("; ", done.Concat(outcome.Problems)), ok: outcome.Removed.Count > 0);
         });
         actions.MapPost("/rollouts/{cluster}/{model}/{command}", async (HttpContext http, string cluster, string model, string command, RolloutOperations operations,
-            ILogger<ConsoleState> log, CancellationToken ct) =>
+            ConsoleFeed feed, ILogger<ConsoleState> log, CancellationToken ct) =>
         {
             if (Known(config, cluster) is not { } known) return Results.NotFound();
             var form = await http.Request.ReadFormAsync(ct);
@@ -152,6 +155,7 @@ public static class OpsConsoleExtensions
             }
             var (sent, error) = await Try(() => operations.SendAsync(known, model, asked, ct), config);
             if (sent is null) return Answer(http, form, error!, ok: false);
+            feed.Changed();
             log.LogInformation("Ops console asked {Cluster} to {Command} the rollout of {Model} (version {Version}) through {Queue}",
                 sent.Cluster, asked.Name(), sent.RegisteredModel, sent.Rollout.Version, sent.Queue);
             return Answer(http, form, $"asked {sent.Cluster} to {asked.Name()} the rollout of {sent.RegisteredModel} (version {sent.Rollout.Version}): queued in {sent.Queue}, its worker applies it at its next reconcile", ok: true);

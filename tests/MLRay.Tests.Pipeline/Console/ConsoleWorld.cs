@@ -27,12 +27,12 @@ internal sealed class ConsoleWorld(PipelineWorld pipeline, IHost bus) : IAsyncDi
 
     /// <param name="opsToken">Whether the config names an ops token (without one the console is off).</param>
     public static async Task<ConsoleWorld> StartAsync(RabbitMqBroker broker, bool opsToken = true, string topLevelKeys = "", string py39Extra = "",
-        string py312Extra = "", bool startReceiver = true)
+        string py312Extra = "", bool startReceiver = true, Action<IServiceCollection>? receiverServices = null)
     {
         var keys = opsToken ? await PipelineWorld.OpsTokenKeyAsync() : "";
         var pipeline = await PipelineWorld.StartAsync(broker, extraYaml: keys + "\n" + topLevelKeys, py39Extra: py39Extra, py312Extra: py312Extra);
         var bus = await pipeline.StartWorkerAsync([], router: false);   // declares the topology; consumes nothing
-        if (startReceiver) await pipeline.StartReceiverAsync();
+        if (startReceiver) await pipeline.StartReceiverAsync(overrideServices: receiverServices);
         return new ConsoleWorld(pipeline, bus);
     }
 
@@ -48,6 +48,12 @@ internal sealed class ConsoleWorld(PipelineWorld pipeline, IHost bus) : IAsyncDi
         await bus.Services.GetRequiredService<IDeadLetters>().PublishAsync(letter, CancellationToken.None);
         return letter;
     }
+
+    /// <summary>Publishes a reconcile report as a worker does after each reconcile (on the fanout exchange every receiver hears).</summary>
+    public Task ReportReconcileAsync(string cluster) => bus.Services.GetRequiredService<MassTransit.IBus>().Publish(new ReconcileReported
+    {
+        Cluster = cluster, At = DateTimeOffset.UtcNow, DurationSeconds = 0.1, Applied = false, Triggers = ["test"], Decisions = [],
+    });
 
     public async Task<List<string>> LetterIdsAsync(string cluster) => [.. (await Store.ListAsync(cluster, CancellationToken.None)).Select(e => e.Id)];
 

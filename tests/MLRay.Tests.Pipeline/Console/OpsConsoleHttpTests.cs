@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.DependencyInjection;
 using MLRay.Deploy;
 using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Topology;
@@ -276,6 +277,44 @@ public sealed class OpsConsoleHttpTests(RabbitMqBroker broker)
         }
         Assert.Contains("iris_classifier-py39-catboost11.staging", (string)stale["rows"]!);   // the last rows read, marked as such
         Assert.Contains(world.Pipeline.Emulators.Mlflow.BaseUri.Authority, System.Net.WebUtility.HtmlDecode(page));   // which service failed
+    }
+
+    [Fact]
+    public async Task An_open_page_on_a_quiet_registry_reads_nothing_until_a_worker_reports_a_reconcile_or_an_operator_acts()
+    {
+        // The idle read (15 s by default) pushed out of the test's reach: every read below was caused by a report or an action.
+        await using var world = await ConsoleWorld.StartAsync(broker,
+            receiverServices: s => s.Configure<OpsConsoleOptions>(o => o.IdleRefreshInterval = TimeSpan.FromHours(1)));
+        var mlflow = world.Pipeline.Emulators.Mlflow;
+        world.Pipeline.Emulators.RegisterSeed();
+        int Searches(int since) => mlflow.RequestCounts(since).GetValueOrDefault("registered-models/search");
+        using var client = world.Client();
+        await client.LoginAsync(PipelineWorld.OpsToken);
+        using var stream = new StreamReader(await client.Http.GetStreamAsync(OpsConsoleExtensions.EventsPath));
+        Assert.DoesNotContain("added-meanwhile.staging", (string)(await NextEventAsync(stream))["rows"]!);
+
+        var quiet = mlflow.Requests.Count;
+        await Task.Delay(TimeSpan.FromSeconds(6));   // three refresh intervals with nothing reported
+        Assert.Equal(0, Searches(quiet));
+
+        // A worker's report (here: as a worker publishes it): the page reads and shows what changed meanwhile.
+        mlflow.CreateRegisteredModel("added-meanwhile.staging", new Dictionary<string, string>
+        {
+            [DeploymentTags.Name] = "added-meanwhile", [DeploymentTags.NumReplicas] = "1", [DeploymentTags.NumCpus] = "0.5", [DeploymentTags.Memory] = "1",
+        });
+        mlflow.CreateModelVersion("added-meanwhile.staging", "mlflow-artifacts:/1/added/artifacts/model");
+        await world.ReportReconcileAsync(Py39);
+        var next = await NextEventAsync(stream);
+        Assert.Contains("added-meanwhile.staging", (string)next["rows"]!);
+        Assert.True(Searches(quiet) >= 1);
+
+        // An operator's action on this receiver: a purge, and the next read follows without any report.
+        var letter = await world.DeadLetterAsync(Py312, "gone.staging");
+        var before = mlflow.Requests.Count;
+        using var purge = await client.PostAsync($"{OpsConsoleExtensions.DeadLettersPath}/{Py312}/purge", OpsConsoleExtensions.DeadLettersPath, inPlace: true, ("id", letter.Id));
+        Assert.Equal(HttpStatusCode.OK, purge.StatusCode);
+        await NextEventAsync(stream);
+        Assert.True(Searches(before) >= 1);
     }
 
     /// <summary>The next <c>overview</c> event's data from the console's event stream (within a minute).</summary>
