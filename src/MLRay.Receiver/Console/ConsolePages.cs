@@ -120,25 +120,29 @@ public static class ConsolePages
         </div>
         """);
 
-    public static Markup Rows(ConsoleView view, OverviewFilter filter, Markup csrf, MLRayConfig config)
+    public static Markup Rows(ConsoleView view, OverviewFilter filter, Markup csrf, MLRayConfig config) =>
+        Join(RowsByKey(view, filter, csrf, config).Select(r => r.Html));
+
+    /// <summary>The overview's rows, each with its <c>data-key</c> (the live feed sends only the rows that changed).</summary>
+    public static IReadOnlyList<(string Key, Markup Html)> RowsByKey(ConsoleView view, OverviewFilter filter, Markup csrf, MLRayConfig config)
     {
-        if (view.Models is null) return H($"<tr><td colspan=\"{config.Clusters.Count + 1}\">MLflow could not be read, and nothing was read from it before.</td></tr>");
-        var rows = new List<Markup>();
+        if (view.Models is null) return [("none:unread", H($"<tr data-key=\"none:unread\"><td colspan=\"{config.Clusters.Count + 1}\">MLflow could not be read, and nothing was read from it before.</td></tr>"))];
+        var rows = new List<(string Key, Markup Html)>();
         foreach (var model in view.Models.GroupBy(m => m.RegisteredModel).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             if (!model.Any(filter.Keeps)) continue;
             if (model.FirstOrDefault(m => m.Cluster is null) is { } nowhere)
             {
                 // No cluster takes it (its Python, or an environment that cannot be read): one row with the reason.
-                rows.Add(H($"""<tr data-key="row:{model.Key}" class="unroutable"><th scope="row">{ModelLink(config, model.Key, nowhere.Version)}</th><td colspan="{config.Clusters.Count}" data-key="cell::{model.Key}" data-model="{model.Key}" data-status="{nowhere.Status}" class="cell {Slug(nowhere.Status)}">{Badge(nowhere.Status)} <span class="version">v{nowhere.Version}</span><p class="detail">{nowhere.Detail}</p></td></tr>"""));
+                rows.Add(("row:" + model.Key, H($"""<tr data-key="row:{model.Key}" class="unroutable"><th scope="row">{ModelLink(config, model.Key, nowhere.Version)}</th><td colspan="{config.Clusters.Count}" data-key="cell::{model.Key}" data-model="{model.Key}" data-status="{nowhere.Status}" class="cell {Slug(nowhere.Status)}">{Badge(nowhere.Status)} <span class="version">v{nowhere.Version}</span><p class="detail">{nowhere.Detail}</p></td></tr>""")));
                 continue;
             }
             var cells = config.Clusters.Select(c => model.FirstOrDefault(m => m.Cluster == c.Name) is { } row
                 ? Cell(view, row, config, csrf)
                 : H($"<td data-key=\"cell:{c.Name}:{model.Key}\" class=\"cell none\"><span class=\"sub\">not for this cluster</span></td>"));
-            rows.Add(H($"<tr data-key=\"row:{model.Key}\"><th scope=\"row\">{ModelLink(config, model.Key, null)}</th>{Join(cells)}</tr>"));
+            rows.Add(("row:" + model.Key, H($"<tr data-key=\"row:{model.Key}\"><th scope=\"row\">{ModelLink(config, model.Key, null)}</th>{Join(cells)}</tr>")));
         }
-        return rows.Count == 0 ? H($"<tr><td colspan=\"{config.Clusters.Count + 1}\">No model matches the filter.</td></tr>") : Join(rows);
+        return rows.Count == 0 ? [("none:no-match", H($"<tr data-key=\"none:no-match\"><td colspan=\"{config.Clusters.Count + 1}\">No model matches the filter.</td></tr>"))] : rows;
     }
 
     private static Markup Cell(ConsoleView view, ModelStatusRow row, MLRayConfig config, Markup csrf)

@@ -186,6 +186,8 @@ public static class OpsConsoleExtensions
     }
 
     /// <summary>The live overview: an <c>overview</c> event (counts, staleness, rows as HTML) whenever what it shows changed.</summary>
+    private static readonly JsonSerializerOptions EventJson = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+
     private static async Task EventsAsync(HttpContext http, ConsoleFeed feed, IAntiforgery antiforgery, string? name, string? status, CancellationToken ct)
     {
         // The forms in the rows carry this request's token: made (and its cookie set) before the stream starts.
@@ -197,18 +199,27 @@ public static class OpsConsoleExtensions
         await http.Response.WriteAsync(": live\n\n", ct);
         await http.Response.Body.FlushAsync(ct);
         string? last = null;
+        // What this page shows: each row's HTML by key. The first event and any change of the rows themselves (a model
+        // added, removed or filtered in) send every row; otherwise only the rows that changed — at 1,000 models the whole
+        // table is a megabyte, and a read follows every reported reconcile.
+        var shown = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
             await foreach (var view in feed.ListenAsync(ct))
             {
+                var rows = ConsolePages.RowsByKey(view, filter, csrf, config);
+                var sameRows = rows.Count == shown.Count && rows.All(r => shown.ContainsKey(r.Key));
+                var changed = sameRows ? rows.Where(r => shown[r.Key] != r.Html.Value).ToDictionary(r => r.Key, r => r.Html.Value) : null;
+                shown = rows.ToDictionary(r => r.Key, r => r.Html.Value, StringComparer.Ordinal);
                 var data = JsonSerializer.Serialize(new
                 {
                     read_at = view.ReadAt,
                     stale = view.Stale || view.ModelsAsOf is not null,
                     counts = ConsolePages.Counts(view).Value,
                     banner = ConsolePages.Stale(view).Value,
-                    rows = ConsolePages.Rows(view, filter, csrf, config).Value,
-                });
+                    rows = sameRows ? null : string.Concat(rows.Select(r => r.Html.Value)),
+                    changed_rows = changed is { Count: > 0 } ? changed : null,
+                }, EventJson);
                 if (data == last) continue;
                 last = data;
                 await http.Response.WriteAsync($"event: overview\ndata: {data}\n\n", ct);

@@ -275,7 +275,10 @@ public sealed class OpsConsoleHttpTests(RabbitMqBroker broker)
             Assert.Contains("data-stale=\"true\"", shown);
             Assert.Matches(@"MLflow could not be read; the models below are as of \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, not now", shown);
         }
-        Assert.Contains("iris_classifier-py39-catboost11.staging", (string)stale["rows"]!);   // the last rows read, marked as such
+        // The last rows read stay on the page, marked by the banner: the event redraws none of them.
+        Assert.Null(stale["rows"]);
+        Assert.Null(stale["changed_rows"]);
+        Assert.Contains("iris_classifier-py39-catboost11.staging", page);
         Assert.Contains(world.Pipeline.Emulators.Mlflow.BaseUri.Authority, System.Net.WebUtility.HtmlDecode(page));   // which service failed
     }
 
@@ -313,8 +316,19 @@ public sealed class OpsConsoleHttpTests(RabbitMqBroker broker)
         var before = mlflow.Requests.Count;
         using var purge = await client.PostAsync($"{OpsConsoleExtensions.DeadLettersPath}/{Py312}/purge", OpsConsoleExtensions.DeadLettersPath, inPlace: true, ("id", letter.Id));
         Assert.Equal(HttpStatusCode.OK, purge.StatusCode);
-        await NextEventAsync(stream);
+        var afterPurge = await NextEventAsync(stream);
         Assert.True(Searches(before) >= 1);
+        Assert.Null(afterPurge["rows"]);   // the same rows, none changed: nothing of the table is sent again
+        Assert.Null(afterPurge["changed_rows"]);
+
+        // One cell changes (a dead letter for the ARM model): the event carries that row alone.
+        await world.DeadLetterAsync(Py39, ConsoleWorld.ArmModel);
+        await world.ReportReconcileAsync(Py39);
+        var oneRow = await NextEventAsync(stream);
+        Assert.Null(oneRow["rows"]);
+        var changed = oneRow["changed_rows"]!.AsObject();
+        Assert.Equal(["row:" + ConsoleWorld.ArmModel], changed.Select(kv => kv.Key));
+        Assert.Contains($"data-status=\"{ModelStatus.DeadLettered}\"", (string)changed["row:" + ConsoleWorld.ArmModel]!);
     }
 
     /// <summary>The next <c>overview</c> event's data from the console's event stream (within a minute).</summary>

@@ -56,6 +56,8 @@
     return element.querySelector('details[open]') !== null || element.contains(document.activeElement);
   }
 
+  let pendingRows = null;
+
   function updateRows(html) {
     const tbody = document.getElementById('matrix-rows');
     if (!tbody) return;
@@ -63,12 +65,57 @@
     next.innerHTML = html;
     const keys = (body) => Array.from(body.children, (row) => row.dataset.key || '').join('\n');
     if (keys(tbody) !== keys(next)) {
-      if (!busy(tbody)) tbody.replaceChildren(...next.children);
+      // Later events send only changed rows: rows the operator kept from being replaced wait here for the next event.
+      pendingRows = busy(tbody) ? html : null;
+      if (!pendingRows) {
+        tbody.replaceChildren(...next.children);
+        deferred.clear();
+      }
       return;
     }
+    pendingRows = null;
+    updateCells(tbody, next);
+  }
+
+  // Cells that changed while the operator was in them, by key: redrawn at a later event, once left (the server sends a
+  // row only when it changes, so a cell skipped now would otherwise stay as it was).
+  const deferred = new Map();
+
+  // Each cell of the new rows that differs replaces its old self (a busy one waits in deferred).
+  function updateCells(tbody, next) {
     for (const cell of Array.from(next.querySelectorAll('[data-key^="cell:"]'))) {
       const old = tbody.querySelector('[data-key="' + CSS.escape(cell.dataset.key) + '"]');
-      if (old && old.outerHTML !== cell.outerHTML && !busy(old)) old.replaceWith(cell);
+      deferred.delete(cell.dataset.key);
+      if (!old || old.outerHTML === cell.outerHTML) continue;
+      if (busy(old)) deferred.set(cell.dataset.key, cell);
+      else old.replaceWith(cell);
+    }
+  }
+
+  function updateDeferred() {
+    const tbody = document.getElementById('matrix-rows');
+    if (!tbody) return;
+    for (const [key, cell] of Array.from(deferred)) {
+      const old = tbody.querySelector('[data-key="' + CSS.escape(key) + '"]');
+      if (!old) deferred.delete(key);
+      else if (!busy(old)) {
+        old.replaceWith(cell);
+        deferred.delete(key);
+      }
+    }
+  }
+
+  // Only the rows that changed, by key: the same rows as before, so only their cells are redrawn.
+  function updateChangedRows(changed) {
+    const tbody = document.getElementById('matrix-rows');
+    if (!tbody) return;
+    const next = document.createElement('tbody');
+    next.innerHTML = Object.values(changed).join('');
+    for (const row of Array.from(next.children)) {
+      const old = tbody.querySelector('tr[data-key="' + CSS.escape(row.dataset.key || '') + '"]');
+      if (!old) continue;
+      if (row.querySelector('[data-key^="cell:"]')) updateCells(old, row);
+      else if (!busy(old)) old.replaceWith(row);
     }
   }
 
@@ -92,7 +139,10 @@
         readAt.dateTime = data.read_at;
         readAt.textContent = new Date(data.read_at).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
       }
-      updateRows(data.rows);
+      updateDeferred();
+      if (data.rows !== undefined) updateRows(data.rows);
+      else if (pendingRows) updateRows(pendingRows);
+      if (data.changed_rows) updateChangedRows(data.changed_rows);
       ages();
     });
     source.addEventListener('error', lost);
