@@ -224,4 +224,36 @@ public sealed class OpsConsoleBrowserTests(RabbitMqBroker broker)
         browser.Go(world.ConsoleUri);
         browser.WaitFor(d => d.Url.Contains(OpsConsoleExtensions.LoginPath), "the overview asks for the token again");
     }
+
+    [Fact]
+    public async Task A_cell_the_operator_is_in_keeps_still_while_it_changes_and_is_redrawn_once_left()
+    {
+        await using var world = await ConsoleWorld.StartAsync(broker);
+        world.Pipeline.Emulators.RegisterSeed();   // no worker: the letter below is all that happens to the ARM model
+        await Task.Delay(100);   // the letter a moment after its version (see the test above)
+        var letter = await world.DeadLetterAsync(Py39, ArmModel);
+        using var browser = new ConsoleBrowser("busy-cell");
+        LogIn(browser, world);
+        var arm = ConsoleBrowser.Cell(Py39, ArmModel);
+        browser.WaitFor(d => Status(d, arm) == ModelStatus.DeadLettered, "the ARM cell DEAD-LETTERED");
+
+        // The operator opens Replay's confirmation; meanwhile the letter goes (purged elsewhere) and a worker reports.
+        browser.Find(arm + " details.replay summary").Click();
+        await world.Store.PurgeAsync(Py39, new MLRay.Pipeline.Failures.LetterSelection { Ids = [letter.Id] }, CancellationToken.None);
+        var events = Events(browser);
+        await world.ReportReconcileAsync(Py39);
+        browser.WaitFor(_ => Events(browser) > events, "the event after the report");
+        Assert.Equal(ModelStatus.DeadLettered, Status(browser.Driver, arm));   // still as the operator opened it
+        Assert.True(browser.Find(arm + " details.replay").GetAttribute("open") is not null);
+
+        // Closed and left: the next event redraws it, though that row did not change again.
+        browser.Find(arm + " details.replay summary").Click();
+        browser.Find("#f-name").Click();   // focus out of the cell
+        await world.ReportReconcileAsync(Py39);
+        browser.WaitFor(d => Status(d, arm) != ModelStatus.DeadLettered, "the cell redrawn once left");
+        Assert.Empty(browser.FindAll(arm + " details.replay"));
+    }
+
+    /// <summary>How many overview events the page has applied (console.js counts them on the body).</summary>
+    private static int Events(ConsoleBrowser browser) => int.Parse(browser.Driver.FindElement(By.TagName("body")).GetAttribute("data-events-seen") ?? "0");
 }

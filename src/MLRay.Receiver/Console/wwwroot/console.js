@@ -131,6 +131,7 @@
     source.addEventListener('overview', (event) => {
       const data = JSON.parse(event.data);
       document.body.dataset.live = 'on';
+      document.body.dataset.eventsSeen = String(Number(document.body.dataset.eventsSeen || 0) + 1);   // for tests and the curious
       live.hidden = true;
       document.getElementById('counts').innerHTML = data.counts;
       document.getElementById('stale').innerHTML = data.banner;
