@@ -1,4 +1,5 @@
 using System.Text;
+using RabbitMQ.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -93,6 +94,30 @@ public sealed class PipelineWorld : IAsyncDisposable
                 ["model_version.created", "model_version_alias.created", "model_version_alias.deleted",
                  "model_version_tag.set", "model_version_tag.deleted", "registered_model.created"], Secret);
         return _receiver;
+    }
+
+    /// <summary>
+    /// Takes every message of a cluster's queue (acked: the test is their only reader). A quorum queue with single active
+    /// consumer refuses basic.get, so this is a consumer, for as many messages as the queue counts now.
+    /// </summary>
+    public async Task<List<MLRay.Pipeline.Messages.ClusterDeployRequested>> TakeAsync(string cluster)
+    {
+        var queue = MLRay.Pipeline.PipelineTopology.ClusterQueue(cluster);
+        await using var connection = await MLRay.Pipeline.Topology.RabbitMqEndpoint.Parse(BrokerUri).ConnectionFactory().CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        var waiting = (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
+        var taken = new List<MLRay.Pipeline.Messages.ClusterDeployRequested>();
+        if (waiting == 0) return taken;
+        var consumer = new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            lock (taken) taken.Add(MLRay.Pipeline.Failures.MassTransitEnvelope.Deserialize<MLRay.Pipeline.Messages.ClusterDeployRequested>(delivery.Body).Message!);
+            return Task.CompletedTask;
+        };
+        var tag = await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
+        await WaitUntil(() => { lock (taken) return taken.Count >= waiting; }, 10, $"{waiting} message(s) from {queue}");
+        await channel.BasicCancelAsync(tag);
+        lock (taken) return [.. taken];
     }
 
     public ResyncService Resync => _receiver!.Services.GetRequiredService<ResyncService>();

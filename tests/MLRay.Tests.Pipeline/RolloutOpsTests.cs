@@ -9,8 +9,6 @@ using MLRay.Pipeline;
 using MLRay.Pipeline.Failures;
 using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Topology;
-using RabbitMQ.Client;
-using RabbitMQ.Client.Events;
 
 namespace MLRay.Tests.Pipeline;
 
@@ -71,29 +69,7 @@ public sealed class RolloutOpsTests(RabbitMqBroker broker)
 
         public void Tag(string model, string version, string field, string value) => Mlflow.SetModelVersionTag(model, version, MLRayTags.Key(Py312, field), value);
 
-        /// <summary>
-        /// Takes every message of a cluster's queue (acked: the test is their only reader). A quorum queue with single active
-        /// consumer refuses basic.get, so this is a consumer, for as many messages as the queue counts now.
-        /// </summary>
-        public async Task<List<ClusterDeployRequested>> TakeAsync(string cluster)
-        {
-            var queue = PipelineTopology.ClusterQueue(cluster);
-            await using var connection = await RabbitMqEndpoint.Parse(pipeline.BrokerUri).ConnectionFactory().CreateConnectionAsync();
-            await using var channel = await connection.CreateChannelAsync();
-            var waiting = (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
-            var taken = new List<ClusterDeployRequested>();
-            if (waiting == 0) return taken;
-            var consumer = new AsyncEventingBasicConsumer(channel);
-            consumer.ReceivedAsync += (_, delivery) =>
-            {
-                lock (taken) taken.Add(MassTransitEnvelope.Deserialize<ClusterDeployRequested>(delivery.Body).Message!);
-                return Task.CompletedTask;
-            };
-            var tag = await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
-            await PipelineWorld.WaitUntil(() => { lock (taken) return taken.Count >= waiting; }, 10, $"{waiting} message(s) from {queue}");
-            await channel.BasicCancelAsync(tag);
-            lock (taken) return [.. taken];
-        }
+        public Task<List<ClusterDeployRequested>> TakeAsync(string cluster) => pipeline.TakeAsync(cluster);
 
         public async ValueTask DisposeAsync()
         {

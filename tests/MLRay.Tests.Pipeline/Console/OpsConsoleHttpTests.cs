@@ -5,8 +5,6 @@ using MLRay.Pipeline.Messages;
 using MLRay.Pipeline.Topology;
 using MLRay.Receiver.Console;
 using MLRay.Tests.Broker;
-using RabbitMQ.Client;
-using RabbitMQ.Client.Events;
 using MLRay.Pipeline;
 using MLRay.Pipeline.Failures;
 
@@ -245,7 +243,7 @@ public sealed class OpsConsoleHttpTests(RabbitMqBroker broker)
         Assert.Equal(HttpStatusCode.Conflict, elsewhere.StatusCode);
         Assert.Contains(MLRay.Pipeline.Rollouts.RolloutOperations.NoRollout(Py39, "fraud.staging"), System.Net.WebUtility.HtmlDecode(await elsewhere.Content.ReadAsStringAsync()));
 
-        Assert.Equal(["pause", "resume", "promote", "abort"], (await TakeAsync(world, Py312)).Select(r => r.RolloutCommand));
+        Assert.Equal(["pause", "resume", "promote", "abort"], (await world.Pipeline.TakeAsync(Py312)).Select(r => r.RolloutCommand));
         Assert.Equal(0u, await world.MessageCountAsync(PipelineTopology.ClusterQueue(Py39)));
     }
 
@@ -338,26 +336,5 @@ public sealed class OpsConsoleHttpTests(RabbitMqBroker broker)
         while (await stream.ReadLineAsync(timeout.Token) is { } line)
             if (line.StartsWith("data: ", StringComparison.Ordinal)) return JsonNode.Parse(line["data: ".Length..])!;
         throw new EndOfStreamException("the event stream ended");
-    }
-
-    /// <summary>Every request in a cluster's queue, taken (a consumer: single active consumer refuses basic.get).</summary>
-    internal static async Task<List<ClusterDeployRequested>> TakeAsync(ConsoleWorld world, string cluster)
-    {
-        var queue = PipelineTopology.ClusterQueue(cluster);
-        await using var connection = await RabbitMqEndpoint.Parse(world.Pipeline.BrokerUri).ConnectionFactory().CreateConnectionAsync();
-        await using var channel = await connection.CreateChannelAsync();
-        var waiting = (await channel.QueueDeclarePassiveAsync(queue)).MessageCount;
-        var taken = new List<ClusterDeployRequested>();
-        if (waiting == 0) return taken;
-        var consumer = new AsyncEventingBasicConsumer(channel);
-        consumer.ReceivedAsync += (_, delivery) =>
-        {
-            lock (taken) taken.Add(MassTransitEnvelope.Deserialize<ClusterDeployRequested>(delivery.Body).Message!);
-            return Task.CompletedTask;
-        };
-        var tag = await channel.BasicConsumeAsync(queue, autoAck: true, consumer);
-        await PipelineWorld.WaitUntil(() => { lock (taken) return taken.Count >= waiting; }, 10, $"{waiting} message(s) from {queue}");
-        await channel.BasicCancelAsync(tag);
-        lock (taken) return [.. taken];
     }
 }
