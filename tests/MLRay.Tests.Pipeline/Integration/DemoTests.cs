@@ -30,8 +30,24 @@ public class DemoTests
         console.Profile.Width = CliConsole.PipedWidth;
         try
         {
-            var outcome = await new DemoRunner(console, dir, TimeSpan.FromSeconds(0.2), new Uri(broker)).RunAsync();
+            // Held open as `mlray demo` holds it until Enter: the console answers then, with the token the demo printed.
+            Uri? overview = null;
+            string? heldPage = null;
+            async Task HoldOpen(CancellationToken ct)
+            {
+                var printed = System.Text.RegularExpressions.Regex.Match(screen.ToString(), @"ops console at (http://127\.0\.0\.1:\d+/ops/) \(token (\w+)\)");
+                Assert.True(printed.Success, "no console address and token before the hold:\n" + screen);
+                overview = new Uri(printed.Groups[1].Value);
+                using var http = new HttpClient();
+                http.DefaultRequestHeaders.Authorization = new("Bearer", printed.Groups[2].Value);
+                heldPage = await http.GetStringAsync(overview, ct);
+            }
+            var outcome = await new DemoRunner(console, dir, TimeSpan.FromSeconds(0.2), new Uri(broker), HoldOpen).RunAsync();
             var stdout = screen.ToString();
+            Assert.Contains("Press Enter to stop it.", stdout);
+            Assert.Contains("iris_classifier-py39-catboost11.staging", heldPage);   // the overview, while held
+            using (var after = new HttpClient())   // and once the hold ends, the stack is down
+                await Assert.ThrowsAnyAsync<HttpRequestException>(() => after.GetAsync(overview));
             Assert.True(DemoRunner.WentAsExpected(outcome), stdout);
             Assert.Contains(rabbitMq ? "Broker: RabbitMQ at" : "in-memory transport", stdout);
             Assert.Contains("No matching distribution found for catboost==1.1", stdout);
